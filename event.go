@@ -10,6 +10,7 @@ const (
 	ActionDrain    = "drain"    // the old color's in-flight requests after a switch
 	ActionHealth   = "health"   // a color's health verdict changed
 	ActionServe    = "serve"    // a controller started or stopped
+	ActionConfig   = "config"   // a color's configured branch or upstreams changed
 )
 
 // Outcomes recorded in the history.

@@ -1,0 +1,174 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/bluegreen/bluegreen"
+)
+
+// Client calls a bluegreen server's API. Errors it returns carry a bluegreen
+// error code: the server's own, or EUNAVAILABLE when the server cannot be
+// reached. A Client is safe for concurrent use.
+type Client struct {
+	// BaseURL is the API's address, e.g. "http://127.0.0.1:8082".
+	BaseURL string
+	// Token is sent as a bearer token.
+	Token string
+	// Actor is sent in the X-Bluegreen-Actor header and recorded in history.
+	Actor string
+	// HTTP is the client used; nil means one with no overall timeout (a
+	// switch waits for the drain), bounded by the caller's context.
+	HTTP *http.Client
+}
+
+// NewClient returns a Client for server, which may be "host:port" or a URL.
+func NewClient(server, token, actor string) *Client {
+	if !strings.Contains(server, "://") {
+		server = "http://" + server
+	}
+	return &Client{BaseURL: strings.TrimRight(server, "/"), Token: token, Actor: actor}
+}
+
+// Status returns the server's status.
+func (c *Client) Status(ctx context.Context) (bluegreen.Status, error) {
+	var st bluegreen.Status
+	err := c.do(ctx, http.MethodGet, "/v1/status", nil, &st)
+	return st, err
+}
+
+// Health returns each color's health verdict.
+func (c *Client) Health(ctx context.Context) (map[bluegreen.Color]bluegreen.Health, error) {
+	var h map[bluegreen.Color]bluegreen.Health
+	err := c.do(ctx, http.MethodGet, "/v1/health", nil, &h)
+	return h, err
+}
+
+// Color returns the live color (a route that needs no token).
+func (c *Client) Color(ctx context.Context) (bluegreen.Color, error) {
+	var v struct {
+		Color bluegreen.Color `json:"color"`
+	}
+	err := c.do(ctx, http.MethodGet, "/v1/color", nil, &v)
+	return v.Color, err
+}
+
+// Switch asks the server to make req.To live and waits for the drain.
+func (c *Client) Switch(ctx context.Context, req bluegreen.SwitchRequest) (bluegreen.SwitchResult, error) {
+	var res bluegreen.SwitchResult
+	err := c.do(ctx, http.MethodPost, "/v1/switch", switchBody{Color: string(req.To), Force: req.Force, Reason: req.Reason}, &res)
+	return res, err
+}
+
+// Rollback asks the server to switch back to the previous color.
+func (c *Client) Rollback(ctx context.Context, req bluegreen.SwitchRequest) (bluegreen.SwitchResult, error) {
+	var res bluegreen.SwitchResult
+	err := c.do(ctx, http.MethodPost, "/v1/rollback", switchBody{Force: req.Force, Reason: req.Reason}, &res)
+	return res, err
+}
+
+// History returns events matching f, newest first.
+func (c *Client) History(ctx context.Context, f bluegreen.HistoryFilter) ([]bluegreen.Event, error) {
+	q := url.Values{}
+	if f.Color != "" {
+		q.Set("color", string(f.Color))
+	}
+	if f.Action != "" {
+		q.Set("action", f.Action)
+	}
+	if f.Actor != "" {
+		q.Set("actor", f.Actor)
+	}
+	if f.Limit > 0 {
+		q.Set("limit", strconv.Itoa(f.Limit))
+	}
+	if f.BeforeID > 0 {
+		q.Set("before", strconv.FormatInt(f.BeforeID, 10))
+	}
+	path := "/v1/history"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	var evs []bluegreen.Event
+	err := c.do(ctx, http.MethodGet, path, nil, &evs)
+	return evs, err
+}
+
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("encoding request: %w", err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.BaseURL+path, body)
+	if err != nil {
+		return bluegreen.Errorf(bluegreen.EINVALID, "bad server address %q: %v", c.BaseURL, err)
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	if c.Actor != "" {
+		req.Header.Set(ActorHeader, c.Actor)
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = defaultHTTP
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s %s: %w", method, path, ctx.Err())
+		}
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return bluegreen.Errorf(bluegreen.EUNAVAILABLE, "cannot reach the bluegreen server at %s: %v", c.BaseURL, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return bluegreen.Errorf(bluegreen.EUNAVAILABLE, "reading the answer of %s %s: %v", method, path, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		var eb errorBody
+		if json.Unmarshal(data, &eb) == nil && eb.Error.Code != "" {
+			return &bluegreen.Error{Code: eb.Error.Code, Message: eb.Error.Message}
+		}
+		code := codeOf[resp.StatusCode]
+		if code == "" {
+			code = bluegreen.EINTERNAL
+		}
+		return bluegreen.Errorf(code, "%s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(data)))
+	}
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			return fmt.Errorf("decoding the answer of %s %s: %w", method, path, err)
+		}
+	}
+	return nil
+}
+
+var defaultHTTP = &http.Client{
+	Transport: &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		ResponseHeaderTimeout: 0,
+		TLSHandshakeTimeout:   10 * time.Second,
+		IdleConnTimeout:       30 * time.Second,
+	},
+}

@@ -1,0 +1,294 @@
+// Package api is bluegreen's HTTP JSON API: the server side (Handler) that
+// exposes a Service, and the Client the CLI uses.
+//
+// Every route needs "Authorization: Bearer <token>" except the live color
+// (GET /v1/color and the configured color path) and the liveness probe
+// (GET /livez). Errors are JSON
+// {"error":{"code":"...","message":"..."}} with the status from one table
+// (statusOf).
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/bluegreen/bluegreen"
+)
+
+// Service is what the API exposes. The controller implements it.
+type Service interface {
+	Status(ctx context.Context) (bluegreen.Status, error)
+	Switch(ctx context.Context, req bluegreen.SwitchRequest) (bluegreen.SwitchResult, error)
+	Rollback(ctx context.Context, req bluegreen.SwitchRequest) (bluegreen.SwitchResult, error)
+	History(ctx context.Context, f bluegreen.HistoryFilter) ([]bluegreen.Event, error)
+	Live() bluegreen.Color
+}
+
+// ActorHeader carries the caller's claimed identity (e.g. "alice@laptop" or a
+// CI run); it is recorded in the history.
+const ActorHeader = "X-Bluegreen-Actor"
+
+// Options configures the handler.
+type Options struct {
+	// Token is the bearer token every protected route requires. Required.
+	Token string
+	// ColorPath is the live-color path served without a token
+	// (default "/deployment/color/").
+	ColorPath string
+	Logger    *slog.Logger
+}
+
+type server struct {
+	svc       Service
+	tokenHash [sha256.Size]byte
+	logger    *slog.Logger
+}
+
+// NewHandler returns the API's http.Handler. It panics if o.Token is empty: an
+// API without a token is a programming error, never a default.
+func NewHandler(svc Service, o Options) http.Handler {
+	if o.Token == "" {
+		panic("api: empty token")
+	}
+	if o.ColorPath == "" {
+		o.ColorPath = "/deployment/color/"
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &server{svc: svc, tokenHash: sha256.Sum256([]byte(o.Token)), logger: o.Logger.With("component", "api")}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	color := func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		_, _ = w.Write([]byte(`{"color":"` + string(svc.Live()) + `"}`))
+	}
+	mux.HandleFunc("GET /v1/color", color)
+	if o.ColorPath != "/v1/color" {
+		mux.HandleFunc("GET "+o.ColorPath, color)
+	}
+	mux.Handle("GET /v1/status", s.auth(s.status))
+	mux.Handle("GET /v1/health", s.auth(s.health))
+	mux.Handle("POST /v1/switch", s.auth(s.switchColor))
+	mux.Handle("POST /v1/rollback", s.auth(s.rollback))
+	mux.Handle("GET /v1/history", s.auth(s.history))
+	mux.Handle("/", s.auth(func(w http.ResponseWriter, r *http.Request) error {
+		return bluegreen.Errorf(bluegreen.ENOTFOUND, "no such API route: %s %s", r.Method, r.URL.Path)
+	}))
+	return mux
+}
+
+// handlerFunc is an HTTP handler that returns its error instead of writing it.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// auth checks the bearer token in constant time, then runs h and writes its
+// error, if any, as JSON.
+func (s *server) auth(h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var err error
+		if !s.tokenOK(r.Header.Get("Authorization")) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="bluegreen"`)
+			err = bluegreen.Errorf(bluegreen.EUNAUTHORIZED, "missing or wrong API token")
+			s.logger.Warn("unauthorized API call", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
+		} else {
+			err = h(w, r)
+		}
+		if err != nil {
+			s.writeError(w, r, err)
+		}
+	})
+}
+
+func (s *server) tokenOK(header string) bool {
+	tok, ok := strings.CutPrefix(header, "Bearer ")
+	if !ok || tok == "" {
+		return false
+	}
+	// Comparing fixed-size hashes keeps the comparison constant-time even
+	// when lengths differ.
+	h := sha256.Sum256([]byte(tok))
+	return subtle.ConstantTimeCompare(h[:], s.tokenHash[:]) == 1
+}
+
+// statusOf is the one table from error codes to HTTP statuses.
+var statusOf = map[string]int{
+	bluegreen.ECONFLICT:     http.StatusConflict,
+	bluegreen.EINVALID:      http.StatusBadRequest,
+	bluegreen.ENOTFOUND:     http.StatusNotFound,
+	bluegreen.EREFUSED:      http.StatusUnprocessableEntity,
+	bluegreen.EUNAUTHORIZED: http.StatusUnauthorized,
+	bluegreen.EFORBIDDEN:    http.StatusForbidden,
+	bluegreen.EUNAVAILABLE:  http.StatusServiceUnavailable,
+	bluegreen.EINTERNAL:     http.StatusInternalServerError,
+}
+
+// codeOf is statusOf reversed, for the client.
+var codeOf = func() map[int]string {
+	m := make(map[int]string, len(statusOf))
+	for code, status := range statusOf {
+		m[status] = code
+	}
+	return m
+}()
+
+type errorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	code := bluegreen.ErrorCode(err)
+	if code == bluegreen.EINTERNAL {
+		s.logger.Error("API call failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	var body errorBody
+	body.Error.Code = code
+	body.Error.Message = bluegreen.ErrorMessage(err)
+	status, ok := statusOf[code]
+	if !ok {
+		status = http.StatusInternalServerError
+	}
+	writeJSON(w, status, body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func (s *server) status(w http.ResponseWriter, r *http.Request) error {
+	st, err := s.svc.Status(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, st)
+	return nil
+}
+
+func (s *server) health(w http.ResponseWriter, r *http.Request) error {
+	st, err := s.svc.Status(r.Context())
+	if err != nil {
+		return err
+	}
+	out := make(map[bluegreen.Color]bluegreen.Health, 2)
+	for c, cs := range st.State.Colors {
+		out[c] = cs.Health
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// switchBody is the JSON body of POST /v1/switch and /v1/rollback.
+type switchBody struct {
+	Color  string `json:"color"`
+	Force  bool   `json:"force"`
+	Reason string `json:"reason"`
+}
+
+func decodeSwitch(r *http.Request, needColor bool) (bluegreen.SwitchRequest, error) {
+	var b switchBody
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&b); err != nil && !(errors.Is(err, io.EOF) && !needColor) {
+		return bluegreen.SwitchRequest{}, bluegreen.Errorf(bluegreen.EINVALID, "bad request body: %v", err)
+	}
+	req := bluegreen.SwitchRequest{Force: b.Force, Reason: b.Reason, Actor: actorOf(r)}
+	if needColor {
+		c, err := bluegreen.ParseColor(b.Color)
+		if err != nil {
+			return req, err
+		}
+		req.To = c
+	}
+	return req, nil
+}
+
+func actorOf(r *http.Request) string {
+	a := strings.TrimSpace(r.Header.Get(ActorHeader))
+	if a == "" {
+		return "api@" + r.RemoteAddr
+	}
+	if len(a) > 200 {
+		a = a[:200]
+	}
+	return a
+}
+
+func (s *server) switchColor(w http.ResponseWriter, r *http.Request) error {
+	req, err := decodeSwitch(r, true)
+	if err != nil {
+		return err
+	}
+	res, err := s.svc.Switch(r.Context(), req)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, res)
+	return nil
+}
+
+func (s *server) rollback(w http.ResponseWriter, r *http.Request) error {
+	req, err := decodeSwitch(r, false)
+	if err != nil {
+		return err
+	}
+	res, err := s.svc.Rollback(r.Context(), req)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, res)
+	return nil
+}
+
+func (s *server) history(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	var f bluegreen.HistoryFilter
+	if v := q.Get("color"); v != "" {
+		c, err := bluegreen.ParseColor(v)
+		if err != nil {
+			return err
+		}
+		f.Color = c
+	}
+	f.Action, f.Actor = q.Get("action"), q.Get("actor")
+	if v := q.Get("before"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 {
+			return bluegreen.Errorf(bluegreen.EINVALID, "before=%q: want a positive event id", v)
+		}
+		f.BeforeID = n
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 10000 {
+			return bluegreen.Errorf(bluegreen.EINVALID, "limit=%q: want an integer from 1 to 10000", v)
+		}
+		f.Limit = n
+	}
+	evs, err := s.svc.History(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	if evs == nil {
+		evs = []bluegreen.Event{}
+	}
+	writeJSON(w, http.StatusOK, evs)
+	return nil
+}

@@ -1,0 +1,221 @@
+package check
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bluegreen/bluegreen"
+)
+
+// Target is what the Monitor checks for one color.
+type Target struct {
+	Upstreams []string
+	Spec      HTTPSpec
+}
+
+// Monitor health-checks both colors in the background and keeps a verdict per
+// color with hysteresis: a color becomes healthy after HealthyThreshold
+// consecutive passing rounds and unhealthy after UnhealthyThreshold failing
+// ones. A round passes when every upstream of the color passes.
+//
+// A Monitor is safe for concurrent use. Run owns its goroutines and returns
+// when its context ends.
+type Monitor struct {
+	client   *http.Client
+	logger   *slog.Logger
+	onChange func(bluegreen.Color, bluegreen.Health)
+	now      func() time.Time
+
+	mu     sync.Mutex
+	colors map[bluegreen.Color]*colorState
+}
+
+type colorState struct {
+	target      Target
+	health      bluegreen.Health
+	passes      int
+	fails       int
+	reconfigure chan struct{}
+}
+
+// NewMonitor returns a Monitor for the given targets. onChange, if not nil, is
+// called (from the Monitor's goroutines, never concurrently for one color)
+// each time a color's verdict changes. A nil logger discards.
+func NewMonitor(targets map[bluegreen.Color]Target, onChange func(bluegreen.Color, bluegreen.Health), logger *slog.Logger) *Monitor {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	m := &Monitor{
+		client: &http.Client{
+			Transport: &http.Transport{
+				DialContext:         (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
+				MaxIdleConnsPerHost: 2,
+				IdleConnTimeout:     30 * time.Second,
+				DisableCompression:  true,
+			},
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		logger:   logger.With("component", "health"),
+		onChange: onChange,
+		now:      time.Now,
+		colors:   make(map[bluegreen.Color]*colorState),
+	}
+	for c, t := range targets {
+		m.colors[c] = &colorState{
+			target:      t,
+			health:      bluegreen.Health{Status: bluegreen.HealthUnknown, Reason: "not checked yet"},
+			reconfigure: make(chan struct{}, 1),
+		}
+	}
+	return m
+}
+
+// Run checks every color at its interval until ctx ends. Call it once.
+func (m *Monitor) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	m.mu.Lock()
+	for c, st := range m.colors {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m.loop(ctx, c, st.reconfigure)
+		}()
+	}
+	m.mu.Unlock()
+	wg.Wait()
+}
+
+func (m *Monitor) loop(ctx context.Context, c bluegreen.Color, reconfigure <-chan struct{}) {
+	for {
+		m.Check(ctx, c)
+		m.mu.Lock()
+		interval := m.colors[c].target.Spec.Interval
+		m.mu.Unlock()
+		t := time.NewTimer(interval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-reconfigure:
+			t.Stop()
+		case <-t.C:
+		}
+	}
+}
+
+// Check runs one round of checks for color c now, folds it into the verdict
+// and returns the verdict. Use it to get a fresh answer before a switch.
+func (m *Monitor) Check(ctx context.Context, c bluegreen.Color) bluegreen.Health {
+	m.mu.Lock()
+	st, ok := m.colors[c]
+	if !ok {
+		m.mu.Unlock()
+		return bluegreen.Health{Status: bluegreen.HealthUnknown, Reason: "no health check configured"}
+	}
+	target := st.target
+	m.mu.Unlock()
+
+	err := m.round(ctx, target)
+	if ctx.Err() != nil {
+		return m.Health(c)
+	}
+
+	m.mu.Lock()
+	old := st.health
+	if err == nil {
+		st.fails = 0
+		st.passes++
+		if st.health.Status != bluegreen.HealthHealthy && st.passes >= target.Spec.HealthyThreshold {
+			st.health = bluegreen.Health{Status: bluegreen.HealthHealthy, Since: m.now()}
+		}
+	} else {
+		st.passes = 0
+		st.fails++
+		switch st.health.Status {
+		case bluegreen.HealthUnhealthy:
+			st.health.Reason = err.Error() // keep Since, refresh the reason
+		case bluegreen.HealthHealthy:
+			if st.fails >= target.Spec.UnhealthyThreshold {
+				st.health = bluegreen.Health{Status: bluegreen.HealthUnhealthy, Reason: err.Error(), Since: m.now()}
+			}
+		default:
+			// Never seen passing: say so at once rather than stay "unknown".
+			st.health = bluegreen.Health{Status: bluegreen.HealthUnhealthy, Reason: err.Error(), Since: m.now()}
+		}
+	}
+	h := st.health
+	m.mu.Unlock()
+
+	if h.Status != old.Status {
+		m.logger.Info("health changed", "color", c, "from", old.Status, "to", h.Status, "reason", h.Reason)
+		if m.onChange != nil {
+			m.onChange(c, h)
+		}
+	}
+	return h
+}
+
+// round probes every upstream concurrently and returns the failures joined,
+// or nil when all pass.
+func (m *Monitor) round(ctx context.Context, t Target) error {
+	errs := make([]error, len(t.Upstreams))
+	var wg sync.WaitGroup
+	for i, u := range t.Upstreams {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = Probe(ctx, m.client, u, t.Spec)
+		}()
+	}
+	wg.Wait()
+	var msgs []string
+	for _, err := range errs {
+		if err != nil {
+			msgs = append(msgs, err.Error())
+		}
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	return errString(strings.Join(msgs, "; "))
+}
+
+type errString string
+
+func (e errString) Error() string { return string(e) }
+
+// Health returns the current verdict for color c.
+func (m *Monitor) Health(c bluegreen.Color) bluegreen.Health {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st, ok := m.colors[c]
+	if !ok {
+		return bluegreen.Health{Status: bluegreen.HealthUnknown, Reason: "no health check configured"}
+	}
+	return st.health
+}
+
+// SetTarget replaces color c's upstreams and spec; the verdict restarts from
+// unknown and the color is checked again at once. Only colors given to
+// NewMonitor can be set; others are ignored.
+func (m *Monitor) SetTarget(c bluegreen.Color, t Target) {
+	m.mu.Lock()
+	st, ok := m.colors[c]
+	if !ok {
+		m.mu.Unlock()
+		return
+	}
+	st.target = t
+	st.passes, st.fails = 0, 0
+	st.health = bluegreen.Health{Status: bluegreen.HealthUnknown, Reason: "upstreams changed; not checked yet"}
+	m.mu.Unlock()
+	select {
+	case st.reconfigure <- struct{}{}:
+	default:
+	}
+}

@@ -1,0 +1,113 @@
+package check
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/bluegreen/bluegreen"
+)
+
+func upstream(t *testing.T, status *atomic.Int32) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/healthz" {
+			http.NotFound(w, r)
+			return
+		}
+		w.WriteHeader(int(status.Load()))
+	}))
+	t.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "http://")
+}
+
+func spec() HTTPSpec {
+	return HTTPSpec{Path: "/healthz", Status: 200, Interval: time.Hour, Timeout: time.Second,
+		HealthyThreshold: 2, UnhealthyThreshold: 2}
+}
+
+func TestThresholds(t *testing.T) {
+	var status atomic.Int32
+	status.Store(200)
+	addr := upstream(t, &status)
+	var changes []bluegreen.HealthStatus
+	m := NewMonitor(map[bluegreen.Color]Target{bluegreen.Blue: {Upstreams: []string{addr}, Spec: spec()}},
+		func(c bluegreen.Color, h bluegreen.Health) { changes = append(changes, h.Status) }, nil)
+	ctx := context.Background()
+
+	if h := m.Health(bluegreen.Blue); h.Status != bluegreen.HealthUnknown {
+		t.Fatalf("before any check: %v, want unknown", h.Status)
+	}
+	if h := m.Check(ctx, bluegreen.Blue); h.Status != bluegreen.HealthUnknown {
+		t.Fatalf("after 1 pass of 2: %v, want unknown", h.Status)
+	}
+	if h := m.Check(ctx, bluegreen.Blue); h.Status != bluegreen.HealthHealthy {
+		t.Fatalf("after 2 passes: %v, want healthy", h.Status)
+	}
+	status.Store(500)
+	if h := m.Check(ctx, bluegreen.Blue); h.Status != bluegreen.HealthHealthy {
+		t.Fatalf("after 1 failure of 2: %v, want still healthy", h.Status)
+	}
+	h := m.Check(ctx, bluegreen.Blue)
+	if h.Status != bluegreen.HealthUnhealthy {
+		t.Fatalf("after 2 failures: %v, want unhealthy", h.Status)
+	}
+	want := addr + ": GET /healthz: status 500, want 200"
+	if h.Reason != want {
+		t.Fatalf("reason %q, want %q", h.Reason, want)
+	}
+	if got := []bluegreen.HealthStatus{bluegreen.HealthHealthy, bluegreen.HealthUnhealthy}; len(changes) != 2 || changes[0] != got[0] || changes[1] != got[1] {
+		t.Fatalf("changes %v, want %v", changes, got)
+	}
+}
+
+func TestDownUpstreamIsUnhealthyAtOnce(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	m := NewMonitor(map[bluegreen.Color]Target{bluegreen.Green: {Upstreams: []string{addr}, Spec: spec()}}, nil, nil)
+	h := m.Check(context.Background(), bluegreen.Green)
+	if h.Status != bluegreen.HealthUnhealthy || !strings.Contains(h.Reason, "connection refused") {
+		t.Fatalf("got %+v, want unhealthy with connection refused", h)
+	}
+}
+
+func TestRunChecksInBackground(t *testing.T) {
+	var status atomic.Int32
+	status.Store(200)
+	s := spec()
+	s.Interval = 10 * time.Millisecond
+	s.HealthyThreshold = 1
+	changed := make(chan bluegreen.Health, 4)
+	m := NewMonitor(map[bluegreen.Color]Target{bluegreen.Blue: {Upstreams: []string{upstream(t, &status)}, Spec: s}},
+		func(c bluegreen.Color, h bluegreen.Health) { changed <- h }, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { m.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	select {
+	case h := <-changed:
+		if h.Status != bluegreen.HealthHealthy {
+			t.Fatalf("first change %v, want healthy", h.Status)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no verdict within 5s")
+	}
+	status.Store(503)
+	select {
+	case h := <-changed:
+		if h.Status != bluegreen.HealthUnhealthy {
+			t.Fatalf("second change %v, want unhealthy", h.Status)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no unhealthy verdict within 5s")
+	}
+}

@@ -1,0 +1,225 @@
+// Package config loads and validates bluegreen.yaml.
+//
+// Decoding is strict: unknown keys, wrong types, duplicate keys and invalid
+// values are errors, and every error names file:line:col and what is
+// expected. Load and Parse report all problems at once as an ErrorList.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/bluegreen/bluegreen"
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
+)
+
+// Config is a loaded, valid bluegreen.yaml with every default applied. It is
+// not changed after Load or Parse returns; share it freely for reading.
+type Config struct {
+	// File is the path the config was loaded from, as given; "" when parsed
+	// from bytes without a name.
+	File string
+	// Listen is the public router listener, Preview the listener that proxies
+	// to the inactive color, API the HTTP API listener. Each is host:port;
+	// port 0 means "pick a free port".
+	Listen, Preview, API string
+	// StateDir is the absolute state directory (state.db, the API token).
+	StateDir string
+	// InitialLive is the live color on the first start of a fresh state.
+	InitialLive bluegreen.Color
+	// Router holds the data-plane settings.
+	Router Router
+	// Colors holds both colors' settings; both keys are always present.
+	Colors map[bluegreen.Color]*Color
+}
+
+// Router holds the router's settings (the `router:` section).
+type Router struct {
+	// ColorPath is where the router answers with the live color; starts with "/".
+	ColorPath string
+	// ColorHeader adds X-Bluegreen-Color to proxied responses.
+	ColorHeader bool
+	// DrainTimeout bounds how long the old color's in-flight requests may run
+	// after a switch.
+	DrainTimeout time.Duration
+	// ReadHeaderTimeout and IdleTimeout apply to client connections.
+	ReadHeaderTimeout, IdleTimeout time.Duration
+	// ConnectTimeout bounds dialing an upstream.
+	ConnectTimeout time.Duration
+	// MaxRequestBody caps request bodies in bytes; 0 means unlimited.
+	MaxRequestBody int64
+	// TrustForwardedHeaders keeps incoming X-Forwarded-* headers (appending
+	// to them); when false they are replaced.
+	TrustForwardedHeaders bool
+}
+
+// Color holds one color's settings (the `blue:` and `green:` sections).
+type Color struct {
+	// Branch is the git branch this color deploys from.
+	Branch string
+	// Upstreams are the host:port addresses serving this color (at least one).
+	Upstreams []string
+	// Health is the color's health check.
+	Health HealthCheck
+}
+
+// HealthCheck says how to probe a color's upstreams.
+type HealthCheck struct {
+	// Path is the HTTP path to GET; starts with "/".
+	Path string
+	// Status is the expected response status.
+	Status int
+	// Interval is the time between probes; Timeout bounds one probe and is
+	// never longer than Interval.
+	Interval, Timeout time.Duration
+	// HealthyThreshold is how many consecutive passes make a color healthy,
+	// UnhealthyThreshold how many consecutive failures make it unhealthy.
+	HealthyThreshold, UnhealthyThreshold int
+}
+
+// DefaultStateDir is the state directory when `state:` is not set, relative
+// to the config file's directory.
+const DefaultStateDir = ".bluegreen"
+
+// DefaultRouter returns the router settings used when `router:` or some of
+// its keys are absent.
+func DefaultRouter() Router {
+	return Router{
+		ColorPath:         "/deployment/color/",
+		ColorHeader:       true,
+		DrainTimeout:      30 * time.Second,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ConnectTimeout:    5 * time.Second,
+	}
+}
+
+// DefaultHealthCheck returns the health check used when `health:` or some of
+// its keys are absent.
+func DefaultHealthCheck() HealthCheck {
+	return HealthCheck{
+		Path:               "/",
+		Status:             200,
+		Interval:           2 * time.Second,
+		Timeout:            time.Second,
+		HealthyThreshold:   1,
+		UnhealthyThreshold: 3,
+	}
+}
+
+// Load reads and parses the config file at path. A file that cannot be read
+// (missing, a directory, no permission) is an ErrorList with one position-less
+// *Error wrapping the cause, so errors.Is(err, fs.ErrNotExist) works. Every
+// other problem is reported as by Parse.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		msg := "cannot read config file: " + unwrapPathError(err).Error()
+		if errors.Is(err, fs.ErrNotExist) {
+			msg = "config file not found"
+		}
+		return nil, ErrorList{{File: path, Message: msg, Err: err}}
+	}
+	return Parse(path, data)
+}
+
+func unwrapPathError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// Parse decodes and validates a config. file names it in error messages and
+// anchors a relative `state:` directory (the current directory when file is
+// ""). On failure the error is an ErrorList holding every problem found,
+// sorted by position, and the Config is nil.
+func Parse(file string, data []byte) (*Config, error) {
+	d := newDecoder(file)
+	root, ok := d.document(data)
+	if !ok {
+		return nil, d.sorted()
+	}
+	c := &Config{File: file}
+	d.config(root, c)
+	if len(d.errs) > 0 {
+		return nil, d.sorted()
+	}
+	if err := c.resolveStateDir(); err != nil {
+		return nil, ErrorList{{File: file, Line: 1, Column: 1, Message: err.Error(), Err: err}}
+	}
+	return c, nil
+}
+
+// document parses data into the root value, reporting syntax errors, empty
+// documents and multiple documents.
+func (d *decoder) document(data []byte) (value, bool) {
+	f, err := parse(data)
+	if err != nil {
+		var ye yaml.Error
+		if errors.As(err, &ye) && ye.GetToken() != nil && ye.GetToken().Position != nil {
+			p := ye.GetToken().Position
+			d.errorf(pos{p.Line, p.Column}, "YAML syntax error: %s", ye.GetMessage())
+		} else {
+			d.errorf(docStart, "YAML syntax error: %v", err)
+		}
+		return value{}, false
+	}
+	var docs []*ast.DocumentNode
+	for _, doc := range f.Docs {
+		if doc.Body != nil {
+			docs = append(docs, doc)
+		}
+	}
+	switch {
+	case len(docs) == 0 && strings.TrimSpace(string(data)) == "":
+		d.errorf(docStart, "the file is empty (want a mapping with listen, preview, api, blue and green)")
+		return value{}, false
+	case len(docs) == 0:
+		d.errorf(docStart, "the file holds no settings, only comments (want a mapping with listen, preview, api, blue and green)")
+		return value{}, false
+	case len(docs) > 1:
+		p := nodePos(docs[1].Body)
+		if st := docs[1].Start; st != nil && st.Position != nil {
+			p = pos{st.Position.Line, st.Position.Column}
+		}
+		d.errorf(p, "want one YAML document, found %d", len(docs))
+		return value{}, false
+	}
+	d.collectAnchors(docs[0].Body)
+	return d.resolve(value{}, "", docStart, docs[0].Body), true
+}
+
+// parse runs the YAML parser, turning a panic in it into an error so that a
+// parser bug cannot crash the caller.
+func parse(data []byte) (f *ast.File, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			f, err = nil, fmt.Errorf("parser failed: %v", r)
+		}
+	}()
+	// Duplicate keys are reported by the decoder, with both positions.
+	return parser.ParseBytes(data, 0, parser.AllowDuplicateMapKey())
+}
+
+// resolveStateDir makes StateDir absolute, relative to the config's directory.
+func (c *Config) resolveStateDir() error {
+	dir := c.StateDir
+	if !filepath.IsAbs(dir) && c.File != "" {
+		dir = filepath.Join(filepath.Dir(c.File), dir)
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return fmt.Errorf("resolving state directory %q: %w", c.StateDir, err)
+	}
+	c.StateDir = abs
+	return nil
+}

@@ -1,0 +1,60 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/bluegreen/bluegreen"
+)
+
+// ColorSpec is what the configuration says about a color.
+type ColorSpec struct {
+	Branch    string
+	Upstreams []string
+}
+
+// Bootstrap returns the committed state, creating it on a fresh store with
+// initialLive as the live color. When the configuration's branch or upstreams
+// of a color differ from the stored ones, the stored ones are updated and the
+// change recorded. The live color is never changed here: it is the store's.
+func Bootstrap(ctx context.Context, store bluegreen.Store, initialLive bluegreen.Color, colors map[bluegreen.Color]ColorSpec, now time.Time) (bluegreen.State, error) {
+	st, err := store.Load(ctx)
+	if err != nil {
+		return st, fmt.Errorf("loading state: %w", err)
+	}
+	if st.Revision == 0 {
+		st = bluegreen.State{Live: initialLive, Since: now.UTC(), Colors: map[bluegreen.Color]bluegreen.ColorState{}}
+		for _, c := range bluegreen.Colors {
+			spec := colors[c]
+			st.Colors[c] = bluegreen.ColorState{
+				Branch: spec.Branch, Upstreams: slices.Clone(spec.Upstreams),
+				Health: bluegreen.Health{Status: bluegreen.HealthUnknown},
+			}
+		}
+		ev := bluegreen.Event{Time: now, Actor: "bluegreen", Action: bluegreen.ActionInit, Color: initialLive,
+			Outcome: bluegreen.OutcomeOK, Message: fmt.Sprintf("state created; %s is live", initialLive)}
+		return store.Commit(ctx, st, ev)
+	}
+
+	next := st.Clone()
+	var events []bluegreen.Event
+	for _, c := range bluegreen.Colors {
+		spec := colors[c]
+		cs := next.Colors[c]
+		if cs.Branch != spec.Branch || !slices.Equal(cs.Upstreams, spec.Upstreams) {
+			events = append(events, bluegreen.Event{
+				Time: now, Actor: "bluegreen", Action: bluegreen.ActionConfig, Color: c, Outcome: bluegreen.OutcomeOK,
+				Message: fmt.Sprintf("%s configuration changed: branch %q → %q, upstreams %v → %v",
+					c, cs.Branch, spec.Branch, cs.Upstreams, spec.Upstreams),
+			})
+			cs.Branch, cs.Upstreams = spec.Branch, slices.Clone(spec.Upstreams)
+			next.Colors[c] = cs
+		}
+	}
+	if len(events) == 0 {
+		return st, nil
+	}
+	return store.Commit(ctx, next, events...)
+}

@@ -1,0 +1,148 @@
+// Package controller carries out operations on the committed state: it
+// decides whether a switch or rollback is safe, commits it to the store, then
+// tells the router, and records every step in the history.
+//
+// Invariant: the store is written before the router acts. A crash between the
+// two is harmless because the router serves the committed live color when it
+// starts.
+package controller
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/bluegreen/bluegreen"
+)
+
+// Router is the data plane as the controller sees it.
+type Router interface {
+	// Swap makes to the live color at once and returns a handle to wait for
+	// the old color's in-flight requests.
+	Swap(to bluegreen.Color) Drainer
+	// Traffic returns per-color figures.
+	Traffic() map[bluegreen.Color]bluegreen.TrafficStats
+}
+
+// Drainer waits for the requests that were in flight on the old color.
+type Drainer interface {
+	// Wait returns when none are left or timeout has passed; at the timeout
+	// the remaining ones are cut.
+	Wait(ctx context.Context, timeout time.Duration) bluegreen.DrainReport
+}
+
+// HealthChecker gives a color's health verdict.
+type HealthChecker interface {
+	// Health returns the current verdict without checking.
+	Health(c bluegreen.Color) bluegreen.Health
+	// Check runs a round of checks now and returns the resulting verdict.
+	Check(ctx context.Context, c bluegreen.Color) bluegreen.Health
+}
+
+// Options configures a Controller. Store, Router and Health are required.
+type Options struct {
+	Store        bluegreen.Store
+	Router       Router
+	Health       HealthChecker
+	DrainTimeout time.Duration
+	Logger       *slog.Logger
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+}
+
+// Controller runs switches and rollbacks. Operations that change the state
+// are serialised; reads are not blocked by a drain in progress. A Controller
+// is safe for concurrent use.
+type Controller struct {
+	store  bluegreen.Store
+	router Router
+	health HealthChecker
+	drain  time.Duration
+	logger *slog.Logger
+	now    func() time.Time
+
+	mu    sync.Mutex // serialises state changes; guards state
+	state bluegreen.State
+}
+
+// New returns a Controller that starts from state, which must be the state
+// committed in o.Store (as returned by Bootstrap).
+func New(o Options, state bluegreen.State) *Controller {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.DrainTimeout <= 0 {
+		o.DrainTimeout = 30 * time.Second
+	}
+	return &Controller{
+		store:  o.Store,
+		router: o.Router,
+		health: o.Health,
+		drain:  o.DrainTimeout,
+		logger: o.Logger.With("component", "controller"),
+		now:    o.Now,
+		state:  state,
+	}
+}
+
+// State returns the committed state as the controller last saw it.
+func (c *Controller) State() bluegreen.State {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state.Clone()
+}
+
+// Live returns the committed live color.
+func (c *Controller) Live() bluegreen.Color {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state.Live
+}
+
+// Status returns the committed state, with each color's health replaced by
+// the health checker's current verdict, and the router's traffic figures.
+func (c *Controller) Status(ctx context.Context) (bluegreen.Status, error) {
+	st := c.State()
+	for _, col := range bluegreen.Colors {
+		cs := st.Colors[col]
+		cs.Health = c.health.Health(col)
+		st.Colors[col] = cs
+	}
+	return bluegreen.Status{State: st, Traffic: c.router.Traffic(), Now: c.now().UTC()}, nil
+}
+
+// History returns events from the store, newest first.
+func (c *Controller) History(ctx context.Context, f bluegreen.HistoryFilter) ([]bluegreen.Event, error) {
+	return c.store.History(ctx, f)
+}
+
+// RecordHealth stores a color's new health verdict and records the change in
+// the history. It is meant as the health checker's change callback; failures
+// are logged, not returned, because the verdict is re-derived on every check.
+func (c *Controller) RecordHealth(col bluegreen.Color, h bluegreen.Health) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	next := c.state.Clone()
+	cs := next.Colors[col]
+	cs.Health = h
+	next.Colors[col] = cs
+	ev := bluegreen.Event{
+		Time: c.now(), Actor: "bluegreen", Action: bluegreen.ActionHealth, Color: col, Outcome: bluegreen.OutcomeOK,
+		Message: string(col) + " is " + string(h.Status),
+	}
+	if h.Reason != "" {
+		ev.Message += ": " + h.Reason
+	}
+	committed, err := c.store.Commit(ctx, next, ev)
+	if err != nil {
+		c.logger.Error("recording health", "color", col, "err", err)
+		return
+	}
+	c.state = committed
+}

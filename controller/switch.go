@@ -1,0 +1,141 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/bluegreen/bluegreen"
+)
+
+// Switch moves public traffic to req.To. It refuses (EREFUSED) a color whose
+// health check fails unless req.Force is set, commits the new live color to
+// the store, swaps the router, and waits for the old color to drain (up to the
+// drain timeout) before returning the figures. A refusal is recorded in the
+// history too. If To is already live nothing changes and Changed is false.
+//
+// If the commit fails the router is not touched and the error is returned.
+// Cancelling ctx after the commit does not undo the switch.
+func (c *Controller) Switch(ctx context.Context, req bluegreen.SwitchRequest) (bluegreen.SwitchResult, error) {
+	if !req.To.Valid() {
+		return bluegreen.SwitchResult{}, bluegreen.Errorf(bluegreen.EINVALID, "unknown color %q: want blue or green", req.To)
+	}
+	return c.move(ctx, req, bluegreen.ActionSwitch)
+}
+
+// Rollback moves public traffic back to the previous live color, under the
+// same rules as Switch: the previous color must be healthy unless req.Force.
+// It fails with EREFUSED when there has been no switch to roll back.
+func (c *Controller) Rollback(ctx context.Context, req bluegreen.SwitchRequest) (bluegreen.SwitchResult, error) {
+	c.mu.Lock()
+	prev := c.state.Previous
+	c.mu.Unlock()
+	if prev == "" {
+		return bluegreen.SwitchResult{}, bluegreen.Errorf(bluegreen.EREFUSED, "nothing to roll back: no switch has happened yet")
+	}
+	req.To = prev
+	return c.move(ctx, req, bluegreen.ActionRollback)
+}
+
+func (c *Controller) move(ctx context.Context, req bluegreen.SwitchRequest, action string) (bluegreen.SwitchResult, error) {
+	received := c.now()
+	res := bluegreen.SwitchResult{To: req.To, ReceivedAt: received.UTC(), Rollback: action == bluegreen.ActionRollback}
+	// The commit and the swap must not be abandoned half way because the
+	// caller went away.
+	ctx = context.WithoutCancel(ctx)
+
+	c.mu.Lock()
+	from := c.state.Live
+	res.From = from
+	if action == bluegreen.ActionRollback && c.state.Previous != req.To {
+		// A switch landed between reading Previous and taking the lock.
+		c.mu.Unlock()
+		return res, bluegreen.Errorf(bluegreen.ECONFLICT, "the live color changed while the rollback was asked; check status and retry")
+	}
+	if from == req.To {
+		c.mu.Unlock()
+		res.Revision = c.state.Revision
+		res.Message = fmt.Sprintf("%s is already live; nothing to do", req.To)
+		return res, nil
+	}
+
+	h := c.health.Health(req.To)
+	if h.Status != bluegreen.HealthHealthy {
+		h = c.health.Check(ctx, req.To) // a fresh look before refusing
+	}
+	if h.Status != bluegreen.HealthHealthy {
+		if !req.Force {
+			msg := fmt.Sprintf("%s refused: %s is %s: %s (use --force to %s anyway)", action, req.To, h.Status, h.Reason, action)
+			ev := c.event(req, action, bluegreen.OutcomeRefused, msg, map[string]any{"from": from, "to": req.To, "health": h})
+			ev.Revision = c.state.Revision
+			c.mu.Unlock()
+			if err := c.store.Append(ctx, ev); err != nil {
+				c.logger.Error("recording refusal", "err", err)
+			}
+			return res, bluegreen.Errorf(bluegreen.EREFUSED, "%s", msg)
+		}
+		res.Forced = true
+	}
+
+	next := c.state.Clone()
+	next.Previous, next.Live, next.Since = from, req.To, received.UTC()
+	verb := "switched"
+	if res.Rollback {
+		verb = "rolled back"
+	}
+	msg := fmt.Sprintf("%s traffic from %s to %s", verb, from, req.To)
+	details := map[string]any{"from": from, "to": req.To}
+	if res.Forced {
+		msg += fmt.Sprintf(" (forced: %s was %s: %s)", req.To, h.Status, h.Reason)
+		details["forced"] = true
+		details["health"] = h
+	}
+	committed, err := c.store.Commit(ctx, next, c.event(req, action, bluegreen.OutcomeOK, msg, details))
+	if err != nil {
+		c.mu.Unlock()
+		c.logger.Error("committing switch", "to", req.To, "err", err)
+		return res, fmt.Errorf("committing the switch to %s (nothing changed): %w", req.To, err)
+	}
+	c.state = committed
+	drain := c.router.Swap(req.To)
+	swapped := c.now()
+	c.mu.Unlock()
+
+	res.Changed = true
+	res.Revision = committed.Revision
+	res.SwappedAt = swapped.UTC()
+	res.SwitchMS = bluegreen.Milliseconds(swapped.Sub(received))
+	c.logger.Info(msg, "revision", committed.Revision, "switch_ms", res.SwitchMS, "actor", req.Actor)
+
+	res.Drain = drain.Wait(ctx, c.drain)
+	res.Message = fmt.Sprintf("%s; %s drained: %d in flight, %d finished, %d cut at the %s deadline (%.1f ms)",
+		msg, from, res.Drain.InFlight, res.Drain.Finished, res.Drain.Cancelled,
+		c.drain, res.Drain.DurationMS)
+	ev := bluegreen.Event{
+		Time: c.now(), Actor: "bluegreen", Action: bluegreen.ActionDrain, Color: from, Outcome: bluegreen.OutcomeOK,
+		Revision: committed.Revision,
+		Message: fmt.Sprintf("%s drained: %d in flight, %d finished, %d cut", from,
+			res.Drain.InFlight, res.Drain.Finished, res.Drain.Cancelled),
+		Details: map[string]any{"in_flight": res.Drain.InFlight, "finished": res.Drain.Finished,
+			"cancelled": res.Drain.Cancelled, "duration_ms": res.Drain.DurationMS, "switch_ms": res.SwitchMS},
+	}
+	if res.Drain.Cancelled > 0 {
+		ev.Outcome = bluegreen.OutcomeFailed
+	}
+	if err := c.store.Append(ctx, ev); err != nil {
+		c.logger.Error("recording drain", "err", err)
+	}
+	return res, nil
+}
+
+func (c *Controller) event(req bluegreen.SwitchRequest, action, outcome, msg string, details map[string]any) bluegreen.Event {
+	if req.Reason != "" {
+		details["reason"] = req.Reason
+	}
+	actor := req.Actor
+	if actor == "" {
+		actor = "unknown"
+	}
+	return bluegreen.Event{
+		Time: c.now(), Actor: actor, Action: action, Color: req.To, Outcome: outcome, Message: msg, Details: details,
+	}
+}

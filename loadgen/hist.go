@@ -1,0 +1,91 @@
+package loadgen
+
+import (
+	"math/bits"
+	"time"
+)
+
+// Percentiles summarises request latencies. They come from a log-linear
+// histogram (16 buckets per power of two, so a bucket is at most 6.25% wide);
+// each percentile is the upper bound of its bucket, capped at Max, so it
+// over-states the true value by at most 6.25%. Max is exact.
+type Percentiles struct {
+	P50, P90, P99, Max time.Duration
+}
+
+const (
+	subBits    = 4 // 2^4 = 16 sub-buckets per power of two
+	subCount   = 1 << subBits
+	numBuckets = (64 - subBits - 1 + 1) * subCount
+)
+
+// histogram counts durations in nanoseconds. Values below 2*subCount get a
+// bucket each; above that, a value v with bit length n goes to the bucket
+// named by its top subBits+1 bits. It is not safe for concurrent use.
+type histogram struct {
+	counts [numBuckets]int64
+	total  int64
+	max    int64
+}
+
+func bucketOf(v int64) int {
+	if v < 2*subCount {
+		return int(max(v, 0))
+	}
+	shift := bits.Len64(uint64(v)) - subBits - 1
+	return shift*subCount + int(v>>shift)
+}
+
+// upperBound is the largest value that bucketOf maps to bucket i.
+func upperBound(i int) int64 {
+	if i < 2*subCount {
+		return int64(i)
+	}
+	shift := i/subCount - 1
+	top := int64(i%subCount + subCount)
+	return (top+1)<<shift - 1
+}
+
+func (h *histogram) record(d time.Duration) {
+	v := int64(d)
+	h.counts[bucketOf(v)]++
+	h.total++
+	if v > h.max {
+		h.max = v
+	}
+}
+
+func (h *histogram) add(o *histogram) {
+	for i, c := range o.counts {
+		h.counts[i] += c
+	}
+	h.total += o.total
+	h.max = max(h.max, o.max)
+}
+
+// quantile returns the value at or below which a fraction q of the recorded
+// values lie (upper bucket bound, capped at the maximum); 0 when empty.
+func (h *histogram) quantile(q float64) time.Duration {
+	if h.total == 0 {
+		return 0
+	}
+	rank := int64(q*float64(h.total) + 0.999999)
+	rank = min(max(rank, 1), h.total)
+	var seen int64
+	for i, c := range h.counts {
+		seen += c
+		if seen >= rank {
+			return time.Duration(min(upperBound(i), h.max))
+		}
+	}
+	return time.Duration(h.max)
+}
+
+func (h *histogram) percentiles() Percentiles {
+	return Percentiles{
+		P50: h.quantile(0.50),
+		P90: h.quantile(0.90),
+		P99: h.quantile(0.99),
+		Max: time.Duration(h.max),
+	}
+}

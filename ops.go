@@ -1,0 +1,80 @@
+package bluegreen
+
+import "time"
+
+// SwitchRequest asks to move public traffic to another color.
+type SwitchRequest struct {
+	// To is the color to make live. For a rollback it is ignored: the target
+	// is the state's Previous color.
+	To Color `json:"color,omitempty"`
+	// Force switches even when To fails its health check; the event records it.
+	Force bool `json:"force,omitempty"`
+	// Reason is free text recorded in the history.
+	Reason string `json:"reason,omitempty"`
+	// Actor says who asks; the API fills it from the caller.
+	Actor string `json:"-"`
+}
+
+// SwitchResult reports a switch (or rollback) that was committed and carried
+// out by the router.
+type SwitchResult struct {
+	From Color `json:"from"`
+	To   Color `json:"to"`
+	// Changed is false when To was already live (nothing was done).
+	Changed bool `json:"changed"`
+	// Forced is true when the health check failed and Force overrode it.
+	Forced bool `json:"forced,omitempty"`
+	// Rollback is true for a rollback.
+	Rollback bool `json:"rollback,omitempty"`
+	// Revision is the committed state revision.
+	Revision int64 `json:"revision"`
+	// ReceivedAt is when the controller received the request; SwappedAt when
+	// the router started sending new requests to To.
+	ReceivedAt time.Time `json:"received_at"`
+	SwappedAt  time.Time `json:"swapped_at,omitzero"`
+	// SwitchMS is SwappedAt - ReceivedAt in milliseconds (includes the
+	// health check and the durable commit).
+	SwitchMS float64 `json:"switch_ms"`
+	// Drain reports the old color's in-flight requests.
+	Drain DrainReport `json:"drain"`
+	// Message is a one-line human summary.
+	Message string `json:"message"`
+}
+
+// DrainReport says what happened to the requests that were in flight on the
+// old color when the router swapped.
+type DrainReport struct {
+	// InFlight is how many requests were in flight on the old color at the swap.
+	InFlight int64 `json:"in_flight"`
+	// Finished is how many of them completed during the drain.
+	Finished int64 `json:"finished"`
+	// Cancelled is how many were still open at the deadline and were cut.
+	Cancelled int64 `json:"cancelled"`
+	// DurationMS is how long the drain took, in milliseconds.
+	DurationMS float64 `json:"duration_ms"`
+	// TimeoutMS is the drain deadline that applied, in milliseconds.
+	TimeoutMS float64 `json:"timeout_ms"`
+}
+
+// Status is the answer to "what is going on": the committed state plus live
+// traffic figures from the router.
+type Status struct {
+	State   State                  `json:"state"`
+	Traffic map[Color]TrafficStats `json:"traffic"`
+	// Now is the server's clock when the status was taken.
+	Now time.Time `json:"now"`
+}
+
+// TrafficStats are one color's router figures since the server started.
+type TrafficStats struct {
+	Requests       int64 `json:"requests"`
+	InFlight       int64 `json:"in_flight"`
+	Status2xx      int64 `json:"status_2xx"`
+	Status3xx      int64 `json:"status_3xx"`
+	Status4xx      int64 `json:"status_4xx"`
+	Status5xx      int64 `json:"status_5xx"`
+	UpstreamErrors int64 `json:"upstream_errors"`
+}
+
+// Milliseconds converts d to fractional milliseconds for reports.
+func Milliseconds(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
