@@ -1,0 +1,18 @@
+// Command bluegreen is the blue-green deployment tool: `bluegreen serve` runs
+// the router, the controller and the API; the other verbs are a CLI that
+// talks to that API.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}

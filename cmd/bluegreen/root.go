@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bluegreen/bluegreen"
+	"github.com/bluegreen/bluegreen/config"
+)
+
+// Exit codes, documented in the README.
+const (
+	exitOK      = 0
+	exitFailed  = 1 // refused or failed
+	exitUsage   = 2 // usage or configuration error
+	exitTimeout = 3 // reserved: a --wait that timed out
+)
+
+// exitError carries an exit code up to run.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func usageErrorf(format string, args ...any) error {
+	return &exitError{code: exitUsage, err: fmt.Errorf(format, args...)}
+}
+
+// globals are the flags every verb shares.
+type globals struct {
+	configPath string
+	server     string
+	token      string
+	output     string
+	stdout     io.Writer
+	stderr     io.Writer
+}
+
+func (g *globals) json() bool { return g.output == "json" }
+
+// run is the whole program; main only adds the process around it.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	g := &globals{stdout: stdout, stderr: stderr}
+	root := &cobra.Command{
+		Use:   "bluegreen",
+		Short: "Blue-green deployments with zero dropped requests",
+		Long: "bluegreen runs two colors of an app, blue and green, behind its own router.\n" +
+			"`bluegreen serve` runs the router, the controller and the API; the other verbs talk to that API.",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if g.output != "text" && g.output != "json" {
+				return usageErrorf("--output %q: want text or json", g.output)
+			}
+			return nil
+		},
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetArgs(args)
+	root.SetContext(ctx)
+	pf := root.PersistentFlags()
+	pf.StringVarP(&g.configPath, "config", "c", "bluegreen.yaml", "configuration file")
+	pf.StringVar(&g.server, "server", "", "API address (env BLUEGREEN_SERVER; default: the config's api address)")
+	pf.StringVar(&g.token, "token", "", "API token (env BLUEGREEN_TOKEN; default: the token file in the config's state directory)")
+	pf.StringVarP(&g.output, "output", "o", "text", "output format: text or json")
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return &exitError{code: exitUsage, err: err}
+	})
+
+	root.AddCommand(
+		newServeCmd(g), newStatusCmd(g), newColorCmd(g), newSwitchCmd(g), newRollbackCmd(g),
+		newHistoryCmd(g), newDemoCmd(g), newInitCmd(g), newVersionCmd(g), newSampleAppCmd(g),
+	)
+
+	err := root.Execute()
+	if err == nil {
+		return exitOK
+	}
+	code := exitCode(err)
+	if g.json() {
+		writeJSON(stdout, map[string]any{"error": map[string]string{
+			"code": bluegreen.ErrorCode(err), "message": errText(err)}})
+	}
+	fmt.Fprintln(stderr, "bluegreen: "+errText(err))
+	return code
+}
+
+// errText is what the user reads: the domain message when there is one,
+// else the whole chain.
+func errText(err error) string {
+	var ee *exitError
+	if errors.As(err, &ee) {
+		err = ee.err
+	}
+	var cerr *config.Error
+	if errors.As(err, &cerr) {
+		return err.Error()
+	}
+	return strings.TrimSpace(err.Error())
+}
+
+func exitCode(err error) int {
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	var cerr *config.Error
+	if errors.As(err, &cerr) {
+		return exitUsage
+	}
+	switch bluegreen.ErrorCode(err) {
+	case bluegreen.EINVALID:
+		return exitUsage
+	}
+	if strings.HasPrefix(err.Error(), "unknown command") || strings.Contains(err.Error(), "arg(s)") {
+		return exitUsage
+	}
+	return exitFailed
+}
+
+// version is set by the linker (-ldflags "-X main.version=...").
+var version = "dev"
+
+func newVersionCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if g.json() {
+				return writeJSON(g.stdout, map[string]string{"version": version})
+			}
+			fmt.Fprintln(g.stdout, "bluegreen", version)
+			return nil
+		},
+	}
+}
+
+func getenv(k string) string { return os.Getenv(k) }

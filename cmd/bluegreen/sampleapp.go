@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/spf13/cobra"
+)
+
+// newSampleAppCmd is a tiny app to put behind bluegreen: the demo, the tests
+// and people trying bluegreen out use it as one color's release.
+func newSampleAppCmd(g *globals) *cobra.Command {
+	var color, listen, version string
+	cmd := &cobra.Command{
+		Use:   "sample-app",
+		Short: "Run a tiny HTTP app to put behind bluegreen (for trying it out)",
+		Long: "sample-app serves: / (JSON with its color and version), /healthz, /slow?ms=N (answers after N ms),\n" +
+			"/sse?n=N (N server-sent events, one per 100ms), /ws (WebSocket echo). $PORT is used when --listen is empty.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if listen == "" {
+				port := os.Getenv("PORT")
+				if port == "" {
+					return usageErrorf("sample-app needs --listen or $PORT")
+				}
+				listen = "127.0.0.1:" + port
+			}
+			if color == "" {
+				color = os.Getenv("BLUEGREEN_COLOR")
+			}
+			ln, err := net.Listen("tcp", listen)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "sample-app (%s, version %s) listening on http://%s\n", color, version, ln.Addr())
+			srv := &http.Server{Handler: sampleApp(color, version), ReadHeaderTimeout: 10 * time.Second}
+			go func() {
+				<-cmd.Context().Done()
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				_ = srv.Shutdown(ctx)
+			}()
+			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&color, "color", "", "the color it reports (default $BLUEGREEN_COLOR)")
+	cmd.Flags().StringVar(&listen, "listen", "", "host:port to listen on (default 127.0.0.1:$PORT)")
+	cmd.Flags().StringVar(&version, "version", "1.0", "the version it reports")
+	return cmd
+}
+
+func sampleApp(color, version string) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	body := fmt.Sprintf(`{"app":"sample","color":%q,"version":%q}`+"\n", color, version)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, body)
+	})
+	mux.HandleFunc("GET /slow", func(w http.ResponseWriter, r *http.Request) {
+		ms, _ := strconv.Atoi(r.URL.Query().Get("ms"))
+		select {
+		case <-time.After(time.Duration(ms) * time.Millisecond):
+		case <-r.Context().Done():
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = fmt.Fprintf(w, `{"color":%q,"slept_ms":%d}`+"\n", color, ms)
+	})
+	mux.HandleFunc("GET /sse", func(w http.ResponseWriter, r *http.Request) {
+		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+		if n <= 0 {
+			n = 10
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.Header().Set("Cache-Control", "no-store")
+		rc := http.NewResponseController(w)
+		for i := 1; i <= n; i++ {
+			if _, err := fmt.Fprintf(w, "id: %d\ndata: {\"color\":%q,\"n\":%d}\n\n", i, color, i); err != nil {
+				return
+			}
+			if rc.Flush() != nil {
+				return
+			}
+			if i == n {
+				return
+			}
+			select {
+			case <-time.After(100 * time.Millisecond):
+			case <-r.Context().Done():
+				return
+			}
+		}
+	})
+	mux.HandleFunc("GET /ws", func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		ctx := r.Context()
+		for {
+			typ, msg, err := c.Read(ctx)
+			if err != nil {
+				return
+			}
+			if err := c.Write(ctx, typ, append([]byte(color+": "), msg...)); err != nil {
+				return
+			}
+		}
+	})
+	return mux
+}

@@ -1,0 +1,254 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bluegreen/bluegreen"
+	"github.com/bluegreen/bluegreen/api"
+	"github.com/bluegreen/bluegreen/check"
+	"github.com/bluegreen/bluegreen/config"
+	"github.com/bluegreen/bluegreen/controller"
+	"github.com/bluegreen/bluegreen/router"
+	"github.com/bluegreen/bluegreen/store/sqlite"
+)
+
+func newServeCmd(g *globals) *cobra.Command {
+	var logLevel string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the router, the controller and the API",
+		Long: "serve runs the public listener (the live color), the preview listener (the inactive color)\n" +
+			"and the API, as the configuration file says. On first start it creates the state directory and\n" +
+			"an API token file (mode 0600) in it, and prints where it is.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return usageErrorf("--log-level %q: want debug, info, warn or error", logLevel)
+			}
+			cfg, err := config.Load(g.configPath)
+			if err != nil {
+				return &exitError{code: exitUsage, err: err}
+			}
+			logger := slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: level}))
+			return serve(cmd.Context(), cfg, logger, func(e endpoints) { printEndpoints(g, e) })
+		},
+	}
+	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	return cmd
+}
+
+// endpoints are the addresses serve actually listens on, and its token.
+type endpoints struct {
+	Public, Preview, API string
+	Live                 bluegreen.Color
+	TokenFile            string
+	TokenCreated         bool
+	Token                string `json:"-"`
+}
+
+func printEndpoints(g *globals, e endpoints) {
+	if g.json() {
+		_ = writeJSON(g.stdout, map[string]any{"public": "http://" + e.Public, "preview": "http://" + e.Preview,
+			"api": "http://" + e.API, "live": e.Live, "token_file": e.TokenFile, "token_created": e.TokenCreated})
+		return
+	}
+	created := ""
+	if e.TokenCreated {
+		created = " (created now; keep it secret)"
+	}
+	fmt.Fprintf(g.stdout, "bluegreen serving; %s is live\n  public   http://%s\n  preview  http://%s  (%s)\n  api      http://%s\n  token    %s%s\n",
+		e.Live, e.Public, e.Preview, e.Live.Other(), e.API, e.TokenFile, created)
+}
+
+// serve runs until ctx ends or a listener fails. ready is called once every
+// listener is bound and serving. Nothing is served unless everything could be
+// set up: a listener that cannot bind closes the others first.
+func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready func(endpoints)) (err error) {
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return fmt.Errorf("creating the state directory: %w", err)
+	}
+	tokenFile := filepath.Join(cfg.StateDir, tokenFileName)
+	token, created, err := ensureToken(tokenFile, logger)
+	if err != nil {
+		return err
+	}
+
+	store, err := sqlite.Open(ctx, filepath.Join(cfg.StateDir, "state.db"))
+	if err != nil {
+		return fmt.Errorf("opening the state: %w", err)
+	}
+	defer store.Close()
+
+	specs := make(map[bluegreen.Color]controller.ColorSpec, 2)
+	upstreams := make(map[bluegreen.Color][]string, 2)
+	targets := make(map[bluegreen.Color]check.Target, 2)
+	for _, c := range bluegreen.Colors {
+		cc := cfg.Colors[c]
+		specs[c] = controller.ColorSpec{Branch: cc.Branch, Upstreams: cc.Upstreams}
+		upstreams[c] = cc.Upstreams
+		h := cc.Health
+		targets[c] = check.Target{Upstreams: cc.Upstreams, Spec: check.HTTPSpec{
+			Path: h.Path, Status: h.Status, Interval: h.Interval, Timeout: h.Timeout,
+			HealthyThreshold: h.HealthyThreshold, UnhealthyThreshold: h.UnhealthyThreshold}}
+	}
+	state, err := controller.Bootstrap(ctx, store, cfg.InitialLive, specs, time.Now())
+	if err != nil {
+		return err
+	}
+
+	rt, err := router.New(router.Options{
+		ColorPath:         cfg.Router.ColorPath,
+		ColorHeader:       cfg.Router.ColorHeader,
+		MaxRequestBody:    cfg.Router.MaxRequestBody,
+		ConnectTimeout:    cfg.Router.ConnectTimeout,
+		ReadHeaderTimeout: cfg.Router.ReadHeaderTimeout,
+		IdleTimeout:       cfg.Router.IdleTimeout,
+		TrustForwarded:    cfg.Router.TrustForwardedHeaders,
+		Logger:            logger,
+	}, state.Live, upstreams)
+	if err != nil {
+		return fmt.Errorf("setting up the router: %w", err)
+	}
+	defer rt.Close()
+
+	lns, err := listenAll(cfg.Listen, cfg.Preview, cfg.API)
+	if err != nil {
+		return err
+	}
+
+	var ctl *controller.Controller
+	monitor := check.NewMonitor(targets, func(c bluegreen.Color, h bluegreen.Health) { ctl.RecordHealth(c, h) }, logger)
+	ctl = controller.New(controller.Options{
+		Store: store, Router: routerAdapter{rt}, Health: monitor,
+		DrainTimeout: cfg.Router.DrainTimeout, Logger: logger,
+	}, state)
+
+	servers := []*http.Server{
+		rt.NewServer(rt.Public()),
+		rt.NewServer(rt.Preview()),
+		{
+			Handler:           api.NewHandler(ctl, api.Options{Token: token, ColorPath: cfg.Router.ColorPath, Logger: logger}),
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       120 * time.Second,
+			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		},
+	}
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); monitor.Run(runCtx) }()
+	serveErr := make(chan error, len(servers))
+	for i, srv := range servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := srv.Serve(lns[i]); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				serveErr <- fmt.Errorf("serving %s: %w", lns[i].Addr(), err)
+			}
+		}()
+	}
+
+	_ = store.Append(ctx, bluegreen.Event{Time: time.Now(), Actor: "bluegreen", Action: bluegreen.ActionServe,
+		Color: state.Live, Outcome: bluegreen.OutcomeOK, Revision: state.Revision,
+		Message: fmt.Sprintf("serve started (pid %d, version %s); %s is live", os.Getpid(), version, state.Live)})
+	logger.Info("serving", "live", state.Live, "public", lns[0].Addr().String(), "preview", lns[1].Addr().String(),
+		"api", lns[2].Addr().String(), "state", cfg.StateDir)
+	if ready != nil {
+		ready(endpoints{Public: lns[0].Addr().String(), Preview: lns[1].Addr().String(), API: lns[2].Addr().String(),
+			Live: state.Live, TokenFile: tokenFile, TokenCreated: created, Token: token})
+	}
+
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down")
+	case err = <-serveErr:
+		logger.Error("listener failed; shutting down", "err", err)
+	}
+	shutdownCtx, stop := context.WithTimeout(context.WithoutCancel(ctx), cfg.Router.DrainTimeout)
+	defer stop()
+	for _, srv := range servers {
+		_ = srv.Shutdown(shutdownCtx)
+	}
+	cancel()
+	wg.Wait()
+	_ = store.Append(context.WithoutCancel(ctx), bluegreen.Event{Time: time.Now(), Actor: "bluegreen",
+		Action: bluegreen.ActionServe, Outcome: bluegreen.OutcomeOK, Message: "serve stopped"})
+	return err
+}
+
+// listenAll binds every address or none.
+func listenAll(addrs ...string) ([]net.Listener, error) {
+	names := []string{"listen", "preview", "api"}
+	var lns []net.Listener
+	for i, a := range addrs {
+		ln, err := net.Listen("tcp", a)
+		if err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			return nil, fmt.Errorf("%s address %s: %w", names[i], a, err)
+		}
+		lns = append(lns, ln)
+	}
+	return lns, nil
+}
+
+// ensureToken returns the API token stored in path, creating a random one
+// (mode 0600) if the file does not exist. A token file readable by others is
+// tightened to 0600 with a warning.
+func ensureToken(path string, logger *slog.Logger) (token string, created bool, err error) {
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		token = strings.TrimSpace(string(b))
+		if token == "" {
+			return "", false, fmt.Errorf("the API token file %s is empty; delete it to get a new token", path)
+		}
+		if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			logger.Warn("API token file was readable by others; setting mode 0600", "file", path, "mode", fi.Mode().Perm().String())
+			if err := os.Chmod(path, 0o600); err != nil {
+				return "", false, fmt.Errorf("tightening %s: %w", path, err)
+			}
+		}
+		return token, false, nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return "", false, fmt.Errorf("reading the API token: %w", err)
+	}
+	raw := make([]byte, 32)
+	if _, err := io.ReadFull(rand.Reader, raw); err != nil {
+		return "", false, fmt.Errorf("making an API token: %w", err)
+	}
+	token = hex.EncodeToString(raw)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", false, fmt.Errorf("creating the API token file: %w", err)
+	}
+	if _, err := f.WriteString(token + "\n"); err != nil {
+		f.Close()
+		return "", false, fmt.Errorf("writing the API token file: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return "", false, fmt.Errorf("writing the API token file: %w", err)
+	}
+	return token, true, f.Close()
+}

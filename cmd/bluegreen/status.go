@@ -1,0 +1,97 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bluegreen/bluegreen"
+)
+
+func newStatusCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "status",
+		Short: "Show the live color, each color's upstreams, health, release and traffic",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			st, err := c.Status(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if g.json() {
+				return writeJSON(g.stdout, st)
+			}
+			printStatus(g, st)
+			return nil
+		},
+	}
+}
+
+func printStatus(g *globals, st bluegreen.Status) {
+	s := st.State
+	prev := string(s.Previous)
+	if prev == "" {
+		prev = "-"
+	}
+	fmt.Fprintf(g.stdout, "live: %s since %s (%s), previous: %s, revision %d\n\n",
+		s.Live, stamp(s.Since), ago(st.Now, s.Since), prev, s.Revision)
+	tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "COLOR\tROLE\tHEALTH\tUPSTREAMS\tBRANCH\tRELEASE\tREQUESTS\tIN-FLIGHT\t5XX")
+	for _, c := range bluegreen.Colors {
+		cs := s.Colors[c]
+		role := "preview"
+		if c == s.Live {
+			role = "live"
+		}
+		rel := "-"
+		if cs.Release != nil {
+			rel = short(cs.Release.SHA) + " " + cs.Release.Ref + " (" + ago(st.Now, cs.Release.DeployedAt) + ")"
+		}
+		tr := st.Traffic[c]
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\n", c, role, cs.Health.Status,
+			strings.Join(cs.Upstreams, ","), cs.Branch, rel, tr.Requests, tr.InFlight, tr.Status5xx)
+	}
+	tw.Flush()
+	for _, c := range bluegreen.Colors {
+		if h := s.Colors[c].Health; h.Status != bluegreen.HealthHealthy && h.Reason != "" {
+			fmt.Fprintf(g.stdout, "\n%s is %s: %s", c, h.Status, h.Reason)
+		}
+	}
+	fmt.Fprintln(g.stdout)
+}
+
+func short(sha string) string {
+	if len(sha) > 12 {
+		return sha[:12]
+	}
+	return sha
+}
+
+func newColorCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "color",
+		Short: "Print the live color (blue or green)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			col, err := c.Color(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if g.json() {
+				return writeJSON(g.stdout, map[string]string{"color": string(col)})
+			}
+			fmt.Fprintln(g.stdout, col)
+			return nil
+		},
+	}
+}

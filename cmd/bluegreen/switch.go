@@ -1,0 +1,87 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bluegreen/bluegreen"
+)
+
+func newSwitchCmd(g *globals) *cobra.Command {
+	var req bluegreen.SwitchRequest
+	cmd := &cobra.Command{
+		Use:   "switch <blue|green>",
+		Short: "Move live traffic to a color; waits until the old color has drained",
+		Long: "switch moves public traffic to the given color. The color must pass its health check;\n" +
+			"--force overrides that and the history records it. The command returns once the old\n" +
+			"color's in-flight requests have finished (or the drain deadline cut them) and prints the figures.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			to, err := bluegreen.ParseColor(args[0])
+			if err != nil {
+				return &exitError{code: exitUsage, err: err}
+			}
+			req.To = to
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			res, err := c.Switch(cmd.Context(), req)
+			if err != nil {
+				return err
+			}
+			return printSwitch(g, res)
+		},
+	}
+	cmd.Flags().BoolVar(&req.Force, "force", false, "switch even if the color fails its health check (recorded)")
+	cmd.Flags().StringVar(&req.Reason, "reason", "", "why, for the history")
+	return cmd
+}
+
+func newRollbackCmd(g *globals) *cobra.Command {
+	var req bluegreen.SwitchRequest
+	cmd := &cobra.Command{
+		Use:   "rollback",
+		Short: "Move live traffic back to the previous color",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			res, err := c.Rollback(cmd.Context(), req)
+			if err != nil {
+				return err
+			}
+			return printSwitch(g, res)
+		},
+	}
+	cmd.Flags().BoolVar(&req.Force, "force", false, "roll back even if the previous color fails its health check (recorded)")
+	cmd.Flags().StringVar(&req.Reason, "reason", "", "why, for the history")
+	return cmd
+}
+
+func printSwitch(g *globals, res bluegreen.SwitchResult) error {
+	if g.json() {
+		return writeJSON(g.stdout, res)
+	}
+	if !res.Changed {
+		fmt.Fprintln(g.stdout, res.Message)
+		return nil
+	}
+	verb := "switched"
+	if res.Rollback {
+		verb = "rolled back"
+	}
+	forced := ""
+	if res.Forced {
+		forced = " (forced)"
+	}
+	fmt.Fprintf(g.stdout, "%s %s → %s%s: live on %s %.2f ms after the request (revision %d)\n",
+		verb, res.From, res.To, forced, res.To, res.SwitchMS, res.Revision)
+	d := res.Drain
+	fmt.Fprintf(g.stdout, "%s drained in %.1f ms: %d in flight at the swap, %d finished, %d cut at the %.0fs deadline\n",
+		res.From, d.DurationMS, d.InFlight, d.Finished, d.Cancelled, d.TimeoutMS/1000)
+	return nil
+}

@@ -1,0 +1,505 @@
+package router
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/bluegreen/bluegreen"
+)
+
+// seen is what the echo backend reports about the request it got.
+type seen struct {
+	Host             string
+	Header           http.Header
+	Trailer          http.Header
+	TransferEncoding []string
+	ContentLength    int64
+	BodyLen          int
+	BodyErr          string
+}
+
+// echoBackend answers with a JSON description of the request it received.
+func echoBackend(hits *atomic.Int64) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if hits != nil {
+			hits.Add(1)
+		}
+		b, err := io.ReadAll(r.Body)
+		s := seen{Host: r.Host, Header: r.Header, Trailer: r.Trailer, TransferEncoding: r.TransferEncoding,
+			ContentLength: r.ContentLength, BodyLen: len(b)}
+		if err != nil {
+			s.BodyErr = err.Error()
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(s)
+	}
+}
+
+func echoRouter(t *testing.T, opts Options, hits *atomic.Int64) *testRouter {
+	t.Helper()
+	return startRouter(t, opts, bluegreen.Blue, map[bluegreen.Color][]string{
+		bluegreen.Blue: {newBackend(t, echoBackend(hits))},
+	})
+}
+
+func decodeSeen(t *testing.T, r io.Reader) seen {
+	t.Helper()
+	var s seen
+	if err := json.NewDecoder(r).Decode(&s); err != nil {
+		t.Fatalf("decoding echo: %v", err)
+	}
+	return s
+}
+
+func TestColorPath(t *testing.T) {
+	tr := twoColors(t, Options{ColorHeader: true})
+	for _, addr := range []string{tr.pub, tr.prev} {
+		conn, br := rawConn(t, addr)
+		fmt.Fprintf(conn, "GET /deployment/color/ HTTP/1.1\r\nHost: x\r\n\r\n"+
+			"HEAD /deployment/color/ HTTP/1.1\r\nHost: x\r\n\r\n"+
+			"POST /deployment/color/ HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 || string(body) != `{"color":"blue"}` {
+			t.Fatalf("%s GET: %d %q", addr, resp.StatusCode, body)
+		}
+		for k, want := range map[string]string{"Content-Type": "application/json", "Cache-Control": "no-store",
+			"Content-Length": "16", headerColor: "blue"} {
+			if got := resp.Header.Get(k); got != want {
+				t.Errorf("%s GET: %s = %q, want %q", addr, k, got, want)
+			}
+		}
+		head := readHead(t, br)
+		if !strings.HasPrefix(head, "HTTP/1.1 200") || !strings.Contains(head, "Content-Length: 16\r\n") {
+			t.Fatalf("%s HEAD: %q", addr, head)
+		}
+		resp, err = http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		if resp.StatusCode != 405 || resp.Header.Get("Allow") != "GET, HEAD" {
+			t.Fatalf("%s POST: %d Allow %q", addr, resp.StatusCode, resp.Header.Get("Allow"))
+		}
+	}
+	tr.Switch(bluegreen.Green)
+	if _, _, body := get(t, newClient(t), "http://"+tr.pub+"/deployment/color/"); body != `{"color":"green"}` {
+		t.Fatalf("after switch: %q", body)
+	}
+	// Only the exact path: anything else is proxied.
+	if _, _, body := get(t, newClient(t), "http://"+tr.pub+"/deployment/color"); body != "green" {
+		t.Fatalf("/deployment/color (no slash) was not proxied: %q", body)
+	}
+}
+
+func TestColorHeaderOff(t *testing.T) {
+	tr := twoColors(t, Options{})
+	resp, err := newClient(t).Get("http://" + tr.pub + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if v, ok := resp.Header[headerColor]; ok {
+		t.Fatalf("color header %v sent with ColorHeader off", v)
+	}
+}
+
+func TestUpstreamColorHeaderReplaced(t *testing.T) {
+	liar := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(headerColor, "green")
+		io.WriteString(w, "ok")
+	})
+	tr := startRouter(t, Options{ColorHeader: true}, bluegreen.Blue, map[bluegreen.Color][]string{
+		bluegreen.Blue: {newBackend(t, liar)},
+	})
+	resp, err := newClient(t).Get("http://" + tr.pub + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if v := resp.Header.Values(headerColor); len(v) != 1 || v[0] != "blue" {
+		t.Fatalf("color header %v, want exactly [blue]", v)
+	}
+}
+
+func TestXForwarded(t *testing.T) {
+	for _, trust := range []bool{false, true} {
+		tr := echoRouter(t, Options{TrustForwarded: trust}, nil)
+		req, _ := http.NewRequest("GET", "http://"+tr.pub+"/xf", nil)
+		req.Host = "app.example"
+		req.Header.Set("X-Forwarded-For", "203.0.113.9")
+		req.Header.Set("X-Forwarded-Proto", "https")
+		req.Header.Set("X-Forwarded-Host", "front.example")
+		resp, err := newClient(t).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := decodeSeen(t, resp.Body)
+		resp.Body.Close()
+		want := map[string]string{"X-Forwarded-For": "127.0.0.1", "X-Forwarded-Proto": "http", "X-Forwarded-Host": "app.example"}
+		if trust {
+			want = map[string]string{"X-Forwarded-For": "203.0.113.9, 127.0.0.1", "X-Forwarded-Proto": "https", "X-Forwarded-Host": "front.example"}
+		}
+		for k, v := range want {
+			if got := s.Header[k]; len(got) != 1 || got[0] != v {
+				t.Errorf("trust=%v: %s = %q, want %q", trust, k, got, v)
+			}
+		}
+		if s.Host != "app.example" {
+			t.Errorf("trust=%v: upstream saw Host %q, want the client's", trust, s.Host)
+		}
+	}
+}
+
+func TestHopByHopRequestHeaders(t *testing.T) {
+	tr := echoRouter(t, Options{}, nil)
+	conn, br := rawConn(t, tr.pub)
+	io.WriteString(conn, "GET /hop HTTP/1.1\r\nHost: x\r\n"+
+		"Connection: keep-alive, X-Custom-Hop\r\n"+
+		"X-Custom-Hop: secret\r\n"+
+		"Keep-Alive: timeout=5\r\n"+
+		"TE: gzip\r\n"+
+		"Upgrade: websocket\r\n"+
+		"Proxy-Authorization: Basic Zm9vOmJhcg==\r\n"+
+		"Proxy-Connection: keep-alive\r\n"+
+		"X-End-To-End: kept\r\n\r\n")
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := decodeSeen(t, resp.Body)
+	for _, h := range []string{"Connection", "X-Custom-Hop", "Keep-Alive", "Te", "Upgrade", "Proxy-Authorization", "Proxy-Connection"} {
+		if v, ok := s.Header[h]; ok {
+			t.Errorf("hop-by-hop %s: %q reached the upstream", h, v)
+		}
+	}
+	if s.Header.Get("X-End-To-End") != "kept" {
+		t.Errorf("end-to-end header lost: %v", s.Header)
+	}
+}
+
+func TestHopByHopResponseHeaders(t *testing.T) {
+	hop := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Connection", "X-Resp-Hop")
+		h.Set("X-Resp-Hop", "1")
+		h.Set("Keep-Alive", "timeout=9")
+		h.Set("Proxy-Authenticate", "Basic")
+		h.Set("Upgrade", "foo")
+		h.Set("X-End", "ok")
+		io.WriteString(w, "body")
+	})
+	tr := startRouter(t, Options{}, bluegreen.Blue, map[bluegreen.Color][]string{bluegreen.Blue: {newBackend(t, hop)}})
+	conn, br := rawConn(t, tr.pub)
+	io.WriteString(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	for _, h := range []string{"Connection", "X-Resp-Hop", "Keep-Alive", "Proxy-Authenticate", "Upgrade"} {
+		if v, ok := resp.Header[h]; ok {
+			t.Errorf("hop-by-hop %s: %q reached the client", h, v)
+		}
+	}
+	if resp.Header.Get("X-End") != "ok" {
+		t.Errorf("end-to-end header lost: %v", resp.Header)
+	}
+}
+
+// chunkedPost writes a chunked POST of n bytes (in one chunk) on a raw
+// connection, with an optional trailer, and returns the response.
+func chunkedPost(t *testing.T, addr string, n int, trailer string) (*http.Response, []byte) {
+	t.Helper()
+	conn, br := rawConn(t, addr)
+	var b bytes.Buffer
+	b.WriteString("POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n")
+	if trailer != "" {
+		b.WriteString("Trailer: X-Req-Sum\r\n")
+	}
+	fmt.Fprintf(&b, "\r\n%x\r\n%s\r\n0\r\n", n, strings.Repeat("a", n))
+	if trailer != "" {
+		b.WriteString("X-Req-Sum: " + trailer + "\r\n")
+	}
+	b.WriteString("\r\n")
+	conn.Write(b.Bytes())
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, body
+}
+
+func TestChunkedRequestAndTrailers(t *testing.T) {
+	tr := echoRouter(t, Options{MaxRequestBody: 1 << 20}, nil)
+	resp, body := chunkedPost(t, tr.pub, 5000, "xyz")
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	s := decodeSeen(t, bytes.NewReader(body))
+	if s.BodyLen != 5000 || s.ContentLength != -1 || len(s.TransferEncoding) != 1 || s.TransferEncoding[0] != "chunked" {
+		t.Fatalf("upstream saw %+v, want 5000 chunked bytes", s)
+	}
+	if s.Trailer.Get("X-Req-Sum") != "xyz" {
+		t.Fatalf("request trailer not forwarded: %v", s.Trailer)
+	}
+}
+
+func TestResponseTrailers(t *testing.T) {
+	tb := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Trailer", "X-Sum")
+		io.WriteString(w, "payload")
+		w.Header().Set("X-Sum", "abc")
+	})
+	tr := startRouter(t, Options{}, bluegreen.Blue, map[bluegreen.Color][]string{bluegreen.Blue: {newBackend(t, tb)}})
+	resp, err := newClient(t).Get("http://" + tr.pub + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "payload" || resp.Trailer.Get("X-Sum") != "abc" {
+		t.Fatalf("body %q trailer %v, want payload and X-Sum: abc", body, resp.Trailer)
+	}
+}
+
+func TestExpectContinue(t *testing.T) {
+	tr := echoRouter(t, Options{}, nil)
+	conn, br := rawConn(t, tr.pub)
+	io.WriteString(conn, "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+	head := readHead(t, br)
+	if head != "HTTP/1.1 100 Continue\r\n\r\n" {
+		t.Fatalf("interim response %q, want a bare 100 Continue", head)
+	}
+	io.WriteString(conn, "hello")
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 {
+		t.Fatalf("final status %d, want 200 (a second 100 Continue?)", resp.StatusCode)
+	}
+	s := decodeSeen(t, resp.Body)
+	if s.BodyLen != 5 {
+		t.Fatalf("upstream got %d bytes", s.BodyLen)
+	}
+	if s.Header.Get("Expect") != "100-continue" {
+		t.Fatalf("Expect not forwarded: %v", s.Header)
+	}
+}
+
+// TestExpectContinueRejected: an upstream that answers without reading the
+// body makes the client get the final answer and no 100 Continue.
+func TestExpectContinueRejected(t *testing.T) {
+	reject := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "no uploads here", http.StatusForbidden)
+	})
+	tr := startRouter(t, Options{}, bluegreen.Blue, map[bluegreen.Color][]string{bluegreen.Blue: {newBackend(t, reject)}})
+	conn, br := rawConn(t, tr.pub)
+	io.WriteString(conn, "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("status %d, want the upstream's 403 without a 100 Continue first", resp.StatusCode)
+	}
+}
+
+func TestRequestBodyLimit(t *testing.T) {
+	var hits atomic.Int64
+	tr := echoRouter(t, Options{MaxRequestBody: 1024}, &hits)
+	c := newClient(t)
+
+	resp, err := c.Post("http://"+tr.pub+"/upload", "text/plain", bytes.NewReader(make([]byte, 2048)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 413 || string(body) != "bluegreen: request body too large\n" {
+		t.Fatalf("Content-Length over the limit: %d %q", resp.StatusCode, body)
+	}
+	if hits.Load() != 0 {
+		t.Fatal("a body with Content-Length over the limit reached the upstream")
+	}
+
+	resp, body = chunkedPost(t, tr.pub, 4096, "")
+	if resp.StatusCode != 413 || string(body) != "bluegreen: request body too large\n" {
+		t.Fatalf("chunked over the limit: %d %q", resp.StatusCode, body)
+	}
+	resp, body = chunkedPost(t, tr.pub, 1024, "")
+	if resp.StatusCode != 200 || decodeSeen(t, bytes.NewReader(body)).BodyLen != 1024 {
+		t.Fatalf("chunked at the limit: %d %s", resp.StatusCode, body)
+	}
+	waitFor(t, 5*time.Second, "counters", func() bool { return tr.Stats()[bluegreen.Blue].Requests == 3 })
+	if s := tr.Stats()[bluegreen.Blue]; s.Status[3] != 2 || s.Status[1] != 1 || s.UpstreamErrors != 0 {
+		t.Fatalf("stats %+v: want two 4xx and one 2xx", s)
+	}
+}
+
+func TestUpstreamDown(t *testing.T) {
+	dead := deadAddr(t)
+	tr := startRouter(t, Options{ColorHeader: true}, bluegreen.Blue, map[bluegreen.Color][]string{
+		bluegreen.Blue:  {newBackend(t, colorHandler("blue"))},
+		bluegreen.Green: {dead},
+	})
+	start := time.Now()
+	resp, err := newClient(t).Get("http://" + tr.prev + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 502 || string(body) != "bluegreen: green upstream "+dead+" unavailable\n" {
+		t.Fatalf("got %d %q", resp.StatusCode, body)
+	}
+	if resp.Header.Get(headerColor) != "green" || resp.Header.Get("Content-Type") != "text/plain; charset=utf-8" {
+		t.Fatalf("headers %v", resp.Header)
+	}
+	if el := time.Since(start); el > 2*time.Second {
+		t.Fatalf("502 took %v", el)
+	}
+	if s := tr.Stats()[bluegreen.Green]; s.UpstreamErrors != 1 || s.Status[4] != 1 {
+		t.Fatalf("stats %+v: want one upstream error", s)
+	}
+}
+
+// TestFailoverOnRefused puts a dead address first: a refused connection
+// sent nothing, so the router tries the color's next upstream, even for a
+// POST with a body.
+func TestFailoverOnRefused(t *testing.T) {
+	tr := startRouter(t, Options{}, bluegreen.Blue, map[bluegreen.Color][]string{
+		bluegreen.Blue: {deadAddr(t), newBackend(t, echoBackend(nil))},
+	})
+	c := newClient(t)
+	for i := range 6 {
+		resp, err := c.Post("http://"+tr.pub+"/", "text/plain", strings.NewReader("payload"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("request %d: %d %s", i, resp.StatusCode, body)
+		}
+		if s := decodeSeen(t, bytes.NewReader(body)); s.BodyLen != len("payload") {
+			t.Fatalf("request %d: upstream got %d bytes", i, s.BodyLen)
+		}
+	}
+}
+
+func TestRoundRobin(t *testing.T) {
+	tr := startRouter(t, Options{}, bluegreen.Blue, map[bluegreen.Color][]string{
+		bluegreen.Blue: {newBackend(t, colorHandler("b1")), newBackend(t, colorHandler("b2"))},
+	})
+	c := newClient(t)
+	var got []string
+	for range 6 {
+		_, _, body := get(t, c, "http://"+tr.pub+"/")
+		got = append(got, body)
+	}
+	for i := range got {
+		if i > 0 && got[i] == got[i-1] {
+			t.Fatalf("not round-robin: %v", got)
+		}
+	}
+}
+
+func TestSlowHeaderClosed(t *testing.T) {
+	tr := twoColors(t, Options{ReadHeaderTimeout: 200 * time.Millisecond})
+	conn, br := rawConn(t, tr.pub)
+	io.WriteString(conn, "GET / HTTP/1.1\r\nHost: x\r\n") // half a header, never finished
+	start := time.Now()
+	rest, err := io.ReadAll(br)
+	el := time.Since(start)
+	if err != nil && !isClosedErr(err) {
+		t.Fatalf("read: %v (deadline hit?)", err)
+	}
+	if len(rest) != 0 {
+		t.Fatalf("server answered a half header: %q", rest)
+	}
+	if el < 100*time.Millisecond || el > 5*time.Second {
+		t.Fatalf("closed after %v, want about 200ms", el)
+	}
+}
+
+func TestIdleConnectionClosed(t *testing.T) {
+	tr := twoColors(t, Options{IdleTimeout: 300 * time.Millisecond})
+	conn, br := rawConn(t, tr.pub)
+	io.WriteString(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	start := time.Now()
+	rest, err := io.ReadAll(br)
+	el := time.Since(start)
+	if (err != nil && !isClosedErr(err)) || len(rest) != 0 {
+		t.Fatalf("after idle: %q %v", rest, err)
+	}
+	if el < 150*time.Millisecond || el > 5*time.Second {
+		t.Fatalf("idle connection closed after %v, want about 300ms", el)
+	}
+}
+
+func TestStats(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/missing" {
+			http.NotFound(w, r)
+			return
+		}
+		io.WriteString(w, "ok")
+	})
+	tr := startRouter(t, Options{}, bluegreen.Blue, map[bluegreen.Color][]string{
+		bluegreen.Blue:  {newBackend(t, h)},
+		bluegreen.Green: {deadAddr(t)},
+	})
+	c := newClient(t)
+	before := tr.Stats()[bluegreen.Blue]
+	for range 3 {
+		get(t, c, "http://"+tr.pub+"/")
+	}
+	get(t, c, "http://"+tr.pub+"/missing")
+	get(t, c, "http://"+tr.prev+"/")
+	get(t, c, "http://"+tr.pub+DefaultColorPath) // answered by the router: not counted
+	waitFor(t, 5*time.Second, "counters", func() bool {
+		s := tr.Stats()
+		return s[bluegreen.Blue].Requests == 4 && s[bluegreen.Green].Requests == 1
+	})
+	s := tr.Stats()
+	blue, green := s[bluegreen.Blue].Sub(before), s[bluegreen.Green]
+	if blue.Status != [5]int64{0, 3, 0, 1, 0} || blue.InFlight != 0 || blue.UpstreamErrors != 0 {
+		t.Fatalf("blue %+v", blue)
+	}
+	if green.Status[4] != 1 || green.UpstreamErrors != 1 {
+		t.Fatalf("green %+v", green)
+	}
+	lat := blue.Latency
+	if lat.Count != 4 || lat.Counts[len(lat.Counts)-1] != 4 || len(lat.Bounds) != 11 || lat.Sum <= 0 {
+		t.Fatalf("latency %+v", lat)
+	}
+	if q := lat.Quantile(0.99); !(q > 0 && q <= 10) {
+		t.Fatalf("p99 = %v", q)
+	}
+	if tf := blue.Traffic(); tf.Requests != 4 || tf.Status2xx != 3 || tf.Status4xx != 1 {
+		t.Fatalf("traffic %+v", tf)
+	}
+}

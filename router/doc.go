@@ -1,0 +1,52 @@
+// Package router is the data plane of bluegreen: an HTTP reverse proxy with
+// two listeners. The public one sends each request to the live color's
+// upstreams (round-robin); the preview one sends it to the other color, so
+// people can try a release before it goes live. Both answer the color path
+// (default /deployment/color/) themselves with the live color.
+//
+// Routing table. Which color is live is an immutable table behind an
+// atomic.Pointer. A request loads the table once, when it starts, and keeps
+// what it found to the end; Switch stores a new table, which is the whole
+// cut-over. Client connections belong to the listener, never to a color, so
+// a switch closes nothing: a kept-alive connection simply sends its next
+// request to the new color. The upstreams of each color are a second
+// immutable value per color (SetUpstreams swaps it the same way). The
+// request path takes no lock; it does a handful of atomic operations.
+//
+// Generations and drain. Each time a color becomes live it gets a new
+// generation, which counts the public requests that started on it. The
+// count, a "retired" bit and a "cancelled" bit share one atomic word:
+// Switch sets the retired bit after storing the new table and reads the
+// count in the same operation (InFlightAtSwap); a request that loaded the old
+// table but had not counted itself yet sees the bit, does not count, and
+// loads the new table. Once retired, the count only goes down, and the
+// request that brings it to zero closes a channel, on which Drain.Wait
+// blocks (no polling, and no lost wake-up: a closed channel stays closed).
+// At the deadline Wait sets the cancelled bit, reading the count of requests
+// still open, and cancels them: every forwarded request runs under its own
+// context, a child of the client's, registered in a lock-free slot table of
+// its generation; cancelling it aborts the upstream exchange, which ends a
+// stream or an upgraded (WebSocket) connection, or answers 504 to a request
+// still waiting for its response. A request counts as in flight until its
+// handler returns, after its streamed body or upgraded connection ended.
+//
+// The seam. Bookkeeping (tables, generations, drains, counters) does not
+// know how bytes move. It hands each request to an engine ("forward this
+// request to this upstream"), whose hooks report the response status back.
+// The first engine is a tuned httputil.ReverseProxy: Rewrite, pooled 32 KiB
+// copy buffers, one shared http.Transport with a large idle pool per
+// upstream, no compression, HTTP/1.1 to upstreams, a connect timeout, and a
+// retry on the color's next upstream only when the connection could not
+// even be opened (nothing sent, so safe for any method). ReverseProxy
+// removes hop-by-hop headers (RFC 9110 section 7.6.1), handles 1xx
+// responses, trailers, upgrades, and flushes streaming responses at once.
+// The upstream sees the client's Host header (X-Forwarded-Host too), and
+// X-Forwarded-For/-Proto. A request with "Expect: 100-continue" gets exactly
+// one 100 Continue, sent when the upstream asked for the body.
+//
+// Counters. Per color, with atomics only: requests, in flight, status
+// classes, the 502s the router generated, and a cumulative latency
+// histogram (time to the upstream's response headers), read with
+// Router.Stats; ColorStats.Sub and Histogram.Quantile turn two snapshots
+// into a window's error ratio and percentiles.
+package router

@@ -1,0 +1,265 @@
+package router
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bluegreen/bluegreen"
+)
+
+// Defaults applied by New to zero Options fields.
+const (
+	DefaultColorPath         = "/deployment/color/"
+	DefaultConnectTimeout    = 5 * time.Second
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultIdleTimeout       = 90 * time.Second
+)
+
+// Options configure a Router. The zero value is usable: zero fields take the
+// defaults above, except ColorHeader, which is off when false.
+type Options struct {
+	// ColorPath is the path (exact match) the router answers itself with the
+	// live color, on both listeners. Default DefaultColorPath.
+	ColorPath string
+	// ColorHeader adds "X-Bluegreen-Color: <color>" to every proxied
+	// response and to the router's own error answers.
+	ColorHeader bool
+	// MaxRequestBody, when > 0, caps request bodies: a larger Content-Length
+	// is answered 413 at once; a chunked body that grows past it is cut and
+	// answered 413.
+	MaxRequestBody int64
+	// ConnectTimeout bounds opening a connection to an upstream.
+	ConnectTimeout time.Duration
+	// ReadHeaderTimeout and IdleTimeout configure the servers made by
+	// NewServer (slow clients, idle kept-alive connections).
+	ReadHeaderTimeout time.Duration
+	IdleTimeout       time.Duration
+	// TrustForwarded keeps the client's X-Forwarded-For (appending the
+	// client address), X-Forwarded-Host, X-Forwarded-Proto and Forwarded
+	// headers; set it only behind a proxy you trust. When false they are
+	// replaced.
+	TrustForwarded bool
+	// Logger receives upstream errors and server errors; nil discards.
+	Logger *slog.Logger
+}
+
+// Router is the data plane: the public handler proxies to the live color,
+// the preview handler to the other one. All methods are safe for concurrent
+// use; the request path takes no lock.
+type Router struct {
+	opts Options
+	log  *slog.Logger
+
+	table atomic.Pointer[table]
+	pools [2]atomic.Pointer[pool]
+	stats [2]colorStats
+	eng   engine
+
+	switchMu sync.Mutex // serialises Switch; never taken by requests
+
+	public, preview http.Handler
+	drainCut        [2]errorBody
+}
+
+// table is the immutable routing table; Switch replaces it.
+type table struct {
+	live   colorIdx
+	public *generation // the live color's current generation
+}
+
+// New returns a Router with live serving public traffic and the given
+// upstreams (host:port) per color. A color may have no upstreams yet; its
+// requests are answered 502 until SetUpstreams gives it some. It returns an
+// EINVALID error for an invalid color, address or option.
+func New(opts Options, live bluegreen.Color, upstreams map[bluegreen.Color][]string) (*Router, error) {
+	if !live.Valid() {
+		return nil, bluegreen.Errorf(bluegreen.EINVALID, "router: invalid live color %q", string(live))
+	}
+	if opts.ColorPath == "" {
+		opts.ColorPath = DefaultColorPath
+	}
+	if !strings.HasPrefix(opts.ColorPath, "/") {
+		return nil, bluegreen.Errorf(bluegreen.EINVALID, "router: color path %q must start with /", opts.ColorPath)
+	}
+	if opts.ConnectTimeout <= 0 {
+		opts.ConnectTimeout = DefaultConnectTimeout
+	}
+	if opts.ReadHeaderTimeout <= 0 {
+		opts.ReadHeaderTimeout = DefaultReadHeaderTimeout
+	}
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = DefaultIdleTimeout
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("component", "router")
+	rt := &Router{opts: opts, log: log}
+	for c := range upstreams {
+		if !c.Valid() {
+			return nil, bluegreen.Errorf(bluegreen.EINVALID, "router: upstreams for invalid color %q", string(c))
+		}
+	}
+	for i, c := range bluegreen.Colors {
+		p, err := newPool(colorIdx(i), upstreams[c])
+		if err != nil {
+			return nil, err
+		}
+		rt.pools[i].Store(p)
+		rt.drainCut[i] = newErrorBody("bluegreen: " + c.String() + " request cut at the drain deadline\n")
+	}
+	li := indexOf(live)
+	rt.table.Store(&table{live: li, public: newGeneration(li)})
+	rt.eng = newProxyEngine(opts.ConnectTimeout, opts.TrustForwarded, log)
+	rt.public = &handler{rt: rt}
+	rt.preview = &handler{rt: rt, preview: true}
+	return rt, nil
+}
+
+// Public returns the handler of the public listener: it proxies to the live
+// color and answers the color path.
+func (rt *Router) Public() http.Handler { return rt.public }
+
+// Preview returns the handler of the preview listener: it proxies to the
+// color that is not live, and answers the color path with the live color.
+func (rt *Router) Preview() http.Handler { return rt.preview }
+
+// Live returns the color that new public requests go to.
+func (rt *Router) Live() bluegreen.Color { return rt.table.Load().live.color() }
+
+// SetUpstreams replaces the upstreams of color c. Requests that start after
+// it returns use the new set; requests in flight finish where they are.
+// It returns an EINVALID error for an invalid color or address and then
+// changes nothing.
+func (rt *Router) SetUpstreams(c bluegreen.Color, addrs []string) error {
+	if !c.Valid() {
+		return bluegreen.Errorf(bluegreen.EINVALID, "router: invalid color %q", string(c))
+	}
+	p, err := newPool(indexOf(c), addrs)
+	if err != nil {
+		return err
+	}
+	rt.pools[indexOf(c)].Store(p)
+	return nil
+}
+
+// Upstreams returns a copy of color c's current upstreams (nil for an
+// invalid color).
+func (rt *Router) Upstreams(c bluegreen.Color) []string {
+	if !c.Valid() {
+		return nil
+	}
+	return rt.pools[indexOf(c)].Load().addrs()
+}
+
+// Stats returns a snapshot of both colors' counters.
+func (rt *Router) Stats() map[bluegreen.Color]ColorStats {
+	return map[bluegreen.Color]ColorStats{
+		bluegreen.Blue:  rt.stats[0].snapshot(),
+		bluegreen.Green: rt.stats[1].snapshot(),
+	}
+}
+
+// NewServer returns an *http.Server for one of the router's handlers with
+// the slow-client protections from Options (ReadHeaderTimeout,
+// IdleTimeout) and its error log sent to the router's logger. It sets no
+// read or write timeout, so streams and WebSockets may stay open. The caller
+// sets Addr (or calls Serve) and owns Shutdown.
+func (rt *Router) NewServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: rt.opts.ReadHeaderTimeout,
+		IdleTimeout:       rt.opts.IdleTimeout,
+		ErrorLog:          slog.NewLogLogger(rt.log.Handler(), slog.LevelWarn),
+	}
+}
+
+// Close closes the idle connections to upstreams. The router stays usable:
+// later requests open new connections. Draining requests in flight is the
+// job of the servers' Shutdown and of Drain.Wait.
+func (rt *Router) Close() { rt.eng.closeIdle() }
+
+// acquire returns the live generation with the request counted in it. If a
+// switch retires the generation between loading the table and counting,
+// the new table is already stored, so the loop ends on the next round.
+func (rt *Router) acquire() *generation {
+	for {
+		g := rt.table.Load().public
+		if g.acquire() {
+			return g
+		}
+	}
+}
+
+type handler struct {
+	rt      *Router
+	preview bool
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if req.URL.Path == h.rt.opts.ColorPath {
+		h.rt.serveColor(w, req)
+		return
+	}
+	h.rt.serve(w, req, h.preview)
+}
+
+// serve routes one request: it picks the generation (public) or color
+// (preview) at the start, counts it, and hands it to the engine.
+func (rt *Router) serve(w http.ResponseWriter, req *http.Request, preview bool) {
+	c := &call{rt: rt, slot: -1}
+	if preview {
+		c.color = rt.table.Load().live.other()
+	} else {
+		c.gen = rt.acquire()
+		c.color = c.gen.color
+	}
+	rt.stats[c.color].inFlight.Add(1)
+	c.start = time.Now()
+	defer c.finish()
+
+	c.pool = rt.pools[c.color].Load()
+	if len(c.pool.ups) == 0 {
+		c.fail(w, errNoUpstreams)
+		return
+	}
+	c.up, c.seq = c.pool.pick()
+
+	if limit := rt.opts.MaxRequestBody; limit > 0 {
+		if req.ContentLength > limit {
+			c.status = http.StatusRequestEntityTooLarge
+			rt.writeError(w, c.color, c.status, bodyTooLarge, true)
+			return
+		}
+		if req.ContentLength < 0 && req.Body != nil && req.Body != http.NoBody {
+			c.body = &limitedBody{rc: req.Body, left: limit, limit: limit}
+		}
+	}
+
+	if c.gen != nil {
+		// Public requests get their own cancellable context, which the drain
+		// of their generation cancels at the deadline.
+		ctx, cancel := context.WithCancelCause(req.Context())
+		c.Context, c.cancel = ctx, cancel
+		c.gen.register(c, c.seq)
+	} else {
+		c.Context = req.Context()
+	}
+	out := req.WithContext(c)
+	if c.body != nil {
+		out.Body = c.body
+	}
+	rt.eng.forward(w, out)
+}
+
+var errNoUpstreams = errorString("no upstreams")
+
+type errorString string
+
+func (e errorString) Error() string { return string(e) }
