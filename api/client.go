@@ -166,7 +166,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 
 var defaultHTTP = &http.Client{
 	Transport: &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
+		Proxy:                 nil, // never send the token through an environment proxy
 		ResponseHeaderTimeout: 0,
 		TLSHandshakeTimeout:   10 * time.Second,
 		IdleConnTimeout:       30 * time.Second,

@@ -76,9 +76,6 @@ func NewHandler(svc Service, o Options) http.Handler {
 		_, _ = w.Write([]byte(`{"color":"` + string(svc.Live()) + `"}`))
 	}
 	mux.HandleFunc("GET /v1/color", color)
-	if o.ColorPath != "/v1/color" {
-		mux.HandleFunc("GET "+o.ColorPath, color)
-	}
 	mux.Handle("GET /v1/status", s.auth(s.status))
 	mux.Handle("GET /v1/health", s.auth(s.health))
 	mux.Handle("POST /v1/switch", s.auth(s.switchColor))
@@ -87,7 +84,16 @@ func NewHandler(svc Service, o Options) http.Handler {
 	mux.Handle("/", s.auth(func(w http.ResponseWriter, r *http.Request) error {
 		return bluegreen.Errorf(bluegreen.ENOTFOUND, "no such API route: %s %s", r.Method, r.URL.Path)
 	}))
-	return mux
+	// The configured color path is matched exactly, as the router does, and
+	// kept out of the mux: its pattern syntax must not reinterpret it.
+	colorPath := o.ColorPath
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == colorPath && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+			color(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
 // handlerFunc is an HTTP handler that returns its error instead of writing it.

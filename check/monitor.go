@@ -36,6 +36,9 @@ type Monitor struct {
 }
 
 type colorState struct {
+	// checking serialises rounds of one color (the loop and Verify), so
+	// verdicts are folded and reported in order.
+	checking    sync.Mutex
 	target      Target
 	health      bluegreen.Health
 	passes      int
@@ -44,8 +47,11 @@ type colorState struct {
 }
 
 // NewMonitor returns a Monitor for the given targets. onChange, if not nil, is
-// called (from the Monitor's goroutines, never concurrently for one color)
-// each time a color's verdict changes. A nil logger discards.
+// called each time a color's verdict changes, never concurrently for one
+// color and in the order of the changes. It runs on the goroutine of the
+// round that caused the change: the Monitor's own, or a caller of Check or
+// Verify, so a caller of those must not hold a lock that onChange takes.
+// A nil logger discards.
 func NewMonitor(targets map[bluegreen.Color]Target, onChange func(bluegreen.Color, bluegreen.Health), logger *slog.Logger) *Monitor {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -109,20 +115,33 @@ func (m *Monitor) loop(ctx context.Context, c bluegreen.Color, reconfigure <-cha
 }
 
 // Check runs one round of checks for color c now, folds it into the verdict
-// and returns the verdict. Use it to get a fresh answer before a switch.
+// and returns the verdict.
 func (m *Monitor) Check(ctx context.Context, c bluegreen.Color) bluegreen.Health {
+	h, _ := m.Verify(ctx, c)
+	return h
+}
+
+// Verify runs one round of checks for color c now, folds it into the
+// verdict, and returns the verdict and the round's own result: nil when every
+// upstream passed this round. A gate (such as a switch) should use the
+// round's result, which is fresh, not the verdict, which has hysteresis.
+func (m *Monitor) Verify(ctx context.Context, c bluegreen.Color) (bluegreen.Health, error) {
 	m.mu.Lock()
 	st, ok := m.colors[c]
+	m.mu.Unlock()
 	if !ok {
-		m.mu.Unlock()
-		return bluegreen.Health{Status: bluegreen.HealthUnknown, Reason: "no health check configured"}
+		err := errString("no health check configured for " + string(c))
+		return bluegreen.Health{Status: bluegreen.HealthUnknown, Reason: err.Error()}, err
 	}
+	st.checking.Lock()
+	defer st.checking.Unlock()
+
+	m.mu.Lock()
 	target := st.target
 	m.mu.Unlock()
-
 	err := m.round(ctx, target)
 	if ctx.Err() != nil {
-		return m.Health(c)
+		return m.Health(c), ctx.Err()
 	}
 
 	m.mu.Lock()
@@ -157,7 +176,7 @@ func (m *Monitor) Check(ctx context.Context, c bluegreen.Color) bluegreen.Health
 			m.onChange(c, h)
 		}
 	}
-	return h
+	return h, err
 }
 
 // round probes every upstream concurrently and returns the failures joined,

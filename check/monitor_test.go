@@ -111,3 +111,24 @@ func TestRunChecksInBackground(t *testing.T) {
 		t.Fatal("no unhealthy verdict within 5s")
 	}
 }
+
+func TestVerifyReportsTheFreshRound(t *testing.T) {
+	var status atomic.Int32
+	status.Store(200)
+	addr := upstream(t, &status)
+	s := spec() // unhealthy only after 2 failing rounds
+	m := NewMonitor(map[bluegreen.Color]Target{bluegreen.Blue: {Upstreams: []string{addr}, Spec: s}}, nil, nil)
+	ctx := context.Background()
+	m.Check(ctx, bluegreen.Blue)
+	if h, err := m.Verify(ctx, bluegreen.Blue); err != nil || h.Status != bluegreen.HealthHealthy {
+		t.Fatalf("two passes: %v %v", h.Status, err)
+	}
+	status.Store(500)
+	h, err := m.Verify(ctx, bluegreen.Blue)
+	if err == nil || h.Status != bluegreen.HealthHealthy {
+		t.Fatalf("one failure: verdict %v (want still healthy), round error %v (want the failure)", h.Status, err)
+	}
+	if _, err := m.Verify(ctx, bluegreen.Green); err == nil {
+		t.Fatal("Verify of a color without a check passed")
+	}
+}

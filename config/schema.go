@@ -67,7 +67,12 @@ func (d *decoder) config(root value, c *Config) {
 // router decodes the `router:` section.
 func (d *decoder) router(v value, r *Router) {
 	d.mapping(v,
-		opt("color_path", func(v value) { d.urlPath(v, &r.ColorPath) }),
+		opt("color_path", func(v value) {
+			d.urlPath(v, &r.ColorPath)
+			if r.ColorPath == "/livez" || strings.HasPrefix(r.ColorPath, "/v1/") {
+				d.invalid(v, "%q is reserved for the API (/livez, /v1/...)", r.ColorPath)
+			}
+		}),
 		opt("color_header", func(v value) { d.boolean(v, &r.ColorHeader) }),
 		opt("drain_timeout", func(v value) { d.duration(v, &r.DrainTimeout) }),
 		opt("read_header_timeout", func(v value) { d.duration(v, &r.ReadHeaderTimeout) }),

@@ -36,17 +36,24 @@ type Drainer interface {
 type HealthChecker interface {
 	// Health returns the current verdict without checking.
 	Health(c bluegreen.Color) bluegreen.Health
-	// Check runs a round of checks now and returns the resulting verdict.
-	Check(ctx context.Context, c bluegreen.Color) bluegreen.Health
+	// Verify runs a round of checks now and returns the resulting verdict
+	// and the round's own result (nil when it passed). It may report a
+	// verdict change to RecordHealth on the calling goroutine, so the
+	// controller never calls it while holding mu.
+	Verify(ctx context.Context, c bluegreen.Color) (bluegreen.Health, error)
 }
 
-// Options configures a Controller. Store, Router and Health are required.
+// Options configures a Controller.
 type Options struct {
-	Store        bluegreen.Store
-	Router       Router
-	Health       HealthChecker
+	// Store, Router and Health are required.
+	Store  bluegreen.Store
+	Router Router
+	Health HealthChecker
+	// DrainTimeout bounds the wait for the old color's in-flight requests
+	// after a switch; <= 0 means 30s.
 	DrainTimeout time.Duration
-	Logger       *slog.Logger
+	// Logger receives the controller's logs; nil discards.
+	Logger *slog.Logger
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 }
@@ -62,7 +69,12 @@ type Controller struct {
 	logger *slog.Logger
 	now    func() time.Time
 
-	mu    sync.Mutex // serialises state changes; guards state
+	// op serialises operations (switch, rollback) from their health check to
+	// the router swap. It is taken before mu, never after.
+	op sync.Mutex
+	// mu guards state; it is held only for short, non-blocking sections
+	// (and store commits), never across a health check or a drain.
+	mu    sync.Mutex
 	state bluegreen.State
 }
 

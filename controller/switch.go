@@ -43,31 +43,36 @@ func (c *Controller) move(ctx context.Context, req bluegreen.SwitchRequest, acti
 	// caller went away.
 	ctx = context.WithoutCancel(ctx)
 
+	c.op.Lock()
+	opHeld := true
+	defer func() {
+		if opHeld {
+			c.op.Unlock()
+		}
+	}()
 	c.mu.Lock()
-	from := c.state.Live
+	from, prev, rev := c.state.Live, c.state.Previous, c.state.Revision
+	c.mu.Unlock()
 	res.From = from
-	if action == bluegreen.ActionRollback && c.state.Previous != req.To {
-		// A switch landed between reading Previous and taking the lock.
-		c.mu.Unlock()
+	if action == bluegreen.ActionRollback && prev != req.To {
+		// A switch landed between reading Previous and taking op.
 		return res, bluegreen.Errorf(bluegreen.ECONFLICT, "the live color changed while the rollback was asked; check status and retry")
 	}
 	if from == req.To {
-		c.mu.Unlock()
-		res.Revision = c.state.Revision
+		res.Revision = rev
 		res.Message = fmt.Sprintf("%s is already live; nothing to do", req.To)
 		return res, nil
 	}
 
-	h := c.health.Health(req.To)
-	if h.Status != bluegreen.HealthHealthy {
-		h = c.health.Check(ctx, req.To) // a fresh look before refusing
-	}
-	if h.Status != bluegreen.HealthHealthy {
+	// Always a fresh round: a cached "healthy" may be seconds old, and the
+	// color may have died since. Not under mu: the round may report a
+	// verdict change to RecordHealth, which takes mu.
+	h, herr := c.health.Verify(ctx, req.To)
+	if herr != nil {
 		if !req.Force {
-			msg := fmt.Sprintf("%s refused: %s is %s: %s (use --force to %s anyway)", action, req.To, h.Status, h.Reason, action)
+			msg := fmt.Sprintf("%s refused: %s is unhealthy: %v (use --force to %s anyway)", action, req.To, herr, action)
 			ev := c.event(req, action, bluegreen.OutcomeRefused, msg, map[string]any{"from": from, "to": req.To, "health": h})
-			ev.Revision = c.state.Revision
-			c.mu.Unlock()
+			ev.Revision = rev
 			if err := c.store.Append(ctx, ev); err != nil {
 				c.logger.Error("recording refusal", "err", err)
 			}
@@ -76,6 +81,7 @@ func (c *Controller) move(ctx context.Context, req bluegreen.SwitchRequest, acti
 		res.Forced = true
 	}
 
+	c.mu.Lock()
 	next := c.state.Clone()
 	next.Previous, next.Live, next.Since = from, req.To, received.UTC()
 	verb := "switched"
@@ -85,9 +91,10 @@ func (c *Controller) move(ctx context.Context, req bluegreen.SwitchRequest, acti
 	msg := fmt.Sprintf("%s traffic from %s to %s", verb, from, req.To)
 	details := map[string]any{"from": from, "to": req.To}
 	if res.Forced {
-		msg += fmt.Sprintf(" (forced: %s was %s: %s)", req.To, h.Status, h.Reason)
+		msg += fmt.Sprintf(" (forced: %s failed its health check: %v)", req.To, herr)
 		details["forced"] = true
 		details["health"] = h
+		details["check"] = herr.Error()
 	}
 	committed, err := c.store.Commit(ctx, next, c.event(req, action, bluegreen.OutcomeOK, msg, details))
 	if err != nil {
@@ -99,6 +106,8 @@ func (c *Controller) move(ctx context.Context, req bluegreen.SwitchRequest, acti
 	drain := c.router.Swap(req.To)
 	swapped := c.now()
 	c.mu.Unlock()
+	c.op.Unlock() // the drain runs outside: a rollback must not wait for it
+	opHeld = false
 
 	res.Changed = true
 	res.Revision = committed.Revision

@@ -12,7 +12,9 @@ import (
 // routerAdapter presents a *router.Router as the controller's Router.
 type routerAdapter struct{ rt *router.Router }
 
-func (a routerAdapter) Swap(to bluegreen.Color) controller.Drainer { return drainAdapter{a.rt.Switch(to)} }
+func (a routerAdapter) Swap(to bluegreen.Color) controller.Drainer {
+	return drainAdapter{a.rt.Switch(to)}
+}
 
 func (a routerAdapter) Traffic() map[bluegreen.Color]bluegreen.TrafficStats {
 	stats := a.rt.Stats()

@@ -49,12 +49,24 @@ func newDemoCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-func startDemoApp(ctx context.Context, color string) (string, func(), error) {
+// startDemoApp runs the sample app for color in this process. A request to
+// /slow is announced on slowStarted (without blocking) when it reaches the app.
+func startDemoApp(color string, slowStarted chan<- struct{}) (string, func(), error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", nil, err
 	}
-	srv := &http.Server{Handler: sampleApp(color, "1.0"), ReadHeaderTimeout: 5 * time.Second}
+	app := sampleApp(color, "1.0")
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			select {
+			case slowStarted <- struct{}{}:
+			default:
+			}
+		}
+		app.ServeHTTP(w, r)
+	})
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	return ln.Addr().String(), func() { _ = srv.Close() }, nil
 }
@@ -70,12 +82,13 @@ func runDemo(ctx context.Context, out io.Writer, switches, connections int, keep
 	if !keep {
 		defer os.RemoveAll(dir)
 	}
-	blueAddr, stopBlue, err := startDemoApp(ctx, "blue")
+	slowStarted := make(chan struct{}, 1)
+	blueAddr, stopBlue, err := startDemoApp("blue", slowStarted)
 	if err != nil {
 		return err
 	}
 	defer stopBlue()
-	greenAddr, stopGreen, err := startDemoApp(ctx, "green")
+	greenAddr, stopGreen, err := startDemoApp("green", slowStarted)
 	if err != nil {
 		return err
 	}
@@ -153,10 +166,19 @@ green:
 		return err
 	}
 
-	p("4. %d switches under load (each waits for the old color to drain):", switches)
+	p("4. %d switches under load (each waits for the old color to drain). Before the first one, a slow", switches)
+	p("   request (1.5 s) starts on %s: the switch lets it finish instead of cutting it.", ep.Live)
+	slow := make(chan string, 1)
+	go func() { slow <- slowRequest(ctx, "http://"+ep.Public+"/slow?ms=1500") }()
+	select {
+	case <-slowStarted:
+	case <-time.After(10 * time.Second):
+		return errors.New("the slow request did not reach the app within 10s")
+	}
 	var switchMS []float64
 	to := ep.Live.Other()
 	for i := 1; i <= switches; i++ {
+		paced := time.After(200 * time.Millisecond) // so that people can follow the story
 		res, err := client.Switch(ctx, bluegreen.SwitchRequest{To: to, Reason: fmt.Sprintf("demo switch %d", i)})
 		if err != nil {
 			return fmt.Errorf("switch %d to %s: %w", i, to, err)
@@ -166,9 +188,13 @@ green:
 		p("   #%-2d %-5s → %-5s live %5.2f ms after the request; %s drained in %5.1f ms (%d in flight, %d cut)   load: %d requests, %d failed",
 			i, res.From, res.To, res.SwitchMS, res.From, res.Drain.DurationMS, res.Drain.InFlight, res.Drain.Cancelled,
 			snap.Requests, snap.Failed)
+		if i == 1 {
+			p("       the slow request started before the switch: %s", <-slow)
+		}
 		if err := waitServed(to, 300); err != nil {
 			return err
 		}
+		<-paced
 		to = to.Other()
 	}
 
@@ -236,4 +262,21 @@ func joinColors(m map[string]int64) string {
 		parts = append(parts, fmt.Sprintf("%s %d", name, m[k]))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// slowRequest GETs url and says how it ended.
+func slowRequest(ctx context.Context, url string) string {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err.Error()
+	}
+	start := time.Now()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "failed: " + err.Error()
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return fmt.Sprintf("%s after %s, answered by %s: %s", resp.Status, time.Since(start).Round(time.Millisecond),
+		resp.Header.Get("X-Bluegreen-Color"), strings.TrimSpace(string(body)))
 }

@@ -81,8 +81,8 @@ func printEndpoints(g *globals, e endpoints) {
 // listener is bound and serving. Nothing is served unless everything could be
 // set up: a listener that cannot bind closes the others first.
 func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready func(endpoints)) (err error) {
-	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
-		return fmt.Errorf("creating the state directory: %w", err)
+	if err := checkStateDir(cfg.StateDir); err != nil {
+		return err
 	}
 	tokenFile := filepath.Join(cfg.StateDir, tokenFileName)
 	token, created, err := ensureToken(tokenFile, logger)
@@ -170,6 +170,9 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 	_ = store.Append(ctx, bluegreen.Event{Time: time.Now(), Actor: "bluegreen", Action: bluegreen.ActionServe,
 		Color: state.Live, Outcome: bluegreen.OutcomeOK, Revision: state.Revision,
 		Message: fmt.Sprintf("serve started (pid %d, version %s); %s is live", os.Getpid(), version, state.Live)})
+	if !isLoopback(lns[2].Addr()) {
+		logger.Warn("the API listens beyond this machine over plain HTTP: the token can be seen on the network; bind it to 127.0.0.1 or put it behind TLS", "api", lns[2].Addr().String())
+	}
 	logger.Info("serving", "live", state.Live, "public", lns[0].Addr().String(), "preview", lns[1].Addr().String(),
 		"api", lns[2].Addr().String(), "state", cfg.StateDir)
 	if ready != nil {
@@ -186,7 +189,9 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 	shutdownCtx, stop := context.WithTimeout(context.WithoutCancel(ctx), cfg.Router.DrainTimeout)
 	defer stop()
 	for _, srv := range servers {
-		_ = srv.Shutdown(shutdownCtx)
+		if srv.Shutdown(shutdownCtx) != nil {
+			_ = srv.Close() // the deadline passed: cut what is still open
+		}
 	}
 	cancel()
 	wg.Wait()
@@ -212,26 +217,55 @@ func listenAll(addrs ...string) ([]net.Listener, error) {
 	return lns, nil
 }
 
-// ensureToken returns the API token stored in path, creating a random one
-// (mode 0600) if the file does not exist. A token file readable by others is
-// tightened to 0600 with a warning.
-func ensureToken(path string, logger *slog.Logger) (token string, created bool, err error) {
-	b, err := os.ReadFile(path)
+// checkStateDir creates the state directory (0700) or checks that an
+// existing one is a directory, not a symlink, and not writable by others:
+// whoever can write there can plant a token file or a state.
+func checkStateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("creating the state directory: %w", err)
+	}
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return fmt.Errorf("checking the state directory: %w", err)
+	}
 	switch {
+	case fi.Mode()&fs.ModeSymlink != 0:
+		return fmt.Errorf("the state directory %s is a symlink; point state: at the real directory", dir)
+	case !fi.IsDir():
+		return fmt.Errorf("the state directory %s is not a directory", dir)
+	case fi.Mode().Perm()&0o022 != 0:
+		return fmt.Errorf("the state directory %s is writable by others (mode %v); run: chmod 700 %s", dir, fi.Mode().Perm(), dir)
+	}
+	return nil
+}
+
+// ensureToken returns the API token stored in path, creating a random one
+// (mode 0600) if the file does not exist. A symlink is refused; a token file
+// readable by others is tightened to 0600 with a warning to rotate it.
+func ensureToken(path string, logger *slog.Logger) (token string, created bool, err error) {
+	fi, err := os.Lstat(path)
+	switch {
+	case err == nil && !fi.Mode().IsRegular():
+		return "", false, fmt.Errorf("the API token file %s is not a regular file; remove it to get a new token", path)
 	case err == nil:
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "", false, fmt.Errorf("reading the API token: %w", err)
+		}
 		token = strings.TrimSpace(string(b))
 		if token == "" {
 			return "", false, fmt.Errorf("the API token file %s is empty; delete it to get a new token", path)
 		}
-		if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
-			logger.Warn("API token file was readable by others; setting mode 0600", "file", path, "mode", fi.Mode().Perm().String())
+		if fi.Mode().Perm()&0o077 != 0 {
+			logger.Warn("the API token file was readable by others; set it to 0600. Consider the token leaked: delete the file and restart to get a new one",
+				"file", path, "mode", fi.Mode().Perm().String())
 			if err := os.Chmod(path, 0o600); err != nil {
 				return "", false, fmt.Errorf("tightening %s: %w", path, err)
 			}
 		}
 		return token, false, nil
 	case !errors.Is(err, fs.ErrNotExist):
-		return "", false, fmt.Errorf("reading the API token: %w", err)
+		return "", false, fmt.Errorf("checking the API token file: %w", err)
 	}
 	raw := make([]byte, 32)
 	if _, err := io.ReadFull(rand.Reader, raw); err != nil {
@@ -251,4 +285,10 @@ func ensureToken(path string, logger *slog.Logger) (token string, created bool, 
 		return "", false, fmt.Errorf("writing the API token file: %w", err)
 	}
 	return token, true, f.Close()
+}
+
+// isLoopback reports whether addr is a loopback address.
+func isLoopback(addr net.Addr) bool {
+	tcp, ok := addr.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
 }

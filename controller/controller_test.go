@@ -1,0 +1,217 @@
+package controller_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/bluegreen/bluegreen"
+	"github.com/bluegreen/bluegreen/check"
+	"github.com/bluegreen/bluegreen/controller"
+	"github.com/bluegreen/bluegreen/router"
+	"github.com/bluegreen/bluegreen/store/sqlite"
+)
+
+// The controller is tested with the real store, router and health checks.
+
+type routerAdapter struct{ rt *router.Router }
+
+func (a routerAdapter) Swap(to bluegreen.Color) controller.Drainer {
+	return drainAdapter{a.rt.Switch(to)}
+}
+func (a routerAdapter) Traffic() map[bluegreen.Color]bluegreen.TrafficStats {
+	out := map[bluegreen.Color]bluegreen.TrafficStats{}
+	for c, s := range a.rt.Stats() {
+		out[c] = s.Traffic()
+	}
+	return out
+}
+
+type drainAdapter struct{ d *router.Drain }
+
+func (a drainAdapter) Wait(ctx context.Context, timeout time.Duration) bluegreen.DrainReport {
+	return a.d.Wait(ctx, timeout).Report()
+}
+
+type env struct {
+	ctl    *controller.Controller
+	store  *sqlite.Store
+	rt     *router.Router
+	status map[bluegreen.Color]*atomic.Int32 // each color's /healthz status
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	ctx := context.Background()
+	e := &env{status: map[bluegreen.Color]*atomic.Int32{}}
+	upstreams := map[bluegreen.Color][]string{}
+	targets := map[bluegreen.Color]check.Target{}
+	specs := map[bluegreen.Color]controller.ColorSpec{}
+	for _, c := range bluegreen.Colors {
+		st := &atomic.Int32{}
+		st.Store(200)
+		e.status[c] = st
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/healthz" {
+				w.WriteHeader(int(st.Load()))
+				return
+			}
+			_, _ = w.Write([]byte(c))
+		}))
+		t.Cleanup(srv.Close)
+		addr := strings.TrimPrefix(srv.URL, "http://")
+		upstreams[c] = []string{addr}
+		specs[c] = controller.ColorSpec{Branch: string(c), Upstreams: []string{addr}}
+		targets[c] = check.Target{Upstreams: []string{addr}, Spec: check.HTTPSpec{Path: "/healthz", Status: 200,
+			Interval: time.Hour, Timeout: time.Second, HealthyThreshold: 1, UnhealthyThreshold: 1}}
+	}
+	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	state, err := controller.Bootstrap(ctx, store, bluegreen.Blue, specs, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := router.New(router.Options{}, state.Live, upstreams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rt.Close)
+	var ctl *controller.Controller
+	mon := check.NewMonitor(targets, func(c bluegreen.Color, h bluegreen.Health) { ctl.RecordHealth(c, h) }, nil)
+	ctl = controller.New(controller.Options{Store: store, Router: routerAdapter{rt}, Health: mon, DrainTimeout: time.Second}, state)
+	e.ctl, e.store, e.rt = ctl, store, rt
+	return e
+}
+
+func (e *env) history(t *testing.T, action string) []bluegreen.Event {
+	t.Helper()
+	evs, err := e.store.History(context.Background(), bluegreen.HistoryFilter{Action: action})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return evs
+}
+
+func TestSwitchCommitsThenSwaps(t *testing.T) {
+	e := newEnv(t)
+	res, err := e.ctl.Switch(context.Background(), bluegreen.SwitchRequest{To: bluegreen.Green, Actor: "alice", Reason: "r1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := e.store.Load(context.Background())
+	if !res.Changed || res.From != bluegreen.Blue || st.Live != bluegreen.Green || st.Previous != bluegreen.Blue || e.rt.Live() != bluegreen.Green {
+		t.Fatalf("result %+v, stored live %s previous %s, router %s", res, st.Live, st.Previous, e.rt.Live())
+	}
+	if res.Revision != st.Revision {
+		t.Fatalf("result revision %d, stored %d", res.Revision, st.Revision)
+	}
+	sw := e.history(t, bluegreen.ActionSwitch)
+	if len(sw) != 1 || sw[0].Actor != "alice" || sw[0].Details["reason"] != "r1" || sw[0].Revision != st.Revision {
+		t.Fatalf("switch events %+v", sw)
+	}
+	if d := e.history(t, bluegreen.ActionDrain); len(d) != 1 || d[0].Color != bluegreen.Blue {
+		t.Fatalf("drain events %+v", d)
+	}
+
+	// Already live: nothing happens, nothing is recorded.
+	res, err = e.ctl.Switch(context.Background(), bluegreen.SwitchRequest{To: bluegreen.Green})
+	if err != nil || res.Changed {
+		t.Fatalf("switch to the live color: %+v %v", res, err)
+	}
+	if n := len(e.history(t, bluegreen.ActionSwitch)); n != 1 {
+		t.Fatalf("a no-op switch recorded an event (%d switch events)", n)
+	}
+}
+
+func TestRefuseUnhealthyThenForce(t *testing.T) {
+	e := newEnv(t)
+	e.status[bluegreen.Green].Store(503)
+	_, err := e.ctl.Switch(context.Background(), bluegreen.SwitchRequest{To: bluegreen.Green, Actor: "bob"})
+	if bluegreen.ErrorCode(err) != bluegreen.EREFUSED || !strings.Contains(err.Error(), "status 503, want 200") {
+		t.Fatalf("switch to an unhealthy color: %v", err)
+	}
+	st, _ := e.store.Load(context.Background())
+	if st.Live != bluegreen.Blue || e.rt.Live() != bluegreen.Blue {
+		t.Fatalf("a refused switch changed something: stored %s router %s", st.Live, e.rt.Live())
+	}
+	if sw := e.history(t, bluegreen.ActionSwitch); len(sw) != 1 || sw[0].Outcome != bluegreen.OutcomeRefused || sw[0].Actor != "bob" {
+		t.Fatalf("refusal not recorded: %+v", sw)
+	}
+
+	res, err := e.ctl.Switch(context.Background(), bluegreen.SwitchRequest{To: bluegreen.Green, Force: true, Actor: "bob"})
+	if err != nil || !res.Forced || e.rt.Live() != bluegreen.Green {
+		t.Fatalf("forced switch: %+v %v, router %s", res, err, e.rt.Live())
+	}
+	if sw := e.history(t, bluegreen.ActionSwitch); sw[0].Details["forced"] != true {
+		t.Fatalf("forced switch not recorded as forced: %+v", sw[0])
+	}
+}
+
+func TestRollback(t *testing.T) {
+	e := newEnv(t)
+	_, err := e.ctl.Rollback(context.Background(), bluegreen.SwitchRequest{Actor: "carol"})
+	if bluegreen.ErrorCode(err) != bluegreen.EREFUSED {
+		t.Fatalf("rollback before any switch: %v, want refused", err)
+	}
+	if _, err := e.ctl.Switch(context.Background(), bluegreen.SwitchRequest{To: bluegreen.Green}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.ctl.Rollback(context.Background(), bluegreen.SwitchRequest{Actor: "carol"})
+	if err != nil || !res.Rollback || res.To != bluegreen.Blue || e.rt.Live() != bluegreen.Blue {
+		t.Fatalf("rollback: %+v %v router %s", res, err, e.rt.Live())
+	}
+	if rb := e.history(t, bluegreen.ActionRollback); len(rb) != 1 || rb[0].Actor != "carol" || rb[0].Color != bluegreen.Blue {
+		t.Fatalf("rollback events %+v", rb)
+	}
+}
+
+func TestFailedCommitLeavesRouterAlone(t *testing.T) {
+	e := newEnv(t)
+	e.store.Close()
+	_, err := e.ctl.Switch(context.Background(), bluegreen.SwitchRequest{To: bluegreen.Green})
+	if err == nil || !strings.Contains(err.Error(), "nothing changed") {
+		t.Fatalf("switch with a closed store: %v", err)
+	}
+	if e.rt.Live() != bluegreen.Blue || e.ctl.Live() != bluegreen.Blue {
+		t.Fatalf("router %s controller %s after a failed commit, want blue", e.rt.Live(), e.ctl.Live())
+	}
+}
+
+func TestBootstrapKeepsLiveAndRecordsConfigChanges(t *testing.T) {
+	ctx := context.Background()
+	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	specs := map[bluegreen.Color]controller.ColorSpec{
+		bluegreen.Blue:  {Branch: "production", Upstreams: []string{"127.0.0.1:1"}},
+		bluegreen.Green: {Branch: "green", Upstreams: []string{"127.0.0.1:2"}},
+	}
+	st, err := controller.Bootstrap(ctx, store, bluegreen.Green, specs, time.Now())
+	if err != nil || st.Live != bluegreen.Green || st.Revision != 1 {
+		t.Fatalf("fresh bootstrap: %+v %v", st, err)
+	}
+	// Same config again: no new revision.
+	if st2, err := controller.Bootstrap(ctx, store, bluegreen.Blue, specs, time.Now()); err != nil || st2.Revision != 1 || st2.Live != bluegreen.Green {
+		t.Fatalf("unchanged bootstrap: %+v %v", st2, err)
+	}
+	// The team renames production to blue.
+	specs[bluegreen.Blue] = controller.ColorSpec{Branch: "blue", Upstreams: []string{"127.0.0.1:1"}}
+	st3, err := controller.Bootstrap(ctx, store, bluegreen.Blue, specs, time.Now())
+	if err != nil || st3.Revision != 2 || st3.Live != bluegreen.Green || st3.Colors[bluegreen.Blue].Branch != "blue" {
+		t.Fatalf("bootstrap after a rename: %+v %v", st3, err)
+	}
+	evs, _ := store.History(ctx, bluegreen.HistoryFilter{Action: bluegreen.ActionConfig})
+	if len(evs) != 1 || !strings.Contains(evs[0].Message, `"production" → "blue"`) {
+		t.Fatalf("config events %+v", evs)
+	}
+}

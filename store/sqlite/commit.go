@@ -1,0 +1,202 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/bluegreen/bluegreen"
+)
+
+// timeFormat stores event times as fixed-width UTC text with nanoseconds, so
+// they read well in the sqlite3 shell and sort as text.
+const timeFormat = "2006-01-02T15:04:05.000000000Z07:00"
+
+// Load returns the committed state, or State{Revision: 0} on a fresh store.
+// Times come back in UTC. It fails with ErrClosed after Close.
+func (s *Store) Load(ctx context.Context) (bluegreen.State, error) {
+	if s.closed.Load() {
+		return bluegreen.State{}, fmt.Errorf("loading state: %w", ErrClosed)
+	}
+	st, err := load(ctx, s.db)
+	if err != nil {
+		return bluegreen.State{}, s.fail("loading state", err)
+	}
+	return st, nil
+}
+
+type queryer interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func load(ctx context.Context, q queryer) (bluegreen.State, error) {
+	var (
+		rev  int64
+		data []byte
+	)
+	err := q.QueryRowContext(ctx, "SELECT revision, data FROM state WHERE id = 1").Scan(&rev, &data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return bluegreen.State{}, nil
+	}
+	if err != nil {
+		return bluegreen.State{}, err
+	}
+	var st bluegreen.State
+	if err := json.Unmarshal(data, &st); err != nil {
+		return bluegreen.State{}, fmt.Errorf("decoding state revision %d: %w", rev, err)
+	}
+	st.Revision = rev
+	return st, nil
+}
+
+// Commit stores next as revision next.Revision+1 if the stored revision is
+// still next.Revision, and appends events in the same transaction; see
+// bluegreen.Store. On success it returns the committed state exactly as Load
+// will return it (times in UTC) and sets each event's ID, Revision and, when
+// zero, Time in the events slice. On a revision mismatch it returns an error
+// wrapping bluegreen.ErrConflict; on any error nothing is stored and events
+// is left untouched. When another process holds the write lock past the busy
+// timeout the error has code EUNAVAILABLE.
+func (s *Store) Commit(ctx context.Context, next bluegreen.State, events ...bluegreen.Event) (bluegreen.State, error) {
+	const op = "committing state"
+	if s.closed.Load() {
+		return bluegreen.State{}, fmt.Errorf("%s: %w", op, ErrClosed)
+	}
+	committed := next.Clone()
+	committed.Revision = next.Revision + 1
+	utcState(&committed)
+	data, err := json.Marshal(committed)
+	if err != nil {
+		return bluegreen.State{}, fmt.Errorf("encoding state: %w", err)
+	}
+	// Decode what is stored so the caller gets what Load would return.
+	var out bluegreen.State
+	if err := json.Unmarshal(data, &out); err != nil {
+		return bluegreen.State{}, fmt.Errorf("decoding state: %w", err)
+	}
+	evs := append([]bluegreen.Event(nil), events...)
+	for i := range evs {
+		evs[i].Revision = committed.Revision
+	}
+
+	if err := s.lockWrites(ctx); err != nil {
+		return bluegreen.State{}, fmt.Errorf("%s: %w", op, err)
+	}
+	defer s.unlockWrites()
+	tx, err := s.db.BeginTx(ctx, nil) // BEGIN IMMEDIATE: the revision read below cannot go stale
+	if err != nil {
+		return bluegreen.State{}, s.fail(op, err)
+	}
+	defer tx.Rollback()
+	cur, err := load(ctx, tx)
+	if err != nil {
+		return bluegreen.State{}, s.fail(op, err)
+	}
+	if cur.Revision != next.Revision {
+		return bluegreen.State{}, fmt.Errorf("%s: read at revision %d, stored revision is %d: %w",
+			op, next.Revision, cur.Revision, bluegreen.ErrConflict)
+	}
+	if _, err := tx.ExecContext(ctx,
+		`INSERT INTO state (id, revision, data) VALUES (1, ?, ?)
+		 ON CONFLICT (id) DO UPDATE SET revision = excluded.revision, data = excluded.data`,
+		committed.Revision, string(data)); err != nil {
+		return bluegreen.State{}, s.fail(op, err)
+	}
+	if err := insertEvents(ctx, tx, evs); err != nil {
+		return bluegreen.State{}, s.fail(op, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return bluegreen.State{}, s.fail(op, err)
+	}
+	copy(events, evs)
+	out.Revision = committed.Revision
+	return out, nil
+}
+
+// Append adds events that do not change the state, in one transaction, and
+// sets each event's ID (increasing in slice order) and, when zero, its Time
+// in the events slice. The events' Revision is stored as given. On error
+// nothing is stored and events is left untouched. Appending no events is a
+// no-op (but still fails after Close).
+func (s *Store) Append(ctx context.Context, events ...bluegreen.Event) error {
+	const op = "appending events"
+	if s.closed.Load() {
+		return fmt.Errorf("%s: %w", op, ErrClosed)
+	}
+	if len(events) == 0 {
+		return nil
+	}
+	evs := append([]bluegreen.Event(nil), events...)
+	if err := s.lockWrites(ctx); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	defer s.unlockWrites()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return s.fail(op, err)
+	}
+	defer tx.Rollback()
+	if err := insertEvents(ctx, tx, evs); err != nil {
+		return s.fail(op, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return s.fail(op, err)
+	}
+	copy(events, evs)
+	return nil
+}
+
+// insertEvents inserts evs in order, filling in their IDs and zero Times.
+func insertEvents(ctx context.Context, tx *sql.Tx, evs []bluegreen.Event) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	stmt, err := tx.PrepareContext(ctx,
+		`INSERT INTO events (time, actor, action, color, outcome, revision, message, details)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	now := time.Now().UTC()
+	for i := range evs {
+		e := &evs[i]
+		if e.Time.IsZero() {
+			e.Time = now
+		}
+		e.Time = e.Time.UTC()
+		var details any // NULL when there are none
+		if len(e.Details) > 0 {
+			b, err := json.Marshal(e.Details)
+			if err != nil {
+				return fmt.Errorf("encoding details of event %q: %w", e.Action, err)
+			}
+			details = string(b)
+		}
+		res, err := stmt.ExecContext(ctx, e.Time.Format(timeFormat), e.Actor, e.Action, string(e.Color),
+			e.Outcome, e.Revision, e.Message, details)
+		if err != nil {
+			return err
+		}
+		if e.ID, err = res.LastInsertId(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// utcState converts the state's times to UTC (dropping any monotonic clock
+// reading), so they are stored and returned in UTC.
+func utcState(st *bluegreen.State) {
+	st.Since = st.Since.UTC()
+	for c, cs := range st.Colors {
+		cs.Health.Since = cs.Health.Since.UTC()
+		if cs.Release != nil {
+			cs.Release.DeployedAt = cs.Release.DeployedAt.UTC()
+		}
+		st.Colors[c] = cs
+	}
+}
