@@ -40,7 +40,17 @@ func newDemoCmd(g *globals) *cobra.Command {
 			if switches < 1 || connections < 1 {
 				return usageErrorf("--switches and --connections must be at least 1")
 			}
-			return runDemo(cmd.Context(), g.stdout, switches, connections, keep)
+			out, summary := g.stdout, (*demoSummary)(nil)
+			if g.json() {
+				out, summary = io.Discard, &demoSummary{}
+			}
+			err := runDemo(cmd.Context(), out, switches, connections, keep, summary)
+			if summary != nil && summary.Requests > 0 {
+				if werr := writeJSON(g.stdout, summary); werr != nil && err == nil {
+					err = werr
+				}
+			}
+			return err
 		},
 	}
 	cmd.Flags().IntVar(&switches, "switches", 10, "how many switches to make under load")
@@ -71,7 +81,21 @@ func startDemoApp(color string, slowStarted chan<- struct{}) (string, func(), er
 	return ln.Addr().String(), func() { _ = srv.Close() }, nil
 }
 
-func runDemo(ctx context.Context, out io.Writer, switches, connections int, keep bool) error {
+// demoSummary is the demo's result for --output json.
+type demoSummary struct {
+	Requests   int64                    `json:"requests"`
+	Failed     int64                    `json:"failed"`
+	Failures   map[string]int64         `json:"failures,omitempty"`
+	ByColor    map[string]int64         `json:"by_color"`
+	Switches   []bluegreen.SwitchResult `json:"switches"`
+	Rollback   bluegreen.SwitchResult   `json:"rollback"`
+	LatencyP99 string                   `json:"latency_p99"`
+	FinalColor bluegreen.Color          `json:"final_color"`
+}
+
+// runDemo tells the story on out; when summary is not nil it is filled too.
+func runDemo(ctx context.Context, out io.Writer, switches, connections int, keep bool, summary *demoSummary) error {
+	var results []bluegreen.SwitchResult
 	p := func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }
 	p("bluegreen demo: two colors of an app behind the bluegreen router, switched back and forth under load.\n")
 
@@ -184,6 +208,7 @@ green:
 			return fmt.Errorf("switch %d to %s: %w", i, to, err)
 		}
 		switchMS = append(switchMS, res.SwitchMS)
+		results = append(results, res)
 		snap := load.Snapshot()
 		p("   #%-2d %-5s → %-5s live %5.2f ms after the request; %s drained in %5.1f ms (%d in flight, %d cut)   load: %d requests, %d failed",
 			i, res.From, res.To, res.SwitchMS, res.From, res.Drain.DurationMS, res.Drain.InFlight, res.Drain.Cancelled,
@@ -236,6 +261,10 @@ green:
 		p("   failures   %v; first: %s", final.Failures, strings.Join(final.FirstErrors, "; "))
 	}
 	p("\n%d failed", final.Failed)
+	if summary != nil {
+		*summary = demoSummary{Requests: final.Requests, Failed: final.Failed, Failures: final.Failures,
+			ByColor: final.ByColor, Switches: results, Rollback: res, LatencyP99: final.Latency.P99.String(), FinalColor: color}
+	}
 
 	stopServe()
 	if err := <-serveDone; err != nil {
