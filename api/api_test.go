@@ -1,0 +1,121 @@
+package api
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/bluegreen/bluegreen"
+)
+
+// service answers with fixed values and records what it was asked; it
+// stands in for the controller so that these tests exercise the HTTP layer
+// alone (the end-to-end tests in cmd/bluegreen use the real one).
+type service struct {
+	lastSwitch bluegreen.SwitchRequest
+	lastFilter bluegreen.HistoryFilter
+	switchErr  error
+}
+
+func (s *service) Status(context.Context) (bluegreen.Status, error) {
+	return bluegreen.Status{State: bluegreen.State{Live: bluegreen.Blue, Revision: 7}}, nil
+}
+func (s *service) Switch(_ context.Context, r bluegreen.SwitchRequest) (bluegreen.SwitchResult, error) {
+	s.lastSwitch = r
+	return bluegreen.SwitchResult{From: bluegreen.Blue, To: r.To, Changed: true}, s.switchErr
+}
+func (s *service) Rollback(_ context.Context, r bluegreen.SwitchRequest) (bluegreen.SwitchResult, error) {
+	return bluegreen.SwitchResult{}, bluegreen.Errorf(bluegreen.EREFUSED, "nothing to roll back")
+}
+func (s *service) History(_ context.Context, f bluegreen.HistoryFilter) ([]bluegreen.Event, error) {
+	s.lastFilter = f
+	return nil, nil
+}
+func (s *service) Live() bluegreen.Color { return bluegreen.Green }
+
+func newServer(t *testing.T, svc Service) (*httptest.Server, *Client) {
+	t.Helper()
+	srv := httptest.NewServer(NewHandler(svc, Options{Token: "s3cret", ColorPath: "/deployment/color/"}))
+	t.Cleanup(srv.Close)
+	return srv, NewClient(srv.URL, "s3cret", "tester@host")
+}
+
+func TestClientServerRoundTrip(t *testing.T) {
+	svc := &service{}
+	_, c := newServer(t, svc)
+	ctx := context.Background()
+	st, err := c.Status(ctx)
+	if err != nil || st.State.Revision != 7 {
+		t.Fatalf("status %+v %v", st, err)
+	}
+	res, err := c.Switch(ctx, bluegreen.SwitchRequest{To: bluegreen.Green, Force: true, Reason: "why"})
+	if err != nil || res.To != bluegreen.Green {
+		t.Fatalf("switch %+v %v", res, err)
+	}
+	if r := svc.lastSwitch; r.To != bluegreen.Green || !r.Force || r.Reason != "why" || r.Actor != "tester@host" {
+		t.Fatalf("the service got %+v", r)
+	}
+	if _, err := c.Rollback(ctx, bluegreen.SwitchRequest{}); bluegreen.ErrorCode(err) != bluegreen.EREFUSED || err.Error() != "nothing to roll back" {
+		t.Fatalf("rollback error %v (code %s)", err, bluegreen.ErrorCode(err))
+	}
+	svc.switchErr = bluegreen.Errorf(bluegreen.ECONFLICT, "busy")
+	if _, err := c.Switch(ctx, bluegreen.SwitchRequest{To: bluegreen.Blue}); bluegreen.ErrorCode(err) != bluegreen.ECONFLICT {
+		t.Fatalf("conflict error %v", err)
+	}
+	if _, err := c.History(ctx, bluegreen.HistoryFilter{Color: bluegreen.Blue, Action: "switch", Actor: "a b", Limit: 5, BeforeID: 9}); err != nil {
+		t.Fatal(err)
+	}
+	if f := svc.lastFilter; f.Color != bluegreen.Blue || f.Action != "switch" || f.Actor != "a b" || f.Limit != 5 || f.BeforeID != 9 {
+		t.Fatalf("the service got filter %+v", f)
+	}
+	if col, err := c.Color(ctx); err != nil || col != bluegreen.Green {
+		t.Fatalf("color %q %v", col, err)
+	}
+}
+
+func TestBadRequests(t *testing.T) {
+	srv, _ := newServer(t, &service{})
+	for _, tc := range []struct {
+		method, path, body string
+		status             int
+		code               string
+	}{
+		{"POST", "/v1/switch", `{"color":"purple"}`, 400, bluegreen.EINVALID},
+		{"POST", "/v1/switch", `{"colour":"blue"}`, 400, bluegreen.EINVALID},
+		{"POST", "/v1/switch", `not json`, 400, bluegreen.EINVALID},
+		{"GET", "/v1/history?limit=0", "", 400, bluegreen.EINVALID},
+		{"GET", "/v1/history?color=red", "", 400, bluegreen.EINVALID},
+		{"GET", "/v1/nothing", "", 404, bluegreen.ENOTFOUND},
+		{"DELETE", "/v1/history", "", 404, bluegreen.ENOTFOUND},
+	} {
+		req, _ := http.NewRequest(tc.method, srv.URL+tc.path, strings.NewReader(tc.body))
+		req.Header.Set("Authorization", "Bearer s3cret")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status || !strings.Contains(string(b), `"code": "`+tc.code+`"`) {
+			t.Errorf("%s %s %s: %d %s, want %d with code %s", tc.method, tc.path, tc.body, resp.StatusCode, b, tc.status, tc.code)
+		}
+	}
+}
+
+func TestColorPathExactAndOpen(t *testing.T) {
+	srv, _ := newServer(t, &service{})
+	for path, want := range map[string]int{"/deployment/color/": 200, "/v1/color": 200, "/livez": 200,
+		"/deployment/color/x": 401, "/deployment/color": 401} {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s without a token: %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+}
