@@ -35,6 +35,10 @@ type SwitchResult struct {
 	// SwitchMS is SwappedAt - ReceivedAt in milliseconds (includes the
 	// health check and the durable commit).
 	SwitchMS float64 `json:"switch_ms"`
+	// CheckMS and CommitMS are the parts of SwitchMS spent on the fresh
+	// health check of To and on the durable commit of the new state.
+	CheckMS  float64 `json:"check_ms"`
+	CommitMS float64 `json:"commit_ms"`
 	// Drain reports the old color's in-flight requests.
 	Drain DrainReport `json:"drain"`
 	// Message is a one-line human summary.

@@ -67,7 +67,9 @@ func (c *Controller) move(ctx context.Context, req bluegreen.SwitchRequest, acti
 	// Always a fresh round: a cached "healthy" may be seconds old, and the
 	// color may have died since. Not under mu: the round may report a
 	// verdict change to RecordHealth, which takes mu.
+	checkStart := c.now()
 	h, herr := c.health.Verify(ctx, req.To)
+	res.CheckMS = bluegreen.Milliseconds(c.now().Sub(checkStart))
 	if herr != nil {
 		if !req.Force {
 			msg := fmt.Sprintf("%s refused: %s is unhealthy: %v (use --force to %s anyway)", action, req.To, herr, action)
@@ -96,7 +98,9 @@ func (c *Controller) move(ctx context.Context, req bluegreen.SwitchRequest, acti
 		details["health"] = h
 		details["check"] = herr.Error()
 	}
+	commitStart := c.now()
 	committed, err := c.store.Commit(ctx, next, c.event(req, action, bluegreen.OutcomeOK, msg, details))
+	res.CommitMS = bluegreen.Milliseconds(c.now().Sub(commitStart))
 	if err != nil {
 		c.mu.Unlock()
 		c.logger.Error("committing switch", "to", req.To, "err", err)

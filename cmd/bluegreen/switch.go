@@ -78,8 +78,8 @@ func printSwitch(g *globals, res bluegreen.SwitchResult) error {
 	if res.Forced {
 		forced = " (forced)"
 	}
-	fmt.Fprintf(g.stdout, "%s %s → %s%s: live on %s %.2f ms after the request (revision %d)\n",
-		verb, res.From, res.To, forced, res.To, res.SwitchMS, res.Revision)
+	fmt.Fprintf(g.stdout, "%s %s → %s%s: live on %s %.2f ms after the request (health check %.2f ms, commit %.2f ms; revision %d)\n",
+		verb, res.From, res.To, forced, res.To, res.SwitchMS, res.CheckMS, res.CommitMS, res.Revision)
 	d := res.Drain
 	fmt.Fprintf(g.stdout, "%s drained in %.1f ms: %d in flight at the swap, %d finished, %d cut at the %.0fs deadline\n",
 		res.From, d.DurationMS, d.InFlight, d.Finished, d.Cancelled, d.TimeoutMS/1000)
