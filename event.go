@@ -11,6 +11,7 @@ const (
 	ActionHealth   = "health"   // a color's health verdict changed
 	ActionServe    = "serve"    // a controller started or stopped
 	ActionConfig   = "config"   // a color's configured branch or upstreams changed
+	ActionLock     = "lock"     // the operation lock was taken or released
 )
 
 // Outcomes recorded in the history.

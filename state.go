@@ -18,6 +18,19 @@ type State struct {
 	Since time.Time `json:"since"`
 	// Colors holds the facts about each color, keyed by color.
 	Colors map[Color]ColorState `json:"colors"`
+	// Lock is the operation lock, nil when free. While it is held, other
+	// deploys, switches and syncs are refused.
+	Lock *Lock `json:"lock,omitempty"`
+}
+
+// Lock says who holds the operation lock, since when, for what, and which
+// controller instance holds it (so that a lock whose holder died is
+// recognised instead of being eternal).
+type Lock struct {
+	Owner  string    `json:"owner"`
+	What   string    `json:"what"`
+	Since  time.Time `json:"since"`
+	Holder string    `json:"holder"`
 }
 
 // Clone returns a deep copy of s that may be changed without touching s.
@@ -31,6 +44,10 @@ func (s State) Clone() State {
 			v.Release = &r
 		}
 		c.Colors[k] = v
+	}
+	if s.Lock != nil {
+		l := *s.Lock
+		c.Lock = &l
 	}
 	return c
 }

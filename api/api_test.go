@@ -35,6 +35,15 @@ func (s *service) History(_ context.Context, f bluegreen.HistoryFilter) ([]blueg
 	return nil, nil
 }
 func (s *service) Live() bluegreen.Color { return bluegreen.Green }
+func (s *service) Lock() *bluegreen.Lock {
+	return &bluegreen.Lock{Owner: "alice", What: "deploy green"}
+}
+func (s *service) ReleaseLock(_ context.Context, actor string, force bool) error {
+	if !force {
+		return bluegreen.Errorf(bluegreen.EREFUSED, "running")
+	}
+	return nil
+}
 
 func newServer(t *testing.T, svc Service) (*httptest.Server, *Client) {
 	t.Helper()
@@ -70,6 +79,15 @@ func TestClientServerRoundTrip(t *testing.T) {
 	}
 	if f := svc.lastFilter; f.Color != bluegreen.Blue || f.Action != "switch" || f.Actor != "a b" || f.Limit != 5 || f.BeforeID != 9 {
 		t.Fatalf("the service got filter %+v", f)
+	}
+	if l, err := c.Lock(ctx); err != nil || l == nil || l.Owner != "alice" {
+		t.Fatalf("lock %+v %v", l, err)
+	}
+	if err := c.ReleaseLock(ctx, false); bluegreen.ErrorCode(err) != bluegreen.EREFUSED {
+		t.Fatalf("release without force: %v", err)
+	}
+	if err := c.ReleaseLock(ctx, true); err != nil {
+		t.Fatalf("release with force: %v", err)
 	}
 	if col, err := c.Color(ctx); err != nil || col != bluegreen.Green {
 		t.Fatalf("color %q %v", col, err)

@@ -103,6 +103,22 @@ func (c *Client) History(ctx context.Context, f bluegreen.HistoryFilter) ([]blue
 	return evs, err
 }
 
+// Lock returns the operation lock, nil when it is free.
+func (c *Client) Lock(ctx context.Context) (*bluegreen.Lock, error) {
+	var b lockBody
+	err := c.do(ctx, http.MethodGet, "/v1/lock", nil, &b)
+	return b.Lock, err
+}
+
+// ReleaseLock frees a lock whose holder is gone, or any lock with force.
+func (c *Client) ReleaseLock(ctx context.Context, force bool) error {
+	path := "/v1/lock"
+	if force {
+		path += "?force=true"
+	}
+	return c.do(ctx, http.MethodDelete, path, nil, nil)
+}
+
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
 	var body io.Reader
 	if in != nil {

@@ -30,6 +30,10 @@ type Service interface {
 	Rollback(ctx context.Context, req bluegreen.SwitchRequest) (bluegreen.SwitchResult, error)
 	History(ctx context.Context, f bluegreen.HistoryFilter) ([]bluegreen.Event, error)
 	Live() bluegreen.Color
+	// Lock returns the operation lock, nil when free.
+	Lock() *bluegreen.Lock
+	// ReleaseLock frees the lock (see controller.ReleaseLock).
+	ReleaseLock(ctx context.Context, actor string, force bool) error
 }
 
 // ActorHeader carries the caller's claimed identity (e.g. "alice@laptop" or a
@@ -81,6 +85,8 @@ func NewHandler(svc Service, o Options) http.Handler {
 	mux.Handle("POST /v1/switch", s.auth(s.switchColor))
 	mux.Handle("POST /v1/rollback", s.auth(s.rollback))
 	mux.Handle("GET /v1/history", s.auth(s.history))
+	mux.Handle("GET /v1/lock", s.auth(s.lock))
+	mux.Handle("DELETE /v1/lock", s.auth(s.releaseLock))
 	mux.Handle("/", s.auth(func(w http.ResponseWriter, r *http.Request) error {
 		return bluegreen.Errorf(bluegreen.ENOTFOUND, "no such API route: %s %s", r.Method, r.URL.Path)
 	}))
@@ -296,5 +302,26 @@ func (s *server) history(w http.ResponseWriter, r *http.Request) error {
 		evs = []bluegreen.Event{}
 	}
 	writeJSON(w, http.StatusOK, evs)
+	return nil
+}
+
+// lockBody is the answer of GET /v1/lock.
+type lockBody struct {
+	Locked bool            `json:"locked"`
+	Lock   *bluegreen.Lock `json:"lock,omitempty"`
+}
+
+func (s *server) lock(w http.ResponseWriter, r *http.Request) error {
+	l := s.svc.Lock()
+	writeJSON(w, http.StatusOK, lockBody{Locked: l != nil, Lock: l})
+	return nil
+}
+
+func (s *server) releaseLock(w http.ResponseWriter, r *http.Request) error {
+	force := r.URL.Query().Get("force") == "true"
+	if err := s.svc.ReleaseLock(r.Context(), actorOf(r), force); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, lockBody{Locked: false})
 	return nil
 }

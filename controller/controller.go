@@ -9,7 +9,11 @@ package controller
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -56,18 +60,22 @@ type Options struct {
 	Logger *slog.Logger
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+	// Instance names this controller process in the locks it takes; empty
+	// means a random one. Two controllers sharing a store need distinct ones.
+	Instance string
 }
 
 // Controller runs switches and rollbacks. Operations that change the state
 // are serialised; reads are not blocked by a drain in progress. A Controller
 // is safe for concurrent use.
 type Controller struct {
-	store  bluegreen.Store
-	router Router
-	health HealthChecker
-	drain  time.Duration
-	logger *slog.Logger
-	now    func() time.Time
+	store    bluegreen.Store
+	router   Router
+	health   HealthChecker
+	drain    time.Duration
+	logger   *slog.Logger
+	now      func() time.Time
+	instance string
 
 	// op serialises operations (switch, rollback) from their health check to
 	// the router swap. It is taken before mu, never after.
@@ -90,14 +98,18 @@ func New(o Options, state bluegreen.State) *Controller {
 	if o.DrainTimeout <= 0 {
 		o.DrainTimeout = 30 * time.Second
 	}
+	if o.Instance == "" {
+		o.Instance = newInstanceID()
+	}
 	return &Controller{
-		store:  o.Store,
-		router: o.Router,
-		health: o.Health,
-		drain:  o.DrainTimeout,
-		logger: o.Logger.With("component", "controller"),
-		now:    o.Now,
-		state:  state,
+		instance: o.Instance,
+		store:    o.Store,
+		router:   o.Router,
+		health:   o.Health,
+		drain:    o.DrainTimeout,
+		logger:   o.Logger.With("component", "controller"),
+		now:      o.Now,
+		state:    state,
 	}
 }
 
@@ -157,4 +169,12 @@ func (c *Controller) RecordHealth(col bluegreen.Color, h bluegreen.Health) {
 		return
 	}
 	c.state = committed
+}
+
+// newInstanceID returns "host/pid/random": unique per controller process.
+func newInstanceID() string {
+	host, _ := os.Hostname()
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b))
 }

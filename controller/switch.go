@@ -51,9 +51,14 @@ func (c *Controller) move(ctx context.Context, req bluegreen.SwitchRequest, acti
 		}
 	}()
 	c.mu.Lock()
-	from, prev, rev := c.state.Live, c.state.Previous, c.state.Revision
+	from, prev, rev, lock := c.state.Live, c.state.Previous, c.state.Revision, c.state.Lock
 	c.mu.Unlock()
 	res.From = from
+	if lock != nil {
+		// A deploy or sync is running (or was interrupted and not yet
+		// reclaimed): traffic must not move under it.
+		return res, lockedError(lock)
+	}
 	if action == bluegreen.ActionRollback && prev != req.To {
 		// A switch landed between reading Previous and taking op.
 		return res, bluegreen.Errorf(bluegreen.ECONFLICT, "the live color changed while the rollback was asked; check status and retry")
@@ -84,6 +89,10 @@ func (c *Controller) move(ctx context.Context, req bluegreen.SwitchRequest, acti
 	}
 
 	c.mu.Lock()
+	if l := c.state.Lock; l != nil { // taken during the health check
+		c.mu.Unlock()
+		return res, lockedError(l)
+	}
 	next := c.state.Clone()
 	next.Previous, next.Live, next.Since = from, req.To, received.UTC()
 	verb := "switched"

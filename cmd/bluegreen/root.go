@@ -79,7 +79,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	root.AddCommand(
 		newServeCmd(g), newStatusCmd(g), newColorCmd(g), newSwitchCmd(g), newRollbackCmd(g),
-		newHistoryCmd(g), newDemoCmd(g), newInitCmd(g), newVersionCmd(g), newSampleAppCmd(g),
+		newHistoryCmd(g), newDemoCmd(g), newInitCmd(g), newVersionCmd(g), newSampleAppCmd(g), newLockCmd(g),
 	)
 
 	err := root.Execute()

@@ -140,6 +140,13 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 		DrainTimeout: cfg.Router.DrainTimeout, Logger: logger,
 	}, state)
 
+	if err := ctl.Reclaim(ctx); err != nil {
+		for _, ln := range lns {
+			ln.Close()
+		}
+		return fmt.Errorf("reclaiming a stale lock: %w", err)
+	}
+
 	servers := []*http.Server{
 		rt.NewServer(rt.Public()),
 		rt.NewServer(rt.Preview()),

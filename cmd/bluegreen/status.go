@@ -39,8 +39,12 @@ func printStatus(g *globals, st bluegreen.Status) {
 	if prev == "" {
 		prev = "-"
 	}
-	fmt.Fprintf(g.stdout, "live: %s since %s (%s), previous: %s, revision %d\n\n",
+	fmt.Fprintf(g.stdout, "live: %s since %s (%s), previous: %s, revision %d\n",
 		s.Live, stamp(s.Since), ago(st.Now, s.Since), prev, s.Revision)
+	if l := s.Lock; l != nil {
+		fmt.Fprintf(g.stdout, "lock: held by %s since %s (%s)\n", l.Owner, stamp(l.Since), l.What)
+	}
+	fmt.Fprintln(g.stdout)
 	tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "COLOR\tROLE\tHEALTH\tUPSTREAMS\tBRANCH\tRELEASE\tREQUESTS\tIN-FLIGHT\t5XX")
 	for _, c := range bluegreen.Colors {

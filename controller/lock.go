@@ -1,0 +1,105 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/bluegreen/bluegreen"
+)
+
+// lockedError is the refusal every operation gets while another holds the
+// lock: "locked by <actor> since <time> (<what>)".
+func lockedError(l *bluegreen.Lock) error {
+	return bluegreen.Errorf(bluegreen.ECONFLICT, "locked by %s since %s (%s)",
+		l.Owner, l.Since.UTC().Format("2006-01-02 15:04:05Z"), l.What)
+}
+
+// Acquire takes the operation lock for actor, to do what, and returns a
+// function that releases it with an outcome recorded in the history. It
+// fails at once with ECONFLICT, naming the holder, when the lock is held.
+// The lock is committed to the store, so it survives a restart of the
+// process that holds it only as long as that process is alive: Reclaim
+// releases a lock whose holder is gone.
+func (c *Controller) Acquire(ctx context.Context, actor, what string) (release func(outcome string), err error) {
+	ctx = context.WithoutCancel(ctx)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if l := c.state.Lock; l != nil {
+		return nil, lockedError(l)
+	}
+	next := c.state.Clone()
+	next.Lock = &bluegreen.Lock{Owner: actor, What: what, Since: c.now().UTC(), Holder: c.instance}
+	committed, err := c.store.Commit(ctx, next, bluegreen.Event{Time: c.now(), Actor: actor, Action: bluegreen.ActionLock,
+		Outcome: bluegreen.OutcomeOK, Message: "lock taken: " + what})
+	if err != nil {
+		return nil, fmt.Errorf("taking the lock: %w", err)
+	}
+	c.state = committed
+	lock := *committed.Lock
+	return func(outcome string) {
+		if err := c.releaseLock(ctx, lock, actor, outcome, "lock released: "+lock.What); err != nil {
+			c.logger.Error("releasing the lock", "what", lock.What, "err", err)
+		}
+	}, nil
+}
+
+// releaseLock frees the lock if it is still the one described by held.
+func (c *Controller) releaseLock(ctx context.Context, held bluegreen.Lock, actor, outcome, msg string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state.Lock == nil || *c.state.Lock != held {
+		return nil // already released (e.g. forced)
+	}
+	next := c.state.Clone()
+	next.Lock = nil
+	committed, err := c.store.Commit(ctx, next, bluegreen.Event{Time: c.now(), Actor: actor, Action: bluegreen.ActionLock,
+		Outcome: outcome, Message: msg, Details: map[string]any{"owner": held.Owner, "what": held.What, "since": held.Since}})
+	if err != nil {
+		return err
+	}
+	c.state = committed
+	return nil
+}
+
+// Lock returns the operation lock, nil when it is free.
+func (c *Controller) Lock() *bluegreen.Lock {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state.Lock == nil {
+		return nil
+	}
+	l := *c.state.Lock
+	return &l
+}
+
+// ReleaseLock frees the lock on a person's request. Without force it only
+// frees a lock whose holder is gone (not this controller instance); with
+// force it frees any lock, and the history records who forced it.
+func (c *Controller) ReleaseLock(ctx context.Context, actor string, force bool) error {
+	l := c.Lock()
+	if l == nil {
+		return bluegreen.Errorf(bluegreen.ENOTFOUND, "the lock is free")
+	}
+	if l.Holder == c.instance && !force {
+		return bluegreen.Errorf(bluegreen.EREFUSED, "%s; it is running now: wait for it, or use --force", lockedError(l).Error())
+	}
+	msg := "lock released by hand: " + l.What
+	if force {
+		msg = "lock released by force: " + l.What
+	}
+	return c.releaseLock(ctx, *l, actor, bluegreen.OutcomeOK, msg)
+}
+
+// Reclaim releases a lock left by a controller instance that is gone (this
+// process restarted, or was killed while it held the lock). It is called once
+// at start, before serving. With one controller per state (SQLite) a holder
+// other than this instance is necessarily dead.
+func (c *Controller) Reclaim(ctx context.Context) error {
+	l := c.Lock()
+	if l == nil || l.Holder == c.instance {
+		return nil
+	}
+	return c.releaseLock(ctx, *l, "bluegreen", bluegreen.OutcomeFailed,
+		fmt.Sprintf("lock of %s (%s, since %s) released: its holder %s is gone; the operation was interrupted",
+			l.Owner, l.What, l.Since.UTC().Format("2006-01-02 15:04:05Z"), l.Holder))
+}
