@@ -1,0 +1,140 @@
+// Package runner runs configured shell commands (build steps, hooks) in a
+// directory with a given environment, streaming their output line by line.
+//
+// Commands come from the configuration file, which the operator controls, so
+// they run with /bin/sh -c. Values that come from users at run time (refs,
+// names) must reach them only through Env, never through the command text.
+package runner
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Cmd is one command to run.
+type Cmd struct {
+	// Command is a shell command line, run with /bin/sh -c.
+	Command string
+	// Dir is the working directory.
+	Dir string
+	// Env is the whole environment of the command (nothing is inherited).
+	Env []string
+	// Timeout bounds the run; 0 means only ctx bounds it.
+	Timeout time.Duration
+}
+
+// Result says how a command ended.
+type Result struct {
+	// ExitCode is the exit status; -1 when it was killed or never started.
+	ExitCode int
+	// Duration is how long it ran.
+	Duration time.Duration
+	// Tail holds the last lines of its combined output (up to TailLines).
+	Tail []string
+}
+
+// TailLines is how many output lines a Result keeps.
+const TailLines = 20
+
+// Run runs c, calling onLine (if not nil) for each line of its combined
+// stdout and stderr as it comes, from one goroutine at a time. It returns an
+// error when the command could not start, exited non-zero, or was stopped
+// by ctx or the timeout; the Result is filled in every case. When the run is
+// stopped the command's whole process group is killed.
+func Run(ctx context.Context, c Cmd, onLine func(string)) (Result, error) {
+	if c.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.Timeout)
+		defer cancel()
+	}
+	cmd := exec.Command("/bin/sh", "-c", c.Command)
+	cmd.Dir = c.Dir
+	cmd.Env = c.Env
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+
+	res := Result{ExitCode: -1}
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		pw.Close()
+		return res, fmt.Errorf("starting %q: %w", c.Command, err)
+	}
+
+	var (
+		mu   sync.Mutex
+		tail []string
+		wg   sync.WaitGroup
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			mu.Lock()
+			tail = append(tail, line)
+			if len(tail) > TailLines {
+				tail = tail[len(tail)-TailLines:]
+			}
+			mu.Unlock()
+			if onLine != nil {
+				onLine(line)
+			}
+		}
+		_, _ = io.Copy(io.Discard, pr) // a line over 1 MiB: keep the pipe drained
+	}()
+
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var err error
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+		err = ctx.Err()
+	}
+	// Children that kept the pipe open would block the reader: the group
+	// is ours, end it.
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	pw.Close()
+	wg.Wait()
+
+	res.Duration = time.Since(start)
+	mu.Lock()
+	res.Tail = append([]string(nil), tail...)
+	mu.Unlock()
+	var exitErr *exec.ExitError
+	switch {
+	case err == nil:
+		res.ExitCode = 0
+		return res, nil
+	case errors.Is(err, context.DeadlineExceeded) && c.Timeout > 0:
+		return res, fmt.Errorf("%q did not finish within %s", c.Command, c.Timeout)
+	case ctx.Err() != nil:
+		return res, fmt.Errorf("%q was stopped: %w", c.Command, ctx.Err())
+	case errors.As(err, &exitErr):
+		res.ExitCode = exitErr.ExitCode()
+		return res, fmt.Errorf("%q exited with status %d", c.Command, res.ExitCode)
+	}
+	return res, fmt.Errorf("running %q: %w", c.Command, err)
+}
+
+// TailText joins the last n lines of r's output for a message.
+func (r Result) TailText(n int) string {
+	t := r.Tail
+	if len(t) > n {
+		t = t[len(t)-n:]
+	}
+	return strings.Join(t, "\n")
+}
