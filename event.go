@@ -12,6 +12,8 @@ const (
 	ActionServe    = "serve"    // a controller started or stopped
 	ActionConfig   = "config"   // a color's configured branch or upstreams changed
 	ActionLock     = "lock"     // the operation lock was taken or released
+	ActionDeploy   = "deploy"   // a release was deployed into a color (or failed to be)
+	ActionProcess  = "process"  // an app process started, crashed or was restarted
 )
 
 // Outcomes recorded in the history.

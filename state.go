@@ -43,6 +43,12 @@ func (s State) Clone() State {
 			r := *v.Release
 			v.Release = &r
 		}
+		if v.Deployment != nil {
+			d := *v.Deployment
+			d.Steps = append([]StepResult(nil), d.Steps...)
+			d.Output = append([]string(nil), d.Output...)
+			v.Deployment = &d
+		}
 		c.Colors[k] = v
 	}
 	if s.Lock != nil {
@@ -65,6 +71,8 @@ type ColorState struct {
 	Release *Release `json:"release,omitempty"`
 	// Health is the last health verdict about this color.
 	Health Health `json:"health"`
+	// Deployment is the last deployment into this color, nil when none.
+	Deployment *Deployment `json:"deployment,omitempty"`
 }
 
 // Release identifies the code running in a color.

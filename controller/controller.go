@@ -60,6 +60,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+	// Deploy enables deployments; nil means the configuration has none.
+	Deploy *DeployConfig
 	// Instance names this controller process in the locks it takes; empty
 	// means a random one. Two controllers sharing a store need distinct ones.
 	Instance string
@@ -69,13 +71,14 @@ type Options struct {
 // are serialised; reads are not blocked by a drain in progress. A Controller
 // is safe for concurrent use.
 type Controller struct {
-	store    bluegreen.Store
-	router   Router
-	health   HealthChecker
-	drain    time.Duration
-	logger   *slog.Logger
-	now      func() time.Time
-	instance string
+	store     bluegreen.Store
+	router    Router
+	health    HealthChecker
+	drain     time.Duration
+	logger    *slog.Logger
+	now       func() time.Time
+	instance  string
+	deployCfg *DeployConfig
 
 	// op serialises operations (switch, rollback) from their health check to
 	// the router swap. It is taken before mu, never after.
@@ -102,14 +105,15 @@ func New(o Options, state bluegreen.State) *Controller {
 		o.Instance = newInstanceID()
 	}
 	return &Controller{
-		instance: o.Instance,
-		store:    o.Store,
-		router:   o.Router,
-		health:   o.Health,
-		drain:    o.DrainTimeout,
-		logger:   o.Logger.With("component", "controller"),
-		now:      o.Now,
-		state:    state,
+		instance:  o.Instance,
+		deployCfg: o.Deploy,
+		store:     o.Store,
+		router:    o.Router,
+		health:    o.Health,
+		drain:     o.DrainTimeout,
+		logger:    o.Logger.With("component", "controller"),
+		now:       o.Now,
+		state:     state,
 	}
 }
 

@@ -90,11 +90,37 @@ func (c *Controller) ReleaseLock(ctx context.Context, actor string, force bool) 
 	return c.releaseLock(ctx, *l, actor, bluegreen.OutcomeOK, msg)
 }
 
-// Reclaim releases a lock left by a controller instance that is gone (this
-// process restarted, or was killed while it held the lock). It is called once
+// Reclaim cleans up after a controller instance that is gone (this process
+// restarted, or was killed mid-operation): a deployment it left running is
+// marked interrupted and its lock released, both recorded. It is called once
 // at start, before serving. With one controller per state (SQLite) a holder
 // other than this instance is necessarily dead.
 func (c *Controller) Reclaim(ctx context.Context) error {
+	c.mu.Lock()
+	next := c.state.Clone()
+	var events []bluegreen.Event
+	for _, col := range bluegreen.Colors {
+		cs := next.Colors[col]
+		if d := cs.Deployment; d != nil && d.Status == bluegreen.DeploymentRunning {
+			d.Status, d.Ended = bluegreen.DeploymentInterrupted, c.now().UTC()
+			d.Error = "bluegreen serve stopped while this deployment ran at step " + d.Step
+			next.Colors[col] = cs
+			events = append(events, bluegreen.Event{Time: c.now(), Actor: "bluegreen", Action: bluegreen.ActionDeploy,
+				Color: col, Outcome: bluegreen.OutcomeFailed,
+				Message: fmt.Sprintf("deployment %s of %s into %s was interrupted at step %s", d.ID, d.Ref, col, d.Step),
+				Details: map[string]any{"deployment": d.ID}})
+		}
+	}
+	if len(events) > 0 {
+		committed, err := c.store.Commit(ctx, next, events...)
+		if err != nil {
+			c.mu.Unlock()
+			return fmt.Errorf("marking interrupted deployments: %w", err)
+		}
+		c.state = committed
+	}
+	c.mu.Unlock()
+
 	l := c.Lock()
 	if l == nil || l.Holder == c.instance {
 		return nil

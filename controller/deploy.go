@@ -1,0 +1,120 @@
+package controller
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	"github.com/bluegreen/bluegreen"
+)
+
+// Commit is a git commit resolved from a ref.
+type Commit struct {
+	SHA, Ref, Subject, Author string
+	Time                      time.Time
+}
+
+// Source fetches releases of the app.
+type Source interface {
+	// Fetch resolves ref to a commit, fetching from the repository first.
+	Fetch(ctx context.Context, ref string) (Commit, error)
+	// Checkout writes the tree of sha into dest, which must not exist.
+	Checkout(ctx context.Context, sha, dest string) error
+}
+
+// AppDriver runs a color's app processes.
+type AppDriver interface {
+	// Start starts the release in dir for color with env; whatever ran for
+	// color before must have been stopped with Stop.
+	Start(ctx context.Context, color bluegreen.Color, release, dir string, env []string) error
+	// Stop stops whatever runs for color; nothing running is not an error.
+	Stop(ctx context.Context, color bluegreen.Color) error
+}
+
+// StepRunner runs one configured shell command in dir with env, calling
+// onLine for each line of output, and returns its exit code and last lines.
+type StepRunner func(ctx context.Context, dir, command string, env []string, onLine func(string)) (exitCode int, tail []string, err error)
+
+// DeployConfig is what the controller needs to deploy; nil in Options means
+// this bluegreen does not deploy (the configuration has no app section).
+type DeployConfig struct {
+	Source      Source
+	Driver      AppDriver
+	Run         StepRunner
+	ValidateRef func(ref string) error
+	// ReleaseDir names the directory of a new release.
+	ReleaseDir func(color bluegreen.Color, t time.Time, sha string) (string, error)
+	// Prune removes old releases of color, keeping the newest keep and dir.
+	Prune func(color bluegreen.Color, keep int, inUse string)
+	// Build are the build steps, in order.
+	Build []string
+	// Env is the environment of build steps and the app, before the
+	// BLUEGREEN_* and PORT variables are added.
+	Env []string
+	// Ports are each color's app ports; PORT is the first.
+	Ports        map[bluegreen.Color][]int
+	StartTimeout time.Duration
+	KeepReleases int
+	// PreDeploy and PostDeploy are optional hook commands.
+	PreDeploy, PostDeploy string
+}
+
+// DeployRequest asks to deploy Ref (default: the color's branch) into Color.
+type DeployRequest struct {
+	Color  bluegreen.Color `json:"color"`
+	Ref    string          `json:"ref,omitempty"`
+	Reason string          `json:"reason,omitempty"`
+	Actor  string          `json:"-"`
+}
+
+// Deploy deploys req.Ref into req.Color, which must not be live: it takes the
+// lock, fetches and checks out the commit into a new release directory, runs
+// the build steps, stops the color's app, starts the new release and waits
+// until the color passes its health check. Each step is reported to progress
+// (which may be nil) as it happens. On any failure the color is marked failed
+// with the step and the last lines of output, its app is stopped, and the live
+// color is never touched. The returned Deployment is also stored in the
+// color's state; its error, if any, is also returned.
+func (c *Controller) Deploy(ctx context.Context, req DeployRequest, progress func(bluegreen.Progress)) (bluegreen.Deployment, error) {
+	ctx = context.WithoutCancel(ctx) // a deploy runs to its end even if the caller leaves
+	dc := c.deployCfg
+	if dc == nil {
+		return bluegreen.Deployment{}, bluegreen.Errorf(bluegreen.EINVALID, "this bluegreen does not deploy: the configuration has no app: section")
+	}
+	if !req.Color.Valid() {
+		return bluegreen.Deployment{}, bluegreen.Errorf(bluegreen.EINVALID, "unknown color %q: want blue or green", req.Color)
+	}
+	st := c.State()
+	if st.Live == req.Color {
+		return bluegreen.Deployment{}, bluegreen.Errorf(bluegreen.EREFUSED,
+			"%s is live: deploying over live traffic is what blue-green avoids; deploy to %s (inactive), then switch", req.Color, req.Color.Other())
+	}
+	if req.Ref == "" {
+		req.Ref = st.Colors[req.Color].Branch
+	}
+	if err := dc.ValidateRef(req.Ref); err != nil {
+		return bluegreen.Deployment{}, err
+	}
+	release, err := c.Acquire(ctx, req.Actor, fmt.Sprintf("deploy %s ref %s", req.Color, req.Ref))
+	if err != nil {
+		return bluegreen.Deployment{}, err
+	}
+	d := &bluegreen.Deployment{ID: newDeploymentID(c.now()), Color: req.Color, Ref: req.Ref,
+		Status: bluegreen.DeploymentRunning, Actor: req.Actor, Started: c.now().UTC()}
+	r := &deployRun{c: c, dc: dc, d: d, progress: progress, start: c.now()}
+	err = r.run(ctx)
+	outcome := bluegreen.OutcomeOK
+	if err != nil {
+		outcome = bluegreen.OutcomeFailed
+	}
+	release(outcome)
+	return *d, err
+}
+
+func newDeploymentID(t time.Time) string {
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	return t.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b)
+}

@@ -1,0 +1,209 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/bluegreen/bluegreen"
+)
+
+// deployRun carries one deployment through its steps.
+type deployRun struct {
+	c        *Controller
+	dc       *DeployConfig
+	d        *bluegreen.Deployment
+	progress func(bluegreen.Progress)
+	start    time.Time
+	started  bool // the new app was started (and must be stopped on failure)
+}
+
+func (r *deployRun) say(step, line string) {
+	if r.progress != nil {
+		r.progress(bluegreen.Progress{Step: step, Line: line, ElapsedMS: bluegreen.Milliseconds(r.c.now().Sub(r.start))})
+	}
+}
+
+// save stores the deployment in the color's state with an event.
+func (r *deployRun) save(ctx context.Context, ev bluegreen.Event, release *bluegreen.Release) error {
+	c := r.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	next := c.state.Clone()
+	cs := next.Colors[r.d.Color]
+	d := *r.d
+	cs.Deployment = &d
+	if release != nil {
+		cs.Release = release
+	}
+	next.Colors[r.d.Color] = cs
+	ev.Time, ev.Actor, ev.Action, ev.Color = c.now(), r.d.Actor, bluegreen.ActionDeploy, r.d.Color
+	if ev.Details == nil {
+		ev.Details = map[string]any{}
+	}
+	ev.Details["deployment"] = r.d.ID
+	ev.Details["ref"] = r.d.Ref
+	if r.d.SHA != "" {
+		ev.Details["sha"] = r.d.SHA
+	}
+	committed, err := c.store.Commit(ctx, next, ev)
+	if err != nil {
+		return fmt.Errorf("recording the deployment: %w", err)
+	}
+	c.state = committed
+	return nil
+}
+
+func (r *deployRun) env(sha string) []string {
+	ports := r.dc.Ports[r.d.Color]
+	env := append([]string(nil), r.dc.Env...)
+	env = append(env, "BLUEGREEN_COLOR="+string(r.d.Color), "BLUEGREEN_REF="+r.d.Ref, "BLUEGREEN_SHA="+sha,
+		"BLUEGREEN_DEPLOYMENT="+r.d.ID)
+	if len(ports) > 0 {
+		env = append(env, "PORT="+strconv.Itoa(ports[0]))
+	}
+	return env
+}
+
+// fail marks the deployment failed at step and cleans up.
+func (r *deployRun) fail(ctx context.Context, step string, err error, tail []string) error {
+	r.d.Status, r.d.Step, r.d.Error, r.d.Output, r.d.Ended = bluegreen.DeploymentFailed, step, err.Error(), tail, r.c.now().UTC()
+	r.say(step, "failed: "+err.Error())
+	if r.started {
+		r.say("stop", "stopping the failed release")
+		if serr := r.dc.Driver.Stop(ctx, r.d.Color); serr != nil {
+			r.say("stop", "stopping failed: "+serr.Error())
+		}
+	}
+	msg := fmt.Sprintf("deploy of %s into %s failed at %s: %v", r.d.Ref, r.d.Color, step, err)
+	if serr := r.save(ctx, bluegreen.Event{Outcome: bluegreen.OutcomeFailed, Message: msg,
+		Details: map[string]any{"step": step, "output": tail}}, nil); serr != nil {
+		r.c.logger.Error("recording a failed deployment", "err", serr)
+	}
+	return bluegreen.Errorf(bluegreen.EREFUSED, "%s", msg)
+}
+
+// step runs one timed step and records its result.
+func (r *deployRun) step(name string, fn func() (int, error)) (int, error) {
+	r.d.Step = name
+	t := r.c.now()
+	code, err := fn()
+	r.d.Steps = append(r.d.Steps, bluegreen.StepResult{Name: name, ExitCode: code,
+		DurationMS: bluegreen.Milliseconds(r.c.now().Sub(t)), OK: err == nil})
+	return code, err
+}
+
+func (r *deployRun) run(ctx context.Context) error {
+	d, dc, c := r.d, r.dc, r.c
+	if err := r.save(ctx, bluegreen.Event{Outcome: bluegreen.OutcomeOK,
+		Message: fmt.Sprintf("deploy of %s into %s started", d.Ref, d.Color)}, nil); err != nil {
+		return err
+	}
+	r.say("start", fmt.Sprintf("deploying %s into %s (deployment %s)", d.Ref, d.Color, d.ID))
+
+	var commit Commit
+	if _, err := r.step("fetch", func() (int, error) {
+		var err error
+		commit, err = dc.Source.Fetch(ctx, d.Ref)
+		return 0, err
+	}); err != nil {
+		return r.fail(ctx, "fetch", err, nil)
+	}
+	d.SHA = commit.SHA
+	r.say("fetch", fmt.Sprintf("%s is %s: %s (%s)", d.Ref, short12(commit.SHA), commit.Subject, commit.Author))
+
+	dir, err := dc.ReleaseDir(d.Color, c.now(), commit.SHA)
+	if err != nil {
+		return r.fail(ctx, "checkout", err, nil)
+	}
+	if _, err := r.step("checkout", func() (int, error) { return 0, dc.Source.Checkout(ctx, commit.SHA, dir) }); err != nil {
+		return r.fail(ctx, "checkout", err, nil)
+	}
+	r.say("checkout", dir)
+	env := r.env(commit.SHA)
+
+	hooks := []struct{ name, cmd string }{{"pre_deploy hook", dc.PreDeploy}}
+	for i, b := range dc.Build {
+		hooks = append(hooks, struct{ name, cmd string }{fmt.Sprintf("build %d/%d", i+1, len(dc.Build)), b})
+	}
+	for _, h := range hooks {
+		if h.cmd == "" {
+			continue
+		}
+		r.say(h.name, "$ "+h.cmd)
+		var tail []string
+		if _, err := r.step(h.name, func() (int, error) {
+			code, t, err := dc.Run(ctx, dir, h.cmd, env, func(line string) { r.say(h.name, line) })
+			tail = t
+			return code, err
+		}); err != nil {
+			return r.fail(ctx, h.name, err, tail)
+		}
+	}
+
+	if _, err := r.step("stop", func() (int, error) { return 0, dc.Driver.Stop(ctx, d.Color) }); err != nil {
+		return r.fail(ctx, "stop", err, nil)
+	}
+	r.say("stop", "the previous release of "+string(d.Color)+" is stopped")
+	r.started = true
+	if _, err := r.step("start", func() (int, error) { return 0, dc.Driver.Start(ctx, d.Color, d.ID, dir, env) }); err != nil {
+		return r.fail(ctx, "start", err, nil)
+	}
+	r.say("start", "started; waiting for the health check (up to "+dc.StartTimeout.String()+")")
+
+	if _, err := r.step("health", func() (int, error) { return 0, r.waitHealthy(ctx) }); err != nil {
+		return r.fail(ctx, "health", err, nil)
+	}
+	r.say("health", string(d.Color)+" is healthy")
+
+	if dc.PostDeploy != "" {
+		r.say("post_deploy hook", "$ "+dc.PostDeploy)
+		if _, t, err := dc.Run(ctx, dir, dc.PostDeploy, env, func(line string) { r.say("post_deploy hook", line) }); err != nil {
+			// The release is up; a failing post hook is reported, not fatal.
+			r.say("post_deploy hook", fmt.Sprintf("failed (the release stays): %v %v", err, t))
+		}
+	}
+
+	d.Status, d.Step, d.Ended = bluegreen.DeploymentSucceeded, "", c.now().UTC()
+	rel := &bluegreen.Release{SHA: commit.SHA, Ref: d.Ref, Subject: commit.Subject, Author: commit.Author,
+		DeployedBy: d.Actor, DeployedAt: d.Ended}
+	msg := fmt.Sprintf("deployed %s (%s) into %s in %s", d.Ref, short12(commit.SHA), d.Color, d.Ended.Sub(d.Started).Round(time.Millisecond))
+	if err := r.save(ctx, bluegreen.Event{Outcome: bluegreen.OutcomeOK, Message: msg,
+		Details: map[string]any{"subject": commit.Subject, "author": commit.Author, "steps": d.Steps}}, rel); err != nil {
+		return err
+	}
+	if dc.Prune != nil {
+		dc.Prune(d.Color, dc.KeepReleases, dir)
+	}
+	r.say("done", msg)
+	return nil
+}
+
+// waitHealthy checks the color until a round passes or StartTimeout ends.
+func (r *deployRun) waitHealthy(ctx context.Context) error {
+	deadline := r.c.now().Add(r.dc.StartTimeout)
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		_, err := r.c.health.Verify(ctx, r.d.Color)
+		if err == nil {
+			return nil
+		}
+		if r.c.now().After(deadline) {
+			return fmt.Errorf("not healthy within %s: %v", r.dc.StartTimeout, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+func short12(sha string) string {
+	if len(sha) > 12 {
+		return sha[:12]
+	}
+	return sha
+}

@@ -1,0 +1,54 @@
+package bluegreen
+
+import "time"
+
+// DeploymentStatus is where a deployment stands.
+type DeploymentStatus string
+
+// Deployment statuses. Running is the only one that is not final; a
+// deployment whose controller died while it ran becomes Interrupted.
+const (
+	DeploymentRunning     DeploymentStatus = "running"
+	DeploymentSucceeded   DeploymentStatus = "succeeded"
+	DeploymentFailed      DeploymentStatus = "failed"
+	DeploymentInterrupted DeploymentStatus = "interrupted"
+)
+
+// Deployment is one deploy of a git ref into a color.
+type Deployment struct {
+	ID     string           `json:"id"`
+	Color  Color            `json:"color"`
+	Ref    string           `json:"ref"`
+	SHA    string           `json:"sha,omitempty"`
+	Status DeploymentStatus `json:"status"`
+	// Step is the step running now, or the one that failed.
+	Step string `json:"step,omitempty"`
+	// Error says why it failed.
+	Error string `json:"error,omitempty"`
+	// Output holds the last lines of the failed step's output.
+	Output  []string     `json:"output,omitempty"`
+	Actor   string       `json:"actor"`
+	Started time.Time    `json:"started"`
+	Ended   time.Time    `json:"ended,omitzero"`
+	Steps   []StepResult `json:"steps,omitempty"`
+}
+
+// StepResult is how one step of a deployment ended.
+type StepResult struct {
+	Name       string  `json:"name"`
+	ExitCode   int     `json:"exit_code"`
+	DurationMS float64 `json:"duration_ms"`
+	OK         bool    `json:"ok"`
+}
+
+// Progress is one thing that happened during a deployment, streamed to the
+// caller as it happens.
+type Progress struct {
+	// Step names the step ("fetch", "checkout", "build 1/2", "stop",
+	// "start", "health", ...).
+	Step string `json:"step"`
+	// Line is a line of output or a status message.
+	Line string `json:"line,omitempty"`
+	// ElapsedMS is the time since the deployment started.
+	ElapsedMS float64 `json:"elapsed_ms"`
+}
