@@ -1,0 +1,326 @@
+#!/usr/bin/env bash
+# bench/run.sh: bluegreen's router against a direct backend and nginx, in the
+# same run, plus switches under load and the memory of idle connections.
+# See bench/README.md for what each part measures. Usage: bash bench/run.sh -h
+set -euo pipefail
+
+DURATION=${BENCH_DURATION:-10s}          # wrk -d, per run
+CONNS=${BENCH_CONNECTIONS:-64}           # wrk -c and switchbench -c
+THREADS=${BENCH_THREADS:-2}              # wrk -t
+WARMUP=${BENCH_WARMUP:-2s}               # one wrk run per target before measuring; 0 skips
+SWITCHES=${BENCH_SWITCHES:-100}          # switchbench -n
+MEM_CONNS=${BENCH_MEMORY_CONNECTIONS:-1000}
+PARTS=${BENCH_PARTS:-throughput,switch,memory}
+BASELINES_ONLY=${BENCH_BASELINES_ONLY:-0}
+HOLD=0
+
+usage() {
+	cat <<EOF
+usage: bash bench/run.sh [options]
+  -d DURATION      wrk duration of each run (env BENCH_DURATION, default $DURATION)
+  -c CONNECTIONS   wrk and switchbench connections (env BENCH_CONNECTIONS, default $CONNS)
+  -t THREADS       wrk threads (env BENCH_THREADS, default $THREADS)
+  -w DURATION      warm-up run per target, 0 for none (env BENCH_WARMUP, default $WARMUP)
+  -n SWITCHES      switches under load (env BENCH_SWITCHES, default $SWITCHES)
+  -m CONNECTIONS   idle connections for the memory figure (env BENCH_MEMORY_CONNECTIONS, default $MEM_CONNS)
+  -p PARTS         comma list of throughput, switch, memory (env BENCH_PARTS, default $PARTS)
+  --baselines-only direct and nginx only, without building bluegreen (env BENCH_BASELINES_ONLY=1)
+  --hold           start everything, print the addresses and PIDs, and wait for Ctrl-C (for profiling)
+EOF
+}
+
+while (($#)); do
+	case $1 in
+	-d) DURATION=$2; shift 2 ;;
+	-c) CONNS=$2; shift 2 ;;
+	-t) THREADS=$2; shift 2 ;;
+	-w) WARMUP=$2; shift 2 ;;
+	-n) SWITCHES=$2; shift 2 ;;
+	-m) MEM_CONNS=$2; shift 2 ;;
+	-p) PARTS=$2; shift 2 ;;
+	--baselines-only) BASELINES_ONLY=1; shift ;;
+	--hold) HOLD=1; shift ;;
+	-h | --help) usage; exit 0 ;;
+	*) usage >&2; exit 2 ;;
+	esac
+done
+
+die() { echo "bench: $*" >&2; exit 1; }
+log() { echo "bench: $*" >&2; }
+has_part() { [[ ",$PARTS," == *",$1,"* ]]; }
+
+for tool in wrk nginx curl; do
+	command -v "$tool" >/dev/null || [[ -x /usr/sbin/$tool ]] || die "$tool is not installed"
+done
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/bluegreen-bench.XXXXXX")
+chmod 755 "$WORK" # nginx workers run as another user
+PIDS=()
+
+cleanup() {
+	local status=$? i
+	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+		kill "${PIDS[i]}" 2>/dev/null || true
+	done
+	for i in "${PIDS[@]}"; do
+		wait "$i" 2>/dev/null || true
+	done
+	if ((status != 0)); then
+		echo "bench: failed (status $status); logs kept in $WORK" >&2
+	else
+		rm -rf "$WORK"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# wait_for DESC PID CMD...: run CMD until it succeeds, for at most 20 s, while
+# process PID is alive.
+wait_for() {
+	local desc=$1 pid=$2 deadline=$((SECONDS + 20))
+	shift 2
+	until "$@" >/dev/null 2>&1; do
+		kill -0 "$pid" 2>/dev/null || die "$desc exited early; see $WORK"
+		((SECONDS < deadline)) || die "timed out waiting for $desc; see $WORK"
+		sleep 0.05
+	done
+}
+
+# freeport prints a port nothing listens on, below the ephemeral range and
+# not handed out before in this run.
+USED_PORTS=" "
+freeport() {
+	local p i
+	for i in $(seq 200); do
+		p=$((20000 + RANDOM % 12000))
+		[[ $USED_PORTS == *" $p "* ]] && continue
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			USED_PORTS+="$p "
+			echo "$p"
+			return
+		fi
+	done
+	die "no free port found"
+}
+
+# ---- build ----
+log "building into $WORK/bin"
+mkdir -p "$WORK/bin"
+BIN=
+if [[ $BASELINES_ONLY != 1 ]]; then
+	go build -o bin/bluegreen ./cmd/bluegreen
+	BIN=$ROOT/bin/bluegreen
+fi
+go build -o "$WORK/bin/" ./bench/backend ./bench/switchbench ./bench/memory
+
+# ---- backends ----
+# bench/backend rather than `bluegreen sample-app`: the smallest app makes the
+# proxy's cost visible, and its /slow sends headers at once (switchbench
+# relies on that to know a slow request is in flight).
+# start_backend COLOR: sets BACKEND_ADDR and BACKEND_PID.
+start_backend() {
+	local color=$1 out=$WORK/backend-$1.out
+	"$WORK/bin/backend" -color "$color" -listen 127.0.0.1:0 >"$out" 2>&1 &
+	BACKEND_PID=$!
+	PIDS+=("$BACKEND_PID")
+	wait_for "the $color backend" "$BACKEND_PID" grep -q 'listening on http://' "$out"
+	BACKEND_ADDR=$(sed -n 's#.*listening on http://\([^ ]*\).*#\1#p' "$out" | head -n1)
+}
+start_backend blue
+BLUE=$BACKEND_ADDR BLUE_PID=$BACKEND_PID
+start_backend green
+GREEN=$BACKEND_ADDR
+
+# ---- nginx: keep-alive reverse proxy to the blue backend ----
+NGINX_PORT=$(freeport)
+mkdir -p "$WORK/nginx/tmp"
+cat >"$WORK/nginx/nginx.conf" <<EOF
+worker_processes auto;
+pid $WORK/nginx/nginx.pid;
+error_log stderr warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $WORK/nginx/tmp/body;
+    proxy_temp_path $WORK/nginx/tmp/proxy;
+    fastcgi_temp_path $WORK/nginx/tmp/fastcgi;
+    uwsgi_temp_path $WORK/nginx/tmp/uwsgi;
+    scgi_temp_path $WORK/nginx/tmp/scgi;
+    keepalive_requests 1000000;
+    keepalive_timeout 600s;
+    upstream backend {
+        server $BLUE;
+        keepalive 256;
+        keepalive_requests 1000000;
+    }
+    server {
+        listen 127.0.0.1:$NGINX_PORT;
+        location / {
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+EOF
+"$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -g 'daemon off;' >"$WORK/nginx.out" 2>&1 &
+NGINX_PID=$!
+PIDS+=("$NGINX_PID")
+wait_for nginx "$NGINX_PID" curl -fsS "http://127.0.0.1:$NGINX_PORT/"
+
+# ---- bluegreen serve: blue and green backends ----
+if [[ -n $BIN ]]; then
+	PUB_PORT=$(freeport) PRE_PORT=$(freeport) API_PORT=$(freeport)
+	STATE=$WORK/state
+	cat >"$WORK/bluegreen.yaml" <<EOF
+listen: 127.0.0.1:$PUB_PORT
+preview: 127.0.0.1:$PRE_PORT
+api: 127.0.0.1:$API_PORT
+state: $STATE
+initial_live: blue
+router:
+  drain_timeout: 10s
+  # Longer than the memory measurement, which keeps connections idle.
+  idle_timeout: 10m
+blue:
+  branch: blue
+  upstreams: [$BLUE]
+  health: {path: /healthz, interval: 1s}
+green:
+  branch: green
+  upstreams: [$GREEN]
+  health: {path: /healthz, interval: 1s}
+EOF
+	"$BIN" serve --config "$WORK/bluegreen.yaml" >"$WORK/serve.out" 2>"$WORK/serve.log" &
+	SERVE_PID=$!
+	PIDS+=("$SERVE_PID")
+	wait_for "bluegreen serve" "$SERVE_PID" curl -fsS "http://127.0.0.1:$PUB_PORT/"
+	wait_for "the API token" "$SERVE_PID" test -s "$STATE/api-token"
+fi
+
+TARGETS=(direct nginx)
+declare -A URL=([direct]="http://$BLUE/" [nginx]="http://127.0.0.1:$NGINX_PORT/")
+if [[ -n $BIN ]]; then
+	TARGETS+=(bluegreen)
+	URL[bluegreen]="http://127.0.0.1:$PUB_PORT/"
+fi
+
+if [[ $HOLD == 1 ]]; then
+	echo "direct    ${URL[direct]}  (backend pid $BLUE_PID)"
+	echo "nginx     ${URL[nginx]}  (master pid $NGINX_PID)"
+	if [[ -n $BIN ]]; then
+		echo "bluegreen ${URL[bluegreen]}  (serve pid $SERVE_PID; api http://127.0.0.1:$API_PORT, token $STATE/api-token)"
+	fi
+	echo "holding; Ctrl-C stops everything"
+	trap 'exit 0' INT TERM
+	wait "${PIDS[0]}" || true
+	exit 0
+fi
+
+# ---- header ----
+echo "# bluegreen benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo
+echo "machine: $(nproc) cores ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)), $(uname -sr);" \
+	"$(go version | cut -d' ' -f3); $("$NGINX" -v 2>&1 | sed 's#.*/##' | sed 's/^/nginx /'); wrk $(wrk -v 2>&1 | head -n1 | cut -d' ' -f2);" \
+	"backend: bench/backend"
+echo
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews the figures)"
+echo
+
+STATUS=0
+
+# to_ms VALUE: converts wrk's 1.23us / 4.56ms / 7.89s to milliseconds.
+to_ms() {
+	awk -v v="$1" 'BEGIN {
+		n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+		if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000
+		printf "%.3f", n }'
+}
+
+# ---- throughput ----
+if has_part throughput; then
+	declare -A BEST_RPS BEST_P50 BEST_P99 BEST_ERR RUNS
+	# run_wrk NAME ROUND: one measured run, keeping the best req/s per target.
+	run_wrk() {
+		local name=$1 out=$WORK/wrk-$1-$2.txt rps p50 p99 errs
+		wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "${URL[$name]}" >"$out"
+		rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
+		p50=$(awk '$1 == "50%" {print $2}' "$out")
+		p99=$(awk '$1 == "99%" {print $2}' "$out")
+		errs=$(awk '/Non-2xx or 3xx responses:/ {n += $NF}
+			/Socket errors:/ {gsub(/,/, ""); n += $4 + $6 + $8 + $10}
+			END {print n + 0}' "$out")
+		[[ -n $rps && -n $p50 && -n $p99 ]] || die "cannot parse wrk output $out"
+		log "$name round $2: $rps req/s, p50 $p50, p99 $p99, $errs errors"
+		RUNS[$name]+="${RUNS[$name]:+, }$(printf '%.0f' "$rps")"
+		if [[ -z ${BEST_RPS[$name]:-} ]] || awk -v a="$rps" -v b="${BEST_RPS[$name]}" 'BEGIN {exit !(a > b)}'; then
+			BEST_RPS[$name]=$rps BEST_P50[$name]=$p50 BEST_P99[$name]=$p99 BEST_ERR[$name]=$errs
+		fi
+	}
+	for t in "${TARGETS[@]}"; do
+		curl -fsS -o /dev/null "${URL[$t]}" || die "$t (${URL[$t]}) does not answer 200"
+		if [[ $WARMUP != 0 ]]; then
+			wrk -t"$THREADS" -c"$CONNS" -d"$WARMUP" "${URL[$t]}" >/dev/null
+		fi
+	done
+	for round in 1 2; do
+		for t in "${TARGETS[@]}"; do
+			run_wrk "$t" "$round"
+		done
+	done
+	echo "## Throughput: wrk -t$THREADS -c$CONNS -d$DURATION --latency, GET / (best of 2 interleaved runs)"
+	echo
+	echo "| target | req/s | ratio to direct | p50 | p99 | errors | req/s of each run |"
+	echo "|---|---:|---:|---:|---:|---:|---|"
+	for t in "${TARGETS[@]}"; do
+		ratio=$(awk -v a="${BEST_RPS[$t]}" -v b="${BEST_RPS[direct]}" 'BEGIN {printf "%.2fx", a / b}')
+		printf '| %s | %.0f | %s | %s | %s | %s | %s |\n' "$t" "${BEST_RPS[$t]}" "$ratio" \
+			"${BEST_P50[$t]}" "${BEST_P99[$t]}" "${BEST_ERR[$t]}" "${RUNS[$t]}"
+		((BEST_ERR[$t] == 0)) || STATUS=1
+	done
+	echo
+	if [[ -n $BIN ]]; then
+		ratio=$(awk -v a="${BEST_RPS[bluegreen]}" -v b="${BEST_RPS[direct]}" 'BEGIN {printf "%.2f", a / b}')
+		p99bg=$(to_ms "${BEST_P99[bluegreen]}") p99ng=$(to_ms "${BEST_P99[nginx]}")
+		met() { if awk "BEGIN {exit !($1)}"; then echo met; else echo "NOT met"; fi; }
+		echo "- target bluegreen >= 0.35x direct: ${ratio}x, $(met "$ratio >= 0.35")"
+		echo "- target bluegreen p99 <= nginx p99: $p99bg ms vs $p99ng ms, $(met "$p99bg <= $p99ng")"
+		echo
+	fi
+fi
+
+# ---- switches under load ----
+if has_part switch && [[ -n $BIN ]]; then
+	echo "## Switches under load: switchbench -n $SWITCHES -c $CONNS"
+	echo
+	"$WORK/bin/switchbench" -public "127.0.0.1:$PUB_PORT" -api "127.0.0.1:$API_PORT" \
+		-token-file "$STATE/api-token" -n "$SWITCHES" -c "$CONNS" || STATUS=1
+	echo
+fi
+
+# ---- memory with idle kept-alive connections ----
+if has_part memory; then
+	echo "## Memory: $MEM_CONNS idle kept-alive client connections (VmRSS)"
+	echo
+	echo "| process | RSS before | RSS with $MEM_CONNS connections | difference | connections still open after |"
+	echo "|---|---:|---:|---:|---:|"
+	if [[ -n $BIN ]]; then
+		row=$("$WORK/bin/memory" -addr "127.0.0.1:$PUB_PORT" -pid "$SERVE_PID" -n "$MEM_CONNS" -label "bluegreen serve") || STATUS=1
+		echo "$row"
+	fi
+	NGINX_ALL="$NGINX_PID,$(pgrep -P "$NGINX_PID" | paste -sd, -)"
+	"$WORK/bin/memory" -addr "127.0.0.1:$NGINX_PORT" -pid "$NGINX_ALL" -n "$MEM_CONNS" -label "nginx (master + workers)" || STATUS=1
+	"$WORK/bin/memory" -addr "$BLUE" -pid "$BLUE_PID" -n "$MEM_CONNS" -label "backend alone (direct)" || STATUS=1
+	echo
+	if [[ -n $BIN && -n ${row:-} ]]; then
+		mib=$(awk -F'|' '{print $4 + 0}' <<<"$row")
+		verdict=$(awk -v m="$mib" 'BEGIN {if (m * 1048576 < 50e6) print "met"; else print "NOT met"}')
+		echo "- target bluegreen RSS < 50 MB with $MEM_CONNS connections: $mib MiB, $verdict"
+		echo
+	fi
+fi
+
+exit "$STATUS"

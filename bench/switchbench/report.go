@@ -1,0 +1,162 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"maps"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/bluegreen/bluegreen"
+	"github.com/bluegreen/bluegreen/loadgen"
+)
+
+// report turns the records of a run into the printed summary.
+type report struct {
+	opts     options
+	load     *loadgen.Result
+	switches []switchRecord
+	idle     []switchRecord // switches before the load started
+}
+
+// slowFailed counts slow requests that did not get a 200.
+func (r *report) slowFailed() (n int) {
+	for _, s := range r.switches {
+		if s.slow != nil && !s.slow.ok() {
+			n++
+		}
+	}
+	return n
+}
+
+// switchFailed counts switches the API refused or that failed, idle ones
+// included.
+func (r *report) switchFailed() (n int) {
+	for _, s := range slices.Concat(r.idle, r.switches) {
+		if s.err != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// ok reports whether nothing failed: no load request, no slow request, no
+// switch, and no request cut at a drain deadline.
+func (r *report) ok() bool {
+	var cancelled int64
+	for _, s := range r.switches {
+		cancelled += s.res.Drain.Cancelled
+	}
+	return r.load.Failed == 0 && r.slowFailed() == 0 && r.switchFailed() == 0 && cancelled == 0
+}
+
+func (r *report) print(w io.Writer) {
+	o, l := r.opts, r.load
+	var switchMS, rttMS, drainMS, drainSlowMS, inFlight []float64
+	var cancelled int64
+	var slows, spanned int
+	var errs []string
+	for i, s := range r.switches {
+		if s.err != nil {
+			errs = append(errs, fmt.Sprintf("switch %d: %v", i+1, s.err))
+			continue
+		}
+		switchMS = append(switchMS, s.res.SwitchMS)
+		rttMS = append(rttMS, bluegreen.Milliseconds(s.rtt))
+		inFlight = append(inFlight, float64(s.res.Drain.InFlight))
+		cancelled += s.res.Drain.Cancelled
+		if s.slow == nil {
+			drainMS = append(drainMS, s.res.Drain.DurationMS)
+			continue
+		}
+		slows++
+		drainSlowMS = append(drainSlowMS, s.res.Drain.DurationMS)
+		// In flight at the swap: answered by the old color, and ended after
+		// the router had swapped to the new one.
+		if s.slow.ok() && s.slow.color == string(s.res.From) && s.slow.end.After(s.res.SwappedAt) {
+			spanned++
+		}
+		if !s.slow.ok() {
+			errs = append(errs, fmt.Sprintf("slow request before switch %d: status %d, %v", i+1, s.slow.status, s.slow.err))
+		}
+	}
+
+	fmt.Fprintf(w, "switchbench: %d switches under load (%d connections; a %d ms request in flight at 1 switch in %d)\n\n",
+		o.switches, o.conns, o.slowMS, o.slowEvery)
+	fmt.Fprintf(w, "| figure | value |\n|---|---|\n")
+	fmt.Fprintf(w, "| switches done / failed (under load and idle) | %d / %d |\n", len(r.switches)+len(r.idle)-r.switchFailed(), r.switchFailed())
+	fmt.Fprintf(w, "| load requests (total / failed) | %d / %d%s |\n", l.Requests, l.Failed, failures(l))
+	fmt.Fprintf(w, "| load requests per color | %s |\n", perColor(l.ByColor))
+	fmt.Fprintf(w, "| load throughput, latency p50 / p99 / max | %.0f req/s, %v / %v / %v |\n", l.RPS(), round(l.Latency.P50), round(l.Latency.P99), round(l.Latency.Max))
+	fmt.Fprintf(w, "| slow requests (total / failed / in flight at a swap) | %d / %d / %d |\n", slows, r.slowFailed(), spanned)
+	fmt.Fprintf(w, "| switch_ms (API received -> router swap) p50 / p99 / max | %s |\n", pcts(switchMS, "%.2f ms"))
+	var idleMS []float64
+	for i, s := range r.idle {
+		if s.err != nil {
+			errs = append(errs, fmt.Sprintf("idle switch %d: %v", i+1, s.err))
+			continue
+		}
+		idleMS = append(idleMS, s.res.SwitchMS)
+	}
+	fmt.Fprintf(w, "| switch_ms with no load (%d switches before the load) p50 / p99 / max | %s |\n", len(r.idle), pcts(idleMS, "%.2f ms"))
+	fmt.Fprintf(w, "| switch API round trip incl. drain, p50 / p99 / max | %s |\n", pcts(rttMS, "%.1f ms"))
+	fmt.Fprintf(w, "| requests in flight on the old color at the swap, p50 / p99 / max | %s |\n", pcts(inFlight, "%.0f"))
+	fmt.Fprintf(w, "| drain duration, switches without a slow request, p50 / p99 / max | %s |\n", pcts(drainMS, "%.1f ms"))
+	fmt.Fprintf(w, "| drain duration, switches with a slow request, p50 / p99 / max | %s |\n", pcts(drainSlowMS, "%.0f ms"))
+	fmt.Fprintf(w, "| requests cut at a drain deadline | %d |\n", cancelled)
+	if l.Aborted > 0 {
+		fmt.Fprintf(w, "\n%d load requests were still in flight when the load stopped and were cut (not counted as failed).\n", l.Aborted)
+	}
+	for _, e := range append(errs, l.FirstErrors...) {
+		fmt.Fprintln(w, "error:", e)
+	}
+}
+
+func failures(l *loadgen.Result) string {
+	if len(l.Failures) == 0 {
+		return ""
+	}
+	return " (" + perColor(l.Failures) + ")"
+}
+
+// perColor prints counts sorted by key, "" shown as "none".
+func perColor(m map[string]int64) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		name := k
+		if name == "" {
+			name = "none"
+		}
+		parts = append(parts, fmt.Sprintf("%s %d", name, m[k]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// pcts prints p50 / p99 / max of xs with format f, or "-" when empty.
+func pcts(xs []float64, f string) string {
+	if len(xs) == 0 {
+		return "-"
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return fmt.Sprintf(f+" / "+f+" / "+f, quantile(s, 0.50), quantile(s, 0.99), s[len(s)-1])
+}
+
+// quantile returns the nearest-rank q-quantile of sorted.
+func quantile(sorted []float64, q float64) float64 {
+	i := int(math.Ceil(q*float64(len(sorted)))) - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
+}
+
+// round keeps three significant digits or so of a latency.
+func round(d time.Duration) time.Duration {
+	switch {
+	case d >= 100*time.Millisecond:
+		return d.Round(time.Millisecond)
+	case d >= time.Millisecond:
+		return d.Round(10 * time.Microsecond)
+	}
+	return d.Round(time.Microsecond)
+}
