@@ -52,3 +52,15 @@ type Progress struct {
 	// ElapsedMS is the time since the deployment started.
 	ElapsedMS float64 `json:"elapsed_ms"`
 }
+
+// DeployRequest asks to deploy Ref (default: the color's branch) into Color.
+// With Sync, Color and Ref are left empty: the live color's exact commit is
+// deployed into the inactive color (the seed's "sync environments").
+type DeployRequest struct {
+	Sync   bool   `json:"sync,omitempty"`
+	Color  Color  `json:"color,omitempty"`
+	Ref    string `json:"ref,omitempty"`
+	Reason string `json:"reason,omitempty"`
+	// Actor says who asks; the API fills it from the caller.
+	Actor string `json:"-"`
+}

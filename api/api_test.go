@@ -35,6 +35,20 @@ func (s *service) History(_ context.Context, f bluegreen.HistoryFilter) ([]blueg
 	return nil, nil
 }
 func (s *service) Live() bluegreen.Color { return bluegreen.Green }
+func (s *service) Deploy(_ context.Context, r bluegreen.DeployRequest, progress func(bluegreen.Progress)) (bluegreen.Deployment, error) {
+	if r.Ref == "bad" {
+		return bluegreen.Deployment{}, bluegreen.Errorf(bluegreen.EINVALID, "bad ref")
+	}
+	progress(bluegreen.Progress{Step: "fetch", Line: "fetching " + r.Ref})
+	progress(bluegreen.Progress{Step: "build 1/1", Line: "ok"})
+	d := bluegreen.Deployment{ID: "d1", Color: r.Color, Ref: r.Ref, Actor: r.Actor}
+	if r.Ref == "broken" {
+		d.Status = bluegreen.DeploymentFailed
+		return d, bluegreen.Errorf(bluegreen.EREFUSED, "build failed")
+	}
+	d.Status = bluegreen.DeploymentSucceeded
+	return d, nil
+}
 func (s *service) Lock() *bluegreen.Lock {
 	return &bluegreen.Lock{Owner: "alice", What: "deploy green"}
 }
@@ -135,5 +149,25 @@ func TestColorPathExactAndOpen(t *testing.T) {
 		if resp.StatusCode != want {
 			t.Errorf("GET %s without a token: %d, want %d", path, resp.StatusCode, want)
 		}
+	}
+}
+
+func TestDeployStream(t *testing.T) {
+	_, c := newServer(t, &service{})
+	ctx := context.Background()
+	var steps []string
+	d, err := c.Deploy(ctx, bluegreen.DeployRequest{Color: bluegreen.Green, Ref: "v1"}, func(p bluegreen.Progress) { steps = append(steps, p.Step+": "+p.Line) })
+	if err != nil || d.Status != bluegreen.DeploymentSucceeded || d.Actor != "tester@host" {
+		t.Fatalf("deploy %+v %v", d, err)
+	}
+	if strings.Join(steps, "|") != "fetch: fetching v1|build 1/1: ok" {
+		t.Fatalf("progress %q", steps)
+	}
+	d, err = c.Deploy(ctx, bluegreen.DeployRequest{Color: bluegreen.Green, Ref: "broken"}, nil)
+	if bluegreen.ErrorCode(err) != bluegreen.EREFUSED || d.Status != bluegreen.DeploymentFailed {
+		t.Fatalf("failed deploy %+v %v", d, err)
+	}
+	if _, err := c.Deploy(ctx, bluegreen.DeployRequest{Color: bluegreen.Green, Ref: "bad"}, nil); bluegreen.ErrorCode(err) != bluegreen.EINVALID {
+		t.Fatalf("refused before starting: %v", err)
 	}
 }

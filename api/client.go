@@ -103,6 +103,34 @@ func (c *Client) History(ctx context.Context, f bluegreen.HistoryFilter) ([]blue
 	return evs, err
 }
 
+// Deploy asks the server to deploy req and calls progress (if not nil) for
+// each step as the server reports it. It returns when the deployment ends;
+// a failed deployment is returned with its error.
+func (c *Client) Deploy(ctx context.Context, req bluegreen.DeployRequest, progress func(bluegreen.Progress)) (bluegreen.Deployment, error) {
+	resp, err := c.send(ctx, http.MethodPost, "/v1/deploy", req)
+	if err != nil {
+		return bluegreen.Deployment{}, err
+	}
+	defer resp.Body.Close()
+	dec := json.NewDecoder(resp.Body)
+	for {
+		var line deployLine
+		if err := dec.Decode(&line); err != nil {
+			return bluegreen.Deployment{}, bluegreen.Errorf(bluegreen.EUNAVAILABLE,
+				"the deployment's progress stream ended early (%v); see bluegreen status and history", err)
+		}
+		if line.Progress != nil && progress != nil {
+			progress(*line.Progress)
+		}
+		if line.Deployment != nil {
+			if line.Error != nil {
+				return *line.Deployment, &bluegreen.Error{Code: line.Error.Code, Message: line.Error.Message}
+			}
+			return *line.Deployment, nil
+		}
+	}
+}
+
 // Lock returns the operation lock, nil when it is free.
 func (c *Client) Lock(ctx context.Context) (*bluegreen.Lock, error) {
 	var b lockBody
@@ -120,17 +148,37 @@ func (c *Client) ReleaseLock(ctx context.Context, force bool) error {
 }
 
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	resp, err := c.send(ctx, method, path, in)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return bluegreen.Errorf(bluegreen.EUNAVAILABLE, "reading the answer of %s %s: %v", method, path, err)
+	}
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			return fmt.Errorf("decoding the answer of %s %s: %w", method, path, err)
+		}
+	}
+	return nil
+}
+
+// send makes the request and returns a 2xx response whose body the caller
+// must close; any other status becomes the server's error.
+func (c *Client) send(ctx context.Context, method, path string, in any) (*http.Response, error) {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
-			return fmt.Errorf("encoding request: %w", err)
+			return nil, fmt.Errorf("encoding request: %w", err)
 		}
 		body = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.BaseURL+path, body)
 	if err != nil {
-		return bluegreen.Errorf(bluegreen.EINVALID, "bad server address %q: %v", c.BaseURL, err)
+		return nil, bluegreen.Errorf(bluegreen.EINVALID, "bad server address %q: %v", c.BaseURL, err)
 	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -148,36 +196,28 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	resp, err := hc.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
-			return fmt.Errorf("%s %s: %w", method, path, ctx.Err())
+			return nil, fmt.Errorf("%s %s: %w", method, path, ctx.Err())
 		}
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return bluegreen.Errorf(bluegreen.EUNAVAILABLE, "cannot reach the bluegreen server at %s: %v", c.BaseURL, err)
+		return nil, bluegreen.Errorf(bluegreen.EUNAVAILABLE, "cannot reach the bluegreen server at %s: %v", c.BaseURL, err)
+	}
+	if resp.StatusCode/100 == 2 {
+		return resp, nil
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return bluegreen.Errorf(bluegreen.EUNAVAILABLE, "reading the answer of %s %s: %v", method, path, err)
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	var eb errorBody
+	if json.Unmarshal(data, &eb) == nil && eb.Error.Code != "" {
+		return nil, &bluegreen.Error{Code: eb.Error.Code, Message: eb.Error.Message}
 	}
-	if resp.StatusCode/100 != 2 {
-		var eb errorBody
-		if json.Unmarshal(data, &eb) == nil && eb.Error.Code != "" {
-			return &bluegreen.Error{Code: eb.Error.Code, Message: eb.Error.Message}
-		}
-		code := codeOf[resp.StatusCode]
-		if code == "" {
-			code = bluegreen.EINTERNAL
-		}
-		return bluegreen.Errorf(code, "%s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(data)))
+	code := codeOf[resp.StatusCode]
+	if code == "" {
+		code = bluegreen.EINTERNAL
 	}
-	if out != nil {
-		if err := json.Unmarshal(data, out); err != nil {
-			return fmt.Errorf("decoding the answer of %s %s: %w", method, path, err)
-		}
-	}
-	return nil
+	return nil, bluegreen.Errorf(code, "%s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(data)))
 }
 
 var defaultHTTP = &http.Client{

@@ -30,6 +30,9 @@ type Service interface {
 	Rollback(ctx context.Context, req bluegreen.SwitchRequest) (bluegreen.SwitchResult, error)
 	History(ctx context.Context, f bluegreen.HistoryFilter) ([]bluegreen.Event, error)
 	Live() bluegreen.Color
+	// Deploy deploys a release into the inactive color, reporting progress
+	// (from one goroutine at a time) until it returns.
+	Deploy(ctx context.Context, req bluegreen.DeployRequest, progress func(bluegreen.Progress)) (bluegreen.Deployment, error)
 	// Lock returns the operation lock, nil when free.
 	Lock() *bluegreen.Lock
 	// ReleaseLock frees the lock (see controller.ReleaseLock).
@@ -85,6 +88,7 @@ func NewHandler(svc Service, o Options) http.Handler {
 	mux.Handle("POST /v1/switch", s.auth(s.switchColor))
 	mux.Handle("POST /v1/rollback", s.auth(s.rollback))
 	mux.Handle("GET /v1/history", s.auth(s.history))
+	mux.Handle("POST /v1/deploy", s.auth(s.deploy))
 	mux.Handle("GET /v1/lock", s.auth(s.lock))
 	mux.Handle("DELETE /v1/lock", s.auth(s.releaseLock))
 	mux.Handle("/", s.auth(func(w http.ResponseWriter, r *http.Request) error {
@@ -323,5 +327,58 @@ func (s *server) releaseLock(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	writeJSON(w, http.StatusOK, lockBody{Locked: false})
+	return nil
+}
+
+// deployLine is one line of POST /v1/deploy's NDJSON stream: progress lines,
+// then one last line with the deployment and, if it failed, the error.
+type deployLine struct {
+	Progress   *bluegreen.Progress   `json:"progress,omitempty"`
+	Deployment *bluegreen.Deployment `json:"deployment,omitempty"`
+	Error      *errorDetail          `json:"error,omitempty"`
+}
+
+type errorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// deploy streams the deployment's progress as NDJSON. Errors found before
+// anything ran (bad color or ref, live color, lock held) are plain JSON
+// errors with their status.
+func (s *server) deploy(w http.ResponseWriter, r *http.Request) error {
+	var req bluegreen.DeployRequest
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return bluegreen.Errorf(bluegreen.EINVALID, "bad request body: %v", err)
+	}
+	req.Actor = actorOf(r)
+	rc := http.NewResponseController(w)
+	enc := json.NewEncoder(w)
+	streaming := false
+	start := func() {
+		if !streaming {
+			w.Header().Set("Content-Type", "application/x-ndjson")
+			w.WriteHeader(http.StatusOK)
+			streaming = true
+		}
+	}
+	d, err := s.svc.Deploy(r.Context(), req, func(p bluegreen.Progress) {
+		start()
+		_ = enc.Encode(deployLine{Progress: &p})
+		_ = rc.Flush()
+	})
+	if !streaming {
+		if err != nil {
+			return err
+		}
+		start()
+	}
+	last := deployLine{Deployment: &d}
+	if err != nil {
+		last.Error = &errorDetail{Code: bluegreen.ErrorCode(err), Message: bluegreen.ErrorMessage(err)}
+	}
+	_ = enc.Encode(last)
 	return nil
 }

@@ -36,6 +36,9 @@ type Config struct {
 	InitialLive bluegreen.Color
 	// Router holds the data-plane settings.
 	Router Router
+	// App is the `app:` section: what to deploy and how to run it; nil when
+	// the file has none (bluegreen then only routes to the upstreams).
+	App *App
 	// Colors holds both colors' settings; both keys are always present.
 	Colors map[bluegreen.Color]*Color
 }
@@ -64,8 +67,14 @@ type Router struct {
 type Color struct {
 	// Branch is the git branch this color deploys from.
 	Branch string
-	// Upstreams are the host:port addresses serving this color (at least one).
+	// Upstreams are the host:port addresses serving this color (at least
+	// one). When the file lists none they are 127.0.0.1:<port> for each of
+	// Ports.
 	Upstreams []string
+	// Ports are the ports the color's app processes listen on ($PORT), each
+	// 1..65535, distinct across both colors and the listeners. Set only with
+	// an `app:` section (from `port:` or `ports:`); nil when not given.
+	Ports []int
 	// Health is the color's health check.
 	Health HealthCheck
 }

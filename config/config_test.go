@@ -166,6 +166,9 @@ func TestExampleParses(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Example does not parse:\n%v", err)
 	}
+	if c.App != nil || c.Colors[bluegreen.Blue].Ports != nil {
+		t.Errorf("Example has an active app section: App = %+v, blue ports %v", c.App, c.Colors[bluegreen.Blue].Ports)
+	}
 	if c.Router != DefaultRouter() {
 		t.Errorf("Example router = %+v, want the defaults %+v", c.Router, DefaultRouter())
 	}
@@ -178,7 +181,9 @@ func TestExampleParses(t *testing.T) {
 		"color_path:", "color_header:", "drain_timeout:", "read_header_timeout:", "idle_timeout:",
 		"connect_timeout:", "max_request_body:", "trust_forwarded_headers:", "blue:", "green:", "branch:",
 		"upstreams:", "health:", "path:", "status:", "interval:", "timeout:", "healthy_threshold:",
-		"unhealthy_threshold:"} {
+		"unhealthy_threshold:", "app:", "repo:", "driver:", "run:", "build:", "env:", "start_timeout:",
+		"stop_grace:", "keep_releases:", "command:", "deploy:", "stop:", "hooks:", "pre_deploy:",
+		"post_deploy:", "pre_switch:", "post_switch:", "port:", "ports:"} {
 		if !strings.Contains(Example(), key) {
 			t.Errorf("Example lacks %s", key)
 		}

@@ -89,10 +89,13 @@ type decoder struct {
 	// seen holds the position of every decoded value by path, for checks that
 	// span several fields (listeners distinct, timeout <= interval, ...).
 	seen map[string]pos
+	// given holds the path of every known key present in a mapping, even
+	// one whose value was already reported bad, for "needs X or Y" checks.
+	given map[string]bool
 }
 
 func newDecoder(file string) *decoder {
-	return &decoder{file: file, anchors: map[string]ast.Node{}, seen: map[string]pos{}}
+	return &decoder{file: file, anchors: map[string]ast.Node{}, seen: map[string]pos{}, given: map[string]bool{}}
 }
 
 // errorf records a problem at p.
@@ -176,53 +179,22 @@ func (d *decoder) resolve(parent value, path string, at pos, n ast.Node) value {
 // duplicate keys, and missing required keys at v.at. An empty value counts as
 // an empty mapping. Merge keys (<<: *anchor) are honoured; explicit keys win.
 func (d *decoder) mapping(v value, fields ...field) {
-	var entries []*ast.MappingValueNode
-	if !v.empty() {
-		m, ok := v.node.(*ast.MappingNode)
-		if !ok {
-			d.invalid(v, "want a mapping with keys %s, got %s", knownKeys(fields), describe(v))
-			return
-		}
-		entries = m.Values
-	}
 	where := ""
 	if v.path != "" {
 		where = " in " + v.path
 	}
 	present := map[string]value{}
-	first := map[string]pos{}
-	var merged []mergedEntry
-	for _, e := range entries {
-		if e.Key.IsMergeKey() {
-			merged = append(merged, d.mergeEntries(d.resolve(v, v.child("<<"), v.at, e.Value), 0)...)
-			continue
-		}
-		name, kp := e.Key.GetToken().Value, nodePos(e.Key)
-		if p, dup := first[name]; dup {
-			d.errorf(kp, "duplicate key %q%s (first at %s)", name, where, p)
-			continue
-		}
-		first[name] = kp
-		if !hasField(fields, name) {
-			d.errorf(kp, "unknown key %q%s (known: %s)", name, where, knownKeys(fields))
-			continue
-		}
-		present[name] = d.resolve(v, v.child(name), kp, e.Value)
-	}
-	for _, m := range merged {
-		name, kp := m.entry.Key.GetToken().Value, nodePos(m.entry.Key)
-		if m.from.via != nil {
-			kp = *m.from.via // report at the alias that merged it in
-		}
-		if _, done := first[name]; done {
-			continue // an explicit key or an earlier merge source wins
-		}
-		first[name] = kp
-		if !hasField(fields, name) {
-			d.errorf(kp, "unknown key %q%s (known: %s)", name, where, knownKeys(fields))
-			continue
-		}
-		present[name] = d.resolve(m.from, v.child(name), kp, m.entry.Value)
+	ok := d.entries(v, func() string { return "a mapping with keys " + knownKeys(fields) },
+		func(name string, kp pos, val func() value) {
+			if !hasField(fields, name) {
+				d.errorf(kp, "unknown key %q%s (known: %s)", name, where, knownKeys(fields))
+				return
+			}
+			present[name] = val()
+			d.given[v.child(name)] = true
+		})
+	if !ok {
+		return
 	}
 	for _, f := range fields {
 		fv, ok := present[f.name]
@@ -235,6 +207,68 @@ func (d *decoder) mapping(v value, fields ...field) {
 			d.errorf(v.at, "missing required key %q%s", f.name, where)
 		}
 	}
+}
+
+// dict decodes v as a mapping with free-form keys (such as environment
+// variable names), calling each for every key with its position and value:
+// explicit keys in file order, then keys brought in by merge keys. Duplicate
+// keys are reported; want names the expected mapping for messages.
+func (d *decoder) dict(v value, want string, each func(name string, kp pos, e value)) {
+	d.entries(v, func() string { return want }, func(name string, kp pos, val func() value) {
+		if e := val(); !e.bad {
+			d.seen[e.path] = e.pos()
+			each(name, kp, e)
+		}
+	})
+}
+
+// entries walks the key/value pairs of mapping v, explicit keys first in file
+// order, then those merge keys bring in that no explicit key (or earlier
+// merge source) set. It reports duplicate keys and calls each with the key,
+// its position and a func resolving the value (so unwanted values are never
+// resolved). It reports v not being a mapping (want says what is expected)
+// and returns false then; an empty value is an empty mapping.
+func (d *decoder) entries(v value, want func() string, each func(name string, kp pos, val func() value)) bool {
+	var pairs []*ast.MappingValueNode
+	if !v.empty() {
+		m, ok := v.node.(*ast.MappingNode)
+		if !ok {
+			d.invalid(v, "want %s, got %s", want(), describe(v))
+			return false
+		}
+		pairs = m.Values
+	}
+	where := ""
+	if v.path != "" {
+		where = " in " + v.path
+	}
+	first := map[string]pos{}
+	var merged []mergedEntry
+	for _, e := range pairs {
+		if e.Key.IsMergeKey() {
+			merged = append(merged, d.mergeEntries(d.resolve(v, v.child("<<"), v.at, e.Value), 0)...)
+			continue
+		}
+		name, kp := e.Key.GetToken().Value, nodePos(e.Key)
+		if p, dup := first[name]; dup {
+			d.errorf(kp, "duplicate key %q%s (first at %s)", name, where, p)
+			continue
+		}
+		first[name] = kp
+		each(name, kp, func() value { return d.resolve(v, v.child(name), kp, e.Value) })
+	}
+	for _, m := range merged {
+		name, kp := m.entry.Key.GetToken().Value, nodePos(m.entry.Key)
+		if m.from.via != nil {
+			kp = *m.from.via // report at the alias that merged it in
+		}
+		if _, done := first[name]; done {
+			continue // an explicit key or an earlier merge source wins
+		}
+		first[name] = kp
+		each(name, kp, func() value { return d.resolve(m.from, v.child(name), kp, m.entry.Value) })
+	}
+	return true
 }
 
 // mergedEntry is a key/value pair brought in by a merge key, with the value

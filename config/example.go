@@ -1,8 +1,15 @@
 package config
 
 // Example returns a commented, valid bluegreen.yaml that documents every key
-// with its default. `bluegreen init` prints it; the tests parse it.
+// with its default; its `app:` section and `port:` keys are commented out, so
+// it routes to fixed upstreams. `bluegreen init` prints it; the tests parse
+// it, also with the app section uncommented.
 func Example() string { return example }
+
+// ExampleApp returns a valid bluegreen.yaml in which bluegreen deploys and
+// runs the app itself (an `app:` section with the process driver and a port
+// per color). The tests parse it.
+func ExampleApp() string { return exampleApp }
 
 const example = `# bluegreen.yaml: one router in front of two colors, blue and green.
 # Durations use Go syntax (500ms, 30s, 1m30s); addresses are host:port.
@@ -36,12 +43,55 @@ router:
   # false: incoming X-Forwarded-* headers are replaced, not appended to.
   trust_forwarded_headers: false
 
+# The app that ` + "`bluegreen deploy`" + ` puts into the inactive color. Without this
+# section bluegreen only routes to the upstreams below; with it, each color
+# also needs port (or ports) and its upstreams may be omitted.
+# app:
+#   # The git repository: a path (relative to this file) or a URL (https://,
+#   # ssh://, git://, file://, or user@host:path). Required.
+#   repo: /srv/app.git
+#   # process (the default): bluegreen runs and supervises ` + "`run`" + `;
+#   # command: your own deploy scripts (the command: section below).
+#   driver: process
+#   # The app's shell command (driver process); it must listen on $PORT.
+#   run: gunicorn app.wsgi --bind 127.0.0.1:$PORT
+#   # Shell commands run in order in the new release's directory.
+#   build:
+#     - python3 manage.py migrate --noinput
+#     - python3 manage.py collectstatic --noinput
+#   # Extra environment for build steps, the app and hooks. PORT and
+#   # BLUEGREEN_* (COLOR, REF, SHA, ...) are set by bluegreen and reserved.
+#   env:
+#     DJANGO_SETTINGS_MODULE: app.settings
+#   # How long a started app may take to pass its health check.
+#   start_timeout: 60s
+#   # Stopping sends SIGTERM, then SIGKILL after this.
+#   stop_grace: 10s
+#   # Release directories kept per color (at least 1).
+#   keep_releases: 3
+#   # Only with driver: command; deploy and stop are required.
+#   # command:
+#   #   deploy: ./deploy.sh
+#   #   stop: ./stop.sh
+#   #   status: ./status.sh
+#   # Optional shell commands, same environment; a failing pre-hook stops
+#   # the deploy or switch.
+#   # hooks:
+#   #   pre_deploy: ./bin/check-migrations
+#   #   post_deploy: ./bin/notify deployed
+#   #   pre_switch: ./bin/smoke-test
+#   #   post_switch: ./bin/notify switched
+
 blue:
   # The git branch this color deploys from.
   branch: blue
-  # Where this color's app listens (at least one).
+  # Where this color's app listens (at least one; with app: and a port,
+  # it defaults to 127.0.0.1:<port>).
   upstreams:
     - 127.0.0.1:9001
+  # With app: the port this color's app listens on, given to it as $PORT.
+  # ports: [9001, 9011] runs one process per port.
+  # port: 9001
   # Health check; every key is optional and shows its default, except path.
   health:
     path: /healthz          # default /
@@ -55,6 +105,46 @@ green:
   branch: green
   upstreams:
     - 127.0.0.1:9002
+  # port: 9002
+  health:
+    path: /healthz
+`
+
+const exampleApp = `# bluegreen.yaml for an app that bluegreen deploys and runs itself:
+# ` + "`bluegreen deploy green`" + ` checks the green branch out into a new release
+# directory, runs the build steps there, starts ` + "`run`" + ` with PORT=9002 and
+# waits for the health check; ` + "`bluegreen switch green`" + ` then moves traffic.
+# See ` + "`bluegreen init --print`" + ` for every key.
+
+listen: 127.0.0.1:8080
+preview: 127.0.0.1:8081
+api: 127.0.0.1:8082
+
+app:
+  # A path relative to this file, or a URL.
+  repo: ../app.git
+  run: gunicorn app.wsgi --bind 127.0.0.1:$PORT --workers 3
+  build:
+    - python3 -m pip install -r requirements.txt
+    - python3 manage.py migrate --noinput
+    - python3 manage.py collectstatic --noinput
+  env:
+    DJANGO_SETTINGS_MODULE: app.settings
+    PYTHONUNBUFFERED: 1
+  start_timeout: 90s
+  keep_releases: 5
+  hooks:
+    pre_switch: python3 manage.py check --deploy
+
+blue:
+  branch: production
+  port: 9001          # upstreams: [127.0.0.1:9001]
+  health:
+    path: /healthz
+
+green:
+  branch: green
+  port: 9002
   health:
     path: /healthz
 `

@@ -3,6 +3,8 @@ package config
 import (
 	"fmt"
 	"math"
+	"net"
+	"strconv"
 	"strings"
 
 	"github.com/bluegreen/bluegreen"
@@ -32,9 +34,16 @@ func (d *decoder) config(root value, c *Config) {
 			}
 		})
 	}
+	uses := map[bluegreen.Color]colorUse{}
 	color := func(name bluegreen.Color) field {
 		c.Colors[name] = &Color{Health: DefaultHealthCheck()}
-		return req(string(name), func(v value) { d.color(v, c.Colors[name]) })
+		return req(string(name), func(v value) {
+			app := c.App
+			if app == nil && d.given["app"] { // present but already reported bad
+				app = &App{Driver: DriverProcess}
+			}
+			uses[name] = d.color(v, c.Colors[name], app)
+		})
 	}
 	d.mapping(root,
 		listen("listen", &c.Listen),
@@ -56,11 +65,17 @@ func (d *decoder) config(root value, c *Config) {
 			}
 		}),
 		opt("router", func(v value) { d.router(v, &c.Router) }),
+		opt("app", func(v value) {
+			a := DefaultApp()
+			c.App = &a
+			d.app(v, c.App)
+		}),
 		color(bluegreen.Blue),
 		color(bluegreen.Green),
 	)
 	d.checkListeners(listeners)
-	d.checkUpstreams(c, listeners)
+	d.checkUpstreams(c, uses, listeners)
+	d.checkPorts(c, uses, listeners)
 	d.checkBranches(c)
 }
 
@@ -83,8 +98,30 @@ func (d *decoder) router(v value, r *Router) {
 	)
 }
 
-// color decodes a `blue:` or `green:` section.
-func (d *decoder) color(v value, c *Color) {
+// colorUse is what the cross-color checks need to know about a color
+// section beyond its Color.
+type colorUse struct {
+	ports   []portUse
+	derived bool // upstreams made from the ports, not written in the file
+}
+
+// portUse is one decoded `port:` or `ports:` entry.
+type portUse struct {
+	port int
+	path string
+	at   pos
+}
+
+// color decodes a `blue:` or `green:` section. app is the `app:` section, nil
+// when there is none: ports need it, and without it upstreams are required.
+func (d *decoder) color(v value, c *Color, app *App) colorUse {
+	var u colorUse
+	port := func(e value) {
+		p := 0
+		if !d.failed(func() { d.integer(e, 1, 65535, &p) }) {
+			u.ports = append(u.ports, portUse{p, e.path, e.pos()})
+		}
+	}
 	d.mapping(v,
 		req("branch", func(v value) {
 			s, ok := d.str(v, "a git branch name")
@@ -97,7 +134,7 @@ func (d *decoder) color(v value, c *Color) {
 				c.Branch = s
 			}
 		}),
-		req("upstreams", func(v value) {
+		opt("upstreams", func(v value) {
 			d.list(v, "a list of host:port (at least one)", 1, func(_ int, e value) {
 				var s string
 				if _, ok := d.address(e, false, &s); ok {
@@ -105,8 +142,45 @@ func (d *decoder) color(v value, c *Color) {
 				}
 			})
 		}),
+		opt("port", func(v value) {
+			if app == nil {
+				d.invalid(v, "port needs an app: section (without one, list the color's upstreams)")
+				return
+			}
+			port(v)
+		}),
+		opt("ports", func(v value) {
+			switch {
+			case app == nil:
+				d.invalid(v, "ports needs an app: section (without one, list the color's upstreams)")
+			case d.given[strings.TrimSuffix(v.path, "s")]: // the port key beside it
+				d.invalid(v, "set port or ports, not both (port is at %s)", d.seen[strings.TrimSuffix(v.path, "s")])
+			default:
+				d.list(v, "a list of ports (at least one)", 1, func(_ int, e value) { port(e) })
+			}
+		}),
 		opt("health", func(v value) { d.health(v, &c.Health) }),
 	)
+	for _, p := range u.ports {
+		c.Ports = append(c.Ports, p.port)
+	}
+	hasUpstreams, hasPorts := d.given[v.child("upstreams")], d.given[v.child("port")] || d.given[v.child("ports")]
+	switch {
+	case app == nil && !hasUpstreams:
+		d.errorf(v.at, "missing required key %q in %s", "upstreams", v.path)
+	case app == nil || hasPorts || hasUpstreams && app.Driver == DriverCommand:
+	case app.Driver == DriverCommand:
+		d.errorf(v.at, "missing required key \"port\" in %s (or ports, or upstreams where the command driver deploys the app)", v.path)
+	default:
+		d.errorf(v.at, "missing required key \"port\" in %s (or ports): where its app listens, given to it as $PORT", v.path)
+	}
+	if !hasUpstreams && len(c.Ports) > 0 {
+		for _, p := range c.Ports {
+			c.Upstreams = append(c.Upstreams, net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+		}
+		u.derived = true
+	}
+	return u
 }
 
 // health decodes a `health:` section.
@@ -159,13 +233,16 @@ func (d *decoder) checkListeners(ls []listener) {
 
 // checkUpstreams reports an upstream listed twice, shared by both colors, or
 // equal to one of our own listeners (the router would proxy to itself).
-func (d *decoder) checkUpstreams(c *Config, ls []listener) {
+func (d *decoder) checkUpstreams(c *Config, uses map[bluegreen.Color]colorUse, ls []listener) {
 	type use struct {
 		color bluegreen.Color
 		at    pos
 	}
 	seen := map[string]use{} // normalized host:port → first use
 	for _, col := range bluegreen.Colors {
+		if uses[col].derived {
+			continue // checkPorts covers them
+		}
 		for i, raw := range c.Colors[col].Upstreams {
 			path := fmt.Sprintf("%s.upstreams[%d]", col, i)
 			at := d.seen[path]
@@ -183,6 +260,46 @@ func (d *decoder) checkUpstreams(c *Config, ls []listener) {
 			for _, l := range ls {
 				if a.clashes(l.addr) {
 					d.errorf(at, "%s: %q is the %s address %q: the router would proxy to itself", path, raw, l.name, l.addr.raw)
+				}
+			}
+		}
+	}
+}
+
+// checkPorts reports an app port used twice, by both colors, by one of our
+// listeners (whatever its host: the app chooses where it binds), or by the
+// other color's upstreams.
+func (d *decoder) checkPorts(c *Config, uses map[bluegreen.Color]colorUse, ls []listener) {
+	type first struct {
+		color bluegreen.Color
+		at    pos
+	}
+	seen := map[int]first{}
+	for _, col := range bluegreen.Colors {
+		for _, p := range uses[col].ports {
+			if f, dup := seen[p.port]; dup && f.color == col {
+				d.errorf(p.at, "%s: duplicate port %d (first at %s)", p.path, p.port, f.at)
+				continue
+			} else if dup {
+				d.errorf(p.at, "%s: port %d is also a port of %s (at %s); blue and green need their own ports",
+					p.path, p.port, f.color, f.at)
+				continue
+			}
+			seen[p.port] = first{col, p.at}
+			for _, l := range ls {
+				if l.addr.port == p.port {
+					d.errorf(p.at, "%s: port %d is the port of %s %q: the app could not listen on it",
+						p.path, p.port, l.name, l.addr.raw)
+				}
+			}
+			if other := col.Other(); !uses[other].derived {
+				local := addr{host: "127.0.0.1", port: p.port}
+				for i, raw := range c.Colors[other].Upstreams {
+					if a, err := parseAddr(raw, false); err == nil && a.clashes(local) {
+						path := fmt.Sprintf("%s.upstreams[%d]", other, i)
+						d.errorf(p.at, "%s: port %d is %s's upstream %q (at %s); blue and green must not share one",
+							p.path, p.port, other, raw, d.seen[path])
+					}
 				}
 			}
 		}

@@ -61,14 +61,6 @@ type DeployConfig struct {
 	PreDeploy, PostDeploy string
 }
 
-// DeployRequest asks to deploy Ref (default: the color's branch) into Color.
-type DeployRequest struct {
-	Color  bluegreen.Color `json:"color"`
-	Ref    string          `json:"ref,omitempty"`
-	Reason string          `json:"reason,omitempty"`
-	Actor  string          `json:"-"`
-}
-
 // Deploy deploys req.Ref into req.Color, which must not be live: it takes the
 // lock, fetches and checks out the commit into a new release directory, runs
 // the build steps, stops the color's app, starts the new release and waits
@@ -77,16 +69,24 @@ type DeployRequest struct {
 // with the step and the last lines of output, its app is stopped, and the live
 // color is never touched. The returned Deployment is also stored in the
 // color's state; its error, if any, is also returned.
-func (c *Controller) Deploy(ctx context.Context, req DeployRequest, progress func(bluegreen.Progress)) (bluegreen.Deployment, error) {
+func (c *Controller) Deploy(ctx context.Context, req bluegreen.DeployRequest, progress func(bluegreen.Progress)) (bluegreen.Deployment, error) {
 	ctx = context.WithoutCancel(ctx) // a deploy runs to its end even if the caller leaves
 	dc := c.deployCfg
 	if dc == nil {
 		return bluegreen.Deployment{}, bluegreen.Errorf(bluegreen.EINVALID, "this bluegreen does not deploy: the configuration has no app: section")
 	}
+	st := c.State()
+	if req.Sync {
+		live := st.Colors[st.Live].Release
+		if live == nil {
+			return bluegreen.Deployment{}, bluegreen.Errorf(bluegreen.EREFUSED,
+				"nothing to sync: the live color %s has no release deployed by bluegreen", st.Live)
+		}
+		req.Color, req.Ref = st.Inactive(), live.SHA
+	}
 	if !req.Color.Valid() {
 		return bluegreen.Deployment{}, bluegreen.Errorf(bluegreen.EINVALID, "unknown color %q: want blue or green", req.Color)
 	}
-	st := c.State()
 	if st.Live == req.Color {
 		return bluegreen.Deployment{}, bluegreen.Errorf(bluegreen.EREFUSED,
 			"%s is live: deploying over live traffic is what blue-green avoids; deploy to %s (inactive), then switch", req.Color, req.Color.Other())

@@ -63,7 +63,7 @@ func newSampleAppCmd(g *globals) *cobra.Command {
 func sampleApp(color, version string) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok\n") })
-	body := fmt.Sprintf(`{"app":"sample","color":%q,"version":%q}`+"\n", color, version)
+	body := fmt.Sprintf(`{"app":"sample","color":%q,"version":%q,"pid":%d}`+"\n", color, version, os.Getpid())
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, body)

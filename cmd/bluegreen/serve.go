@@ -133,17 +133,41 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 		return err
 	}
 
+	var (
+		apps     *processApps
+		deployer *controller.DeployConfig
+		adopted  map[bluegreen.Color]string
+	)
+	if cfg.App != nil {
+		if cfg.App.Driver != config.DriverProcess {
+			closeAll(lns)
+			return fmt.Errorf("app.driver %q is not implemented yet; use the process driver", cfg.App.Driver)
+		}
+		if apps, err = newProcessApps(cfg.StateDir, cfg.App, logger); err != nil {
+			closeAll(lns)
+			return err
+		}
+		adopted = apps.adopt()
+		if deployer, err = deployConfig(ctx, cfg, apps, logger); err != nil {
+			closeAll(lns)
+			return err
+		}
+	}
+
 	var ctl *controller.Controller
 	monitor := check.NewMonitor(targets, func(c bluegreen.Color, h bluegreen.Health) { ctl.RecordHealth(c, h) }, logger)
 	ctl = controller.New(controller.Options{
 		Store: store, Router: routerAdapter{rt}, Health: monitor,
-		DrainTimeout: cfg.Router.DrainTimeout, Logger: logger,
+		DrainTimeout: cfg.Router.DrainTimeout, Logger: logger, Deploy: deployer,
 	}, state)
+	for c, what := range adopted {
+		logger.Info("app", "color", c, "found", what)
+		_ = store.Append(ctx, bluegreen.Event{Time: time.Now(), Actor: "bluegreen", Action: bluegreen.ActionProcess,
+			Color: c, Outcome: bluegreen.OutcomeOK, Message: string(c) + " app " + what})
+	}
 
 	if err := ctl.Reclaim(ctx); err != nil {
-		for _, ln := range lns {
-			ln.Close()
-		}
+		closeAll(lns)
 		return fmt.Errorf("reclaiming a stale lock: %w", err)
 	}
 
@@ -163,6 +187,10 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); monitor.Run(runCtx) }()
+	if apps != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); recordAppEvents(runCtx, apps, store, logger) }()
+	}
 	serveErr := make(chan error, len(servers))
 	for i, srv := range servers {
 		wg.Add(1)
@@ -298,4 +326,29 @@ func ensureToken(path string, logger *slog.Logger) (token string, created bool, 
 func isLoopback(addr net.Addr) bool {
 	tcp, ok := addr.(*net.TCPAddr)
 	return ok && tcp.IP.IsLoopback()
+}
+
+func closeAll(lns []net.Listener) {
+	for _, ln := range lns {
+		ln.Close()
+	}
+}
+
+// recordAppEvents copies the apps' lifecycle events (starts, crashes,
+// restarts) into the history until ctx ends.
+func recordAppEvents(ctx context.Context, apps *processApps, store bluegreen.Store, logger *slog.Logger) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if evs := apps.events(); len(evs) > 0 {
+			if err := store.Append(context.WithoutCancel(ctx), evs...); err != nil {
+				logger.Error("recording app events", "err", err)
+			}
+		}
+	}
 }

@@ -1,0 +1,215 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bluegreen/bluegreen"
+	"github.com/bluegreen/bluegreen/config"
+	"github.com/bluegreen/bluegreen/controller"
+	"github.com/bluegreen/bluegreen/driver/process"
+	"github.com/bluegreen/bluegreen/release"
+	"github.com/bluegreen/bluegreen/runner"
+)
+
+// sourceAdapter presents a release.Repo as the controller's Source.
+type sourceAdapter struct{ repo *release.Repo }
+
+func (s sourceAdapter) Fetch(ctx context.Context, ref string) (controller.Commit, error) {
+	c, err := s.repo.Fetch(ctx, ref)
+	return controller.Commit{SHA: c.SHA, Ref: c.Ref, Subject: c.Subject, Author: c.Author, Time: c.Time}, err
+}
+
+func (s sourceAdapter) Checkout(ctx context.Context, sha, dest string) error {
+	return s.repo.Checkout(ctx, sha, dest)
+}
+
+// processApps runs each color's app with the process driver and remembers,
+// in <state>/run/<color>/current, which supervisor runs it, so that a new
+// serve re-adopts the running apps instead of stopping them.
+type processApps struct {
+	drv       *process.Driver
+	root      string // <state>/run
+	command   string
+	stopGrace time.Duration
+	logger    *slog.Logger
+
+	mu      sync.Mutex
+	handles map[bluegreen.Color]*process.Handle
+	offsets map[*process.Handle]int
+}
+
+func newProcessApps(stateDir string, app *config.App, logger *slog.Logger) (*processApps, error) {
+	bin, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("finding the bluegreen binary for the supervisor: %w", err)
+	}
+	return &processApps{
+		drv: process.New(bin, logger), root: filepath.Join(stateDir, "run"), command: app.Run,
+		stopGrace: app.StopGrace, logger: logger.With("component", "apps"),
+		handles: map[bluegreen.Color]*process.Handle{}, offsets: map[*process.Handle]int{},
+	}, nil
+}
+
+func (p *processApps) currentFile(c bluegreen.Color) string {
+	return filepath.Join(p.root, string(c), "current")
+}
+
+// adopt re-attaches to the apps a previous serve started; it reports, per
+// color, what it found.
+func (p *processApps) adopt() map[bluegreen.Color]string {
+	found := map[bluegreen.Color]string{}
+	for _, c := range bluegreen.Colors {
+		b, err := os.ReadFile(p.currentFile(c))
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			found[c] = "cannot read " + p.currentFile(c) + ": " + err.Error()
+			continue
+		}
+		dir := strings.TrimSpace(string(b))
+		h, err := p.drv.Adopt(dir)
+		if err != nil {
+			found[c] = "not re-adopted: " + err.Error()
+			continue
+		}
+		_, off, _ := h.Events(0) // history already has what happened before
+		p.mu.Lock()
+		p.handles[c] = h
+		p.offsets[h] = off
+		p.mu.Unlock()
+		found[c] = fmt.Sprintf("re-adopted release %s (app pid %d, supervisor pid %d)", h.Release(), h.Pid(), h.SupervisorPid())
+	}
+	return found
+}
+
+// Start implements controller.AppDriver.
+func (p *processApps) Start(ctx context.Context, c bluegreen.Color, rel, dir string, env []string) error {
+	stateDir := filepath.Join(p.root, string(c), rel)
+	h, err := p.drv.Start(ctx, process.Spec{Color: c, Release: rel, Dir: dir, Command: p.command, Env: env,
+		StateDir: stateDir, StopGrace: p.stopGrace})
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(p.currentFile(c), []byte(stateDir+"\n")); err != nil {
+		_ = h.Stop(ctx)
+		return fmt.Errorf("recording the running app: %w", err)
+	}
+	p.mu.Lock()
+	p.handles[c] = h
+	p.offsets[h] = 0
+	p.mu.Unlock()
+	return nil
+}
+
+// Stop implements controller.AppDriver.
+func (p *processApps) Stop(ctx context.Context, c bluegreen.Color) error {
+	p.mu.Lock()
+	h := p.handles[c]
+	delete(p.handles, c)
+	p.mu.Unlock()
+	if h != nil {
+		if err := h.Stop(ctx); err != nil {
+			return err
+		}
+	}
+	if err := os.Remove(p.currentFile(c)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// events returns the app lifecycle events since the last call, as history
+// events (crashes and restarts are worth recording).
+func (p *processApps) events() []bluegreen.Event {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []bluegreen.Event
+	for c, h := range p.handles {
+		evs, off, err := h.Events(p.offsets[h])
+		if err != nil {
+			continue
+		}
+		p.offsets[h] = off
+		for _, e := range evs {
+			outcome := bluegreen.OutcomeOK
+			if e.Kind == process.EventExited || e.Kind == process.EventStartFailed {
+				outcome = bluegreen.OutcomeFailed
+			}
+			out = append(out, bluegreen.Event{Time: e.Time, Actor: "bluegreen", Action: bluegreen.ActionProcess, Color: c,
+				Outcome: outcome, Message: e.Message, Details: map[string]any{"kind": e.Kind, "release": e.Release, "pid": e.Pid}})
+		}
+	}
+	return out
+}
+
+func writeFileAtomic(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// baseEnv is what build steps and the app inherit from serve's environment:
+// the basics only, so serve's own secrets (BLUEGREEN_TOKEN...) never leak.
+func baseEnv(app *config.App) []string {
+	var env []string
+	for _, k := range []string{"PATH", "HOME", "USER", "LANG", "LC_ALL", "TZ", "TMPDIR"} {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	for _, e := range app.Env {
+		env = append(env, e.Name+"="+e.Value)
+	}
+	return env
+}
+
+// deployConfig wires the app section into the controller's DeployConfig.
+// It returns nil (no deploys) when the configuration has no app section.
+func deployConfig(ctx context.Context, cfg *config.Config, apps controller.AppDriver, logger *slog.Logger) (*controller.DeployConfig, error) {
+	app := cfg.App
+	if app == nil {
+		return nil, nil
+	}
+	repo, err := release.Open(ctx, app.Repo, filepath.Join(cfg.StateDir, "repo.git"), logger)
+	if err != nil {
+		return nil, fmt.Errorf("app.repo: %w", err)
+	}
+	releases := filepath.Join(cfg.StateDir, "releases")
+	ports := map[bluegreen.Color][]int{}
+	for _, c := range bluegreen.Colors {
+		ports[c] = cfg.Colors[c].Ports
+	}
+	return &controller.DeployConfig{
+		Source: sourceAdapter{repo}, Driver: apps, ValidateRef: release.ValidateRef,
+		Run: func(ctx context.Context, dir, command string, env []string, onLine func(string)) (int, []string, error) {
+			res, err := runner.Run(ctx, runner.Cmd{Command: command, Dir: dir, Env: env}, onLine)
+			return res.ExitCode, res.Tail, err
+		},
+		ReleaseDir: func(c bluegreen.Color, t time.Time, sha string) (string, error) {
+			return release.ReleaseDir(releases, c, t, sha)
+		},
+		Prune: func(c bluegreen.Color, keep int, inUse string) {
+			if removed, err := release.Prune(releases, c, keep, inUse); err != nil {
+				logger.Warn("pruning old releases", "color", c, "err", err)
+			} else if len(removed) > 0 {
+				logger.Info("pruned old releases", "color", c, "removed", removed)
+			}
+		},
+		Build: app.Build, Env: baseEnv(app), Ports: ports, StartTimeout: app.StartTimeout, KeepReleases: app.KeepReleases,
+		PreDeploy: app.Hooks.PreDeploy, PostDeploy: app.Hooks.PostDeploy,
+	}, nil
+}

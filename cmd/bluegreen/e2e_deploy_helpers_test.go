@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bluegreen/bluegreen/driver/process"
+)
+
+// appRepo is a real git repository holding a tiny app: the bluegreen
+// sample-app started with the VERSION file of the checked-out release.
+// Marker files change its behaviour per commit: FAIL_BUILD fails a build
+// step, NO_HEALTH starts something that never answers, SLOW_BUILD waits in
+// a build step until the test's gate file exists.
+type appRepo struct {
+	dir  string
+	gate string
+}
+
+func git(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", append([]string{"-c", "user.name=Dev", "-c", "user.email=dev@example.com", "-c", "init.defaultBranch=production"}, args...)...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "HOME="+dir)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func newAppRepo(t *testing.T) *appRepo {
+	t.Helper()
+	r := &appRepo{dir: filepath.Join(t.TempDir(), "app"), gate: filepath.Join(t.TempDir(), "gate")}
+	if err := os.MkdirAll(r.dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	git(t, r.dir, "init", "-q")
+	r.commit(t, "production", "v1", map[string]string{"VERSION": "v1\n"})
+	git(t, r.dir, "branch", "green")
+	t.Cleanup(func() { _ = os.WriteFile(r.gate, nil, 0o644) }) // release a build step still waiting
+	return r
+}
+
+// commit writes files (an empty value removes the file) on branch and
+// returns the new commit's sha.
+func (r *appRepo) commit(t *testing.T, branch, msg string, files map[string]string) string {
+	t.Helper()
+	if out := git(t, r.dir, "branch", "--list", branch); out != "" {
+		git(t, r.dir, "checkout", "-q", branch)
+	}
+	for name, content := range files {
+		p := filepath.Join(r.dir, name)
+		if content == "" {
+			_ = os.Remove(p)
+			continue
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	git(t, r.dir, "add", "-A")
+	git(t, r.dir, "commit", "-q", "--allow-empty", "-m", msg)
+	sha := git(t, r.dir, "rev-parse", "HEAD")
+	git(t, r.dir, "checkout", "-q", "production")
+	return sha
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// writeAppConfig writes a config whose colors are deployed from r.
+func writeAppConfig(t *testing.T, dir string, r *appRepo) string {
+	t.Helper()
+	cfg := fmt.Sprintf(`listen: 127.0.0.1:0
+preview: 127.0.0.1:0
+api: 127.0.0.1:0
+state: state
+router:
+  drain_timeout: 3s
+app:
+  repo: %s
+  run: 'if [ -f NO_HEALTH ]; then exec sleep 600; fi; exec "$APP_BIN" sample-app --version "$(cat VERSION)"'
+  build:
+    - 'echo "building $BLUEGREEN_REF ($BLUEGREEN_SHA) for $BLUEGREEN_COLOR"'
+    - 'if [ -f FAIL_BUILD ]; then echo "compile error: FAIL_BUILD is present" >&2; exit 7; fi'
+    - 'if [ -f SLOW_BUILD ]; then echo waiting; while [ ! -f "$GATE" ]; do sleep 0.05; done; fi'
+  env:
+    APP_BIN: %s
+    GATE: %s
+  start_timeout: 3s
+  stop_grace: 2s
+blue:
+  branch: production
+  port: %d
+  health: {path: /healthz, interval: 200ms, timeout: 150ms}
+green:
+  branch: green
+  port: %d
+  health: {path: /healthz, interval: 200ms, timeout: 150ms}
+`, r.dir, binPath, r.gate, freePort(t), freePort(t))
+	path := filepath.Join(dir, "bluegreen.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// stopApps stops the apps a serve left running under stateDir (they
+// outlive serve by design), through their supervisors.
+func stopApps(t *testing.T, stateDir string) {
+	t.Helper()
+	dirs, _ := filepath.Glob(filepath.Join(stateDir, "run", "*", "*", "supervisor.json"))
+	drv := process.New(binPath, nil)
+	for _, f := range dirs {
+		h, err := drv.Adopt(filepath.Dir(f))
+		if err != nil {
+			continue // already gone
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := h.Stop(ctx); err != nil {
+			t.Logf("stopping the app in %s: %v", filepath.Dir(f), err)
+		}
+		cancel()
+	}
+}

@@ -1,0 +1,231 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bluegreen/bluegreen"
+	"github.com/bluegreen/bluegreen/loadgen"
+)
+
+// startAppServe starts serve for an app repository and stops the apps it
+// started when the test ends.
+func startAppServe(t *testing.T, r *appRepo) *server {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := writeAppConfig(t, dir, r)
+	t.Cleanup(func() { stopApps(t, filepath.Join(dir, "state")) })
+	return startServe(t, cfg)
+}
+
+func status(t *testing.T, s *server) bluegreen.Status {
+	t.Helper()
+	return decodeJSON[bluegreen.Status](t, s.mustCLI(t, "status", "-o", "json"))
+}
+
+// TestDeployCycleUnderLoad is the seed's workflow through the CLI: deploy
+// green from its branch, switch, deploy blue from production, sync, roll
+// back, with a load client counting every failed request once traffic flows.
+func TestDeployCycleUnderLoad(t *testing.T) {
+	r := newAppRepo(t)
+	greenSHA := r.commit(t, "green", "green v2", map[string]string{"VERSION": "v2\n"})
+	s := startAppServe(t, r)
+
+	out := s.mustCLI(t, "deploy", "green")
+	for _, want := range []string{"fetch", "build 1/3", "building green (" + greenSHA + ") for green", "health", "deployed green"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("deploy output lacks %q:\n%s", want, out)
+		}
+	}
+	s.mustCLI(t, "switch", "green")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	load, err := loadgen.Start(ctx, loadgen.Options{URL: "http://" + s.public + "/", Connections: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer load.Stop()
+
+	s.mustCLI(t, "deploy", "blue") // from production
+	if _, body, _ := get(t, "http://"+s.preview+"/"); !strings.Contains(body, `"version":"v1"`) || !strings.Contains(body, `"color":"blue"`) {
+		t.Fatalf("preview after deploying blue: %s", body)
+	}
+	s.mustCLI(t, "switch", "blue")
+	s.mustCLI(t, "sync") // green gets blue's exact commit
+	st := status(t, s)
+	b, g := st.State.Colors[bluegreen.Blue].Release, st.State.Colors[bluegreen.Green].Release
+	if b == nil || g == nil || b.SHA != g.SHA {
+		t.Fatalf("after sync: blue %+v green %+v, want the same sha", b, g)
+	}
+	if text := s.mustCLI(t, "status"); !strings.Contains(text, short(b.SHA)) || !strings.Contains(text, "production") {
+		t.Fatalf("status does not show sha and ref:\n%s", text)
+	}
+	s.mustCLI(t, "rollback") // back to green, now on blue's commit
+	if _, body, _ := get(t, "http://"+s.public+"/"); !strings.Contains(body, `"color":"green"`) || !strings.Contains(body, `"version":"v1"`) {
+		t.Fatalf("after rollback: %s", body)
+	}
+	res := load.Stop()
+	if res.Failed != 0 || res.Requests < 100 {
+		t.Fatalf("load: %d requests, %d failed (%v %v)", res.Requests, res.Failed, res.Failures, res.FirstErrors)
+	}
+	evs := decodeJSON[[]bluegreen.Event](t, s.mustCLI(t, "history", "--json", "--action", "deploy", "--limit", "100"))
+	ok := 0
+	for _, e := range evs {
+		if e.Outcome == bluegreen.OutcomeOK && strings.HasPrefix(e.Message, "deployed ") {
+			ok++
+			if e.Actor != "e2e-tester" || e.Details["sha"] == nil {
+				t.Errorf("deploy event %+v lacks actor or sha", e)
+			}
+		}
+	}
+	if ok != 3 {
+		t.Fatalf("%d successful deploys in history, want 3: %+v", ok, evs)
+	}
+	t.Logf("deploy cycle: %d requests, 0 failed", res.Requests)
+}
+
+// TestDeployRefusals: the live color, bad refs, and a second deploy while one
+// runs are refused; a deploy cut by kill -9 is marked interrupted and its lock
+// released on restart.
+func TestDeployRefusals(t *testing.T) {
+	r := newAppRepo(t)
+	s := startAppServe(t, r)
+
+	if _, errOut, code := s.cli(t, "deploy", "blue"); code != 1 || !strings.Contains(errOut, "blue is live") {
+		t.Fatalf("deploy to the live color: exit %d, %q", code, errOut)
+	}
+	marker := filepath.Join(t.TempDir(), "pwned")
+	for _, ref := range []string{"--upload-pack=touch " + marker, "$(touch " + marker + ")", "a;touch " + marker, "../../etc", "`touch " + marker + "`"} {
+		_, errOut, code := s.cli(t, "deploy", "green", "--ref", ref)
+		if code != 2 || !strings.Contains(errOut, "ref") {
+			t.Errorf("ref %q: exit %d, %q; want exit 2 naming the ref", ref, code, errOut)
+		}
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Fatal("a malicious ref ran a command")
+	}
+	if evs := decodeJSON[[]bluegreen.Event](t, s.mustCLI(t, "history", "--json", "--action", "lock")); len(evs) != 0 {
+		t.Fatalf("a refused ref took the lock: %+v", evs)
+	}
+
+	// A deploy that waits in a build step holds the lock.
+	r.commit(t, "green", "slow", map[string]string{"SLOW_BUILD": "1\n"})
+	first := start(t, "--server", s.apiAd, "--token", s.token, "deploy", "green")
+	first.readUntil(t, "waiting")
+	_, errOut, code := s.cli(t, "deploy", "green")
+	if code != 1 || !strings.Contains(errOut, "locked by ") || !strings.Contains(errOut, "(deploy green ref green)") {
+		t.Fatalf("second deploy: exit %d, %q; want the lock holder", code, errOut)
+	}
+	if out := s.mustCLI(t, "lock", "status"); !strings.Contains(out, "locked by") {
+		t.Fatalf("lock status: %q", out)
+	}
+
+	// kill -9 of serve mid-deploy: after a restart the lock is free and the
+	// deployment is marked interrupted, not running forever.
+	s.kill9(t)
+	s2 := startServe(t, s.config)
+	if out := s2.mustCLI(t, "lock", "status"); !strings.Contains(out, "free") {
+		t.Fatalf("lock after restart: %q", out)
+	}
+	d := status(t, s2).State.Colors[bluegreen.Green].Deployment
+	if d == nil || d.Status != bluegreen.DeploymentInterrupted {
+		t.Fatalf("deployment after restart: %+v, want interrupted", d)
+	}
+	_ = os.WriteFile(r.gate, nil, 0o644)
+}
+
+// TestFailedDeploys: a failing build step and an app that never becomes
+// healthy end as failed deployments with the reason and output in history,
+// the app stopped, the live color serving throughout.
+func TestFailedDeploys(t *testing.T) {
+	r := newAppRepo(t)
+	s := startAppServe(t, r)
+	s.mustCLI(t, "deploy", "green")
+	s.mustCLI(t, "switch", "green")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	load, err := loadgen.Start(ctx, loadgen.Options{URL: "http://" + s.public + "/", Connections: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer load.Stop()
+	s.mustCLI(t, "deploy", "blue")
+
+	r.commit(t, "production", "broken build", map[string]string{"FAIL_BUILD": "1\n"})
+	out, errOut, code := s.cli(t, "deploy", "blue")
+	if code != 1 || !strings.Contains(errOut, "failed at build 2/3") || !strings.Contains(out, "compile error: FAIL_BUILD is present") {
+		t.Fatalf("failing build: exit %d\nstdout %s\nstderr %s", code, out, errOut)
+	}
+	evs := decodeJSON[[]bluegreen.Event](t, s.mustCLI(t, "history", "--json", "--action", "deploy", "--limit", "1"))
+	if len(evs) != 1 || evs[0].Outcome != bluegreen.OutcomeFailed || !strings.Contains(evs[0].Message, "build 2/3") ||
+		!strings.Contains(strings.Join(toStrings(evs[0].Details["output"]), "\n"), "compile error") {
+		t.Fatalf("history of the failed build: %+v", evs)
+	}
+	// The build failed before the old blue was stopped: blue still runs v1.
+	if _, body, _ := get(t, "http://"+s.preview+"/"); !strings.Contains(body, `"version":"v1"`) {
+		t.Fatalf("blue after a failed build: %s", body)
+	}
+
+	r.commit(t, "production", "never healthy", map[string]string{"FAIL_BUILD": "", "NO_HEALTH": "1\n"})
+	_, errOut, code = s.cli(t, "deploy", "blue")
+	if code != 1 || !strings.Contains(errOut, "failed at health") || !strings.Contains(errOut, "not healthy within 3s") {
+		t.Fatalf("never-healthy app: exit %d, %q", code, errOut)
+	}
+	d := status(t, s).State.Colors[bluegreen.Blue].Deployment
+	if d == nil || d.Status != bluegreen.DeploymentFailed || d.Step != "health" {
+		t.Fatalf("blue's deployment: %+v", d)
+	}
+	if runs, _ := filepath.Glob(filepath.Join(s.dir, "state", "run", "blue", "current")); len(runs) != 0 {
+		t.Fatal("the never-healthy app was left running")
+	}
+	res := load.Stop()
+	if res.Failed != 0 || res.ByColor["green"] != res.Requests {
+		t.Fatalf("the live color during failed deploys: %+v", res)
+	}
+}
+
+// TestKill9KeepsApps: after kill -9 of serve both apps are the same
+// processes, traffic flows, and nothing is left running as a deployment.
+func TestKill9KeepsApps(t *testing.T) {
+	r := newAppRepo(t)
+	s := startAppServe(t, r)
+	s.mustCLI(t, "deploy", "green")
+	s.mustCLI(t, "switch", "green")
+	s.mustCLI(t, "deploy", "blue")
+	pid := func(addr string) string {
+		_, body, _ := get(t, "http://"+addr+"/")
+		i := strings.Index(body, `"pid":`)
+		if i < 0 {
+			t.Fatalf("no pid in %q", body)
+		}
+		return strings.TrimRight(body[i+6:], "}\n")
+	}
+	livePid, previewPid := pid(s.public), pid(s.preview)
+	s.kill9(t)
+	s2 := startServe(t, s.config)
+	if p := pid(s2.public); p != livePid {
+		t.Fatalf("live app pid %s after restart, was %s", p, livePid)
+	}
+	if p := pid(s2.preview); p != previewPid {
+		t.Fatalf("preview app pid %s after restart, was %s", p, previewPid)
+	}
+	for _, c := range bluegreen.Colors {
+		if d := status(t, s2).State.Colors[c].Deployment; d == nil || d.Status != bluegreen.DeploymentSucceeded {
+			t.Fatalf("%s deployment after restart: %+v", c, d)
+		}
+	}
+}
+
+func toStrings(v any) []string {
+	list, _ := v.([]any)
+	var out []string
+	for _, x := range list {
+		s, _ := x.(string)
+		out = append(out, s)
+	}
+	return out
+}
