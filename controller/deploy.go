@@ -57,8 +57,12 @@ type DeployConfig struct {
 	Ports        map[bluegreen.Color][]int
 	StartTimeout time.Duration
 	KeepReleases int
-	// PreDeploy and PostDeploy are optional hook commands.
-	PreDeploy, PostDeploy string
+	// PreDeploy and PostDeploy are optional hook commands run in the
+	// release directory; PreSwitch and PostSwitch run in HookDir around
+	// every switch and rollback. A failing pre-hook stops its operation.
+	PreDeploy, PostDeploy, PreSwitch, PostSwitch string
+	// HookDir is the working directory of the switch hooks.
+	HookDir string
 }
 
 // Deploy deploys req.Ref into req.Color, which must not be live: it takes the

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/bluegreen/bluegreen"
 )
@@ -88,6 +89,16 @@ func (c *Controller) move(ctx context.Context, req bluegreen.SwitchRequest, acti
 		res.Forced = true
 	}
 
+	if err := c.switchHook(ctx, "pre_switch", from, req.To); err != nil {
+		msg := fmt.Sprintf("%s refused: the pre_switch hook failed: %v", action, err)
+		ev := c.event(req, action, bluegreen.OutcomeRefused, msg, map[string]any{"from": from, "to": req.To})
+		ev.Revision = rev
+		if aerr := c.store.Append(ctx, ev); aerr != nil {
+			c.logger.Error("recording refusal", "err", aerr)
+		}
+		return res, bluegreen.Errorf(bluegreen.EREFUSED, "%s", msg)
+	}
+
 	c.mu.Lock()
 	if l := c.state.Lock; l != nil { // taken during the health check
 		c.mu.Unlock()
@@ -128,6 +139,13 @@ func (c *Controller) move(ctx context.Context, req bluegreen.SwitchRequest, acti
 	res.SwitchMS = bluegreen.Milliseconds(swapped.Sub(received))
 	c.logger.Info(msg, "revision", committed.Revision, "switch_ms", res.SwitchMS, "actor", req.Actor)
 
+	if err := c.switchHook(ctx, "post_switch", from, req.To); err != nil {
+		c.logger.Warn("post_switch hook failed; the switch stands", "err", err)
+		_ = c.store.Append(ctx, bluegreen.Event{Time: c.now(), Actor: "bluegreen", Action: action, Color: req.To,
+			Outcome: bluegreen.OutcomeFailed, Revision: committed.Revision,
+			Message: "post_switch hook failed (the switch stands): " + err.Error()})
+	}
+
 	res.Drain = drain.Wait(ctx, c.drain)
 	res.Message = fmt.Sprintf("%s; %s drained: %d in flight, %d finished, %d cut at the %s deadline (%.1f ms)",
 		msg, from, res.Drain.InFlight, res.Drain.Finished, res.Drain.Cancelled,
@@ -160,4 +178,34 @@ func (c *Controller) event(req bluegreen.SwitchRequest, action, outcome, msg str
 	return bluegreen.Event{
 		Time: c.now(), Actor: actor, Action: action, Color: req.To, Outcome: outcome, Message: msg, Details: details,
 	}
+}
+
+// switchHook runs the pre_switch or post_switch hook, if configured, with
+// BLUEGREEN_COLOR (the new live color) and BLUEGREEN_FROM in its env. Its
+// error carries the last lines of output.
+func (c *Controller) switchHook(ctx context.Context, name string, from, to bluegreen.Color) error {
+	dc := c.deployCfg
+	if dc == nil {
+		return nil
+	}
+	cmd := dc.PreSwitch
+	if name == "post_switch" {
+		cmd = dc.PostSwitch
+	}
+	if cmd == "" {
+		return nil
+	}
+	env := append(append([]string(nil), dc.Env...), "BLUEGREEN_COLOR="+string(to), "BLUEGREEN_FROM="+string(from),
+		"BLUEGREEN_HOOK="+name)
+	_, tail, err := dc.Run(ctx, dc.HookDir, cmd, env, nil)
+	if err != nil {
+		if len(tail) > 5 {
+			tail = tail[len(tail)-5:]
+		}
+		if len(tail) > 0 {
+			return fmt.Errorf("%v: %s", err, strings.Join(tail, " | "))
+		}
+		return err
+	}
+	return nil
 }

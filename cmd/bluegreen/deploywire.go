@@ -211,5 +211,15 @@ func deployConfig(ctx context.Context, cfg *config.Config, apps controller.AppDr
 		},
 		Build: app.Build, Env: baseEnv(app), Ports: ports, StartTimeout: app.StartTimeout, KeepReleases: app.KeepReleases,
 		PreDeploy: app.Hooks.PreDeploy, PostDeploy: app.Hooks.PostDeploy,
+		PreSwitch: app.Hooks.PreSwitch, PostSwitch: app.Hooks.PostSwitch, HookDir: configDir(cfg),
 	}, nil
+}
+
+// configDir is the directory of the configuration file, where switch hooks
+// run ("." when the file has no path).
+func configDir(cfg *config.Config) string {
+	if cfg.File == "" {
+		return "."
+	}
+	return filepath.Dir(cfg.File)
 }

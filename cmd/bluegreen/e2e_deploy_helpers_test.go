@@ -22,6 +22,9 @@ import (
 type appRepo struct {
 	dir  string
 	gate string
+	// block, while it exists, makes the pre_switch hook fail; the
+	// post_switch hook appends "<from> -> <to>" lines to switchLog.
+	block, switchLog string
 }
 
 func git(t *testing.T, dir string, args ...string) string {
@@ -38,7 +41,9 @@ func git(t *testing.T, dir string, args ...string) string {
 
 func newAppRepo(t *testing.T) *appRepo {
 	t.Helper()
-	r := &appRepo{dir: filepath.Join(t.TempDir(), "app"), gate: filepath.Join(t.TempDir(), "gate")}
+	tmp := t.TempDir()
+	r := &appRepo{dir: filepath.Join(t.TempDir(), "app"), gate: filepath.Join(tmp, "gate"),
+		block: filepath.Join(tmp, "block"), switchLog: filepath.Join(tmp, "switches.log")}
 	if err := os.MkdirAll(r.dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -102,6 +107,12 @@ app:
   env:
     APP_BIN: %s
     GATE: %s
+    BLOCK: %s
+    SWITCH_LOG: %s
+  hooks:
+    pre_deploy: 'echo "pre-deploy of $BLUEGREEN_REF into $BLUEGREEN_COLOR"'
+    pre_switch: 'if [ -f "$BLOCK" ]; then echo "switch blocked by $BLOCK" >&2; exit 1; fi'
+    post_switch: 'echo "$BLUEGREEN_FROM -> $BLUEGREEN_COLOR" >> "$SWITCH_LOG"'
   start_timeout: 3s
   stop_grace: 2s
 blue:
@@ -112,7 +123,7 @@ green:
   branch: green
   port: %d
   health: {path: /healthz, interval: 200ms, timeout: 150ms}
-`, r.dir, binPath, r.gate, freePort(t), freePort(t))
+`, r.dir, binPath, r.gate, r.block, r.switchLog, freePort(t), freePort(t))
 	path := filepath.Join(dir, "bluegreen.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)

@@ -229,3 +229,29 @@ func toStrings(v any) []string {
 	}
 	return out
 }
+
+// TestHooks: the deploy and switch hooks run with the documented env; a
+// failing pre_switch hook stops the switch with its output shown.
+func TestHooks(t *testing.T) {
+	r := newAppRepo(t)
+	s := startAppServe(t, r)
+	if out := s.mustCLI(t, "deploy", "green"); !strings.Contains(out, "pre-deploy of green into green") {
+		t.Fatalf("pre_deploy hook output missing:\n%s", out)
+	}
+	if err := os.WriteFile(r.block, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code := s.cli(t, "switch", "green")
+	if code != 1 || !strings.Contains(errOut, "pre_switch hook failed") || !strings.Contains(errOut, "switch blocked by "+r.block) {
+		t.Fatalf("switch with a failing pre_switch hook: exit %d, %q", code, errOut)
+	}
+	if _, body, _ := get(t, "http://"+s.public+"/deployment/color/"); body != `{"color":"blue"}` {
+		t.Fatalf("a blocked switch changed the color: %s", body)
+	}
+	os.Remove(r.block)
+	s.mustCLI(t, "switch", "green")
+	b, err := os.ReadFile(r.switchLog)
+	if err != nil || string(b) != "blue -> green\n" {
+		t.Fatalf("post_switch hook log %q %v", b, err)
+	}
+}
