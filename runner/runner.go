@@ -59,6 +59,9 @@ func Run(ctx context.Context, c Cmd, onLine func(string)) (Result, error) {
 	cmd.Dir = c.Dir
 	cmd.Env = c.Env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// A command may leave a child running that still holds its output
+	// (a daemon that did not redirect): Wait gives up on the pipe after this.
+	cmd.WaitDelay = 2 * time.Second
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 
@@ -104,9 +107,8 @@ func Run(ctx context.Context, c Cmd, onLine func(string)) (Result, error) {
 		<-done
 		err = ctx.Err()
 	}
-	// Children that kept the pipe open would block the reader: the group
-	// is ours, end it.
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	// On success the group is left alone: a deploy script may have started
+	// a daemon that is still leaving it (setsid) at this very moment.
 	pw.Close()
 	wg.Wait()
 
@@ -116,7 +118,9 @@ func Run(ctx context.Context, c Cmd, onLine func(string)) (Result, error) {
 	mu.Unlock()
 	var exitErr *exec.ExitError
 	switch {
-	case err == nil:
+	case err == nil || errors.Is(err, exec.ErrWaitDelay):
+		// ErrWaitDelay: it exited 0 but a child it left still holds the
+		// output; that child's output is not ours to wait for.
 		res.ExitCode = 0
 		return res, nil
 	case errors.Is(err, context.DeadlineExceeded) && c.Timeout > 0:

@@ -4,7 +4,9 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -49,5 +51,38 @@ func TestSuccessAndTail(t *testing.T) {
 		Dir: t.TempDir(), Env: []string{"PATH=/usr/bin:/bin"}}, nil)
 	if err != nil || res.ExitCode != 0 || len(res.Tail) != TailLines || res.Tail[TailLines-1] != "line30" || res.TailText(2) != "line29\nline30" {
 		t.Fatalf("%+v %v", res, err)
+	}
+}
+
+func TestDaemonStartedByTheCommandSurvives(t *testing.T) {
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "pid")
+	_, err := Run(context.Background(), Cmd{
+		Command: `setsid sleep 30 > /dev/null 2>&1 < /dev/null & echo $! > ` + pidFile,
+		Dir:     dir, Env: []string{"PATH=/usr/bin:/bin"},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+	if err := syscall.Kill(pid, 0); err != nil {
+		t.Fatalf("the daemon (pid %d) did not survive the command: %v", pid, err)
+	}
+}
+
+func TestLeftoverChildHoldingThePipeDoesNotHang(t *testing.T) {
+	start := time.Now()
+	res, err := Run(context.Background(), Cmd{Command: `sleep 20 & echo started`, Dir: t.TempDir(),
+		Env: []string{"PATH=/usr/bin:/bin"}}, nil)
+	if time.Since(start) > 10*time.Second {
+		t.Fatalf("Run waited %s for a child holding the output pipe", time.Since(start))
+	}
+	if err != nil || res.ExitCode != 0 || len(res.Tail) == 0 || res.Tail[0] != "started" {
+		t.Fatalf("output %q (err %v)", res.Tail, err)
 	}
 }

@@ -223,3 +223,37 @@ func configDir(cfg *config.Config) string {
 	}
 	return filepath.Dir(cfg.File)
 }
+
+// commandApps is the command driver: the team's own deploy and stop scripts
+// run with the same environment as build steps; bluegreen still takes the
+// lock, checks health, switches and records history.
+type commandApps struct {
+	cmds  *config.CommandDriver
+	dir   string // where stop runs: the configuration's directory
+	env   []string
+	ports map[bluegreen.Color][]int
+}
+
+// Start implements controller.AppDriver: it runs the deploy command in the
+// release directory.
+func (a *commandApps) Start(ctx context.Context, c bluegreen.Color, rel, dir string, env []string) error {
+	res, err := runner.Run(ctx, runner.Cmd{Command: a.cmds.Deploy, Dir: dir, Env: env}, nil)
+	if err != nil {
+		return fmt.Errorf("the deploy command: %w\n%s", err, res.TailText(10))
+	}
+	return nil
+}
+
+// Stop implements controller.AppDriver: it runs the stop command, which
+// must succeed when nothing runs.
+func (a *commandApps) Stop(ctx context.Context, c bluegreen.Color) error {
+	env := append(append([]string(nil), a.env...), "BLUEGREEN_COLOR="+string(c))
+	if p := a.ports[c]; len(p) > 0 {
+		env = append(env, fmt.Sprintf("PORT=%d", p[0]))
+	}
+	res, err := runner.Run(ctx, runner.Cmd{Command: a.cmds.Stop, Dir: a.dir, Env: env}, nil)
+	if err != nil {
+		return fmt.Errorf("the stop command: %w\n%s", err, res.TailText(10))
+	}
+	return nil
+}

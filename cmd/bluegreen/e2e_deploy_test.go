@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -253,5 +255,65 @@ func TestHooks(t *testing.T) {
 	b, err := os.ReadFile(r.switchLog)
 	if err != nil || string(b) != "blue -> green\n" {
 		t.Fatalf("post_switch hook log %q %v", b, err)
+	}
+}
+
+// TestCommandDriver: a team's own deploy and stop scripts run the app;
+// bluegreen still checks health, switches and records the deployments.
+func TestCommandDriver(t *testing.T) {
+	r := newAppRepo(t)
+	r.commit(t, "green", "green v2", map[string]string{"VERSION": "v2\n"})
+	dir := t.TempDir()
+	pids := t.TempDir()
+	cfg := fmt.Sprintf(`listen: 127.0.0.1:0
+preview: 127.0.0.1:0
+api: 127.0.0.1:0
+app:
+  repo: %s
+  driver: command
+  command:
+    deploy: 'setsid "$APP_BIN" sample-app --version "$(cat VERSION)" > app.log 2>&1 < /dev/null & echo $! > "$PIDS/$BLUEGREEN_COLOR.pid"'
+    stop: 'f="$PIDS/$BLUEGREEN_COLOR.pid"; if [ -f "$f" ]; then p=$(cat "$f"); kill $p 2>/dev/null; while kill -0 $p 2>/dev/null; do sleep 0.05; done; rm -f "$f"; fi'
+  env:
+    APP_BIN: %s
+    PIDS: %s
+  start_timeout: 5s
+blue:
+  branch: production
+  port: %d
+  health: {path: /healthz, interval: 200ms, timeout: 150ms}
+green:
+  branch: green
+  port: %d
+  health: {path: /healthz, interval: 200ms, timeout: 150ms}
+`, r.dir, binPath, pids, freePort(t), freePort(t))
+	path := filepath.Join(dir, "bluegreen.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		files, _ := filepath.Glob(filepath.Join(pids, "*.pid"))
+		for _, f := range files {
+			b, _ := os.ReadFile(f)
+			var pid int
+			fmt.Sscanf(string(b), "%d", &pid)
+			if pid > 0 {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	})
+	s := startServe(t, path)
+	s.mustCLI(t, "deploy", "green")
+	if _, body, _ := get(t, "http://"+s.preview+"/"); !strings.Contains(body, `"version":"v2"`) || !strings.Contains(body, `"color":"green"`) {
+		t.Fatalf("green deployed by the command driver answers %s", body)
+	}
+	s.mustCLI(t, "switch", "green")
+	s.mustCLI(t, "deploy", "blue")
+	s.mustCLI(t, "deploy", "blue") // again: the stop command ends the previous one first
+	if _, body, _ := get(t, "http://"+s.preview+"/"); !strings.Contains(body, `"version":"v1"`) || !strings.Contains(body, `"color":"blue"`) {
+		t.Fatalf("blue deployed by the command driver answers %s", body)
+	}
+	if d := status(t, s).State.Colors[bluegreen.Blue].Deployment; d == nil || d.Status != bluegreen.DeploymentSucceeded {
+		t.Fatalf("blue's deployment %+v", d)
 	}
 }

@@ -139,16 +139,22 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 		adopted  map[bluegreen.Color]string
 	)
 	if cfg.App != nil {
-		if cfg.App.Driver != config.DriverProcess {
-			closeAll(lns)
-			return fmt.Errorf("app.driver %q is not implemented yet; use the process driver", cfg.App.Driver)
+		var driver controller.AppDriver
+		if cfg.App.Driver == config.DriverCommand {
+			ports := map[bluegreen.Color][]int{}
+			for _, c := range bluegreen.Colors {
+				ports[c] = cfg.Colors[c].Ports
+			}
+			driver = &commandApps{cmds: cfg.App.Command, dir: configDir(cfg), env: baseEnv(cfg.App), ports: ports}
+		} else {
+			if apps, err = newProcessApps(cfg.StateDir, cfg.App, logger); err != nil {
+				closeAll(lns)
+				return err
+			}
+			adopted = apps.adopt()
+			driver = apps
 		}
-		if apps, err = newProcessApps(cfg.StateDir, cfg.App, logger); err != nil {
-			closeAll(lns)
-			return err
-		}
-		adopted = apps.adopt()
-		if deployer, err = deployConfig(ctx, cfg, apps, logger); err != nil {
+		if deployer, err = deployConfig(ctx, cfg, driver, logger); err != nil {
 			closeAll(lns)
 			return err
 		}
