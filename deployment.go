@@ -61,6 +61,8 @@ type DeployRequest struct {
 	Color  Color  `json:"color,omitempty"`
 	Ref    string `json:"ref,omitempty"`
 	Reason string `json:"reason,omitempty"`
+	// Detach returns as soon as the deployment started (API and CLI).
+	Detach bool `json:"detach,omitempty"`
 	// Actor says who asks; the API fills it from the caller.
 	Actor string `json:"-"`
 }

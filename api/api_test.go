@@ -49,6 +49,22 @@ func (s *service) Deploy(_ context.Context, r bluegreen.DeployRequest, progress 
 	d.Status = bluegreen.DeploymentSucceeded
 	return d, nil
 }
+func (s *service) DeployDetached(_ context.Context, r bluegreen.DeployRequest) (bluegreen.Deployment, error) {
+	return bluegreen.Deployment{ID: "d2", Color: r.Color, Status: bluegreen.DeploymentRunning}, nil
+}
+func (s *service) Deployment(_ context.Context, id string) (bluegreen.Deployment, error) {
+	if id != "d2" {
+		return bluegreen.Deployment{}, bluegreen.Errorf(bluegreen.ENOTFOUND, "no deployment %q", id)
+	}
+	return bluegreen.Deployment{ID: id, Status: bluegreen.DeploymentRunning}, nil
+}
+func (s *service) DeploymentLog(id string, from int) ([]bluegreen.Progress, bool) {
+	all := []bluegreen.Progress{{Step: "fetch"}, {Step: "build 1/1"}}
+	return all[min(from, len(all)):], true
+}
+func (s *service) AppLog(c bluegreen.Color, n int) ([]string, error) {
+	return []string{"a", "b"}[:min(n, 2)], nil
+}
 func (s *service) Lock() *bluegreen.Lock {
 	return &bluegreen.Lock{Owner: "alice", What: "deploy green"}
 }
@@ -169,5 +185,24 @@ func TestDeployStream(t *testing.T) {
 	}
 	if _, err := c.Deploy(ctx, bluegreen.DeployRequest{Color: bluegreen.Green, Ref: "bad"}, nil); bluegreen.ErrorCode(err) != bluegreen.EINVALID {
 		t.Fatalf("refused before starting: %v", err)
+	}
+}
+
+func TestDetachedDeployAndFollow(t *testing.T) {
+	_, c := newServer(t, &service{})
+	ctx := context.Background()
+	d, err := c.DeployDetached(ctx, bluegreen.DeployRequest{Color: bluegreen.Green})
+	if err != nil || d.ID != "d2" || d.Status != bluegreen.DeploymentRunning {
+		t.Fatalf("detached deploy %+v %v", d, err)
+	}
+	v, err := c.Deployment(ctx, "d2", 1)
+	if err != nil || v.Deployment.ID != "d2" || len(v.Progress) != 1 || v.Progress[0].Step != "build 1/1" || !v.Known {
+		t.Fatalf("deployment view %+v %v", v, err)
+	}
+	if _, err := c.Deployment(ctx, "nope", 0); bluegreen.ErrorCode(err) != bluegreen.ENOTFOUND {
+		t.Fatalf("unknown deployment: %v", err)
+	}
+	if lines, err := c.AppLog(ctx, bluegreen.Blue, 1); err != nil || len(lines) != 1 || lines[0] != "a" {
+		t.Fatalf("app log %q %v", lines, err)
 	}
 }

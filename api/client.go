@@ -131,6 +131,36 @@ func (c *Client) Deploy(ctx context.Context, req bluegreen.DeployRequest, progre
 	}
 }
 
+// DeployDetached starts a deployment and returns it while it runs.
+func (c *Client) DeployDetached(ctx context.Context, req bluegreen.DeployRequest) (bluegreen.Deployment, error) {
+	req.Detach = true
+	var line deployLine
+	err := c.do(ctx, http.MethodPost, "/v1/deploy", req, &line)
+	if err == nil && line.Deployment == nil {
+		err = bluegreen.Errorf(bluegreen.EINTERNAL, "the server did not return the deployment")
+	}
+	if err != nil {
+		return bluegreen.Deployment{}, err
+	}
+	return *line.Deployment, nil
+}
+
+// Deployment returns deployment id and its progress lines from line from on.
+func (c *Client) Deployment(ctx context.Context, id string, from int) (DeploymentView, error) {
+	var v DeploymentView
+	err := c.do(ctx, http.MethodGet, "/v1/deployments/"+url.PathEscape(id)+"?from="+strconv.Itoa(from), nil, &v)
+	return v, err
+}
+
+// AppLog returns the last n lines of color's app output.
+func (c *Client) AppLog(ctx context.Context, color bluegreen.Color, n int) ([]string, error) {
+	var v struct {
+		Lines []string `json:"lines"`
+	}
+	err := c.do(ctx, http.MethodGet, "/v1/logs/"+string(color)+"?lines="+strconv.Itoa(n), nil, &v)
+	return v.Lines, err
+}
+
 // Lock returns the operation lock, nil when it is free.
 func (c *Client) Lock(ctx context.Context) (*bluegreen.Lock, error) {
 	var b lockBody

@@ -33,6 +33,14 @@ type Service interface {
 	// Deploy deploys a release into the inactive color, reporting progress
 	// (from one goroutine at a time) until it returns.
 	Deploy(ctx context.Context, req bluegreen.DeployRequest, progress func(bluegreen.Progress)) (bluegreen.Deployment, error)
+	// DeployDetached starts a deployment and returns it while it runs.
+	DeployDetached(ctx context.Context, req bluegreen.DeployRequest) (bluegreen.Deployment, error)
+	// Deployment returns a deployment by id (ENOTFOUND when unknown).
+	Deployment(ctx context.Context, id string) (bluegreen.Deployment, error)
+	// DeploymentLog returns a deployment's progress lines from line from on.
+	DeploymentLog(id string, from int) ([]bluegreen.Progress, bool)
+	// AppLog returns the last n lines of a color's app output.
+	AppLog(c bluegreen.Color, n int) ([]string, error)
 	// Lock returns the operation lock, nil when free.
 	Lock() *bluegreen.Lock
 	// ReleaseLock frees the lock (see controller.ReleaseLock).
@@ -89,6 +97,8 @@ func NewHandler(svc Service, o Options) http.Handler {
 	mux.Handle("POST /v1/rollback", s.auth(s.rollback))
 	mux.Handle("GET /v1/history", s.auth(s.history))
 	mux.Handle("POST /v1/deploy", s.auth(s.deploy))
+	mux.Handle("GET /v1/deployments/{id}", s.auth(s.deployment))
+	mux.Handle("GET /v1/logs/{color}", s.auth(s.appLog))
 	mux.Handle("GET /v1/lock", s.auth(s.lock))
 	mux.Handle("DELETE /v1/lock", s.auth(s.releaseLock))
 	mux.Handle("/", s.auth(func(w http.ResponseWriter, r *http.Request) error {
@@ -354,6 +364,14 @@ func (s *server) deploy(w http.ResponseWriter, r *http.Request) error {
 		return bluegreen.Errorf(bluegreen.EINVALID, "bad request body: %v", err)
 	}
 	req.Actor = actorOf(r)
+	if req.Detach {
+		d, err := s.svc.DeployDetached(r.Context(), req)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusAccepted, deployLine{Deployment: &d})
+		return nil
+	}
 	rc := http.NewResponseController(w)
 	enc := json.NewEncoder(w)
 	streaming := false
@@ -380,5 +398,58 @@ func (s *server) deploy(w http.ResponseWriter, r *http.Request) error {
 		last.Error = &errorDetail{Code: bluegreen.ErrorCode(err), Message: bluegreen.ErrorMessage(err)}
 	}
 	_ = enc.Encode(last)
+	return nil
+}
+
+// DeploymentView is the answer of GET /v1/deployments/{id}: the deployment
+// and its progress lines from ?from= on (Known is false when they are no
+// longer kept: after a restart, or for old deployments).
+type DeploymentView struct {
+	Deployment bluegreen.Deployment `json:"deployment"`
+	Progress   []bluegreen.Progress `json:"progress"`
+	Known      bool                 `json:"progress_known"`
+}
+
+func (s *server) deployment(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	from := 0
+	if v := r.URL.Query().Get("from"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return bluegreen.Errorf(bluegreen.EINVALID, "from=%q: want a non-negative integer", v)
+		}
+		from = n
+	}
+	d, err := s.svc.Deployment(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	lines, known := s.svc.DeploymentLog(id, from)
+	if lines == nil {
+		lines = []bluegreen.Progress{}
+	}
+	writeJSON(w, http.StatusOK, DeploymentView{Deployment: d, Progress: lines, Known: known})
+	return nil
+}
+
+func (s *server) appLog(w http.ResponseWriter, r *http.Request) error {
+	c, err := bluegreen.ParseColor(r.PathValue("color"))
+	if err != nil {
+		return err
+	}
+	n := 100
+	if v := r.URL.Query().Get("lines"); v != "" {
+		if n, err = strconv.Atoi(v); err != nil || n < 1 || n > 100000 {
+			return bluegreen.Errorf(bluegreen.EINVALID, "lines=%q: want 1 to 100000", v)
+		}
+	}
+	lines, err := s.svc.AppLog(c, n)
+	if err != nil {
+		return err
+	}
+	if lines == nil {
+		lines = []string{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"color": c, "lines": lines})
 	return nil
 }

@@ -79,6 +79,7 @@ type Controller struct {
 	now       func() time.Time
 	instance  string
 	deployCfg *DeployConfig
+	logs      progressLogs
 
 	// op serialises operations (switch, rollback) from their health check to
 	// the router swap. It is taken before mu, never after.

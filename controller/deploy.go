@@ -69,52 +69,75 @@ type DeployConfig struct {
 // lock, fetches and checks out the commit into a new release directory, runs
 // the build steps, stops the color's app, starts the new release and waits
 // until the color passes its health check. Each step is reported to progress
-// (which may be nil) as it happens. On any failure the color is marked failed
-// with the step and the last lines of output, its app is stopped, and the live
-// color is never touched. The returned Deployment is also stored in the
-// color's state; its error, if any, is also returned.
+// (which may be nil) as it happens, and kept for DeploymentLog. On any
+// failure the color is marked failed with the step and the last lines of
+// output, its app is stopped, and the live color is never touched. The
+// returned Deployment is also stored in the color's state; its error, if
+// any, is also returned.
 func (c *Controller) Deploy(ctx context.Context, req bluegreen.DeployRequest, progress func(bluegreen.Progress)) (bluegreen.Deployment, error) {
 	ctx = context.WithoutCancel(ctx) // a deploy runs to its end even if the caller leaves
+	r, err := c.prepareDeploy(ctx, req)
+	if err != nil {
+		return bluegreen.Deployment{}, err
+	}
+	r.progress = progress
+	err = r.finish(ctx)
+	return *r.d, err
+}
+
+// DeployDetached checks and starts a deployment like Deploy, but returns as
+// soon as it holds the lock, with the running deployment; the rest runs in
+// the background (follow it with Deployment and DeploymentLog). A deployment
+// cut short by a restart is marked interrupted by Reclaim.
+func (c *Controller) DeployDetached(ctx context.Context, req bluegreen.DeployRequest) (bluegreen.Deployment, error) {
+	ctx = context.WithoutCancel(ctx)
+	r, err := c.prepareDeploy(ctx, req)
+	if err != nil {
+		return bluegreen.Deployment{}, err
+	}
+	d := *r.d
+	go func() { _ = r.finish(ctx) }()
+	return d, nil
+}
+
+// prepareDeploy validates req and takes the lock; nothing has run yet when
+// it fails.
+func (c *Controller) prepareDeploy(ctx context.Context, req bluegreen.DeployRequest) (*deployRun, error) {
 	dc := c.deployCfg
 	if dc == nil {
-		return bluegreen.Deployment{}, bluegreen.Errorf(bluegreen.EINVALID, "this bluegreen does not deploy: the configuration has no app: section")
+		return nil, bluegreen.Errorf(bluegreen.EINVALID, "this bluegreen does not deploy: the configuration has no app: section")
 	}
 	st := c.State()
 	if req.Sync {
 		live := st.Colors[st.Live].Release
 		if live == nil {
-			return bluegreen.Deployment{}, bluegreen.Errorf(bluegreen.EREFUSED,
+			return nil, bluegreen.Errorf(bluegreen.EREFUSED,
 				"nothing to sync: the live color %s has no release deployed by bluegreen", st.Live)
 		}
 		req.Color, req.Ref = st.Inactive(), live.SHA
 	}
 	if !req.Color.Valid() {
-		return bluegreen.Deployment{}, bluegreen.Errorf(bluegreen.EINVALID, "unknown color %q: want blue or green", req.Color)
+		return nil, bluegreen.Errorf(bluegreen.EINVALID, "unknown color %q: want blue or green", req.Color)
 	}
 	if st.Live == req.Color {
-		return bluegreen.Deployment{}, bluegreen.Errorf(bluegreen.EREFUSED,
+		return nil, bluegreen.Errorf(bluegreen.EREFUSED,
 			"%s is live: deploying over live traffic is what blue-green avoids; deploy to %s (inactive), then switch", req.Color, req.Color.Other())
 	}
 	if req.Ref == "" {
 		req.Ref = st.Colors[req.Color].Branch
 	}
 	if err := dc.ValidateRef(req.Ref); err != nil {
-		return bluegreen.Deployment{}, err
+		return nil, err
 	}
 	release, err := c.Acquire(ctx, req.Actor, fmt.Sprintf("deploy %s ref %s", req.Color, req.Ref))
 	if err != nil {
-		return bluegreen.Deployment{}, err
+		return nil, err
 	}
 	d := &bluegreen.Deployment{ID: newDeploymentID(c.now()), Color: req.Color, Ref: req.Ref,
 		Status: bluegreen.DeploymentRunning, Actor: req.Actor, Started: c.now().UTC()}
-	r := &deployRun{c: c, dc: dc, d: d, progress: progress, start: c.now()}
-	err = r.run(ctx)
-	outcome := bluegreen.OutcomeOK
-	if err != nil {
-		outcome = bluegreen.OutcomeFailed
-	}
-	release(outcome)
-	return *d, err
+	r := &deployRun{c: c, dc: dc, d: d, start: c.now(), release: release}
+	c.logs.start(d.ID)
+	return r, nil
 }
 
 func newDeploymentID(t time.Time) string {

@@ -17,11 +17,25 @@ type deployRun struct {
 	progress func(bluegreen.Progress)
 	start    time.Time
 	started  bool // the new app was started (and must be stopped on failure)
+	release  func(outcome string)
+}
+
+// finish runs the deployment and releases the lock.
+func (r *deployRun) finish(ctx context.Context) error {
+	err := r.run(ctx)
+	outcome := bluegreen.OutcomeOK
+	if err != nil {
+		outcome = bluegreen.OutcomeFailed
+	}
+	r.release(outcome)
+	return err
 }
 
 func (r *deployRun) say(step, line string) {
+	p := bluegreen.Progress{Step: step, Line: line, ElapsedMS: bluegreen.Milliseconds(r.c.now().Sub(r.start))}
+	r.c.logs.add(r.d.ID, p)
 	if r.progress != nil {
-		r.progress(bluegreen.Progress{Step: step, Line: line, ElapsedMS: bluegreen.Milliseconds(r.c.now().Sub(r.start))})
+		r.progress(p)
 	}
 }
 
@@ -43,6 +57,9 @@ func (r *deployRun) save(ctx context.Context, ev bluegreen.Event, release *blueg
 		ev.Details = map[string]any{}
 	}
 	ev.Details["deployment"] = r.d.ID
+	if r.d.Status != bluegreen.DeploymentRunning {
+		ev.Details["record"] = d
+	}
 	ev.Details["ref"] = r.d.Ref
 	if r.d.SHA != "" {
 		ev.Details["sha"] = r.d.SHA

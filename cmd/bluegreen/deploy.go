@@ -28,6 +28,7 @@ func newDeployCmd(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&req.Ref, "ref", "", "branch, tag or commit to deploy (default: the color's branch)")
+	cmd.Flags().BoolVar(&req.Detach, "detach", false, "return at once with the deployment id (follow it with: bluegreen deployments show ID --follow)")
 	cmd.Flags().StringVar(&req.Reason, "reason", "", "why, for the history")
 	return cmd
 }
@@ -52,11 +53,21 @@ func runDeploy(cmd *cobra.Command, g *globals, req bluegreen.DeployRequest) erro
 	if err != nil {
 		return err
 	}
+	if req.Detach {
+		d, err := c.DeployDetached(cmd.Context(), req)
+		if err != nil {
+			return err
+		}
+		if g.json() {
+			return writeJSON(g.stdout, d)
+		}
+		fmt.Fprintf(g.stdout, "deployment %s started: %s ref %s\nfollow it: bluegreen deployments show %s --follow\n",
+			d.ID, d.Color, d.Ref, d.ID)
+		return nil
+	}
 	var progress func(bluegreen.Progress)
 	if !g.json() {
-		progress = func(p bluegreen.Progress) {
-			fmt.Fprintf(g.stdout, "[%6.1fs] %-16s %s\n", p.ElapsedMS/1000, p.Step, p.Line)
-		}
+		progress = func(p bluegreen.Progress) { printProgress(g, p) }
 	}
 	d, err := c.Deploy(cmd.Context(), req, progress)
 	if g.json() && d.ID != "" {
@@ -70,4 +81,92 @@ func runDeploy(cmd *cobra.Command, g *globals, req bluegreen.DeployRequest) erro
 			d.Ended.Sub(d.Started).Round(time.Millisecond))
 	}
 	return nil
+}
+
+func printProgress(g *globals, p bluegreen.Progress) {
+	fmt.Fprintf(g.stdout, "[%6.1fs] %-16s %s\n", p.ElapsedMS/1000, p.Step, p.Line)
+}
+
+func newDeploymentsCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "deployments", Short: "Look at deployments"}
+	var follow bool
+	show := &cobra.Command{
+		Use:   "show <id>",
+		Short: "Show a deployment and its progress (--follow: until it ends; exit 1 if it failed)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			from := 0
+			for {
+				v, err := c.Deployment(cmd.Context(), args[0], from)
+				if err != nil {
+					return err
+				}
+				from += len(v.Progress)
+				if !g.json() {
+					for _, p := range v.Progress {
+						printProgress(g, p)
+					}
+				}
+				d := v.Deployment
+				if !follow || d.Status != bluegreen.DeploymentRunning {
+					if g.json() {
+						return writeJSON(g.stdout, v)
+					}
+					fmt.Fprintf(g.stdout, "deployment %s: %s ref %s (%s) by %s: %s", d.ID, d.Color, d.Ref, short(d.SHA), d.Actor, d.Status)
+					if d.Error != "" {
+						fmt.Fprintf(g.stdout, ": %s", d.Error)
+					}
+					fmt.Fprintln(g.stdout)
+					if d.Status == bluegreen.DeploymentFailed || d.Status == bluegreen.DeploymentInterrupted {
+						return &exitError{code: exitFailed, err: fmt.Errorf("deployment %s %s", d.ID, d.Status)}
+					}
+					return nil
+				}
+				select {
+				case <-cmd.Context().Done():
+					return cmd.Context().Err()
+				case <-time.After(300 * time.Millisecond):
+				}
+			}
+		},
+	}
+	show.Flags().BoolVarP(&follow, "follow", "f", false, "wait until the deployment ends, printing its progress")
+	cmd.AddCommand(show)
+	return cmd
+}
+
+func newLogsCmd(g *globals) *cobra.Command {
+	var lines int
+	cmd := &cobra.Command{
+		Use:   "logs <blue|green>",
+		Short: "Print the last lines of a color's app output (process driver)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			col, err := bluegreen.ParseColor(args[0])
+			if err != nil {
+				return &exitError{code: exitUsage, err: err}
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			out, err := c.AppLog(cmd.Context(), col, lines)
+			if err != nil {
+				return err
+			}
+			if g.json() {
+				return writeJSON(g.stdout, map[string]any{"color": col, "lines": out})
+			}
+			for _, l := range out {
+				fmt.Fprintln(g.stdout, l)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().IntVarP(&lines, "lines", "n", 100, "how many lines")
+	return cmd
 }

@@ -127,6 +127,18 @@ func (p *processApps) Stop(ctx context.Context, c bluegreen.Color) error {
 	return nil
 }
 
+// LogTail implements controller.AppLogs: the last n lines of color's app
+// output.
+func (p *processApps) LogTail(c bluegreen.Color, n int) ([]string, error) {
+	p.mu.Lock()
+	h := p.handles[c]
+	p.mu.Unlock()
+	if h == nil {
+		return nil, bluegreen.Errorf(bluegreen.ENOTFOUND, "no %s app is running", c)
+	}
+	return h.LogTail(n)
+}
+
 // events returns the app lifecycle events since the last call, as history
 // events (crashes and restarts are worth recording).
 func (p *processApps) events() []bluegreen.Event {

@@ -317,3 +317,38 @@ green:
 		t.Fatalf("blue's deployment %+v", d)
 	}
 }
+
+// TestDetachShowLogs: deploy --detach returns an id that deployments show
+// follows to the end; logs prints the app's output.
+func TestDetachShowLogs(t *testing.T) {
+	r := newAppRepo(t)
+	s := startAppServe(t, r)
+	out := s.mustCLI(t, "deploy", "green", "--detach")
+	if !strings.HasPrefix(out, "deployment ") || !strings.Contains(out, "started") {
+		t.Fatalf("deploy --detach: %q", out)
+	}
+	id := strings.Fields(out)[1]
+	firstID := id
+	out = s.mustCLI(t, "deployments", "show", id, "--follow")
+	for _, want := range []string{"fetch", "health", "green is healthy", "deployment " + id + ": green ref green", "succeeded"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("deployments show --follow lacks %q:\n%s", want, out)
+		}
+	}
+	if out := s.mustCLI(t, "logs", "green"); !strings.Contains(out, "sample-app (green, version v1) listening on") {
+		t.Fatalf("logs green: %q", out)
+	}
+
+	r.commit(t, "green", "broken", map[string]string{"FAIL_BUILD": "1\n"})
+	out = s.mustCLI(t, "deploy", "green", "--detach")
+	id = strings.Fields(out)[1]
+	out, _, code := s.cli(t, "deployments", "show", id, "-f")
+	if code != 1 || !strings.Contains(out, "failed") || !strings.Contains(out, "compile error") {
+		t.Fatalf("following a failing deployment: exit %d\n%s", code, out)
+	}
+	// The first deployment is no longer the color's current one: it is
+	// found in the history by its id.
+	if out := s.mustCLI(t, "deployments", "show", firstID); !strings.Contains(out, "succeeded") {
+		t.Fatalf("deployments show of an older deployment: %q", out)
+	}
+}
