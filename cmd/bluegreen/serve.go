@@ -147,6 +147,12 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 			}
 			driver = &commandApps{cmds: cfg.App.Command, dir: configDir(cfg), env: baseEnv(cfg.App), ports: ports}
 		} else {
+			for _, c := range bluegreen.Colors {
+				if n := len(cfg.Colors[c].Ports); n > 1 {
+					closeAll(lns)
+					return usageErrorf("%s: %s lists %d ports, but the process driver runs one app process per color (on its first port); use one port, or the command driver", cfg.File, c, n)
+				}
+			}
 			if apps, err = newProcessApps(cfg.StateDir, cfg.App, logger); err != nil {
 				closeAll(lns)
 				return err
