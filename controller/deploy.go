@@ -65,7 +65,9 @@ type DeployConfig struct {
 	HookDir string
 }
 
-// Deploy deploys req.Ref into req.Color, which must not be live: it takes the
+// Deploy deploys req.Ref into req.Color, which must not be live (except for
+// the very first deploy into a live color that has no release and fails its
+// health check: nothing serves there yet): it takes the
 // lock, fetches and checks out the commit into a new release directory, runs
 // the build steps, stops the color's app, starts the new release and waits
 // until the color passes its health check. Each step is reported to progress
@@ -76,11 +78,10 @@ type DeployConfig struct {
 // any, is also returned.
 func (c *Controller) Deploy(ctx context.Context, req bluegreen.DeployRequest, progress func(bluegreen.Progress)) (bluegreen.Deployment, error) {
 	ctx = context.WithoutCancel(ctx) // a deploy runs to its end even if the caller leaves
-	r, err := c.prepareDeploy(ctx, req)
+	r, err := c.prepareDeploy(ctx, req, progress)
 	if err != nil {
 		return bluegreen.Deployment{}, err
 	}
-	r.progress = progress
 	err = r.finish(ctx)
 	return *r.d, err
 }
@@ -91,7 +92,7 @@ func (c *Controller) Deploy(ctx context.Context, req bluegreen.DeployRequest, pr
 // cut short by a restart is marked interrupted by Reclaim.
 func (c *Controller) DeployDetached(ctx context.Context, req bluegreen.DeployRequest) (bluegreen.Deployment, error) {
 	ctx = context.WithoutCancel(ctx)
-	r, err := c.prepareDeploy(ctx, req)
+	r, err := c.prepareDeploy(ctx, req, nil)
 	if err != nil {
 		return bluegreen.Deployment{}, err
 	}
@@ -102,7 +103,7 @@ func (c *Controller) DeployDetached(ctx context.Context, req bluegreen.DeployReq
 
 // prepareDeploy validates req and takes the lock; nothing has run yet when
 // it fails.
-func (c *Controller) prepareDeploy(ctx context.Context, req bluegreen.DeployRequest) (*deployRun, error) {
+func (c *Controller) prepareDeploy(ctx context.Context, req bluegreen.DeployRequest, progress func(bluegreen.Progress)) (*deployRun, error) {
 	dc := c.deployCfg
 	if dc == nil {
 		return nil, bluegreen.Errorf(bluegreen.EINVALID, "this bluegreen does not deploy: the configuration has no app: section")
@@ -119,9 +120,17 @@ func (c *Controller) prepareDeploy(ctx context.Context, req bluegreen.DeployRequ
 	if !req.Color.Valid() {
 		return nil, bluegreen.Errorf(bluegreen.EINVALID, "unknown color %q: want blue or green", req.Color)
 	}
+	bootstrap := false
 	if st.Live == req.Color {
-		return nil, bluegreen.Errorf(bluegreen.EREFUSED,
-			"%s is live: deploying over live traffic is what blue-green avoids; deploy to %s (inactive), then switch", req.Color, req.Color.Other())
+		// The one exception: a live color that bluegreen never deployed and
+		// that serves nothing (the very first deploy) has no traffic to
+		// protect.
+		_, herr := c.health.Verify(ctx, req.Color)
+		if st.Colors[req.Color].Release != nil || herr == nil {
+			return nil, bluegreen.Errorf(bluegreen.EREFUSED,
+				"%s is live: deploying over live traffic is what blue-green avoids; deploy to %s (inactive), then switch", req.Color, req.Color.Other())
+		}
+		bootstrap = true
 	}
 	if req.Ref == "" {
 		req.Ref = st.Colors[req.Color].Branch
@@ -135,8 +144,11 @@ func (c *Controller) prepareDeploy(ctx context.Context, req bluegreen.DeployRequ
 	}
 	d := &bluegreen.Deployment{ID: newDeploymentID(c.now()), Color: req.Color, Ref: req.Ref,
 		Status: bluegreen.DeploymentRunning, Actor: req.Actor, Started: c.now().UTC()}
-	r := &deployRun{c: c, dc: dc, d: d, start: c.now(), release: release}
+	r := &deployRun{c: c, dc: dc, d: d, start: c.now(), release: release, progress: progress}
 	c.logs.start(d.ID)
+	if bootstrap {
+		r.say("start", fmt.Sprintf("%s is live but runs nothing deployed by bluegreen yet: this first deploy goes into it", req.Color))
+	}
 	return r, nil
 }
 

@@ -14,11 +14,11 @@ import (
 )
 
 // releaseTimeFormat is the UTC time prefix of a release directory's name.
-const releaseTimeFormat = "20060102T150405Z"
+const releaseTimeFormat = "20060102T150405.000000Z"
 
 // releaseName matches the names ReleaseDir makes; nothing else under a
 // color's directory is ever listed or pruned.
-var releaseName = regexp.MustCompile(`^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{12}$`)
+var releaseName = regexp.MustCompile(`^[0-9]{8}T[0-9]{6}\.[0-9]{6}Z-[0-9a-f]{12}$`)
 
 // ReleaseDir returns root/<color>/<UTC t as YYYYmmddTHHMMSSZ>-<first 12 digits
 // of sha>, the directory a release of sha deployed at t into color lives in.

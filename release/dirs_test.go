@@ -13,12 +13,12 @@ import (
 
 func TestReleaseDir(t *testing.T) {
 	sha := "0123456789abcdef0123456789abcdef01234567"
-	at := time.Date(2024, 3, 1, 13, 4, 5, 999, time.FixedZone("CET", 3600))
+	at := time.Date(2024, 3, 1, 13, 4, 5, 123456789, time.FixedZone("CET", 3600))
 	got, err := ReleaseDir("/srv/releases", bluegreen.Green, at, sha)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := "/srv/releases/green/20240301T120405Z-0123456789ab"; got != want {
+	if want := "/srv/releases/green/20240301T120405.123456Z-0123456789ab"; got != want {
 		t.Errorf("ReleaseDir = %q, want %q", got, want)
 	}
 	if !releaseName.MatchString(filepath.Base(got)) {
@@ -64,7 +64,7 @@ func TestPruneKeepsNewestAndInUse(t *testing.T) {
 	stray := []string{
 		filepath.Join(root, "green", ".checkout-x-123"),
 		filepath.Join(root, "green", "notes"),
-		filepath.Join(root, "green", "20990101T000000Z-ffffffffffff"),
+		filepath.Join(root, "green", "20990101T000000.000000Z-ffffffffffff"),
 	}
 	if err := os.Mkdir(stray[0], 0o755); err != nil {
 		t.Fatal(err)
