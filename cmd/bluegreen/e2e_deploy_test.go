@@ -358,3 +358,32 @@ func TestDetachShowLogs(t *testing.T) {
 		t.Fatalf("deployments show of an older deployment: %q", out)
 	}
 }
+
+// TestCrashRestartRecorded: a crashed app is restarted by its supervisor
+// and the crash and the restart appear in the history.
+func TestCrashRestartRecorded(t *testing.T) {
+	r := newAppRepo(t)
+	s := startAppServe(t, r)
+	s.mustCLI(t, "deploy", "blue")
+	appPid := func() int {
+		_, body, _ := get(t, "http://"+s.public+"/")
+		return decodeJSON[struct{ Pid int }](t, body).Pid
+	}
+	first := appPid()
+	if err := syscall.Kill(first, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the app to be restarted", 20*time.Second, func() bool {
+		code, body, _ := getMaybe("http://" + s.public + "/")
+		return code == 200 && !strings.Contains(body, fmt.Sprintf(`"pid":%d`, first))
+	})
+	waitFor(t, "the crash in the history", 20*time.Second, func() bool {
+		evs := decodeJSON[[]bluegreen.Event](t, s.mustCLI(t, "history", "--json", "--action", "process"))
+		kinds := map[string]bool{}
+		for _, e := range evs {
+			k, _ := e.Details["kind"].(string)
+			kinds[k] = true
+		}
+		return kinds["exited"] && kinds["restarting"]
+	})
+}

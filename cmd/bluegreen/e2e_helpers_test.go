@@ -265,6 +265,17 @@ func get(t *testing.T, url string, header ...string) (int, string, http.Header) 
 	return resp.StatusCode, string(b), resp.Header
 }
 
+// getMaybe fetches url; a connection error gives status 0.
+func getMaybe(url string) (int, string, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), nil
+}
+
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 	t.Helper()
