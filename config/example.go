@@ -90,7 +90,8 @@ blue:
   upstreams:
     - 127.0.0.1:9001
   # With app: the port this color's app listens on, given to it as $PORT.
-  # ports: [9001, 9011] runs one process per port.
+  # ports: [9001, 9011] lists several (command driver only; the process
+  # driver runs one app process per color).
   # port: 9001
   # Health check; every key is optional and shows its default, except path.
   health:
