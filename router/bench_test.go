@@ -53,9 +53,17 @@ func BenchmarkDirect(b *testing.B) {
 	benchGet(b, "http://"+addr+"/")
 }
 
-func BenchmarkRouter(b *testing.B) {
+// BenchmarkRouter measures the default engine, BenchmarkRouterReverseProxy
+// the ReverseProxy one.
+func BenchmarkRouter(b *testing.B) { benchRouter(b, Options{ColorHeader: true}) }
+
+func BenchmarkRouterReverseProxy(b *testing.B) {
+	benchRouter(b, Options{ColorHeader: true, ReverseProxyOnly: true})
+}
+
+func benchRouter(b *testing.B, opts Options) {
 	addr := newBackendB(b)
-	rt, err := New(Options{ColorHeader: true}, bluegreen.Blue, map[bluegreen.Color][]string{bluegreen.Blue: {addr}})
+	rt, err := New(opts, bluegreen.Blue, map[bluegreen.Color][]string{bluegreen.Blue: {addr}})
 	if err != nil {
 		b.Fatal(err)
 	}

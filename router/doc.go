@@ -33,16 +33,40 @@
 // The seam. Bookkeeping (tables, generations, drains, counters) does not
 // know how bytes move. It hands each request to an engine ("forward this
 // request to this upstream"), whose hooks report the response status back.
-// The first engine is a tuned httputil.ReverseProxy: Rewrite, pooled 32 KiB
-// copy buffers, one shared http.Transport with a large idle pool per
-// upstream, no compression, HTTP/1.1 to upstreams, a connect timeout, and a
-// retry on the color's next upstream only when the connection could not
-// even be opened (nothing sent, so safe for any method). ReverseProxy
-// removes hop-by-hop headers (RFC 9110 section 7.6.1), handles 1xx
-// responses, trailers, upgrades, and flushes streaming responses at once.
-// The upstream sees the client's Host header (X-Forwarded-Host too), and
-// X-Forwarded-For/-Proto. A request with "Expect: 100-continue" gets exactly
-// one 100 Continue, sent when the upstream asked for the body.
+//
+// The default engine (direct.go) forwards plain HTTP/1.x requests (GET,
+// HEAD, POST, PUT, PATCH, DELETE, OPTIONS without Upgrade, Expect or
+// request trailers) on the handler's own goroutine: it takes a kept-alive
+// connection from a per-address pool of idle upstream connections (a
+// buffered channel; dials when empty, moving to the color's next upstream
+// when the connection is refused), writes the request line and headers
+// itself with a pooled bufio.Writer (hop-by-hop headers removed, those
+// named in Connection too, X-Forwarded-* set), streams the body (chunked
+// when its length is unknown), reads the response with http.ReadResponse
+// on a pooled bufio.Reader, copies the headers (minus hop-by-hop ones) and
+// the body with a pooled 32 KiB buffer, flushing every write when the
+// response is text/event-stream or has no length, and forwards trailers.
+// There is no Transport goroutine and no hand-off between goroutines. The
+// connection goes back to the pool only when the response was read to its
+// end and neither side asked to close. A request that fails on a reused
+// connection before any response byte is sent again once, on a fresh
+// connection, if it had no body or is idempotent and its body was never
+// read; otherwise it is answered 502. The upstream connection is closed
+// when the request's context ends (drain deadline, client gone), which
+// aborts the exchange at once.
+//
+// Everything else goes to the second engine (engine.go), a tuned
+// httputil.ReverseProxy, which Options.ReverseProxyOnly makes the only
+// one: Rewrite, pooled 32 KiB copy buffers, one shared http.Transport with
+// a large idle pool per upstream, no compression, HTTP/1.1 to upstreams, a
+// connect timeout, and a retry on the color's next upstream only when the
+// connection could not even be opened (nothing sent, so safe for any
+// method). ReverseProxy removes hop-by-hop headers (RFC 9110 section
+// 7.6.1), handles 1xx responses, trailers, upgrades, and flushes streaming
+// responses at once. A request with "Expect: 100-continue" gets exactly
+// one 100 Continue, sent when the upstream asked for the body. With either
+// engine the upstream sees the client's Host header (X-Forwarded-Host too),
+// and X-Forwarded-For/-Proto.
 //
 // Counters. Per color, with atomics only: requests, in flight, status
 // classes, the 502s the router generated, and a cumulative latency

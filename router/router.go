@@ -46,6 +46,13 @@ type Options struct {
 	TrustForwarded bool
 	// Logger receives upstream errors and server errors; nil discards.
 	Logger *slog.Logger
+	// ReverseProxyOnly forwards every request with httputil.ReverseProxy
+	// over an http.Transport. By default plain HTTP/1.x requests go through
+	// the router's own HTTP/1.1 client instead (forwarded on the request's
+	// goroutine over pooled upstream connections, which is faster), and
+	// only upgrades, "Expect: 100-continue", request trailers and unusual
+	// methods use ReverseProxy.
+	ReverseProxyOnly bool
 }
 
 // Router is the data plane: the public handler proxies to the live color,
@@ -116,7 +123,11 @@ func New(opts Options, live bluegreen.Color, upstreams map[bluegreen.Color][]str
 	}
 	li := indexOf(live)
 	rt.table.Store(&table{live: li, public: newGeneration(li)})
-	rt.eng = newProxyEngine(opts.ConnectTimeout, opts.TrustForwarded, log)
+	if opts.ReverseProxyOnly {
+		rt.eng = newProxyEngine(opts.ConnectTimeout, opts.TrustForwarded, log)
+	} else {
+		rt.eng = newDirectEngine(opts.ConnectTimeout, opts.TrustForwarded, log)
+	}
 	rt.public = &handler{rt: rt}
 	rt.preview = &handler{rt: rt, preview: true}
 	return rt, nil
@@ -135,6 +146,8 @@ func (rt *Router) Live() bluegreen.Color { return rt.table.Load().live.color() }
 
 // SetUpstreams replaces the upstreams of color c. Requests that start after
 // it returns use the new set; requests in flight finish where they are.
+// Idle connections to addresses that neither color uses any more are
+// closed.
 // It returns an EINVALID error for an invalid color or address and then
 // changes nothing.
 func (rt *Router) SetUpstreams(c bluegreen.Color, addrs []string) error {
@@ -146,6 +159,19 @@ func (rt *Router) SetUpstreams(c bluegreen.Color, addrs []string) error {
 		return err
 	}
 	rt.pools[indexOf(c)].Store(p)
+	if d, ok := rt.eng.(*directEngine); ok {
+		// Close the idle connections to addresses no color uses any more.
+		d.conns.prune(func(addr string) bool {
+			for i := range rt.pools {
+				for _, u := range rt.pools[i].Load().ups {
+					if u.addr == addr {
+						return true
+					}
+				}
+			}
+			return false
+		})
+	}
 	return nil
 }
 

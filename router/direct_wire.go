@@ -1,0 +1,267 @@
+package router
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"strconv"
+	"strings"
+)
+
+// writeRequest writes the request line, the headers (hop-by-hop ones
+// removed, X-Forwarded-* set as the ReverseProxy engine sets them) and the
+// body (chunked when its length is unknown), and flushes.
+func (e *directEngine) writeRequest(bw *bufio.Writer, x *exchange) error {
+	r := x.req
+	bw.WriteString(r.Method)
+	bw.WriteByte(' ')
+	if uri := r.RequestURI; uri != "" && uri[0] == '/' {
+		bw.WriteString(uri)
+	} else {
+		bw.WriteString(r.URL.RequestURI())
+	}
+	bw.WriteString(" HTTP/1.1\r\nHost: ")
+	if r.Host != "" {
+		bw.WriteString(r.Host)
+	} else {
+		bw.WriteString(x.c.up.addr)
+	}
+	bw.WriteString("\r\n")
+	e.writeHeaders(bw, r)
+	switch {
+	case !x.hasBody:
+		if r.Method == http.MethodPost || r.Method == http.MethodPut || r.Method == http.MethodPatch {
+			bw.WriteString("Content-Length: 0\r\n")
+		}
+	case r.ContentLength > 0:
+		bw.WriteString("Content-Length: ")
+		bw.Write(strconv.AppendInt(bw.AvailableBuffer(), r.ContentLength, 10))
+		bw.WriteString("\r\n")
+	default:
+		bw.WriteString("Transfer-Encoding: chunked\r\n")
+	}
+	bw.WriteString("\r\n")
+	if x.hasBody {
+		if err := e.writeBody(bw, x); err != nil {
+			return err
+		}
+	}
+	return bw.Flush()
+}
+
+// skipRequestHeader lists the request headers never copied as they are:
+// hop-by-hop ones (RFC 9110 section 7.6.1), the framing the engine writes
+// itself, and the forwarding headers it sets.
+func skipRequestHeader(k string) bool {
+	switch k {
+	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
+		"Te", "Trailer", "Transfer-Encoding", "Upgrade", "Content-Length", "Host",
+		"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded":
+		return true
+	}
+	return false
+}
+
+func writeHeader(bw *bufio.Writer, k, v string) {
+	bw.WriteString(k)
+	bw.WriteString(": ")
+	bw.WriteString(v)
+	bw.WriteString("\r\n")
+}
+
+func (e *directEngine) writeHeaders(bw *bufio.Writer, r *http.Request) {
+	h := r.Header
+	conn := h["Connection"]
+	for k, vv := range h {
+		if skipRequestHeader(k) || (conn != nil && listed(conn, k)) {
+			continue
+		}
+		for _, v := range vv {
+			writeHeader(bw, k, v)
+		}
+	}
+	// "TE: trailers" is the one hop-by-hop value forwarded, as ReverseProxy does.
+	if listed(h["Te"], "trailers") {
+		writeHeader(bw, "Te", "trailers")
+	}
+
+	ip, _, err := net.SplitHostPort(r.RemoteAddr)
+	proto := "http"
+	if r.TLS != nil {
+		proto = "https"
+	}
+	host := r.Host
+	if e.trust {
+		if v := h["X-Forwarded-Host"]; len(v) > 0 {
+			host = v[0]
+		}
+		if v := h["X-Forwarded-Proto"]; len(v) > 0 {
+			proto = v[0]
+		}
+		for _, v := range h["Forwarded"] {
+			writeHeader(bw, "Forwarded", v)
+		}
+	}
+	if err == nil {
+		bw.WriteString("X-Forwarded-For: ")
+		if prior := h["X-Forwarded-For"]; e.trust && len(prior) > 0 {
+			for _, p := range prior {
+				bw.WriteString(p)
+				bw.WriteString(", ")
+			}
+		}
+		bw.WriteString(ip)
+		bw.WriteString("\r\n")
+	}
+	writeHeader(bw, "X-Forwarded-Host", host)
+	writeHeader(bw, "X-Forwarded-Proto", proto)
+}
+
+// writeBody streams the client's body to the upstream. A failure to read
+// the client's body sets x.bodyErr.
+func (e *directEngine) writeBody(bw *bufio.Writer, x *exchange) error {
+	r := x.req
+	x.bodyRead = true
+	buf := e.buffers.Get()
+	defer e.buffers.Put(buf)
+	var dst io.Writer = bw
+	var cw io.WriteCloser
+	if r.ContentLength < 0 {
+		cw = httputil.NewChunkedWriter(bw)
+		dst = cw
+	}
+	var n int64
+	for {
+		m, rerr := r.Body.Read(buf)
+		if m > 0 {
+			n += int64(m)
+			if _, werr := dst.Write(buf[:m]); werr != nil {
+				return werr
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			x.bodyErr = true
+			return rerr
+		}
+	}
+	if r.ContentLength > 0 && n != r.ContentLength {
+		x.bodyErr = true
+		return io.ErrUnexpectedEOF
+	}
+	if cw != nil {
+		cw.Close() // the last chunk: "0\r\n"
+		bw.WriteString("\r\n")
+	}
+	return nil
+}
+
+// skipResponseHeader lists the hop-by-hop response headers (RFC 9110
+// section 7.6.1); Trailer is announced again by respond.
+func skipResponseHeader(k string) bool {
+	switch k {
+	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
+		"Te", "Trailer", "Transfer-Encoding", "Upgrade":
+		return true
+	}
+	return false
+}
+
+func copyResponseHeader(dst, src http.Header) {
+	conn := src["Connection"]
+	for k, vv := range src {
+		if skipResponseHeader(k) || (conn != nil && listed(conn, k)) {
+			continue
+		}
+		dst[k] = vv
+	}
+}
+
+// respond forwards the response: 1xx informational responses, the head,
+// the body (flushed per write when streaming), the trailers; then it
+// returns the connection to the pool when it can be reused. A body that
+// breaks mid-way aborts the handler with http.ErrAbortHandler, as
+// ReverseProxy does.
+func (e *directEngine) respond(w http.ResponseWriter, x *exchange, res *http.Response) {
+	c := x.c
+	dst := w.Header()
+	for res.StatusCode < 200 {
+		if res.StatusCode == http.StatusSwitchingProtocols {
+			x.abandon()
+			c.fail(w, errUnexpected101)
+			return
+		}
+		copyResponseHeader(dst, res.Header)
+		w.WriteHeader(res.StatusCode)
+		clear(dst)
+		var err error
+		if res, err = http.ReadResponse(x.br, x.req); err != nil {
+			x.abandon()
+			c.fail(w, err)
+			return
+		}
+	}
+	copyResponseHeader(dst, res.Header)
+	announced := len(res.Trailer)
+	if announced > 0 {
+		keys := make([]string, 0, announced)
+		for k := range res.Trailer {
+			keys = append(keys, k)
+		}
+		dst["Trailer"] = []string{strings.Join(keys, ", ")}
+	}
+	c.responded(res.StatusCode, dst)
+	w.WriteHeader(res.StatusCode)
+
+	var flusher http.Flusher
+	eventStream := strings.HasPrefix(res.Header.Get("Content-Type"), "text/event-stream")
+	if eventStream || res.ContentLength < 0 {
+		flusher, _ = w.(http.Flusher)
+	}
+	if flusher != nil && (eventStream || announced > 0) {
+		flusher.Flush() // the head at once (and chunked framing for trailers)
+	}
+	buf := e.buffers.Get()
+	err := copyBody(w, res.Body, buf, flusher)
+	e.buffers.Put(buf)
+	if err != nil {
+		x.abandon()
+		panic(http.ErrAbortHandler)
+	}
+	if len(res.Trailer) == announced {
+		for k, vv := range res.Trailer {
+			dst[k] = vv
+		}
+	} else {
+		for k, vv := range res.Trailer {
+			dst[http.TrailerPrefix+k] = vv
+		}
+	}
+	x.finish(res)
+}
+
+// copyBody copies the response body to the client, flushing after each
+// write when f is not nil.
+func copyBody(w io.Writer, body io.Reader, buf []byte, f http.Flusher) error {
+	for {
+		n, rerr := body.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return werr
+			}
+			if f != nil {
+				f.Flush()
+			}
+		}
+		if rerr == io.EOF {
+			return nil
+		}
+		if rerr != nil {
+			return rerr
+		}
+	}
+}
