@@ -269,3 +269,25 @@ func (a *commandApps) Stop(ctx context.Context, c bluegreen.Color) error {
 	}
 	return nil
 }
+
+// statuses runs the optional status command for each color (exit 0: the app
+// runs) and says what it found, for the history at serve's start.
+func (a *commandApps) statuses(ctx context.Context) map[bluegreen.Color]string {
+	found := map[bluegreen.Color]string{}
+	if a.cmds.Status == "" {
+		return found
+	}
+	for _, c := range bluegreen.Colors {
+		env := append(append([]string(nil), a.env...), "BLUEGREEN_COLOR="+string(c))
+		if p := a.ports[c]; len(p) > 0 {
+			env = append(env, fmt.Sprintf("PORT=%d", p[0]))
+		}
+		res, err := runner.Run(ctx, runner.Cmd{Command: a.cmds.Status, Dir: a.dir, Env: env, Timeout: 30 * time.Second}, nil)
+		if err != nil {
+			found[c] = fmt.Sprintf("not running (status command: %v %s)", err, res.TailText(2))
+		} else {
+			found[c] = "running (status command exited 0)"
+		}
+	}
+	return found
+}

@@ -280,6 +280,7 @@ app:
   command:
     deploy: 'setsid "$APP_BIN" sample-app --version "$(cat VERSION)" > app.log 2>&1 < /dev/null & echo $! > "$PIDS/$BLUEGREEN_COLOR.pid"'
     stop: 'f="$PIDS/$BLUEGREEN_COLOR.pid"; if [ -f "$f" ]; then p=$(cat "$f"); kill $p 2>/dev/null; while kill -0 $p 2>/dev/null; do sleep 0.05; done; rm -f "$f"; fi'
+    status: 'test -f "$PIDS/$BLUEGREEN_COLOR.pid"'
   env:
     APP_BIN: %s
     PIDS: %s
@@ -321,6 +322,19 @@ green:
 	}
 	if d := status(t, s).State.Colors[bluegreen.Blue].Deployment; d == nil || d.Status != bluegreen.DeploymentSucceeded {
 		t.Fatalf("blue's deployment %+v", d)
+	}
+	// After a restart the status command says both apps run.
+	s.kill9(t)
+	s2 := startServe(t, path)
+	evs := decodeJSON[[]bluegreen.Event](t, s2.mustCLI(t, "history", "--json", "--action", "process"))
+	running := 0
+	for _, e := range evs {
+		if strings.Contains(e.Message, "running (status command exited 0)") {
+			running++
+		}
+	}
+	if running != 2 {
+		t.Fatalf("status command results in history: %+v", evs)
 	}
 }
 

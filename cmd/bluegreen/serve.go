@@ -145,7 +145,9 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 			for _, c := range bluegreen.Colors {
 				ports[c] = cfg.Colors[c].Ports
 			}
-			driver = &commandApps{cmds: cfg.App.Command, dir: configDir(cfg), env: baseEnv(cfg.App), ports: ports}
+			cmdApps := &commandApps{cmds: cfg.App.Command, dir: configDir(cfg), env: baseEnv(cfg.App), ports: ports}
+			adopted = cmdApps.statuses(ctx)
+			driver = cmdApps
 		} else {
 			for _, c := range bluegreen.Colors {
 				if n := len(cfg.Colors[c].Ports); n > 1 {
