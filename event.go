@@ -14,6 +14,10 @@ const (
 	ActionLock     = "lock"     // the operation lock was taken or released
 	ActionDeploy   = "deploy"   // a release was deployed into a color (or failed to be)
 	ActionProcess  = "process"  // an app process started, crashed or was restarted
+	ActionVerify   = "verify"   // a color's checks ran against its release
+	ActionApprove  = "approve"  // a person approved a color's release for promotion
+	ActionWatch    = "watch"    // the post-switch watch started, passed or breached
+	ActionNotify   = "notify"   // a notification (webhook, hook) could not be delivered
 )
 
 // Outcomes recorded in the history.
