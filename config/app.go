@@ -46,6 +46,17 @@ type App struct {
 	Command *CommandDriver
 	// Hooks are optional commands around deploys and switches.
 	Hooks Hooks
+	// Checks are verification checks run against either color (each color
+	// may add its own, see Color.Checks).
+	Checks []Check
+	// VerifyOnDeploy runs the color's checks at the end of every deploy
+	// (true by default).
+	VerifyOnDeploy bool
+	// Promotion is PromotionManual (default) or PromotionAuto.
+	Promotion string
+	// RequireApproval makes switch need `bluegreen approve` of the color's
+	// current release; only with PromotionManual.
+	RequireApproval bool
 }
 
 // EnvVar is one environment variable of the `app.env:` mapping.
@@ -70,6 +81,10 @@ type CommandDriver struct {
 // A failing pre-hook stops its operation.
 type Hooks struct {
 	PreDeploy, PostDeploy, PreSwitch, PostSwitch string
+	// Notify runs after an automatic rollback and after a failed deploy or
+	// verification, with BLUEGREEN_EVENT and BLUEGREEN_MESSAGE set; its
+	// failure is recorded and changes nothing else.
+	Notify string
 }
 
 // The drivers App.Driver may name.
@@ -83,7 +98,8 @@ const (
 // DefaultApp returns the app settings used for the keys of `app:` that are
 // absent. Repo and Run have no default.
 func DefaultApp() App {
-	return App{Driver: DriverProcess, StartTimeout: 60 * time.Second, StopGrace: 10 * time.Second, KeepReleases: 3}
+	return App{Driver: DriverProcess, StartTimeout: 60 * time.Second, StopGrace: 10 * time.Second, KeepReleases: 3,
+		VerifyOnDeploy: true, Promotion: PromotionManual}
 }
 
 // ReservedEnv reports whether name is set by bluegreen itself (PORT and
@@ -145,9 +161,26 @@ func (d *decoder) app(v value, a *App) {
 				opt("post_deploy", func(v value) { d.shell(v, &h.PostDeploy) }),
 				opt("pre_switch", func(v value) { d.shell(v, &h.PreSwitch) }),
 				opt("post_switch", func(v value) { d.shell(v, &h.PostSwitch) }),
+				opt("notify", func(v value) { d.shell(v, &h.Notify) }),
 			)
 		}),
+		opt("checks", func(v value) { d.checks(v, &a.Checks) }),
+		opt("verify_on_deploy", func(v value) { d.boolean(v, &a.VerifyOnDeploy) }),
+		opt("promotion", func(v value) {
+			s, ok := d.str(v, "manual or auto")
+			if ok && s != PromotionManual && s != PromotionAuto {
+				d.invalid(v, "unknown promotion %q (want manual or auto)", s)
+			} else if ok {
+				a.Promotion = s
+			}
+		}),
+		opt("require_approval", func(v value) { d.boolean(v, &a.RequireApproval) }),
 	)
+	d.checkNames("app.checks", nil, a.Checks, "")
+	if a.RequireApproval && a.Promotion == PromotionAuto {
+		d.errorf(d.seen[v.child("require_approval")], "%s: approval needs a person between deploy and switch; it cannot go with promotion: auto (at %s)",
+			v.child("require_approval"), d.seen[v.child("promotion")])
+	}
 	_, decoded := d.seen[v.child("driver")]
 	switch {
 	case badDriver || d.given[v.child("driver")] && !decoded: // already reported

@@ -77,6 +77,8 @@ func TestAppFull(t *testing.T) {
 		Command:      &CommandDriver{Deploy: "./deploy.sh", Stop: "./stop.sh", Status: "./status.sh"},
 		Hooks: Hooks{PreDeploy: "./hooks/pre-deploy", PostDeploy: "./hooks/post-deploy",
 			PreSwitch: "./hooks/pre-switch", PostSwitch: "./hooks/post-switch"},
+		VerifyOnDeploy: true,
+		Promotion:      PromotionManual,
 	}
 	if !reflect.DeepEqual(*c.App, want) {
 		t.Errorf("App = %#v\nwant  %#v", *c.App, want)
@@ -253,5 +255,39 @@ func TestExampleAppSectionUncommented(t *testing.T) {
 	d := DefaultApp()
 	if c.App.StartTimeout != d.StartTimeout || c.App.StopGrace != d.StopGrace || c.App.KeepReleases != d.KeepReleases {
 		t.Errorf("Example's app section does not show the defaults: %+v", c.App)
+	}
+}
+
+func TestChecksPromotionAndWatch(t *testing.T) {
+	c := mustLoad(t, "testdata/good/gates.yaml")
+	home := Check{Name: "home", Timeout: 5 * time.Second, Retries: 2, HTTP: &HTTPCheck{
+		Method: "POST", Path: "/api?x=1", Body: `{"q": 1}`, Status: 201, BodyContains: "ok",
+		Headers:   []Header{{"Accept", "application/json"}, {"X-Num", "3"}},
+		JSONField: "data.count", JSONEquals: "3",
+	}}
+	tests := Check{Name: "tests", Command: "python3 manage.py test", Timeout: 30 * time.Second}
+	blueOnly := Check{Name: "blue-only", Timeout: 30 * time.Second, HTTP: &HTTPCheck{Method: "GET", Path: "/healthz", Status: 200}}
+	if got, want := c.ChecksFor(bluegreen.Blue), []Check{home, tests, blueOnly}; !reflect.DeepEqual(got, want) {
+		t.Errorf("blue's checks:\n got %#v\nwant %#v", got, want)
+	}
+	if got, want := c.ChecksFor(bluegreen.Green), []Check{home, tests}; !reflect.DeepEqual(got, want) {
+		t.Errorf("green's checks:\n got %#v\nwant %#v", got, want)
+	}
+	if a := c.App; a.VerifyOnDeploy || a.Promotion != PromotionAuto || a.RequireApproval || a.Hooks.Notify != "./page.sh" {
+		t.Errorf("app gates: verify_on_deploy=%v promotion=%q require_approval=%v notify=%q",
+			a.VerifyOnDeploy, a.Promotion, a.RequireApproval, a.Hooks.Notify)
+	}
+	want := Watch{Enabled: true, Window: time.Minute, Interval: 2 * time.Second, MinRequests: 5, MaxErrorRatio: 0.1,
+		MaxP99: 1500 * time.Millisecond, StopPreviousAfter: 10 * time.Minute,
+		Prometheus: &PrometheusCheck{URL: "http://127.0.0.1:9090", Query: `sum(up{color="{{color}}"})`, Max: 0.5}}
+	if !reflect.DeepEqual(c.Watch, want) {
+		t.Errorf("watch:\n got %#v\nwant %#v", c.Watch, want)
+	}
+
+	// The defaults: verify on deploy, manual promotion, the watch on.
+	d := mustLoad(t, "testdata/good/app_minimal.yaml")
+	if !d.App.VerifyOnDeploy || d.App.Promotion != PromotionManual || d.App.RequireApproval || !reflect.DeepEqual(d.Watch, DefaultWatch()) {
+		t.Errorf("defaults: verify_on_deploy=%v promotion=%q require_approval=%v watch=%+v",
+			d.App.VerifyOnDeploy, d.App.Promotion, d.App.RequireApproval, d.Watch)
 	}
 }

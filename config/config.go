@@ -41,6 +41,21 @@ type Config struct {
 	App *App
 	// Colors holds both colors' settings; both keys are always present.
 	Colors map[bluegreen.Color]*Color
+	// Watch is the post-switch watch.
+	Watch Watch
+}
+
+// ChecksFor returns the verification checks of color: the app's, then the
+// color's own.
+func (c *Config) ChecksFor(color bluegreen.Color) []Check {
+	var out []Check
+	if c.App != nil {
+		out = append(out, c.App.Checks...)
+	}
+	if cc := c.Colors[color]; cc != nil {
+		out = append(out, cc.Checks...)
+	}
+	return out
 }
 
 // Router holds the router's settings (the `router:` section).
@@ -77,6 +92,9 @@ type Color struct {
 	Ports []int
 	// Health is the color's health check.
 	Health HealthCheck
+	// Checks are this color's own verification checks, run after the
+	// app's (see Config.ChecksFor).
+	Checks []Check
 }
 
 // HealthCheck says how to probe a color's upstreams.

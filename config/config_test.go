@@ -107,6 +107,7 @@ func TestMinimalConfigGetsDefaults(t *testing.T) {
 		StateDir:    abs(t, "testdata/good/.bluegreen"),
 		InitialLive: bluegreen.Blue,
 		Router:      DefaultRouter(),
+		Watch:       DefaultWatch(),
 		Colors: map[bluegreen.Color]*Color{
 			bluegreen.Blue:  {Branch: "production", Upstreams: []string{"127.0.0.1:9001"}, Health: hc},
 			bluegreen.Green: {Branch: "green", Upstreams: []string{"127.0.0.1:9002"}, Health: hc},

@@ -43,6 +43,22 @@ router:
   # false: incoming X-Forwarded-* headers are replaced, not appended to.
   trust_forwarded_headers: false
 
+# After every switch the new live color is watched; when it breaks a
+# threshold, traffic goes back to the previous color by itself. The previous
+# color keeps running meanwhile, so the rollback is instant.
+watch:
+  enabled: true
+  window: 2m              # how long a new live color is watched
+  interval: 5s            # how often its figures are judged
+  min_requests: 20        # requests seen before judging at all
+  max_error_ratio: 0.05   # share of 5xx answers since the switch (or 5%)
+  # max_p99: 2s           # 99th percentile latency; not judged by default
+  # stop_previous_after: 30m  # stop the previous color's app after a passed watch
+  # prometheus:           # also ask Prometheus; {{color}} is the watched color
+  #   url: http://127.0.0.1:9090
+  #   query: sum(rate(http_errors_total{color="{{color}}"}[1m]))
+  #   max: 1
+
 # The app that ` + "`bluegreen deploy`" + ` puts into the inactive color. Without this
 # section bluegreen only routes to the upstreams below; with it, each color
 # also needs port (or ports) and its upstreams may be omitted.
@@ -81,6 +97,35 @@ router:
 #   #   post_deploy: ./bin/notify deployed
 #   #   pre_switch: ./bin/smoke-test
 #   #   post_switch: ./bin/notify switched
+#   #   # After an automatic rollback and a failed deploy or verification,
+#   #   # with BLUEGREEN_EVENT and BLUEGREEN_MESSAGE.
+#   #   notify: ./bin/page-the-team
+#   # Verification checks, run by ` + "`bluegreen verify <color>`" + ` and at the end
+#   # of every deploy, against the color under test: the preview listener
+#   # for the inactive color, the public one for the live color. Each has a
+#   # name and http: or command:. A command runs in the color's release
+#   # directory with BLUEGREEN_URL and BLUEGREEN_COLOR set.
+#   checks:
+#     - name: home
+#       http:
+#         method: GET            # default GET
+#         path: /api/status      # required
+#         headers: {Accept: application/json}
+#         status: 200            # default 200
+#         body_contains: '"ok"'
+#         json: {field: data.status, equals: ok}
+#       timeout: 5s              # per attempt; default 30s
+#       retries: 2               # default 0
+#     - name: tests
+#       command: python3 manage.py test --noinput
+#       timeout: 10m
+#   # Run the checks at the end of every deploy.
+#   verify_on_deploy: true
+#   # manual: a person or CI runs ` + "`bluegreen switch`" + `; auto: a deploy whose
+#   # verification passed switches by itself.
+#   promotion: manual
+#   # Switch also needs ` + "`bluegreen approve <color>`" + ` (manual QA); manual only.
+#   require_approval: false
 
 blue:
   # The git branch this color deploys from.
@@ -101,6 +146,10 @@ blue:
     timeout: 1s             # at most interval
     healthy_threshold: 1    # consecutive passes to become healthy
     unhealthy_threshold: 3  # consecutive failures to become unhealthy
+  # This color's own verification checks, after the app's (same form).
+  # checks:
+  #   - name: blue-only
+  #     http: {path: /healthz}
 
 green:
   branch: green

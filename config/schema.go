@@ -25,6 +25,7 @@ func (d *decoder) config(root value, c *Config) {
 	c.StateDir = DefaultStateDir
 	c.InitialLive = bluegreen.Blue
 	c.Router = DefaultRouter()
+	c.Watch = DefaultWatch()
 	c.Colors = map[bluegreen.Color]*Color{}
 	var listeners []listener
 	listen := func(name string, dst *string) field {
@@ -65,6 +66,7 @@ func (d *decoder) config(root value, c *Config) {
 			}
 		}),
 		opt("router", func(v value) { d.router(v, &c.Router) }),
+		opt("watch", func(v value) { d.watch(v, &c.Watch) }),
 		opt("app", func(v value) {
 			a := DefaultApp()
 			c.App = &a
@@ -160,7 +162,13 @@ func (d *decoder) color(v value, c *Color, app *App) colorUse {
 			}
 		}),
 		opt("health", func(v value) { d.health(v, &c.Health) }),
+		opt("checks", func(v value) { d.checks(v, &c.Checks) }),
 	)
+	if app != nil {
+		d.checkNames(v.child("checks"), app.Checks, c.Checks, "app.checks")
+	} else {
+		d.checkNames(v.child("checks"), nil, c.Checks, "")
+	}
 	for _, p := range u.ports {
 		c.Ports = append(c.Ports, p.port)
 	}
