@@ -31,6 +31,12 @@ type Deployment struct {
 	Started time.Time    `json:"started"`
 	Ended   time.Time    `json:"ended,omitzero"`
 	Steps   []StepResult `json:"steps,omitempty"`
+	// Verification is the verification run at the end of the deployment
+	// (and the migration gate's live checks), nil when none ran.
+	Verification *Verification `json:"verification,omitempty"`
+	// Promoted is true when promotion: auto switched traffic to the color
+	// after the deployment.
+	Promoted bool `json:"promoted,omitempty"`
 }
 
 // StepResult is how one step of a deployment ended.

@@ -13,6 +13,10 @@ type SwitchRequest struct {
 	Reason string `json:"reason,omitempty"`
 	// Actor says who asks; the API fills it from the caller.
 	Actor string `json:"-"`
+	// Automatic marks a rollback made by the post-switch watch; Details
+	// are added to the recorded event. Neither comes from the API.
+	Automatic bool           `json:"-"`
+	Details   map[string]any `json:"-"`
 }
 
 // SwitchResult reports a switch (or rollback) that was committed and carried
@@ -22,8 +26,12 @@ type SwitchResult struct {
 	To   Color `json:"to"`
 	// Changed is false when To was already live (nothing was done).
 	Changed bool `json:"changed"`
-	// Forced is true when the health check failed and Force overrode it.
-	Forced bool `json:"forced,omitempty"`
+	// Forced is true when a gate (health, verification, approval) failed
+	// and Force overrode it; ForcedGates says which.
+	Forced      bool     `json:"forced,omitempty"`
+	ForcedGates []string `json:"forced_gates,omitempty"`
+	// Watch is the post-switch watch started by this switch, nil when none.
+	Watch *Watch `json:"watch,omitempty"`
 	// Rollback is true for a rollback.
 	Rollback bool `json:"rollback,omitempty"`
 	// Revision is the committed state revision.

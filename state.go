@@ -21,6 +21,33 @@ type State struct {
 	// Lock is the operation lock, nil when free. While it is held, other
 	// deploys, switches and syncs are refused.
 	Lock *Lock `json:"lock,omitempty"`
+	// Watch is the post-switch watch in progress, nil when none.
+	Watch *Watch `json:"watch,omitempty"`
+}
+
+// Watch is a post-switch watch: Color became live at Started and is judged
+// until Until; Previous is kept running for an instant rollback.
+type Watch struct {
+	Color    Color     `json:"color"`
+	Previous Color     `json:"previous"`
+	Started  time.Time `json:"started"`
+	Until    time.Time `json:"until"`
+	// Figures are the latest figures since Started (not persisted: they
+	// are filled in by Status).
+	Figures *WatchFigures `json:"figures,omitempty"`
+}
+
+// WatchFigures are a color's router figures over a watch so far.
+type WatchFigures struct {
+	Requests   int64   `json:"requests"`
+	Errors     int64   `json:"errors_5xx"`
+	ErrorRatio float64 `json:"error_ratio"`
+	// P99MS is the estimated 99th percentile latency in milliseconds; 0
+	// when there were no requests.
+	P99MS float64 `json:"p99_ms"`
+	// Prometheus is the value the configured Prometheus query returned, nil
+	// when none is configured or it could not be read.
+	Prometheus *float64 `json:"prometheus,omitempty"`
 }
 
 // Lock says who holds the operation lock, since when, for what, and which
@@ -43,6 +70,16 @@ func (s State) Clone() State {
 			r := *v.Release
 			v.Release = &r
 		}
+		if v.Verification != nil {
+			x := *v.Verification
+			x.Checks = append([]CheckResult(nil), x.Checks...)
+			x.LiveChecks = append([]CheckResult(nil), x.LiveChecks...)
+			v.Verification = &x
+		}
+		if v.Approval != nil {
+			a := *v.Approval
+			v.Approval = &a
+		}
 		if v.Deployment != nil {
 			d := *v.Deployment
 			d.Steps = append([]StepResult(nil), d.Steps...)
@@ -54,6 +91,10 @@ func (s State) Clone() State {
 	if s.Lock != nil {
 		l := *s.Lock
 		c.Lock = &l
+	}
+	if s.Watch != nil {
+		w := *s.Watch
+		c.Watch = &w
 	}
 	return c
 }
@@ -73,6 +114,26 @@ type ColorState struct {
 	Health Health `json:"health"`
 	// Deployment is the last deployment into this color, nil when none.
 	Deployment *Deployment `json:"deployment,omitempty"`
+	// Verification is the last verification of this color, nil when none.
+	// It is current only when its Deployment matches Release.Deployment.
+	Verification *Verification `json:"verification,omitempty"`
+	// Approval is the last approval of this color's release, nil when none;
+	// current under the same rule.
+	Approval *Approval `json:"approval,omitempty"`
+}
+
+// Verified reports whether the color's current release passed its
+// verification. A color without a release deployed by bluegreen has nothing
+// to verify against and reports false.
+func (cs ColorState) Verified() bool {
+	v := cs.Verification
+	return cs.Release != nil && v != nil && v.Passed && v.Deployment == cs.Release.Deployment
+}
+
+// Approved reports whether the color's current release was approved.
+func (cs ColorState) Approved() bool {
+	a := cs.Approval
+	return cs.Release != nil && a != nil && a.Deployment == cs.Release.Deployment
 }
 
 // Release identifies the code running in a color.
@@ -83,6 +144,10 @@ type Release struct {
 	Author     string    `json:"author,omitempty"`
 	DeployedBy string    `json:"deployed_by,omitempty"`
 	DeployedAt time.Time `json:"deployed_at"`
+	// Deployment is the ID of the deployment that put it there.
+	Deployment string `json:"deployment,omitempty"`
+	// Dir is the release directory on the controller's machine.
+	Dir string `json:"dir,omitempty"`
 }
 
 // HealthStatus is the verdict of a color's health check.

@@ -65,6 +65,31 @@ type Options struct {
 	// Instance names this controller process in the locks it takes; empty
 	// means a random one. Two controllers sharing a store need distinct ones.
 	Instance string
+	// Verifier runs the configured checks; nil means verification is the
+	// health check alone.
+	Verifier Verifier
+	// Gates says what a switch needs besides a healthy color.
+	Gates GateConfig
+	// Watch configures the post-switch watch; nil means no watch.
+	Watch *WatchConfig
+	// Meter measures the router's per-color traffic for the watch; required
+	// with Watch.
+	Meter Meter
+	// Notify receives the events worth telling people about (deploys,
+	// verifications, switches, rollbacks, watch results), after they are
+	// recorded. It must not block; nil means nobody is told.
+	Notify func(bluegreen.Event)
+}
+
+// Counters are the controller's operation counts since it started.
+type Counters struct {
+	Switches            int64
+	RollbacksManual     int64
+	RollbacksAutomatic  int64
+	DeploymentsOK       int64
+	DeploymentsFailed   int64
+	VerificationsPassed int64
+	VerificationsFailed int64
 }
 
 // Controller runs switches and rollbacks. Operations that change the state
@@ -80,6 +105,18 @@ type Controller struct {
 	instance  string
 	deployCfg *DeployConfig
 	logs      progressLogs
+	verifier  Verifier
+	gateCfg   GateConfig
+	watchCfg  *WatchConfig
+	meter     Meter
+	notifyFn  func(bluegreen.Event)
+
+	countMu  sync.Mutex
+	counters Counters
+
+	// watchMu guards the watch in progress.
+	watchMu sync.Mutex
+	watch   *watchRun
 
 	// op serialises operations (switch, rollback) from their health check to
 	// the router swap. It is taken before mu, never after.
@@ -115,6 +152,31 @@ func New(o Options, state bluegreen.State) *Controller {
 		logger:    o.Logger.With("component", "controller"),
 		now:       o.Now,
 		state:     state,
+		verifier:  o.Verifier,
+		gateCfg:   o.Gates,
+		watchCfg:  o.Watch,
+		meter:     o.Meter,
+		notifyFn:  o.Notify,
+	}
+}
+
+// Counters returns the operation counts since the controller started.
+func (c *Controller) Counters() Counters {
+	c.countMu.Lock()
+	defer c.countMu.Unlock()
+	return c.counters
+}
+
+func (c *Controller) count(f func(*Counters)) {
+	c.countMu.Lock()
+	f(&c.counters)
+	c.countMu.Unlock()
+}
+
+// notify hands ev to the Notify option, if any.
+func (c *Controller) notify(ev bluegreen.Event) {
+	if c.notifyFn != nil {
+		c.notifyFn(ev)
 	}
 }
 
@@ -140,6 +202,9 @@ func (c *Controller) Status(ctx context.Context) (bluegreen.Status, error) {
 		cs := st.Colors[col]
 		cs.Health = c.health.Health(col)
 		st.Colors[col] = cs
+	}
+	if st.Watch != nil {
+		st.Watch.Figures = c.watchFigures()
 	}
 	return bluegreen.Status{State: st, Traffic: c.router.Traffic(), Now: c.now().UTC()}, nil
 }

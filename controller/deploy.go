@@ -132,6 +132,11 @@ func (c *Controller) prepareDeploy(ctx context.Context, req bluegreen.DeployRequ
 		}
 		bootstrap = true
 	}
+	if w := st.Watch; w != nil && w.Previous == req.Color {
+		return nil, bluegreen.Errorf(bluegreen.EREFUSED,
+			"%s is kept running for an instant rollback while %s is watched (until %s); deploy into it after the watch ends",
+			req.Color, w.Color, w.Until.Format(time.RFC3339))
+	}
 	if req.Ref == "" {
 		req.Ref = st.Colors[req.Color].Branch
 	}
@@ -144,7 +149,7 @@ func (c *Controller) prepareDeploy(ctx context.Context, req bluegreen.DeployRequ
 	}
 	d := &bluegreen.Deployment{ID: newDeploymentID(c.now()), Color: req.Color, Ref: req.Ref,
 		Status: bluegreen.DeploymentRunning, Actor: req.Actor, Started: c.now().UTC()}
-	r := &deployRun{c: c, dc: dc, d: d, start: c.now(), release: release, progress: progress}
+	r := &deployRun{c: c, dc: dc, d: d, start: c.now(), release: release, progress: progress, bootstrap: bootstrap}
 	c.logs.start(d.ID)
 	if bootstrap {
 		r.say("start", fmt.Sprintf("%s is live but runs nothing deployed by bluegreen yet: this first deploy goes into it", req.Color))

@@ -18,6 +18,11 @@ type deployRun struct {
 	start    time.Time
 	started  bool // the new app was started (and must be stopped on failure)
 	release  func(outcome string)
+	// bootstrap is the first deploy into a live color that ran nothing.
+	bootstrap bool
+	// liveBroken says which of the live color's checks the build steps
+	// broke (the migration gate); nil when none.
+	liveBroken []bluegreen.CheckResult
 }
 
 // finish runs the deployment and releases the lock.
@@ -27,8 +32,35 @@ func (r *deployRun) finish(ctx context.Context) error {
 	if err != nil {
 		outcome = bluegreen.OutcomeFailed
 	}
+	r.c.count(func(k *Counters) {
+		if err != nil {
+			k.DeploymentsFailed++
+		} else {
+			k.DeploymentsOK++
+		}
+	})
 	r.release(outcome)
+	if err == nil && r.c.gateCfg.AutoPromote && !r.bootstrap {
+		err = r.promote(ctx)
+	}
 	return err
+}
+
+// promote switches traffic to the freshly deployed and verified color
+// (promotion: auto). It runs after the lock is released: the switch takes
+// its own turn and checks every gate again.
+func (r *deployRun) promote(ctx context.Context) error {
+	r.say("switch", fmt.Sprintf("promotion: auto: switching traffic to %s", r.d.Color))
+	res, err := r.c.Switch(ctx, bluegreen.SwitchRequest{To: r.d.Color, Actor: r.d.Actor,
+		Reason: "promotion: auto after deployment " + r.d.ID})
+	if err != nil {
+		r.say("switch", "not switched: "+err.Error())
+		return bluegreen.Errorf(bluegreen.EREFUSED, "deployed and verified %s into %s, but the automatic switch failed: %v",
+			r.d.Ref, r.d.Color, err)
+	}
+	r.d.Promoted = true
+	r.say("switch", res.Message)
+	return nil
 }
 
 func (r *deployRun) say(step, line string) {
@@ -69,6 +101,9 @@ func (r *deployRun) save(ctx context.Context, ev bluegreen.Event, release *blueg
 		return fmt.Errorf("recording the deployment: %w", err)
 	}
 	c.state = committed
+	if r.d.Status != bluegreen.DeploymentRunning {
+		c.notify(ev)
+	}
 	return nil
 }
 
@@ -144,6 +179,7 @@ func (r *deployRun) run(ctx context.Context) error {
 	for i, b := range dc.Build {
 		hooks = append(hooks, struct{ name, cmd string }{fmt.Sprintf("build %d/%d", i+1, len(dc.Build)), b})
 	}
+	baseline := r.liveBaseline(ctx, len(dc.Build) > 0)
 	for _, h := range hooks {
 		if h.cmd == "" {
 			continue
@@ -157,6 +193,10 @@ func (r *deployRun) run(ctx context.Context) error {
 		}); err != nil {
 			return r.fail(ctx, h.name, err, tail)
 		}
+	}
+
+	if baseline != nil {
+		r.liveAfterBuild(ctx, baseline)
 	}
 
 	if _, err := r.step("stop", func() (int, error) { return 0, dc.Driver.Stop(ctx, d.Color) }); err != nil {
@@ -182,9 +222,15 @@ func (r *deployRun) run(ctx context.Context) error {
 		}
 	}
 
-	d.Status, d.Step, d.Ended = bluegreen.DeploymentSucceeded, "", c.now().UTC()
 	rel := &bluegreen.Release{SHA: commit.SHA, Ref: d.Ref, Subject: commit.Subject, Author: commit.Author,
-		DeployedBy: d.Actor, DeployedAt: d.Ended}
+		DeployedBy: d.Actor, DeployedAt: c.now().UTC(), Deployment: d.ID, Dir: dir}
+	if g := c.gateCfg; g.VerifyOnDeploy || g.AutoPromote || r.liveBroken != nil {
+		if err := r.verify(ctx, rel); err != nil {
+			return err
+		}
+	}
+	d.Status, d.Step, d.Ended = bluegreen.DeploymentSucceeded, "", c.now().UTC()
+	rel.DeployedAt = d.Ended
 	msg := fmt.Sprintf("deployed %s (%s) into %s in %s", d.Ref, short12(commit.SHA), d.Color, d.Ended.Sub(d.Started).Round(time.Millisecond))
 	if err := r.save(ctx, bluegreen.Event{Outcome: bluegreen.OutcomeOK, Message: msg,
 		Details: map[string]any{"subject": commit.Subject, "author": commit.Author, "steps": d.Steps}}, rel); err != nil {

@@ -70,6 +70,24 @@ func (c *Controller) move(ctx context.Context, req bluegreen.SwitchRequest, acti
 		return res, nil
 	}
 
+	// The release gates: verified (and approved) before a switch; a
+	// rollback only refused by a verification that failed since.
+	c.mu.Lock()
+	target := c.state.Colors[req.To]
+	c.mu.Unlock()
+	unmet := c.gates(target, req.To, action)
+	if len(unmet) > 0 && !req.Force {
+		msg := fmt.Sprintf("%s refused: %s (use --force to %s anyway; it is recorded)", action, strings.Join(unmet, "; "), action)
+		ev := c.event(req, action, bluegreen.OutcomeRefused, msg, map[string]any{"from": from, "to": req.To, "gates": unmet})
+		ev.Revision = rev
+		if err := c.store.Append(ctx, ev); err != nil {
+			c.logger.Error("recording refusal", "err", err)
+		}
+		c.notify(ev)
+		return res, bluegreen.Errorf(bluegreen.EREFUSED, "%s", msg)
+	}
+	res.ForcedGates = unmet
+
 	// Always a fresh round: a cached "healthy" may be seconds old, and the
 	// color may have died since. Not under mu: the round may report a
 	// verdict change to RecordHealth, which takes mu.
@@ -79,6 +97,9 @@ func (c *Controller) move(ctx context.Context, req bluegreen.SwitchRequest, acti
 	if herr != nil {
 		if !req.Force {
 			msg := fmt.Sprintf("%s refused: %s is unhealthy: %v (use --force to %s anyway)", action, req.To, herr, action)
+			if req.Automatic {
+				msg = fmt.Sprintf("automatic %s refused: %s is unhealthy: %v", action, req.To, herr)
+			}
 			ev := c.event(req, action, bluegreen.OutcomeRefused, msg, map[string]any{"from": from, "to": req.To, "health": h})
 			ev.Revision = rev
 			if err := c.store.Append(ctx, ev); err != nil {
@@ -86,8 +107,9 @@ func (c *Controller) move(ctx context.Context, req bluegreen.SwitchRequest, acti
 			}
 			return res, bluegreen.Errorf(bluegreen.EREFUSED, "%s", msg)
 		}
-		res.Forced = true
+		res.ForcedGates = append(res.ForcedGates, fmt.Sprintf("%s is unhealthy: %v", req.To, herr))
 	}
+	res.Forced = len(res.ForcedGates) > 0
 
 	if err := c.switchHook(ctx, "pre_switch", from, req.To); err != nil {
 		msg := fmt.Sprintf("%s refused: the pre_switch hook failed: %v", action, err)
@@ -113,13 +135,25 @@ func (c *Controller) move(ctx context.Context, req bluegreen.SwitchRequest, acti
 	msg := fmt.Sprintf("%s traffic from %s to %s", verb, from, req.To)
 	details := map[string]any{"from": from, "to": req.To}
 	if res.Forced {
-		msg += fmt.Sprintf(" (forced: %s failed its health check: %v)", req.To, herr)
+		msg += fmt.Sprintf(" (forced by %s: %s)", actorOr(req.Actor), strings.Join(res.ForcedGates, "; "))
 		details["forced"] = true
-		details["health"] = h
-		details["check"] = herr.Error()
+		details["forced_gates"] = res.ForcedGates
+		if herr != nil {
+			details["health"] = h
+			details["check"] = herr.Error()
+		}
+	}
+	if req.Automatic {
+		msg = "automatically " + msg + ": " + strings.TrimPrefix(req.Reason, "automatic rollback: ")
+	}
+	if action == bluegreen.ActionSwitch {
+		next.Watch = c.newWatch(from, req.To, received)
+	} else {
+		next.Watch = nil
 	}
 	commitStart := c.now()
-	committed, err := c.store.Commit(ctx, next, c.event(req, action, bluegreen.OutcomeOK, msg, details))
+	switchEv := c.event(req, action, bluegreen.OutcomeOK, msg, details)
+	committed, err := c.store.Commit(ctx, next, switchEv)
 	res.CommitMS = bluegreen.Milliseconds(c.now().Sub(commitStart))
 	if err != nil {
 		c.mu.Unlock()
@@ -129,6 +163,12 @@ func (c *Controller) move(ctx context.Context, req bluegreen.SwitchRequest, acti
 	c.state = committed
 	drain := c.router.Swap(req.To)
 	swapped := c.now()
+	c.cancelWatch() // the watched color is no longer the one going live
+	if committed.Watch != nil {
+		c.startWatch(*committed.Watch)
+		w := *committed.Watch
+		res.Watch = &w
+	}
 	c.mu.Unlock()
 	c.op.Unlock() // the drain runs outside: a rollback must not wait for it
 	opHeld = false
@@ -138,6 +178,18 @@ func (c *Controller) move(ctx context.Context, req bluegreen.SwitchRequest, acti
 	res.SwappedAt = swapped.UTC()
 	res.SwitchMS = bluegreen.Milliseconds(swapped.Sub(received))
 	c.logger.Info(msg, "revision", committed.Revision, "switch_ms", res.SwitchMS, "actor", req.Actor)
+	c.count(func(k *Counters) {
+		switch {
+		case req.Automatic:
+			k.RollbacksAutomatic++
+		case res.Rollback:
+			k.RollbacksManual++
+		default:
+			k.Switches++
+		}
+	})
+	switchEv.Revision = committed.Revision
+	c.notify(switchEv)
 
 	if err := c.switchHook(ctx, "post_switch", from, req.To); err != nil {
 		c.logger.Warn("post_switch hook failed; the switch stands", "err", err)
@@ -170,6 +222,9 @@ func (c *Controller) move(ctx context.Context, req bluegreen.SwitchRequest, acti
 func (c *Controller) event(req bluegreen.SwitchRequest, action, outcome, msg string, details map[string]any) bluegreen.Event {
 	if req.Reason != "" {
 		details["reason"] = req.Reason
+	}
+	for k, v := range req.Details {
+		details[k] = v
 	}
 	actor := req.Actor
 	if actor == "" {

@@ -1,0 +1,296 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/bluegreen/bluegreen"
+)
+
+// WatchConfig configures the post-switch watch: after every switch the new
+// live color's figures since the switch are judged every Interval for
+// Window; a breached threshold rolls back to the previous color at once.
+type WatchConfig struct {
+	Window, Interval time.Duration
+	// MinRequests is how many requests the color must have answered before
+	// it is judged at all.
+	MinRequests int64
+	// MaxErrorRatio is the highest acceptable share of 5xx answers.
+	MaxErrorRatio float64
+	// MaxP99 is the highest acceptable 99th percentile latency; 0 means not
+	// judged.
+	MaxP99 time.Duration
+	// StopPreviousAfter, when > 0, stops the previous color's app that long
+	// after a passed watch (needs a deploy configuration).
+	StopPreviousAfter time.Duration
+	// Probe, when not nil, returns an extra value at every interval (such
+	// as a Prometheus query) that must not exceed ProbeMax. Its errors are
+	// logged, never judged: an unreachable metrics server does not roll
+	// back a release.
+	Probe     func(ctx context.Context, color bluegreen.Color) (float64, error)
+	ProbeMax  float64
+	ProbeName string
+}
+
+// Meter measures the router's per-color traffic.
+type Meter interface {
+	// Start begins a measurement of color and returns a function that
+	// reports the traffic since Start was called. The function is safe for
+	// concurrent use.
+	Start(color bluegreen.Color) func() bluegreen.WatchFigures
+}
+
+// watchRun is the watch in progress.
+type watchRun struct {
+	w       bluegreen.Watch
+	measure func() bluegreen.WatchFigures
+	cancel  context.CancelFunc
+
+	mu    sync.Mutex
+	probe *float64
+}
+
+// newWatch returns the watch to commit with a switch to `to`, or nil when
+// there is no watch configured.
+func (c *Controller) newWatch(from, to bluegreen.Color, at time.Time) *bluegreen.Watch {
+	if c.watchCfg == nil || c.meter == nil {
+		return nil
+	}
+	return &bluegreen.Watch{Color: to, Previous: from, Started: at.UTC(), Until: at.Add(c.watchCfg.Window).UTC()}
+}
+
+// cancelWatch stops the watch in progress, if any, without waiting for it:
+// the caller may be the watch itself, rolling back. Called with op held.
+func (c *Controller) cancelWatch() {
+	c.watchMu.Lock()
+	defer c.watchMu.Unlock()
+	if c.watch != nil {
+		c.watch.cancel()
+		c.watch = nil
+	}
+}
+
+// startWatch starts watching w, measuring from now on. Called with op held,
+// right after the swap.
+func (c *Controller) startWatch(w bluegreen.Watch) {
+	ctx, cancel := context.WithCancel(context.Background())
+	run := &watchRun{w: w, measure: c.meter.Start(w.Color), cancel: cancel}
+	c.watchMu.Lock()
+	if c.watch != nil {
+		c.watch.cancel()
+	}
+	c.watch = run
+	c.watchMu.Unlock()
+	go c.runWatch(ctx, run)
+}
+
+// ResumeWatch carries on a watch that was in progress when the previous
+// controller stopped: it watches until the recorded end (with figures from
+// now on: the router's counters started again), or records that the watch
+// ended unjudged if that time has passed. Call it once after New.
+func (c *Controller) ResumeWatch(ctx context.Context) {
+	st := c.State()
+	w := st.Watch
+	if w == nil {
+		return
+	}
+	if c.watchCfg == nil || c.meter == nil || !c.now().Before(w.Until) || st.Live != w.Color {
+		c.endWatch(ctx, *w, bluegreen.OutcomeOK, fmt.Sprintf("the watch of %s ended while bluegreen was not running (it was due to end at %s); not judged",
+			w.Color, w.Until.Format(time.RFC3339)), nil)
+		return
+	}
+	c.op.Lock()
+	defer c.op.Unlock()
+	c.startWatch(*w)
+	c.logger.Info("resuming the watch", "color", w.Color, "until", w.Until)
+}
+
+// watchFigures returns the figures of the watch in progress, nil when none.
+func (c *Controller) watchFigures() *bluegreen.WatchFigures {
+	c.watchMu.Lock()
+	run := c.watch
+	c.watchMu.Unlock()
+	if run == nil {
+		return nil
+	}
+	f := run.measure()
+	run.mu.Lock()
+	f.Prometheus = run.probe
+	run.mu.Unlock()
+	return &f
+}
+
+func (c *Controller) runWatch(ctx context.Context, run *watchRun) {
+	cfg := c.watchCfg
+	tick := time.NewTicker(cfg.Interval)
+	defer tick.Stop()
+	end := time.NewTimer(run.w.Until.Sub(c.now()))
+	defer end.Stop()
+	for {
+		final := false
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		case <-end.C:
+			final = true
+		}
+		f := run.measure()
+		if cfg.Probe != nil {
+			if v, err := cfg.Probe(ctx, run.w.Color); err != nil {
+				c.logger.Warn("watch probe failed; not judged", "probe", cfg.ProbeName, "err", err)
+			} else {
+				run.mu.Lock()
+				run.probe = &v
+				run.mu.Unlock()
+				f.Prometheus = &v
+			}
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if why := c.judge(f); why != "" {
+			c.breach(ctx, run, f, why)
+			return
+		}
+		if final {
+			msg := fmt.Sprintf("%s passed the watch: %s over %s", run.w.Color, describeFigures(f), cfg.Window)
+			if c.endWatch(ctx, run.w, bluegreen.OutcomeOK, msg, &f) && cfg.StopPreviousAfter > 0 {
+				time.AfterFunc(cfg.StopPreviousAfter, func() { c.stopPrevious(run.w) })
+			}
+			c.watchMu.Lock()
+			if c.watch == run {
+				c.watch = nil
+			}
+			c.watchMu.Unlock()
+			return
+		}
+	}
+}
+
+// judge returns why f breaks a threshold, "" when it does not (or when
+// there are too few requests to judge).
+func (c *Controller) judge(f bluegreen.WatchFigures) string {
+	cfg := c.watchCfg
+	if cfg.Probe != nil && f.Prometheus != nil && *f.Prometheus > cfg.ProbeMax {
+		return fmt.Sprintf("%s returned %g, above the threshold %g", cfg.ProbeName, *f.Prometheus, cfg.ProbeMax)
+	}
+	if f.Requests < cfg.MinRequests {
+		return ""
+	}
+	if f.ErrorRatio > cfg.MaxErrorRatio {
+		return fmt.Sprintf("5xx ratio %.1f%% (%d of %d requests) is above the threshold %.1f%%",
+			100*f.ErrorRatio, f.Errors, f.Requests, 100*cfg.MaxErrorRatio)
+	}
+	if cfg.MaxP99 > 0 && f.P99MS > bluegreen.Milliseconds(cfg.MaxP99) {
+		return fmt.Sprintf("p99 latency %.0f ms is above the threshold %s", f.P99MS, cfg.MaxP99)
+	}
+	return ""
+}
+
+// breach records why the watched color failed and rolls back.
+func (c *Controller) breach(ctx context.Context, run *watchRun, f bluegreen.WatchFigures, why string) {
+	w := run.w
+	msg := fmt.Sprintf("%s failed the watch after %s: %s; rolling back to %s", w.Color,
+		c.now().Sub(w.Started).Round(time.Second), why, w.Previous)
+	if !c.endWatch(ctx, w, bluegreen.OutcomeFailed, msg, &f) {
+		return // superseded meanwhile
+	}
+	c.logger.Warn(msg)
+	details := map[string]any{"automatic": true, "breach": why, "figures": f, "thresholds": c.thresholds()}
+	res, err := c.Rollback(context.WithoutCancel(ctx), bluegreen.SwitchRequest{
+		Actor: "bluegreen (watch)", Reason: "automatic rollback: " + why, Automatic: true, Details: details})
+	if err != nil {
+		ev := bluegreen.Event{Time: c.now(), Actor: "bluegreen (watch)", Action: bluegreen.ActionRollback, Color: w.Previous,
+			Outcome: bluegreen.OutcomeFailed, Message: fmt.Sprintf("automatic rollback to %s failed: %v", w.Previous, err),
+			Details: details}
+		if aerr := c.store.Append(context.WithoutCancel(ctx), ev); aerr != nil {
+			c.logger.Error("recording a failed automatic rollback", "err", aerr)
+		}
+		c.notify(ev)
+		return
+	}
+	c.logger.Warn("automatic rollback done", "to", res.To, "switch_ms", res.SwitchMS)
+}
+
+// thresholds describes the watch's thresholds for the history.
+func (c *Controller) thresholds() map[string]any {
+	cfg := c.watchCfg
+	t := map[string]any{"min_requests": cfg.MinRequests, "max_error_ratio": cfg.MaxErrorRatio,
+		"window": cfg.Window.String(), "interval": cfg.Interval.String()}
+	if cfg.MaxP99 > 0 {
+		t["max_p99_ms"] = bluegreen.Milliseconds(cfg.MaxP99)
+	}
+	if cfg.Probe != nil {
+		t[cfg.ProbeName+"_max"] = cfg.ProbeMax
+	}
+	return t
+}
+
+// endWatch clears w from the state with an event, if it is still the watch
+// in the state, and reports whether it was.
+func (c *Controller) endWatch(ctx context.Context, w bluegreen.Watch, outcome, msg string, f *bluegreen.WatchFigures) bool {
+	ctx = context.WithoutCancel(ctx)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cur := c.state.Watch
+	if cur == nil || cur.Color != w.Color || !cur.Started.Equal(w.Started) {
+		return false
+	}
+	next := c.state.Clone()
+	next.Watch = nil
+	details := map[string]any{"until": w.Until, "started": w.Started, "previous": w.Previous}
+	if f != nil {
+		details["figures"] = *f
+	}
+	if c.watchCfg != nil {
+		details["thresholds"] = c.thresholds()
+	}
+	ev := bluegreen.Event{Time: c.now(), Actor: "bluegreen (watch)", Action: bluegreen.ActionWatch, Color: w.Color,
+		Outcome: outcome, Message: msg, Details: details}
+	committed, err := c.store.Commit(ctx, next, ev)
+	if err != nil {
+		c.logger.Error("recording the end of the watch", "err", err)
+		return false
+	}
+	c.state = committed
+	c.notify(ev)
+	return true
+}
+
+// stopPrevious stops the app of the color a passed watch kept for rollback,
+// if nothing changed since.
+func (c *Controller) stopPrevious(w bluegreen.Watch) {
+	dc := c.deployCfg
+	if dc == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c.op.Lock()
+	defer c.op.Unlock()
+	st := c.State()
+	if st.Live != w.Color || st.Watch != nil || st.Lock != nil || !st.Since.Equal(w.Started) {
+		return // a switch, deploy or new watch happened since
+	}
+	ev := bluegreen.Event{Time: c.now(), Actor: "bluegreen (watch)", Action: bluegreen.ActionProcess, Color: w.Previous,
+		Outcome: bluegreen.OutcomeOK,
+		Message: fmt.Sprintf("stopped %s's app %s after %s passed its watch (stop_previous_after)", w.Previous,
+			c.watchCfg.StopPreviousAfter, w.Color)}
+	if err := dc.Driver.Stop(ctx, w.Previous); err != nil {
+		ev.Outcome, ev.Message = bluegreen.OutcomeFailed, fmt.Sprintf("stopping %s's app after the watch failed: %v", w.Previous, err)
+	}
+	if err := c.store.Append(ctx, ev); err != nil {
+		c.logger.Error("recording the stop of the previous color", "err", err)
+	}
+}
+
+func describeFigures(f bluegreen.WatchFigures) string {
+	s := fmt.Sprintf("%d requests, %.1f%% 5xx, p99 %.0f ms", f.Requests, 100*f.ErrorRatio, f.P99MS)
+	if f.Prometheus != nil {
+		s += fmt.Sprintf(", prometheus %g", *f.Prometheus)
+	}
+	return s
+}
