@@ -75,6 +75,17 @@ func (s *service) ReleaseLock(_ context.Context, actor string, force bool) error
 	return nil
 }
 
+func (s *service) Verify(_ context.Context, r bluegreen.VerifyRequest, onResult func(bluegreen.CheckResult)) (bluegreen.Verification, error) {
+	checks := []bluegreen.CheckResult{{Name: "health", Kind: "health", OK: true}, {Name: "home", Kind: "http", Error: "GET /: status 500, want 200"}}
+	for _, c := range checks {
+		onResult(c)
+	}
+	return bluegreen.Verification{Color: r.Color, By: r.Actor, Checks: checks, Reason: "1 of 2 checks failed"}, nil
+}
+func (s *service) Approve(_ context.Context, r bluegreen.ApproveRequest) (bluegreen.Approval, error) {
+	return bluegreen.Approval{Color: r.Color, By: r.Actor, Reason: r.Reason}, nil
+}
+
 func newServer(t *testing.T, svc Service) (*httptest.Server, *Client) {
 	t.Helper()
 	srv := httptest.NewServer(NewHandler(svc, Options{Token: "s3cret", ColorPath: "/deployment/color/"}))
@@ -204,5 +215,31 @@ func TestDetachedDeployAndFollow(t *testing.T) {
 	}
 	if lines, err := c.AppLog(ctx, bluegreen.Blue, 1); err != nil || len(lines) != 1 || lines[0] != "a" {
 		t.Fatalf("app log %q %v", lines, err)
+	}
+}
+
+func TestVerifyStreamsChecksAndApprove(t *testing.T) {
+	_, c := newServer(t, &service{})
+	ctx := context.Background()
+	var seen []string
+	v, err := c.Verify(ctx, bluegreen.VerifyRequest{Color: bluegreen.Green}, func(r bluegreen.CheckResult) {
+		seen = append(seen, r.Name)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(seen, ",") != "health,home" || v.Passed || v.By != "tester@host" || len(v.Checks) != 2 {
+		t.Errorf("verify: streamed %v, got %+v", seen, v)
+	}
+	if _, err := c.Verify(ctx, bluegreen.VerifyRequest{Color: "red"}, nil); bluegreen.ErrorCode(err) != bluegreen.EINVALID {
+		t.Errorf("verify red: %v, want invalid", err)
+	}
+	a, err := c.Approve(ctx, bluegreen.ApproveRequest{Color: bluegreen.Green, Reason: "QA ok"})
+	if err != nil || a.By != "tester@host" || a.Reason != "QA ok" {
+		t.Errorf("approve: %+v, %v", a, err)
+	}
+	// Without a Metrics handler there is no /metrics route.
+	if _, err := c.Metrics(ctx); bluegreen.ErrorCode(err) != bluegreen.ENOTFOUND {
+		t.Errorf("metrics without a handler: %v, want not found", err)
 	}
 }

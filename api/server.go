@@ -45,6 +45,10 @@ type Service interface {
 	Lock() *bluegreen.Lock
 	// ReleaseLock frees the lock (see controller.ReleaseLock).
 	ReleaseLock(ctx context.Context, actor string, force bool) error
+	// Verify runs a color's checks, calling onResult as each ends.
+	Verify(ctx context.Context, req bluegreen.VerifyRequest, onResult func(bluegreen.CheckResult)) (bluegreen.Verification, error)
+	// Approve records an approval of a color's current release.
+	Approve(ctx context.Context, req bluegreen.ApproveRequest) (bluegreen.Approval, error)
 }
 
 // ActorHeader carries the caller's claimed identity (e.g. "alice@laptop" or a
@@ -59,6 +63,8 @@ type Options struct {
 	// (default "/deployment/color/").
 	ColorPath string
 	Logger    *slog.Logger
+	// Metrics serves GET /metrics (behind the token); nil means 404.
+	Metrics http.Handler
 }
 
 type server struct {
@@ -101,6 +107,14 @@ func NewHandler(svc Service, o Options) http.Handler {
 	mux.Handle("GET /v1/logs/{color}", s.auth(s.appLog))
 	mux.Handle("GET /v1/lock", s.auth(s.lock))
 	mux.Handle("DELETE /v1/lock", s.auth(s.releaseLock))
+	mux.Handle("POST /v1/verify", s.auth(s.verify))
+	mux.Handle("POST /v1/approve", s.auth(s.approve))
+	if o.Metrics != nil {
+		mux.Handle("GET /metrics", s.auth(func(w http.ResponseWriter, r *http.Request) error {
+			o.Metrics.ServeHTTP(w, r)
+			return nil
+		}))
+	}
 	mux.Handle("/", s.auth(func(w http.ResponseWriter, r *http.Request) error {
 		return bluegreen.Errorf(bluegreen.ENOTFOUND, "no such API route: %s %s", r.Method, r.URL.Path)
 	}))

@@ -73,12 +73,18 @@ func runDeploy(cmd *cobra.Command, g *globals, req bluegreen.DeployRequest) erro
 	if g.json() && d.ID != "" {
 		_ = writeJSON(g.stdout, d)
 	}
+	if !g.json() && d.Verification != nil {
+		printVerification(g, *d.Verification)
+	}
 	if err != nil {
 		return err
 	}
 	if !g.json() {
 		fmt.Fprintf(g.stdout, "deployed %s (%s) into %s in %s\n", d.Ref, short(d.SHA), d.Color,
 			d.Ended.Sub(d.Started).Round(time.Millisecond))
+		if d.Promoted {
+			fmt.Fprintf(g.stdout, "promotion: auto: %s is live\n", d.Color)
+		}
 	}
 	return nil
 }

@@ -97,6 +97,9 @@ api: 127.0.0.1:0
 state: state
 router:
   drain_timeout: 3s
+# These tests deploy right after switching; the watch (which keeps the
+# previous color for a rollback) has tests of its own.
+watch: {enabled: false}
 app:
   repo: %s
   run: 'if [ -f NO_HEALTH ]; then exec sleep 600; fi; exec "$APP_BIN" sample-app --version "$(cat VERSION)"'

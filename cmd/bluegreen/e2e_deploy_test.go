@@ -272,6 +272,7 @@ func TestCommandDriver(t *testing.T) {
 	dir := t.TempDir()
 	pids := t.TempDir()
 	cfg := fmt.Sprintf(`listen: 127.0.0.1:0
+watch: {enabled: false}
 preview: 127.0.0.1:0
 api: 127.0.0.1:0
 app:

@@ -170,10 +170,20 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 
 	var ctl *controller.Controller
 	monitor := check.NewMonitor(targets, func(c bluegreen.Color, h bluegreen.Health) { ctl.RecordHealth(c, h) }, logger)
-	ctl = controller.New(controller.Options{
+	opts := controller.Options{
 		Store: store, Router: routerAdapter{rt}, Health: monitor,
 		DrainTimeout: cfg.Router.DrainTimeout, Logger: logger, Deploy: deployer,
-	}, state)
+		Verifier: newCheckVerifier(cfg, lns[0].Addr(), lns[1].Addr()),
+		Watch:    watchConfig(cfg, logger), Meter: routerMeter{rt},
+	}
+	if cfg.App != nil {
+		opts.Gates = controller.GateConfig{VerifyOnDeploy: cfg.App.VerifyOnDeploy,
+			AutoPromote: cfg.App.Promotion == config.PromotionAuto, RequireApproval: cfg.App.RequireApproval}
+		if cmd := cfg.App.Hooks.Notify; cmd != "" {
+			opts.Notify = newHookNotifier(cmd, configDir(cfg), baseEnv(cfg.App), recorder(store, logger), logger).Notify
+		}
+	}
+	ctl = controller.New(opts, state)
 	for c, what := range adopted {
 		logger.Info("app", "color", c, "found", what)
 		_ = store.Append(ctx, bluegreen.Event{Time: time.Now(), Actor: "bluegreen", Action: bluegreen.ActionProcess,
@@ -184,12 +194,14 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 		closeAll(lns)
 		return fmt.Errorf("reclaiming a stale lock: %w", err)
 	}
+	ctl.ResumeWatch(ctx)
 
 	servers := []*http.Server{
 		rt.NewServer(rt.Public()),
 		rt.NewServer(rt.Preview()),
 		{
-			Handler:           api.NewHandler(ctl, api.Options{Token: token, ColorPath: cfg.Router.ColorPath, Logger: logger}),
+			Handler: api.NewHandler(ctl, api.Options{Token: token, ColorPath: cfg.Router.ColorPath, Logger: logger,
+				Metrics: metricsHandler(rt, ctl)}),
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       120 * time.Second,
 			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -44,9 +45,20 @@ func printStatus(g *globals, st bluegreen.Status) {
 	if l := s.Lock; l != nil {
 		fmt.Fprintf(g.stdout, "lock: held by %s since %s (%s)\n", l.Owner, stamp(l.Since), l.What)
 	}
+	if w := s.Watch; w != nil {
+		fmt.Fprintf(g.stdout, "watch: %s is watched until %s (%s left); %s keeps running for an instant rollback",
+			w.Color, stamp(w.Until), w.Until.Sub(st.Now).Round(time.Second), w.Previous)
+		if f := w.Figures; f != nil {
+			fmt.Fprintf(g.stdout, "; so far %d requests, %.1f%% 5xx, p99 %.0f ms", f.Requests, 100*f.ErrorRatio, f.P99MS)
+			if f.Prometheus != nil {
+				fmt.Fprintf(g.stdout, ", prometheus %g", *f.Prometheus)
+			}
+		}
+		fmt.Fprintln(g.stdout)
+	}
 	fmt.Fprintln(g.stdout)
 	tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "COLOR\tROLE\tHEALTH\tUPSTREAMS\tBRANCH\tRELEASE\tREQUESTS\tIN-FLIGHT\t5XX")
+	fmt.Fprintln(tw, "COLOR\tROLE\tHEALTH\tUPSTREAMS\tBRANCH\tRELEASE\tGATES\tREQUESTS\tIN-FLIGHT\t5XX")
 	for _, c := range bluegreen.Colors {
 		cs := s.Colors[c]
 		role := "preview"
@@ -58,13 +70,17 @@ func printStatus(g *globals, st bluegreen.Status) {
 			rel = short(cs.Release.SHA) + " " + cs.Release.Ref + " (" + ago(st.Now, cs.Release.DeployedAt) + ")"
 		}
 		tr := st.Traffic[c]
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\n", c, role, cs.Health.Status,
-			strings.Join(cs.Upstreams, ","), cs.Branch, rel, tr.Requests, tr.InFlight, tr.Status5xx)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\n", c, role, cs.Health.Status,
+			strings.Join(cs.Upstreams, ","), cs.Branch, rel, gateText(cs), tr.Requests, tr.InFlight, tr.Status5xx)
 	}
 	tw.Flush()
 	for _, c := range bluegreen.Colors {
 		if h := s.Colors[c].Health; h.Status != bluegreen.HealthHealthy && h.Reason != "" {
 			fmt.Fprintf(g.stdout, "\n%s is %s: %s", c, h.Status, h.Reason)
+		}
+		if cs := s.Colors[c]; cs.Release != nil && cs.Verification != nil && !cs.Verification.Passed &&
+			cs.Verification.Deployment == cs.Release.Deployment {
+			fmt.Fprintf(g.stdout, "\n%s failed verification: %s", c, cs.Verification.Reason)
 		}
 	}
 	fmt.Fprintln(g.stdout)

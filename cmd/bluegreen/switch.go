@@ -13,9 +13,11 @@ func newSwitchCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "switch <blue|green>",
 		Short: "Move live traffic to a color; waits until the old color has drained",
-		Long: "switch moves public traffic to the given color. The color must pass its health check;\n" +
-			"--force overrides that and the history records it. The command returns once the old\n" +
-			"color's in-flight requests have finished (or the drain deadline cut them) and prints the figures.",
+		Long: "switch moves public traffic to the given color. The color must pass its health check and,\n" +
+			"when bluegreen deployed its release, that release must have passed verification (and approval,\n" +
+			"with app.require_approval); --force overrides these gates and the history records it, with who.\n" +
+			"The command returns once the old color's in-flight requests have finished (or the drain deadline\n" +
+			"cut them) and prints the figures. The post-switch watch then judges the new color for its window.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			to, err := bluegreen.ParseColor(args[0])
@@ -34,7 +36,7 @@ func newSwitchCmd(g *globals) *cobra.Command {
 			return printSwitch(g, res)
 		},
 	}
-	cmd.Flags().BoolVar(&req.Force, "force", false, "switch even if the color fails its health check (recorded)")
+	cmd.Flags().BoolVar(&req.Force, "force", false, "switch even if the color fails its health check or has not passed verification or approval (recorded)")
 	cmd.Flags().StringVar(&req.Reason, "reason", "", "why, for the history")
 	return cmd
 }
@@ -80,8 +82,15 @@ func printSwitch(g *globals, res bluegreen.SwitchResult) error {
 	}
 	fmt.Fprintf(g.stdout, "%s %s → %s%s: live on %s %.2f ms after the request (health check %.2f ms, commit %.2f ms; revision %d)\n",
 		verb, res.From, res.To, forced, res.To, res.SwitchMS, res.CheckMS, res.CommitMS, res.Revision)
+	for _, gate := range res.ForcedGates {
+		fmt.Fprintf(g.stdout, "forced past: %s\n", gate)
+	}
 	d := res.Drain
 	fmt.Fprintf(g.stdout, "%s drained in %.1f ms: %d in flight at the swap, %d finished, %d cut at the %.0fs deadline\n",
 		res.From, d.DurationMS, d.InFlight, d.Finished, d.Cancelled, d.TimeoutMS/1000)
+	if w := res.Watch; w != nil {
+		fmt.Fprintf(g.stdout, "watching %s until %s; %s keeps running for an instant rollback (bluegreen status shows the figures)\n",
+			w.Color, stamp(w.Until), w.Previous)
+	}
 	return nil
 }

@@ -1,0 +1,262 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/bluegreen/bluegreen"
+	"github.com/bluegreen/bluegreen/check"
+	"github.com/bluegreen/bluegreen/config"
+	"github.com/bluegreen/bluegreen/controller"
+	"github.com/bluegreen/bluegreen/router"
+	"github.com/bluegreen/bluegreen/runner"
+)
+
+// checkVerifier runs the configured checks of a color with the check
+// package: HTTP checks through the public listener for the live color and
+// through the preview listener for the inactive one, so what is verified is
+// what serves (or will serve after a switch).
+type checkVerifier struct {
+	specs           map[bluegreen.Color][]check.Spec
+	public, preview string // base URLs
+	env             []string
+	dir             string // where command checks run when a color has no release
+}
+
+func newCheckVerifier(cfg *config.Config, public, preview net.Addr) *checkVerifier {
+	v := &checkVerifier{specs: map[bluegreen.Color][]check.Spec{}, public: baseURL(public), preview: baseURL(preview),
+		dir: configDir(cfg)}
+	if cfg.App != nil {
+		v.env = baseEnv(cfg.App)
+	} else {
+		v.env = baseEnv(&config.App{})
+	}
+	for _, c := range bluegreen.Colors {
+		for _, ch := range cfg.ChecksFor(c) {
+			s := check.Spec{Name: ch.Name, Timeout: ch.Timeout, Retries: ch.Retries, Command: ch.Command}
+			if h := ch.HTTP; h != nil {
+				hc := &check.HTTPCheck{Method: h.Method, Path: h.Path, Body: h.Body, Status: h.Status,
+					BodyContains: h.BodyContains, JSONField: h.JSONField, JSONEquals: h.JSONEquals}
+				for _, hd := range h.Headers {
+					hc.Headers = append(hc.Headers, check.Header{Name: hd.Name, Value: hd.Value})
+				}
+				s.HTTP = hc
+			}
+			v.specs[c] = append(v.specs[c], s)
+		}
+	}
+	return v
+}
+
+// RunChecks implements controller.Verifier.
+func (v *checkVerifier) RunChecks(ctx context.Context, color bluegreen.Color, live bool, dir string, onResult func(bluegreen.CheckResult)) ([]bluegreen.CheckResult, string) {
+	u := v.preview
+	if live {
+		u = v.public
+	}
+	if dir == "" {
+		dir = v.dir
+	}
+	return check.RunAll(ctx, v.specs[color], check.Subject{Color: color, URL: u, Dir: dir, Env: v.env}, onResult), u
+}
+
+// baseURL is the http URL of a listener, with a wildcard host replaced by
+// the loopback address (the checks run on this machine).
+func baseURL(a net.Addr) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok {
+		return "http://" + a.String()
+	}
+	ip := tcp.IP
+	if ip == nil || ip.IsUnspecified() {
+		ip = net.IPv4(127, 0, 0, 1)
+	}
+	return "http://" + net.JoinHostPort(ip.String(), strconv.Itoa(tcp.Port))
+}
+
+// routerMeter measures a color's traffic from the router's counters.
+type routerMeter struct{ rt *router.Router }
+
+// Start implements controller.Meter.
+func (m routerMeter) Start(c bluegreen.Color) func() bluegreen.WatchFigures {
+	base := m.rt.Stats()[c]
+	return func() bluegreen.WatchFigures {
+		d := m.rt.Stats()[c].Sub(base)
+		f := bluegreen.WatchFigures{Requests: d.Requests, Errors: d.Status[4]}
+		if d.Requests > 0 {
+			f.ErrorRatio = float64(f.Errors) / float64(d.Requests)
+		}
+		if q := d.Latency.Quantile(0.99); !math.IsNaN(q) {
+			f.P99MS = q * 1000
+		}
+		return f
+	}
+}
+
+// watchConfig turns the `watch:` section into the controller's; nil when
+// the watch is off.
+func watchConfig(cfg *config.Config, logger *slog.Logger) *controller.WatchConfig {
+	w := cfg.Watch
+	if !w.Enabled {
+		return nil
+	}
+	wc := &controller.WatchConfig{Window: w.Window, Interval: w.Interval, MinRequests: int64(w.MinRequests),
+		MaxErrorRatio: w.MaxErrorRatio, MaxP99: w.MaxP99, StopPreviousAfter: w.StopPreviousAfter}
+	if p := w.Prometheus; p != nil {
+		q := promQuery{base: p.URL, query: p.Query, client: &http.Client{Timeout: 10 * time.Second}}
+		wc.Probe, wc.ProbeMax, wc.ProbeName = q.value, p.Max, "prometheus query"
+	}
+	return wc
+}
+
+// promQuery runs an instant query on a Prometheus server's HTTP API.
+type promQuery struct {
+	base, query string
+	client      *http.Client
+}
+
+// value returns the query's single sample for color ({{color}} in the
+// query is replaced by it). No sample, several samples or a non-number are
+// errors.
+func (q promQuery) value(ctx context.Context, color bluegreen.Color) (float64, error) {
+	expr := strings.ReplaceAll(q.query, "{{color}}", string(color))
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, q.base+"/api/v1/query?query="+url.QueryEscape(expr), nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := q.client.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("asking %s: %v", q.base, err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Status string `json:"status"`
+		Error  string `json:"error"`
+		Data   struct {
+			ResultType string            `json:"resultType"`
+			Result     []json.RawMessage `json:"result"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 4<<20)).Decode(&body); err != nil {
+		return 0, fmt.Errorf("%s answered %s that is not the query API's JSON: %v", q.base, resp.Status, err)
+	}
+	if body.Status != "success" {
+		return 0, fmt.Errorf("query %q: %s", expr, body.Error)
+	}
+	var sample []any
+	switch body.Data.ResultType {
+	case "scalar":
+		var raw json.RawMessage
+		raw, _ = json.Marshal(body.Data.Result)
+		if err := json.Unmarshal(raw, &sample); err != nil {
+			return 0, err
+		}
+	case "vector":
+		if len(body.Data.Result) != 1 {
+			return 0, fmt.Errorf("query %q returned %d samples, want exactly 1", expr, len(body.Data.Result))
+		}
+		var v struct {
+			Value []any `json:"value"`
+		}
+		if err := json.Unmarshal(body.Data.Result[0], &v); err != nil {
+			return 0, err
+		}
+		sample = v.Value
+	default:
+		return 0, fmt.Errorf("query %q returned a %s, want a scalar or a one-sample vector", expr, body.Data.ResultType)
+	}
+	if len(sample) != 2 {
+		return 0, fmt.Errorf("query %q: malformed sample", expr)
+	}
+	s, _ := sample[1].(string)
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return 0, fmt.Errorf("query %q: value %v is not a number", expr, sample[1])
+	}
+	return f, nil
+}
+
+// hookNotifier runs the `app.hooks.notify` command for automatic rollbacks
+// and failures, one at a time in the background; its failures are
+// recorded, never returned.
+type hookNotifier struct {
+	command, dir string
+	env          []string
+	queue        chan bluegreen.Event
+	record       func(bluegreen.Event)
+	logger       *slog.Logger
+}
+
+func newHookNotifier(command, dir string, env []string, record func(bluegreen.Event), logger *slog.Logger) *hookNotifier {
+	n := &hookNotifier{command: command, dir: dir, env: env, queue: make(chan bluegreen.Event, 64), record: record, logger: logger}
+	go n.loop()
+	return n
+}
+
+// wants reports whether ev is worth running the hook for.
+func (n *hookNotifier) wants(ev bluegreen.Event) bool {
+	if ev.Action == bluegreen.ActionNotify {
+		return false
+	}
+	if automatic, _ := ev.Details["automatic"].(bool); automatic {
+		return true
+	}
+	return ev.Outcome == bluegreen.OutcomeFailed &&
+		(ev.Action == bluegreen.ActionDeploy || ev.Action == bluegreen.ActionVerify || ev.Action == bluegreen.ActionWatch ||
+			ev.Action == bluegreen.ActionRollback)
+}
+
+// Notify queues ev for the hook, dropping it (with a record) when the queue
+// is full: a stuck hook never blocks an operation.
+func (n *hookNotifier) Notify(ev bluegreen.Event) {
+	if !n.wants(ev) {
+		return
+	}
+	select {
+	case n.queue <- ev:
+	default:
+		n.record(bluegreen.Event{Time: time.Now(), Actor: "bluegreen", Action: bluegreen.ActionNotify, Color: ev.Color,
+			Outcome: bluegreen.OutcomeFailed, Message: "notify hook queue full: dropped the notice of " + ev.Action})
+	}
+}
+
+func (n *hookNotifier) loop() {
+	for ev := range n.queue {
+		kind := ev.Action
+		if automatic, _ := ev.Details["automatic"].(bool); automatic {
+			kind = "automatic_" + ev.Action
+		} else if ev.Outcome == bluegreen.OutcomeFailed {
+			kind = ev.Action + "_failed"
+		}
+		env := append(append([]string(nil), n.env...), "BLUEGREEN_EVENT="+kind, "BLUEGREEN_MESSAGE="+ev.Message,
+			"BLUEGREEN_COLOR="+string(ev.Color), "BLUEGREEN_HOOK=notify")
+		res, err := runner.Run(context.Background(), runner.Cmd{Command: n.command, Dir: n.dir, Env: env, Timeout: time.Minute}, nil)
+		if err != nil {
+			n.logger.Warn("notify hook failed", "err", err)
+			n.record(bluegreen.Event{Time: time.Now(), Actor: "bluegreen", Action: bluegreen.ActionNotify, Color: ev.Color,
+				Outcome: bluegreen.OutcomeFailed, Message: fmt.Sprintf("notify hook failed for %s: %v", kind, err),
+				Details: map[string]any{"output": res.Tail}})
+		}
+	}
+}
+
+// recorder appends events to the store, logging failures.
+func recorder(store bluegreen.Store, logger *slog.Logger) func(bluegreen.Event) {
+	return func(ev bluegreen.Event) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := store.Append(ctx, ev); err != nil {
+			logger.Error("recording an event", "action", ev.Action, "err", err)
+		}
+	}
+}

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bluegreen/bluegreen"
+)
+
+func newVerifyCmd(g *globals) *cobra.Command {
+	var req bluegreen.VerifyRequest
+	cmd := &cobra.Command{
+		Use:   "verify <blue|green>",
+		Short: "Run a color's checks against the release it runs, and record the result",
+		Long: "verify runs the color's health check and its configured checks (app.checks and the color's\n" +
+			"checks) against the release it runs now: HTTP checks through the preview listener for the\n" +
+			"inactive color (what will serve after a switch), through the public listener for the live one;\n" +
+			"command checks in the release directory with BLUEGREEN_URL and BLUEGREEN_COLOR set. The result\n" +
+			"is stored against the release: switch refuses a release that has not passed. Exit 0 when every\n" +
+			"check passed, 1 when one failed.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			col, err := bluegreen.ParseColor(args[0])
+			if err != nil {
+				return &exitError{code: exitUsage, err: err}
+			}
+			req.Color = col
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			var onCheck func(bluegreen.CheckResult)
+			if !g.json() {
+				fmt.Fprintf(g.stdout, "verifying %s ...\n", col)
+				onCheck = func(r bluegreen.CheckResult) {
+					mark := "ok  "
+					if !r.OK {
+						mark = "FAIL"
+					}
+					fmt.Fprintf(g.stdout, "  %s %s (%.0f ms)\n", mark, r.Name, r.DurationMS)
+				}
+			}
+			v, err := c.Verify(cmd.Context(), req, onCheck)
+			if err != nil {
+				return err
+			}
+			if g.json() {
+				if err := writeJSON(g.stdout, v); err != nil {
+					return err
+				}
+			} else {
+				printVerification(g, v)
+			}
+			if !v.Passed {
+				return &exitError{code: exitFailed, err: fmt.Errorf("%s failed verification: %s", col, v.Reason)}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&req.Reason, "reason", "", "why, for the history")
+	return cmd
+}
+
+// printVerification prints the table of a verification: name, result,
+// duration, and the first lines of output of each failed check.
+func printVerification(g *globals, v bluegreen.Verification) {
+	fmt.Fprintln(g.stdout)
+	tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "CHECK\tKIND\tRESULT\tDURATION\tATTEMPTS")
+	rows := append([]bluegreen.CheckResult(nil), v.Checks...)
+	for _, r := range v.LiveChecks {
+		r.Name = "live " + string(v.Color.Other()) + ": " + r.Name
+		rows = append(rows, r)
+	}
+	for _, r := range rows {
+		res := "passed"
+		if !r.OK {
+			res = "FAILED"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.0f ms\t%d\n", r.Name, r.Kind, res, r.DurationMS, r.Attempts)
+	}
+	tw.Flush()
+	for _, r := range rows {
+		if r.OK {
+			continue
+		}
+		fmt.Fprintf(g.stdout, "\n%s: %s\n", r.Name, r.Error)
+		for _, l := range firstN(r.Output, 10) {
+			fmt.Fprintf(g.stdout, "  | %s\n", l)
+		}
+	}
+	what := "the release it runs"
+	if v.SHA != "" {
+		what = short(v.SHA)
+	}
+	if v.Passed {
+		fmt.Fprintf(g.stdout, "\n%s (%s) passed verification (%d checks, via %s)\n", v.Color, what, len(v.Checks), v.URL)
+	} else {
+		fmt.Fprintf(g.stdout, "\n%s (%s) FAILED verification: %s\n", v.Color, what, v.Reason)
+	}
+}
+
+func firstN(lines []string, n int) []string {
+	if len(lines) > n {
+		return lines[:n]
+	}
+	return lines
+}
+
+func newApproveCmd(g *globals) *cobra.Command {
+	var req bluegreen.ApproveRequest
+	cmd := &cobra.Command{
+		Use:   "approve <blue|green>",
+		Short: "Record that you approved a color's current release (after manual QA)",
+		Long: "approve records who approved the release the color runs now. With app.require_approval,\n" +
+			"switch needs it; a new deploy into the color needs a new approval.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			col, err := bluegreen.ParseColor(args[0])
+			if err != nil {
+				return &exitError{code: exitUsage, err: err}
+			}
+			req.Color = col
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			a, err := c.Approve(cmd.Context(), req)
+			if err != nil {
+				return err
+			}
+			if g.json() {
+				return writeJSON(g.stdout, a)
+			}
+			fmt.Fprintf(g.stdout, "%s approved %s (%s)\n", a.By, a.Color, short(a.SHA))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&req.Reason, "reason", "", "what was checked, for the history")
+	return cmd
+}
+
+// gateText says where a color stands with its gates, for status.
+func gateText(cs bluegreen.ColorState) string {
+	if cs.Release == nil {
+		return "-"
+	}
+	var parts []string
+	v := cs.Verification
+	switch {
+	case v == nil || v.Deployment != cs.Release.Deployment:
+		parts = append(parts, "not verified")
+	case v.Passed:
+		parts = append(parts, "verified")
+	default:
+		parts = append(parts, "FAILED verification")
+	}
+	if cs.Approved() {
+		parts = append(parts, "approved by "+cs.Approval.By)
+	}
+	return strings.Join(parts, ", ")
+}
