@@ -66,7 +66,7 @@ func startDemoApp(color string, slowStarted chan<- struct{}) (string, func(), er
 	if err != nil {
 		return "", nil, err
 	}
-	app := sampleApp(color, "1.0")
+	app := sampleApp(color, "1.0", 0)
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/slow" {
 			select {

@@ -88,8 +88,16 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// writeAppConfig writes a config whose colors are deployed from r.
+// writeAppConfig writes a config whose colors are deployed from r. The
+// deploy tests deploy right after switching; the watch (which keeps the
+// previous color for a rollback) is off here and has tests of its own.
 func writeAppConfig(t *testing.T, dir string, r *appRepo) string {
+	return writeAppConfigWith(t, dir, r, "watch: {enabled: false}", "")
+}
+
+// writeAppConfigWith is writeAppConfig with top-level settings top and
+// lines appExtra (indented by two spaces) added to the app section.
+func writeAppConfigWith(t *testing.T, dir string, r *appRepo, top, appExtra string) string {
 	t.Helper()
 	cfg := fmt.Sprintf(`listen: 127.0.0.1:0
 preview: 127.0.0.1:0
@@ -97,16 +105,16 @@ api: 127.0.0.1:0
 state: state
 router:
   drain_timeout: 3s
-# These tests deploy right after switching; the watch (which keeps the
-# previous color for a rollback) has tests of its own.
-watch: {enabled: false}
+%s
 app:
+%s
   repo: %s
-  run: 'if [ -f NO_HEALTH ]; then exec sleep 600; fi; exec "$APP_BIN" sample-app --version "$(cat VERSION)"'
+  run: 'if [ -f NO_HEALTH ]; then exec sleep 600; fi; exec "$APP_BIN" sample-app --version "$(cat VERSION)" --fail-every "$(cat FAIL_EVERY 2>/dev/null || echo 0)"'
   build:
     - 'echo "building $BLUEGREEN_REF ($BLUEGREEN_SHA) for $BLUEGREEN_COLOR"'
     - 'if [ -f FAIL_BUILD ]; then echo "compile error: FAIL_BUILD is present" >&2; exit 7; fi'
     - 'if [ -f SLOW_BUILD ]; then echo waiting; while [ ! -f "$GATE" ]; do sleep 0.05; done; fi'
+    - 'if [ -f build.sh ]; then sh build.sh; fi'
   env:
     APP_BIN: %s
     GATE: %s
@@ -126,7 +134,7 @@ green:
   branch: green
   port: %d
   health: {path: /healthz, interval: 200ms, timeout: 150ms}
-`, r.dir, binPath, r.gate, r.block, r.switchLog, freePort(t), freePort(t))
+`, top, appExtra, r.dir, binPath, r.gate, r.block, r.switchLog, freePort(t), freePort(t))
 	path := filepath.Join(dir, "bluegreen.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)

@@ -50,7 +50,7 @@ func TestDeployCycleUnderLoad(t *testing.T) {
 	defer load.Stop()
 
 	out := s.mustCLI(t, "deploy", "green")
-	for _, want := range []string{"fetch", "build 1/3", "building green (" + greenSHA + ") for green", "health", "deployed green"} {
+	for _, want := range []string{"fetch", "build 1/4", "building green (" + greenSHA + ") for green", "health", "deployed green"} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("deploy output lacks %q:\n%s", want, out)
 		}
@@ -165,11 +165,11 @@ func TestFailedDeploys(t *testing.T) {
 
 	r.commit(t, "production", "broken build", map[string]string{"FAIL_BUILD": "1\n"})
 	out, errOut, code := s.cli(t, "deploy", "blue")
-	if code != 1 || !strings.Contains(errOut, "failed at build 2/3") || !strings.Contains(out, "compile error: FAIL_BUILD is present") {
+	if code != 1 || !strings.Contains(errOut, "failed at build 2/4") || !strings.Contains(out, "compile error: FAIL_BUILD is present") {
 		t.Fatalf("failing build: exit %d\nstdout %s\nstderr %s", code, out, errOut)
 	}
 	evs := decodeJSON[[]bluegreen.Event](t, s.mustCLI(t, "history", "--json", "--action", "deploy", "--limit", "1"))
-	if len(evs) != 1 || evs[0].Outcome != bluegreen.OutcomeFailed || !strings.Contains(evs[0].Message, "build 2/3") ||
+	if len(evs) != 1 || evs[0].Outcome != bluegreen.OutcomeFailed || !strings.Contains(evs[0].Message, "build 2/4") ||
 		!strings.Contains(strings.Join(toStrings(evs[0].Details["output"]), "\n"), "compile error") {
 		t.Fatalf("history of the failed build: %+v", evs)
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -18,7 +19,10 @@ import (
 // newSampleAppCmd is a tiny app to put behind bluegreen: the demo, the tests
 // and people trying bluegreen out use it as one color's release.
 func newSampleAppCmd(g *globals) *cobra.Command {
-	var color, listen, version string
+	var (
+		color, listen, version string
+		failEvery              int
+	)
 	cmd := &cobra.Command{
 		Use:   "sample-app",
 		Short: "Run a tiny HTTP app to put behind bluegreen (for trying it out)",
@@ -41,7 +45,7 @@ func newSampleAppCmd(g *globals) *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(g.stdout, "sample-app (%s, version %s) listening on http://%s\n", color, version, ln.Addr())
-			srv := &http.Server{Handler: sampleApp(color, version), ReadHeaderTimeout: 10 * time.Second}
+			srv := &http.Server{Handler: sampleApp(color, version, failEvery), ReadHeaderTimeout: 10 * time.Second}
 			go func() {
 				<-cmd.Context().Done()
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -57,14 +61,23 @@ func newSampleAppCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&color, "color", "", "the color it reports (default $BLUEGREEN_COLOR)")
 	cmd.Flags().StringVar(&listen, "listen", "", "host:port to listen on (default 127.0.0.1:$PORT)")
 	cmd.Flags().StringVar(&version, "version", "1.0", "the version it reports")
+	cmd.Flags().IntVar(&failEvery, "fail-every", 0, "answer every Nth request to / with 500 (a bad release whose health check passes); 0 never")
 	return cmd
 }
 
-func sampleApp(color, version string) http.Handler {
+// sampleApp is the demo and test app. With failEvery > 0 every failEvery-th
+// request to its home page fails with 500 while /healthz stays fine: a bad
+// release that a health check alone lets through.
+func sampleApp(color, version string, failEvery int) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	body := fmt.Sprintf(`{"app":"sample","color":%q,"version":%q,"pid":%d}`+"\n", color, version, os.Getpid())
+	var n atomic.Int64
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if failEvery > 0 && n.Add(1)%int64(failEvery) == 0 {
+			http.Error(w, "internal error (sample-app --fail-every)", http.StatusInternalServerError)
+			return
+		}
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, body)
 	})
