@@ -76,8 +76,10 @@ func (e *PropagationError) Error() string {
 	var parts []string
 	for _, a := range e.Pending {
 		switch {
+		case a.Error != "" && strings.Contains(a.Error, a.Server):
+			parts = append(parts, a.Error)
 		case a.Error != "":
-			parts = append(parts, fmt.Sprintf("%s gives no answer (%s)", a.Server, a.Error))
+			parts = append(parts, a.Server+": "+a.Error)
 		case e.TTL != 0 && sameValues(e.Type, a.Values, e.Want):
 			parts = append(parts, fmt.Sprintf("%s still answers TTL %v", a.Server, a.TTL))
 		default:
@@ -88,7 +90,7 @@ func (e *PropagationError) Error() string {
 	if e.TTL != 0 {
 		want += fmt.Sprintf(" with TTL %v", e.TTL)
 	}
-	return fmt.Sprintf("dns: the change of %s %s to %s was accepted and stands, but after %v %s",
+	return fmt.Sprintf("dns: the change of %s %s to %s was accepted and stands, but after %v not every authoritative server answers it: %s",
 		e.Name, e.Type, want, e.Waited.Round(time.Millisecond), strings.Join(parts, "; "))
 }
 

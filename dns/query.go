@@ -132,9 +132,11 @@ func rcodeError(resp *mdns.Msg, server string, key *signer, what string) error {
 		if tsigErr == mdns.RcodeBadTime {
 			hint = "is this machine's clock off by more than 5 minutes?"
 		}
-		return bluegreen.Errorf(bluegreen.EREFUSED, "dns: the server %s refused the TSIG key %s (%s) for the %s: %s", server, key.name, detail, what, hint)
+		return bluegreen.Errorf(bluegreen.EREFUSED, "dns: the server %s refused the TSIG key %s (%s) on the %s: %s", server, key.name, detail, what, hint)
 	case resp.Rcode == mdns.RcodeNotAuth:
 		return bluegreen.Errorf(bluegreen.EREFUSED, "dns: the server %s is not authoritative for the %s (NOTAUTH): is it the zone's primary?", server, what)
+	case resp.Rcode == mdns.RcodeRefused && !strings.HasPrefix(what, "update"):
+		return bluegreen.Errorf(bluegreen.EUNAVAILABLE, "dns: the server %s refused the %s (REFUSED): does it serve the zone, and allow queries from here?", server, what)
 	case resp.Rcode == mdns.RcodeRefused:
 		return bluegreen.Errorf(bluegreen.EREFUSED, "dns: the server %s refused the %s by policy (REFUSED): does it serve the zone, and does its update-policy (or allow-update) grant the key this name and type?", server, what)
 	case resp.Rcode == mdns.RcodeNotZone:

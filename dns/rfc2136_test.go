@@ -62,7 +62,7 @@ func TestReplaceErrorsAreClear(t *testing.T) {
 
 	t.Run("wrong secret on the update", func(t *testing.T) {
 		err := provider(t, srv, "d3Jvbmctc2VjcmV0").Replace(ctx, app, blue, green, time.Minute)
-		wantErr(t, err, bluegreen.EREFUSED, "refused the TSIG key bluegreen-key. (NOTAUTH, BADSIG) for the update of app.example.test. CNAME: wrong secret or key name?")
+		wantErr(t, err, bluegreen.EREFUSED, "refused the TSIG key bluegreen-key. (NOTAUTH, BADSIG) on the update of app.example.test. CNAME: wrong secret or key name?")
 	})
 	t.Run("unknown key name", func(t *testing.T) {
 		p, err := dns.NewRFC2136(dns.RFC2136Config{Server: srv.Primary.Addr, Key: dns.TSIGKey{Name: "nobody.", Secret: dns.Secret(srv.Secret)}})
