@@ -18,6 +18,8 @@ const (
 	ActionApprove  = "approve"  // a person approved a color's release for promotion
 	ActionWatch    = "watch"    // the post-switch watch started, passed or breached
 	ActionNotify   = "notify"   // a notification (webhook, hook) could not be delivered
+	ActionToken    = "token"    // an API token was created or revoked
+	ActionAccess   = "access"   // an API call was refused for the caller's role
 )
 
 // Outcomes recorded in the history.

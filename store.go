@@ -1,6 +1,9 @@
 package bluegreen
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Store keeps the committed State and the event history. Implementations are
 // safe for concurrent use. A change is durable when Commit or Append returns
@@ -30,9 +33,12 @@ type Store interface {
 
 // HistoryFilter selects events. Zero fields match everything.
 type HistoryFilter struct {
-	Color  Color
-	Action string
-	Actor  string
+	Color   Color
+	Action  string
+	Actor   string
+	Outcome string
+	// Since and Until select events at or after Since and before Until.
+	Since, Until time.Time
 	// Limit caps the number of events returned; 0 means 100.
 	Limit int
 	// BeforeID returns only events with ID < BeforeID when non-zero (paging).

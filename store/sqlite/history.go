@@ -47,6 +47,16 @@ func (s *Store) History(ctx context.Context, f bluegreen.HistoryFilter) ([]blueg
 	if f.Actor != "" {
 		add("actor = ?", f.Actor)
 	}
+	if f.Outcome != "" {
+		add("outcome = ?", f.Outcome)
+	}
+	// Times are stored in one fixed-width UTC format, so they compare as text.
+	if !f.Since.IsZero() {
+		add("time >= ?", f.Since.UTC().Format(timeFormat))
+	}
+	if !f.Until.IsZero() {
+		add("time < ?", f.Until.UTC().Format(timeFormat))
+	}
 	if f.BeforeID > 0 {
 		add("id < ?", f.BeforeID)
 	}

@@ -33,6 +33,16 @@ var migrations = []string{
 		BEGIN SELECT RAISE(ABORT, 'events are append-only: UPDATE refused'); END;
 	CREATE TRIGGER events_no_delete BEFORE DELETE ON events
 		BEGIN SELECT RAISE(ABORT, 'events are append-only: DELETE refused'); END;`,
+	// 2: API tokens, by the SHA-256 of their secret (never the secret).
+	`CREATE TABLE tokens (
+		name       TEXT PRIMARY KEY,
+		role       TEXT NOT NULL,
+		hash       BLOB NOT NULL UNIQUE,
+		created_by TEXT NOT NULL,
+		created_at TEXT NOT NULL,
+		revoked_at TEXT
+	);
+	CREATE INDEX events_outcome ON events (outcome, id);`,
 }
 
 // migrate brings the schema up to date in one write transaction, so that two

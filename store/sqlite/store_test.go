@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -99,7 +100,7 @@ func TestOpenCreatesPrivateFiles(t *testing.T) {
 	}
 
 	db := rawDB(t, path)
-	for pragma, want := range map[string]string{"journal_mode": "wal", "user_version": "1"} {
+	for pragma, want := range map[string]string{"journal_mode": "wal", "user_version": strconv.Itoa(len(migrations))} {
 		var got string
 		if err := db.QueryRow("PRAGMA " + pragma).Scan(&got); err != nil {
 			t.Fatal(err)
