@@ -26,6 +26,9 @@ type Client struct {
 	Token string
 	// Actor is sent in the X-Bluegreen-Actor header and recorded in history.
 	Actor string
+	// RunURL, when set, links to the CI run making the calls (X-Bluegreen-Run);
+	// it is recorded with the events the calls cause.
+	RunURL string
 	// HTTP is the client used; nil means one with no overall timeout (a
 	// switch waits for the drain), bounded by the caller's context.
 	HTTP *http.Client
@@ -218,6 +221,9 @@ func (c *Client) send(ctx context.Context, method, path string, in any) (*http.R
 	}
 	if c.Actor != "" {
 		req.Header.Set(ActorHeader, c.Actor)
+	}
+	if c.RunURL != "" {
+		req.Header.Set(RunHeader, c.RunURL)
 	}
 	hc := c.HTTP
 	if hc == nil {

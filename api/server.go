@@ -14,10 +14,12 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"time"
 	"strings"
 
 	"github.com/bluegreen/bluegreen"
@@ -65,12 +67,26 @@ type Options struct {
 	Logger    *slog.Logger
 	// Metrics serves GET /metrics (behind the token); nil means 404.
 	Metrics http.Handler
+	// Tokens holds the named tokens with roles; nil means Token is the only
+	// one. Token (the token file's) always has the admin role.
+	Tokens bluegreen.TokenStore
+	// Record records events the API itself makes (tokens created or
+	// revoked, calls refused for their role); nil drops them.
+	Record func(bluegreen.Event)
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
 }
+
+// AdminTokenName is the name the history gives the token file's token.
+const AdminTokenName = "admin"
 
 type server struct {
 	svc       Service
 	tokenHash [sha256.Size]byte
 	logger    *slog.Logger
+	tokens    bluegreen.TokenStore
+	record    func(bluegreen.Event)
+	now       func() time.Time
 }
 
 // NewHandler returns the API's http.Handler. It panics if o.Token is empty: an
@@ -85,7 +101,15 @@ func NewHandler(svc Service, o Options) http.Handler {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &server{svc: svc, tokenHash: sha256.Sum256([]byte(o.Token)), logger: o.Logger.With("component", "api")}
+	if o.Record == nil {
+		o.Record = func(bluegreen.Event) {}
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	s := &server{svc: svc, tokenHash: sha256.Sum256([]byte(o.Token)), logger: o.Logger.With("component", "api"),
+		tokens: o.Tokens, record: o.Record, now: o.Now}
+	viewer, deployer, admin := s.auth(bluegreen.RoleViewer), s.auth(bluegreen.RoleDeployer), s.auth(bluegreen.RoleAdmin)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -97,25 +121,29 @@ func NewHandler(svc Service, o Options) http.Handler {
 		_, _ = w.Write([]byte(`{"color":"` + string(svc.Live()) + `"}`))
 	}
 	mux.HandleFunc("GET /v1/color", color)
-	mux.Handle("GET /v1/status", s.auth(s.status))
-	mux.Handle("GET /v1/health", s.auth(s.health))
-	mux.Handle("POST /v1/switch", s.auth(s.switchColor))
-	mux.Handle("POST /v1/rollback", s.auth(s.rollback))
-	mux.Handle("GET /v1/history", s.auth(s.history))
-	mux.Handle("POST /v1/deploy", s.auth(s.deploy))
-	mux.Handle("GET /v1/deployments/{id}", s.auth(s.deployment))
-	mux.Handle("GET /v1/logs/{color}", s.auth(s.appLog))
-	mux.Handle("GET /v1/lock", s.auth(s.lock))
-	mux.Handle("DELETE /v1/lock", s.auth(s.releaseLock))
-	mux.Handle("POST /v1/verify", s.auth(s.verify))
-	mux.Handle("POST /v1/approve", s.auth(s.approve))
+	mux.Handle("GET /v1/status", viewer(s.status))
+	mux.Handle("GET /v1/health", viewer(s.health))
+	mux.Handle("POST /v1/switch", deployer(s.switchColor))
+	mux.Handle("POST /v1/rollback", deployer(s.rollback))
+	mux.Handle("GET /v1/history", viewer(s.history))
+	mux.Handle("POST /v1/deploy", deployer(s.deploy))
+	mux.Handle("GET /v1/deployments/{id}", viewer(s.deployment))
+	mux.Handle("GET /v1/logs/{color}", viewer(s.appLog))
+	mux.Handle("GET /v1/lock", viewer(s.lock))
+	mux.Handle("DELETE /v1/lock", deployer(s.releaseLock))
+	mux.Handle("POST /v1/verify", deployer(s.verify))
+	mux.Handle("POST /v1/approve", deployer(s.approve))
+	mux.Handle("GET /v1/whoami", viewer(s.whoami))
+	mux.Handle("POST /v1/tokens", admin(s.createToken))
+	mux.Handle("GET /v1/tokens", admin(s.listTokens))
+	mux.Handle("DELETE /v1/tokens/{name}", admin(s.revokeToken))
 	if o.Metrics != nil {
-		mux.Handle("GET /metrics", s.auth(func(w http.ResponseWriter, r *http.Request) error {
+		mux.Handle("GET /metrics", viewer(func(w http.ResponseWriter, r *http.Request) error {
 			o.Metrics.ServeHTTP(w, r)
 			return nil
 		}))
 	}
-	mux.Handle("/", s.auth(func(w http.ResponseWriter, r *http.Request) error {
+	mux.Handle("/", viewer(func(w http.ResponseWriter, r *http.Request) error {
 		return bluegreen.Errorf(bluegreen.ENOTFOUND, "no such API route: %s %s", r.Method, r.URL.Path)
 	}))
 	// The configured color path is matched exactly, as the router does, and
@@ -133,33 +161,66 @@ func NewHandler(svc Service, o Options) http.Handler {
 // handlerFunc is an HTTP handler that returns its error instead of writing it.
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
-// auth checks the bearer token in constant time, then runs h and writes its
-// error, if any, as JSON.
-func (s *server) auth(h handlerFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var err error
-		if !s.tokenOK(r.Header.Get("Authorization")) {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="bluegreen"`)
-			err = bluegreen.Errorf(bluegreen.EUNAUTHORIZED, "missing or wrong API token")
-			s.logger.Warn("unauthorized API call", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
-		} else {
-			err = h(w, r)
-		}
-		if err != nil {
-			s.writeError(w, r, err)
-		}
-	})
+// auth returns a wrapper that authenticates the bearer token, refuses (403,
+// recorded) a caller whose role does not allow need, puts the caller into
+// the request's context, then runs h and writes its error, if any, as JSON.
+func (s *server) auth(need bluegreen.Role) func(h handlerFunc) http.Handler {
+	return func(h handlerFunc) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			caller, err := s.authenticate(r)
+			switch {
+			case err != nil:
+				w.Header().Set("WWW-Authenticate", `Bearer realm="bluegreen"`)
+				s.logger.Warn("unauthorized API call", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
+			case !caller.Role.Allows(need):
+				err = s.forbidden(r, caller, need)
+			default:
+				caller.RunURL = runURLOf(r)
+				err = h(w, r.WithContext(bluegreen.WithCaller(r.Context(), caller)))
+			}
+			if err != nil {
+				s.writeError(w, r, err)
+			}
+		})
+	}
 }
 
-func (s *server) tokenOK(header string) bool {
-	tok, ok := strings.CutPrefix(header, "Bearer ")
+// authenticate finds the caller of r by its bearer token: the token file's
+// (admin), else a named token from the store.
+func (s *server) authenticate(r *http.Request) (bluegreen.Caller, error) {
+	unauthorized := bluegreen.Errorf(bluegreen.EUNAUTHORIZED, "missing or wrong API token")
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || tok == "" {
-		return false
+		return bluegreen.Caller{}, unauthorized
 	}
 	// Comparing fixed-size hashes keeps the comparison constant-time even
-	// when lengths differ.
+	// when lengths differ. Named tokens are found by their hash: the
+	// lookup's timing tells nothing about the secret.
 	h := sha256.Sum256([]byte(tok))
-	return subtle.ConstantTimeCompare(h[:], s.tokenHash[:]) == 1
+	if subtle.ConstantTimeCompare(h[:], s.tokenHash[:]) == 1 {
+		return bluegreen.Caller{Token: AdminTokenName, Role: bluegreen.RoleAdmin}, nil
+	}
+	if s.tokens == nil {
+		return bluegreen.Caller{}, unauthorized
+	}
+	t, err := s.tokens.LookupToken(r.Context(), h)
+	if bluegreen.ErrorCode(err) == bluegreen.ENOTFOUND {
+		return bluegreen.Caller{}, unauthorized
+	}
+	if err != nil {
+		return bluegreen.Caller{}, err
+	}
+	return bluegreen.Caller{Token: t.Name, Role: t.Role}, nil
+}
+
+// forbidden records and returns the refusal of a call beyond the caller's role.
+func (s *server) forbidden(r *http.Request, c bluegreen.Caller, need bluegreen.Role) error {
+	msg := fmt.Sprintf("token %q (%s) may not %s %s: that needs the %s role", c.Token, c.Role, r.Method, r.URL.Path, need)
+	s.logger.Warn("API call refused for its role", "token", c.Token, "role", c.Role, "method", r.Method, "path", r.URL.Path)
+	s.record(bluegreen.Event{Time: s.now(), Actor: actorOf(r), Action: bluegreen.ActionAccess, Outcome: bluegreen.OutcomeRefused,
+		Message: msg, Details: map[string]any{"token": c.Token, "role": c.Role, "needs": need, "method": r.Method,
+			"path": r.URL.Path, "remote": r.RemoteAddr}})
+	return bluegreen.Errorf(bluegreen.EFORBIDDEN, "%s", msg)
 }
 
 // statusOf is the one table from error codes to HTTP statuses.
@@ -347,6 +408,9 @@ func (s *server) lock(w http.ResponseWriter, r *http.Request) error {
 
 func (s *server) releaseLock(w http.ResponseWriter, r *http.Request) error {
 	force := r.URL.Query().Get("force") == "true"
+	if c, _ := bluegreen.CallerFrom(r.Context()); force && !c.Role.Allows(bluegreen.RoleAdmin) {
+		return s.forbidden(r, c, bluegreen.RoleAdmin)
+	}
 	if err := s.svc.ReleaseLock(r.Context(), actorOf(r), force); err != nil {
 		return err
 	}

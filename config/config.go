@@ -43,6 +43,11 @@ type Config struct {
 	Colors map[bluegreen.Color]*Color
 	// Watch is the post-switch watch.
 	Watch Watch
+	// APITLS, when not nil, serves the API over HTTPS.
+	APITLS *TLS
+	// Webhooks receive notifications of deploys, verifications, switches,
+	// rollbacks and failures.
+	Webhooks []Webhook
 }
 
 // ChecksFor returns the verification checks of color: the app's, then the

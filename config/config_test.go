@@ -341,3 +341,15 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+func TestWebhooks(t *testing.T) {
+	c := mustLoad(t, "testdata/good/webhooks.yaml")
+	want := []Webhook{
+		{Name: "slack-ops", URLEnv: "SLACK_WEBHOOK_URL", Format: "slack", On: []string{"switch", "rollback", "failure"},
+			Timeout: 5 * time.Second, Retries: 2},
+		{Name: "audit", URL: "https://audit.example.com/bluegreen", Format: "json", Timeout: 2 * time.Second,
+			Headers: []Header{{"Authorization", "Bearer abc"}}},
+	}
+	if !reflect.DeepEqual(c.Webhooks, want) || c.APITLS != nil {
+		t.Errorf("webhooks:\n got %#v\nwant %#v (api_tls %v)", c.Webhooks, want, c.APITLS)
+	}
+}

@@ -67,6 +67,8 @@ func (d *decoder) config(root value, c *Config) {
 		}),
 		opt("router", func(v value) { d.router(v, &c.Router) }),
 		opt("watch", func(v value) { d.watch(v, &c.Watch) }),
+		opt("api_tls", func(v value) { c.APITLS = &TLS{}; d.apiTLS(v, c.APITLS) }),
+		opt("webhooks", func(v value) { d.webhooks(v, &c.Webhooks) }),
 		opt("app", func(v value) {
 			a := DefaultApp()
 			c.App = &a

@@ -145,7 +145,7 @@ func New(o Options, state bluegreen.State) *Controller {
 	return &Controller{
 		instance:  o.Instance,
 		deployCfg: o.Deploy,
-		store:     o.Store,
+		store:     callerStore{o.Store},
 		router:    o.Router,
 		health:    o.Health,
 		drain:     o.DrainTimeout,
