@@ -91,6 +91,15 @@ func (c *Client) History(ctx context.Context, f bluegreen.HistoryFilter) ([]blue
 	if f.Actor != "" {
 		q.Set("actor", f.Actor)
 	}
+	if f.Outcome != "" {
+		q.Set("outcome", f.Outcome)
+	}
+	if !f.Since.IsZero() {
+		q.Set("since", f.Since.UTC().Format(time.RFC3339Nano))
+	}
+	if !f.Until.IsZero() {
+		q.Set("until", f.Until.UTC().Format(time.RFC3339Nano))
+	}
 	if f.Limit > 0 {
 		q.Set("limit", strconv.Itoa(f.Limit))
 	}

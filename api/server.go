@@ -19,8 +19,8 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"time"
 	"strings"
+	"time"
 
 	"github.com/bluegreen/bluegreen"
 )
@@ -368,7 +368,19 @@ func (s *server) history(w http.ResponseWriter, r *http.Request) error {
 		}
 		f.Color = c
 	}
-	f.Action, f.Actor = q.Get("action"), q.Get("actor")
+	f.Action, f.Actor, f.Outcome = q.Get("action"), q.Get("actor"), q.Get("outcome")
+	for _, t := range []struct {
+		name string
+		dst  *time.Time
+	}{{"since", &f.Since}, {"until", &f.Until}} {
+		if v := q.Get(t.name); v != "" {
+			ts, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				return bluegreen.Errorf(bluegreen.EINVALID, "%s=%q: want an RFC 3339 time such as 2026-11-25T10:00:00Z", t.name, v)
+			}
+			*t.dst = ts
+		}
+	}
 	if v := q.Get("before"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 1 {

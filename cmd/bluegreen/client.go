@@ -1,12 +1,16 @@
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"io/fs"
+	"net/http"
 	"os"
 	"os/user"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/bluegreen/bluegreen/api"
 	"github.com/bluegreen/bluegreen/config"
@@ -29,7 +33,7 @@ func (g *globals) client() (*api.Client, error) {
 			return nil, err
 		}
 		if server == "" {
-			server = dialable(cfg.API)
+			server = apiScheme(cfg) + "://" + dialable(cfg.API)
 		}
 		if token == "" {
 			b, err := os.ReadFile(filepath.Join(cfg.StateDir, tokenFileName))
@@ -39,7 +43,31 @@ func (g *globals) client() (*api.Client, error) {
 			token = strings.TrimSpace(string(b))
 		}
 	}
-	return api.NewClient(server, token, actor()), nil
+	c := api.NewClient(server, token, actor())
+	c.RunURL = runURL()
+	caFile := firstNonEmpty(g.caFile, getenv("BLUEGREEN_CA_FILE"))
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, usageErrorf("--ca-file: %v", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, usageErrorf("--ca-file %s: no PEM certificate in it", caFile)
+		}
+		c.HTTP = &http.Client{Transport: &http.Transport{Proxy: nil, TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+			TLSHandshakeTimeout: 10 * time.Second, IdleConnTimeout: 30 * time.Second}}
+	}
+	return c, nil
+}
+
+// runURL links to the GitHub Actions run this CLI runs in, "" outside one.
+func runURL() string {
+	srv, repo, id := getenv("GITHUB_SERVER_URL"), getenv("GITHUB_REPOSITORY"), getenv("GITHUB_RUN_ID")
+	if getenv("GITHUB_ACTIONS") != "true" || srv == "" || repo == "" || id == "" {
+		return ""
+	}
+	return strings.TrimRight(srv, "/") + "/" + repo + "/actions/runs/" + id
 }
 
 // dialable turns a listen address such as ":8082" into one a client can dial.

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/bluegreen/bluegreen/check"
 	"github.com/bluegreen/bluegreen/config"
 	"github.com/bluegreen/bluegreen/controller"
+	"github.com/bluegreen/bluegreen/notify"
 	"github.com/bluegreen/bluegreen/router"
 	"github.com/bluegreen/bluegreen/runner"
 )
@@ -259,4 +261,55 @@ func recorder(store bluegreen.Store, logger *slog.Logger) func(bluegreen.Event) 
 			logger.Error("recording an event", "action", ev.Action, "err", err)
 		}
 	}
+}
+
+// notifiers builds what is told about operations: the app's notify hook and
+// the configured webhooks. The returned close delivers what is queued (for
+// a few seconds) when serve stops.
+func notifiers(cfg *config.Config, store bluegreen.Store, logger *slog.Logger) ([]func(bluegreen.Event), func(), error) {
+	var out []func(bluegreen.Event)
+	record := recorder(store, logger)
+	if cfg.App != nil && cfg.App.Hooks.Notify != "" {
+		out = append(out, newHookNotifier(cfg.App.Hooks.Notify, configDir(cfg), baseEnv(cfg.App), record, logger).Notify)
+	}
+	if len(cfg.Webhooks) == 0 {
+		return out, func() {}, nil
+	}
+	var hooks []notify.Webhook
+	for i, w := range cfg.Webhooks {
+		u := w.URL
+		switch {
+		case w.URLEnv != "":
+			u = os.Getenv(w.URLEnv)
+			if u == "" {
+				return nil, nil, usageErrorf("%s: webhooks[%d] (%s): the environment variable %s that holds its URL is not set",
+					cfg.File, i, w.Name, w.URLEnv)
+			}
+		case w.URLFile != "":
+			b, err := os.ReadFile(w.URLFile)
+			if err != nil {
+				return nil, nil, usageErrorf("%s: webhooks[%d] (%s): reading its URL: %v", cfg.File, i, w.Name, err)
+			}
+			u = strings.TrimSpace(string(b))
+		}
+		h := notify.Webhook{Name: w.Name, URL: u, Format: w.Format, On: w.On, Timeout: w.Timeout, Retries: w.Retries}
+		if w.Retries == 0 {
+			h.Retries = -1 // notify reads 0 as its default; the config's 0 means none
+		}
+		for _, hd := range w.Headers {
+			h.Headers = append(h.Headers, notify.Header{Name: hd.Name, Value: hd.Value})
+		}
+		hooks = append(hooks, h)
+	}
+	host, _ := os.Hostname()
+	n, err := notify.New(hooks, notify.Options{Logger: logger, Record: record, Source: "bluegreen@" + host})
+	if err != nil {
+		return nil, nil, usageErrorf("%s: webhooks: %v", cfg.File, err)
+	}
+	out = append(out, n.Notify)
+	return out, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = n.Close(ctx)
+	}, nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -11,9 +12,10 @@ import (
 
 func newHistoryCmd(g *globals) *cobra.Command {
 	var (
-		f      bluegreen.HistoryFilter
-		color  string
-		asJSON bool
+		f            bluegreen.HistoryFilter
+		color        string
+		since, until string
+		asJSON       bool
 	)
 	cmd := &cobra.Command{
 		Use:   "history",
@@ -26,6 +28,13 @@ func newHistoryCmd(g *globals) *cobra.Command {
 					return &exitError{code: exitUsage, err: err}
 				}
 				f.Color = c
+			}
+			var err error
+			if f.Since, err = parseWhen(since, time.Now()); err != nil {
+				return usageErrorf("--since: %v", err)
+			}
+			if f.Until, err = parseWhen(until, time.Now()); err != nil {
+				return usageErrorf("--until: %v", err)
 			}
 			if f.Limit < 1 || f.Limit > 10000 {
 				return usageErrorf("--limit %d: want 1 to 10000", f.Limit)
@@ -48,7 +57,15 @@ func newHistoryCmd(g *globals) *cobra.Command {
 				if col == "" {
 					col = "-"
 				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", e.ID, stamp(e.Time), e.Actor, e.Action, col, e.Outcome, e.Message)
+				actor := e.Actor
+				if tok, _ := e.Details["token"].(string); tok != "" && tok != actor {
+					actor += " (token " + tok + ")"
+				}
+				msg := e.Message
+				if run, _ := e.Details["run_url"].(string); run != "" {
+					msg += " [" + run + "]"
+				}
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", e.ID, stamp(e.Time), actor, e.Action, col, e.Outcome, msg)
 			}
 			return tw.Flush()
 		},
@@ -57,6 +74,24 @@ func newHistoryCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&color, "color", "", "only events about this color")
 	cmd.Flags().StringVar(&f.Action, "action", "", "only this action (switch, rollback, drain, health, ...)")
 	cmd.Flags().StringVar(&f.Actor, "actor", "", "only this actor")
+	cmd.Flags().StringVar(&f.Outcome, "outcome", "", "only this outcome (ok, refused, failed)")
+	cmd.Flags().StringVar(&since, "since", "", "only events since this time: RFC 3339 (2026-11-25T10:00:00Z) or a duration ago (2h)")
+	cmd.Flags().StringVar(&until, "until", "", "only events before this time (same forms)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "JSON output (same as --output json)")
 	return cmd
+}
+
+// parseWhen reads a time for --since/--until: RFC 3339, or a duration
+// meaning that long before now; "" is the zero time.
+func parseWhen(s string, now time.Time) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil && d > 0 {
+		return now.Add(-d), nil
+	}
+	return time.Time{}, fmt.Errorf("%q: want an RFC 3339 time (2026-11-25T10:00:00Z) or a duration ago (2h, 30m)", s)
 }

@@ -40,6 +40,7 @@ type globals struct {
 	configPath string
 	server     string
 	token      string
+	caFile     string
 	output     string
 	stdout     io.Writer
 	stderr     io.Writer
@@ -72,6 +73,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	pf.StringVarP(&g.configPath, "config", "c", "bluegreen.yaml", "configuration file")
 	pf.StringVar(&g.server, "server", "", "API address (env BLUEGREEN_SERVER; default: the config's api address)")
 	pf.StringVar(&g.token, "token", "", "API token (env BLUEGREEN_TOKEN; default: the token file in the config's state directory)")
+	pf.StringVar(&g.caFile, "ca-file", "", "PEM file of the CA that signed the API's TLS certificate (env BLUEGREEN_CA_FILE; default: the system's)")
 	pf.StringVarP(&g.output, "output", "o", "text", "output format: text or json")
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return &exitError{code: exitUsage, err: err}
@@ -81,7 +83,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		newServeCmd(g), newStatusCmd(g), newColorCmd(g), newSwitchCmd(g), newRollbackCmd(g),
 		newHistoryCmd(g), newDemoCmd(g), newInitCmd(g), newVersionCmd(g), newSampleAppCmd(g), newLockCmd(g),
 		newDeployCmd(g), newSyncCmd(g), newSuperviseCmd(g), newDeploymentsCmd(g), newLogsCmd(g),
-		newVerifyCmd(g), newApproveCmd(g),
+		newVerifyCmd(g), newApproveCmd(g), newTokenCmd(g),
 	)
 
 	err := root.Execute()

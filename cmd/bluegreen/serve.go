@@ -61,20 +61,22 @@ type endpoints struct {
 	TokenFile            string
 	TokenCreated         bool
 	Token                string `json:"-"`
+	// APIScheme is "https" when the API serves TLS, else "http".
+	APIScheme string
 }
 
 func printEndpoints(g *globals, e endpoints) {
 	if g.json() {
 		_ = writeJSON(g.stdout, map[string]any{"public": "http://" + e.Public, "preview": "http://" + e.Preview,
-			"api": "http://" + e.API, "live": e.Live, "token_file": e.TokenFile, "token_created": e.TokenCreated})
+			"api": e.APIScheme + "://" + e.API, "live": e.Live, "token_file": e.TokenFile, "token_created": e.TokenCreated})
 		return
 	}
 	created := ""
 	if e.TokenCreated {
 		created = " (created now; keep it secret)"
 	}
-	fmt.Fprintf(g.stdout, "bluegreen serving; %s is live\n  public   http://%s\n  preview  http://%s  (%s)\n  api      http://%s\n  token    %s%s\n",
-		e.Live, e.Public, e.Preview, e.Live.Other(), e.API, e.TokenFile, created)
+	fmt.Fprintf(g.stdout, "bluegreen serving; %s is live\n  public   http://%s\n  preview  http://%s  (%s)\n  api      %s://%s\n  token    %s%s\n",
+		e.Live, e.Public, e.Preview, e.Live.Other(), e.APIScheme, e.API, e.TokenFile, created)
 }
 
 // serve runs until ctx ends or a listener fails. ready is called once every
@@ -179,8 +181,18 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 	if cfg.App != nil {
 		opts.Gates = controller.GateConfig{VerifyOnDeploy: cfg.App.VerifyOnDeploy,
 			AutoPromote: cfg.App.Promotion == config.PromotionAuto, RequireApproval: cfg.App.RequireApproval}
-		if cmd := cfg.App.Hooks.Notify; cmd != "" {
-			opts.Notify = newHookNotifier(cmd, configDir(cfg), baseEnv(cfg.App), recorder(store, logger), logger).Notify
+	}
+	tell, closeNotify, err := notifiers(cfg, store, logger)
+	if err != nil {
+		closeAll(lns)
+		return err
+	}
+	defer closeNotify()
+	if len(tell) > 0 {
+		opts.Notify = func(ev bluegreen.Event) {
+			for _, n := range tell {
+				n(ev)
+			}
 		}
 	}
 	ctl = controller.New(opts, state)
@@ -201,7 +213,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 		rt.NewServer(rt.Preview()),
 		{
 			Handler: api.NewHandler(ctl, api.Options{Token: token, ColorPath: cfg.Router.ColorPath, Logger: logger,
-				Metrics: metricsHandler(rt, ctl)}),
+				Metrics: metricsHandler(rt, ctl), Tokens: store, Record: recorder(store, logger)}),
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       120 * time.Second,
 			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
@@ -222,7 +234,11 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := srv.Serve(lns[i]); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			serve := srv.Serve
+			if i == 2 && cfg.APITLS != nil {
+				serve = func(ln net.Listener) error { return srv.ServeTLS(ln, cfg.APITLS.Cert, cfg.APITLS.Key) }
+			}
+			if err := serve(lns[i]); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				serveErr <- fmt.Errorf("serving %s: %w", lns[i].Addr(), err)
 			}
 		}()
@@ -231,14 +247,14 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 	_ = store.Append(ctx, bluegreen.Event{Time: time.Now(), Actor: "bluegreen", Action: bluegreen.ActionServe,
 		Color: state.Live, Outcome: bluegreen.OutcomeOK, Revision: state.Revision,
 		Message: fmt.Sprintf("serve started (pid %d, version %s); %s is live", os.Getpid(), version, state.Live)})
-	if !isLoopback(lns[2].Addr()) {
+	if !isLoopback(lns[2].Addr()) && cfg.APITLS == nil {
 		logger.Warn("the API listens beyond this machine over plain HTTP: the token can be seen on the network; bind it to 127.0.0.1 or put it behind TLS", "api", lns[2].Addr().String())
 	}
 	logger.Info("serving", "live", state.Live, "public", lns[0].Addr().String(), "preview", lns[1].Addr().String(),
 		"api", lns[2].Addr().String(), "state", cfg.StateDir)
 	if ready != nil {
 		ready(endpoints{Public: lns[0].Addr().String(), Preview: lns[1].Addr().String(), API: lns[2].Addr().String(),
-			Live: state.Live, TokenFile: tokenFile, TokenCreated: created, Token: token})
+			Live: state.Live, TokenFile: tokenFile, TokenCreated: created, Token: token, APIScheme: apiScheme(cfg)})
 	}
 
 	select {
@@ -377,4 +393,12 @@ func recordAppEvents(ctx context.Context, apps *processApps, store bluegreen.Sto
 			}
 		}
 	}
+}
+
+// apiScheme is the API's URL scheme under cfg.
+func apiScheme(cfg *config.Config) string {
+	if cfg.APITLS != nil {
+		return "https"
+	}
+	return "http"
 }
