@@ -40,10 +40,7 @@ func query(ctx context.Context, server string, r Record, key *signer, timeout ti
 	}
 	resp, err := exchange(ctx, c, m, server)
 	if err == nil && resp.Truncated {
-		c.Net = "tcp"
-		if key != nil {
-			key.sign(c, m, time.Now().Unix())
-		}
+		c.Net = "tcp" // m keeps its TSIG record; the client signs it again
 		resp, err = exchange(ctx, c, m, server)
 	}
 	if resp != nil && resp.Rcode != mdns.RcodeSuccess && resp.Rcode != mdns.RcodeNameError {

@@ -271,3 +271,40 @@ func TestPropagationTimeoutNamesTheStoppedSecondary(t *testing.T) {
 		t.Errorf("primary answers %v, want green (the update stands)", got)
 	}
 }
+
+// bindAPI is a dns.RRsetAPI over the BIND primary without conditional
+// writes, like a hosting API: it drives dns.ReadCompareWrite, which the
+// cloud providers use, through a real switch.
+type bindAPI struct{ srv *bindtest.Server }
+
+func (b bindAPI) GetRRset(ctx context.Context, _, name, typ string) ([]string, time.Duration, error) {
+	return b.srv.Primary.Lookup(ctx, name, typ)
+}
+
+func (b bindAPI) SetRRset(_ context.Context, _, name, typ string, values []string, ttl time.Duration) error {
+	return b.srv.Update(name, typ, ttl, values...)
+}
+
+// TestSwitchThroughReadCompareWrite: the read-compare-write provider
+// switches, checks propagation, and refuses a record changed by hand.
+func TestSwitchThroughReadCompareWrite(t *testing.T) {
+	t.Parallel()
+	srv := bindtest.Start(t, bindtest.Options{})
+	sw := switcher(t, srv, webRecord(), dns.ReadCompareWrite(bindAPI{srv}), 10*time.Second)
+	rep, err := sw.Switch(context.Background(), bluegreen.Blue, bluegreen.Green)
+	if err != nil {
+		t.Fatalf("Switch: %v", err)
+	}
+	if rep.Propagation.Done.IsZero() || !rep.Changed {
+		t.Errorf("report %+v, want changed and propagated", rep)
+	}
+	wantEverywhere(t, srv, "web.example.test.", "A", "192.0.2.3", "192.0.2.4")
+
+	srv.Set(t, "web.example.test.", "A", time.Minute, "192.0.2.8")
+	_, err = sw.Switch(context.Background(), bluegreen.Green, bluegreen.Blue)
+	var mm *dns.MismatchError
+	if !errors.As(err, &mm) || !slices.Equal(mm.Holds, []string{"192.0.2.8"}) {
+		t.Fatalf("Switch on a hand-changed record: %v, want a mismatch holding 192.0.2.8", err)
+	}
+	wantEverywhere(t, srv, "web.example.test.", "A", "192.0.2.8")
+}

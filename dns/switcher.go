@@ -54,7 +54,8 @@ type Config struct {
 	PollInterval       time.Duration
 	DrainMargin        time.Duration
 	QueryTimeout       time.Duration
-	// Now returns the current time; nil means time.Now. Report times use it.
+	// Now returns the current time; nil means time.Now. Report times use
+	// it; it is called from several goroutines at once.
 	Now func() time.Time
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -11,9 +12,12 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"testing"
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/bluegreen/bluegreen/internal/testenv"
 )
 
 // Named is one running BIND named process, a child of the test process. It
@@ -44,40 +48,46 @@ const startTimeout = 15 * time.Second
 
 // namedBinary returns the path of the named executable: $BINDTEST_NAMED when
 // set (e.g. a copy outside an AppArmor profile), else named on $PATH, else
-// /usr/sbin/named (not on the PATH of most non-root users).
-func namedBinary() (string, error) {
+// /usr/sbin/named (not on the PATH of most non-root users). When there is
+// none it skips the test, or fails it under BLUEGREEN_REQUIRE_ALL=1 (CI).
+func namedBinary(t testing.TB) string {
+	t.Helper()
 	if p := os.Getenv("BINDTEST_NAMED"); p != "" {
-		return p, nil
+		return p
 	}
-	if p, err := exec.LookPath("named"); err == nil {
-		return p, nil
-	}
-	if _, err := os.Stat("/usr/sbin/named"); err == nil {
-		return "/usr/sbin/named", nil
-	}
-	return "", errors.New("BIND named not found on $PATH nor at /usr/sbin/named " +
-		"(Debian: apt-get install bind9; or set BINDTEST_NAMED to its path)")
+	return testenv.LookPath(t, "named", "bind9", "/usr/sbin/named")
 }
 
-// freePort returns a port that is free for both TCP and UDP on 127.0.0.1 at
-// the time of the call. Someone else may take it before named binds it: the
-// caller detects that (errPortInUse, or a foreign answer) and retries.
-func freePort() (int, error) {
-	for range 20 {
+// freePorts returns n distinct ports that are free for both TCP and UDP on
+// 127.0.0.1 at the time of the call (it holds each until all are found).
+// Someone else may take one before named binds it: the caller detects that
+// (errPortInUse, or a foreign answer) and retries.
+func freePorts(n int) ([]int, error) {
+	var ports []int
+	var held []io.Closer
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	for tries := 0; len(ports) < n; tries++ {
+		if tries == 20 {
+			return nil, errors.New("finding free ports: no port free for both TCP and UDP after 20 tries")
+		}
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			return 0, fmt.Errorf("finding a free port: %w", err)
+			return nil, fmt.Errorf("finding a free port: %w", err)
 		}
+		held = append(held, l)
 		port := l.Addr().(*net.TCPAddr).Port
 		u, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		l.Close()
 		if err != nil {
 			continue // UDP side taken: try another
 		}
-		u.Close()
-		return port, nil
+		held = append(held, u)
+		ports = append(ports, port)
 	}
-	return 0, errors.New("finding a free port: no port free for both TCP and UDP after 20 tries")
+	return ports, nil
 }
 
 // startNamed writes conf (which must use dir as its directory and port as
@@ -112,7 +122,7 @@ func startNamed(role, bin, dir string, port int, token, conf string, files map[s
 	cmd.Dir = dir
 	cmd.Stdout = logf
 	cmd.Stderr = logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // a terminal's ^C goes to `go test`, which stops us
+	cmd.SysProcAttr = procAttr() // on Linux: killed if the test process dies without cleanup
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", bin, err)
 	}

@@ -112,32 +112,47 @@ func (n *Named) WaitFor(t testing.TB, name, typ string, want ...string) {
 
 // Set replaces name's records of type typ on the primary with values (TTL
 // ttl), by a TSIG-signed RFC 2136 update without prerequisites: a change
-// "by hand" that bypasses the code under test. It waits until every running
-// server answers the new values and fails the test on any error.
+// "by hand" that bypasses the code under test. No values deletes the
+// RRset. It waits until every running server answers the new values and
+// fails the test on any error.
 func (s *Server) Set(t testing.TB, name, typ string, ttl time.Duration, values ...string) {
 	t.Helper()
-	name = dns.CanonicalName(name)
-	m := new(dns.Msg)
-	m.SetUpdate(s.Zone)
-	var rrs []dns.RR
-	for _, v := range values {
-		rr, err := dns.NewRR(fmt.Sprintf("%s %d IN %s %s", name, int(ttl/time.Second), typ, v))
-		if err != nil {
-			t.Fatalf("bindtest: record %s %s %s: %v", name, typ, v, err)
-		}
-		rrs = append(rrs, rr)
-	}
-	hdr := &dns.ANY{Hdr: dns.RR_Header{Name: name, Rrtype: dns.StringToType[strings.ToUpper(typ)], Class: dns.ClassINET}}
-	m.RemoveRRset([]dns.RR{hdr})
-	m.Insert(rrs)
-	if err := s.update(m); err != nil {
-		t.Fatalf("bindtest: setting %s %s to %v: %v", name, typ, values, err)
+	if err := s.Update(name, typ, ttl, values...); err != nil {
+		t.Fatalf("bindtest: %v", err)
 	}
 	for _, n := range s.Servers() {
 		if n.Running() {
 			n.WaitFor(t, name, typ, values...)
 		}
 	}
+}
+
+// Update is Set without the wait and without a test: it sends the update
+// and returns when the primary accepted it (or why it did not).
+func (s *Server) Update(name, typ string, ttl time.Duration, values ...string) error {
+	name = dns.CanonicalName(name)
+	qtype, ok := dns.StringToType[strings.ToUpper(typ)]
+	if !ok {
+		return fmt.Errorf("unknown record type %q", typ)
+	}
+	m := new(dns.Msg)
+	m.SetUpdate(s.Zone)
+	var rrs []dns.RR
+	for _, v := range values {
+		rr, err := dns.NewRR(fmt.Sprintf("%s %d IN %s %s", name, int(ttl/time.Second), typ, v))
+		if err != nil {
+			return fmt.Errorf("record %s %s %s: %v", name, typ, v, err)
+		}
+		rrs = append(rrs, rr)
+	}
+	m.RemoveRRset([]dns.RR{&dns.ANY{Hdr: dns.RR_Header{Name: name, Rrtype: qtype, Class: dns.ClassINET}}})
+	if len(rrs) > 0 {
+		m.Insert(rrs)
+	}
+	if err := s.update(m); err != nil {
+		return fmt.Errorf("setting %s %s to %v: %w", name, typ, values, err)
+	}
+	return nil
 }
 
 // update signs m with the server's key and sends it to the primary over TCP.
