@@ -102,6 +102,7 @@ func (r *deployRun) save(ctx context.Context, ev bluegreen.Event, release *blueg
 	}
 	c.state = committed
 	if r.d.Status != bluegreen.DeploymentRunning {
+		ev.Revision = committed.Revision
 		c.notify(ev)
 	}
 	return nil

@@ -128,6 +128,7 @@ func (c *Controller) saveVerification(ctx context.Context, v bluegreen.Verificat
 		return fmt.Errorf("recording the verification: %w", err)
 	}
 	c.state = committed
+	ev.Revision = committed.Revision
 	c.count(func(k *Counters) {
 		if v.Passed {
 			k.VerificationsPassed++

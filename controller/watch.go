@@ -256,6 +256,7 @@ func (c *Controller) endWatch(ctx context.Context, w bluegreen.Watch, outcome, m
 		return false
 	}
 	c.state = committed
+	ev.Revision = committed.Revision
 	c.notify(ev)
 	return true
 }
