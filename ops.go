@@ -32,6 +32,8 @@ type SwitchResult struct {
 	ForcedGates []string `json:"forced_gates,omitempty"`
 	// Watch is the post-switch watch started by this switch, nil when none.
 	Watch *Watch `json:"watch,omitempty"`
+	// DNS says how the DNS record moved, nil when DNS is not switched.
+	DNS *DNSReport `json:"dns,omitempty"`
 	// Rollback is true for a rollback.
 	Rollback bool `json:"rollback,omitempty"`
 	// Revision is the committed state revision.
@@ -73,6 +75,10 @@ type DrainReport struct {
 type Status struct {
 	State   State                  `json:"state"`
 	Traffic map[Color]TrafficStats `json:"traffic"`
+	// DNS is what each authoritative server answers for the switched
+	// record now, in DNS switch mode; DNSRecord names the record.
+	DNS       []DNSAnswer `json:"dns,omitempty"`
+	DNSRecord string      `json:"dns_record,omitempty"`
 	// Now is the server's clock when the status was taken.
 	Now time.Time `json:"now"`
 }

@@ -23,6 +23,9 @@ type State struct {
 	Lock *Lock `json:"lock,omitempty"`
 	// Watch is the post-switch watch in progress, nil when none.
 	Watch *Watch `json:"watch,omitempty"`
+	// DNSDrain, in DNS switch mode, says until when the previous color must
+	// keep serving clients that still hold its DNS answer; nil otherwise.
+	DNSDrain *DNSDrain `json:"dns_drain,omitempty"`
 }
 
 // Watch is a post-switch watch: Color became live at Started and is judged
@@ -95,6 +98,10 @@ func (s State) Clone() State {
 	if s.Watch != nil {
 		w := *s.Watch
 		c.Watch = &w
+	}
+	if s.DNSDrain != nil {
+		d := *s.DNSDrain
+		c.DNSDrain = &d
 	}
 	return c
 }

@@ -45,6 +45,11 @@ type Config struct {
 	Watch Watch
 	// APITLS, when not nil, serves the API over HTTPS.
 	APITLS *TLS
+	// SwitchMode is SwitchRouter (default), SwitchDNS or SwitchBoth.
+	SwitchMode string
+	// DNS is the record a switch moves; set exactly when SwitchMode is not
+	// SwitchRouter.
+	DNS *DNS
 	// Webhooks receive notifications of deploys, verifications, switches,
 	// rollbacks and failures.
 	Webhooks []Webhook

@@ -108,6 +108,7 @@ func TestMinimalConfigGetsDefaults(t *testing.T) {
 		InitialLive: bluegreen.Blue,
 		Router:      DefaultRouter(),
 		Watch:       DefaultWatch(),
+		SwitchMode:  SwitchRouter,
 		Colors: map[bluegreen.Color]*Color{
 			bluegreen.Blue:  {Branch: "production", Upstreams: []string{"127.0.0.1:9001"}, Health: hc},
 			bluegreen.Green: {Branch: "green", Upstreams: []string{"127.0.0.1:9002"}, Health: hc},
@@ -351,5 +352,18 @@ func TestWebhooks(t *testing.T) {
 	}
 	if !reflect.DeepEqual(c.Webhooks, want) || c.APITLS != nil {
 		t.Errorf("webhooks:\n got %#v\nwant %#v (api_tls %v)", c.Webhooks, want, c.APITLS)
+	}
+}
+
+func TestDNSSection(t *testing.T) {
+	c := mustLoad(t, "testdata/good/dns.yaml")
+	want := &DNS{Provider: "rfc2136", Zone: "example.test.", Record: "app.example.test.", Type: "A", TTL: 30 * time.Second,
+		Values:             map[bluegreen.Color][]string{bluegreen.Blue: {"192.0.2.10", "192.0.2.11"}, bluegreen.Green: {"192.0.2.20"}},
+		Servers:            []string{"127.0.0.1:5301", "127.0.0.1:5302"},
+		PropagationTimeout: 20 * time.Second, DrainMargin: 10 * time.Second,
+		RFC2136: &RFC2136{Server: "127.0.0.1:5301", KeyName: "bluegreen-key.", KeyAlgorithm: "hmac-sha256",
+			KeySecret: Secret{Env: "BLUEGREEN_TSIG_SECRET"}}}
+	if c.SwitchMode != SwitchDNS || !reflect.DeepEqual(c.DNS, want) {
+		t.Errorf("dns:\n got %s %#v\nwant %#v", c.SwitchMode, c.DNS, want)
 	}
 }

@@ -26,6 +26,7 @@ func (d *decoder) config(root value, c *Config) {
 	c.InitialLive = bluegreen.Blue
 	c.Router = DefaultRouter()
 	c.Watch = DefaultWatch()
+	c.SwitchMode = SwitchRouter
 	c.Colors = map[bluegreen.Color]*Color{}
 	var listeners []listener
 	listen := func(name string, dst *string) field {
@@ -69,6 +70,15 @@ func (d *decoder) config(root value, c *Config) {
 		opt("watch", func(v value) { d.watch(v, &c.Watch) }),
 		opt("api_tls", func(v value) { c.APITLS = &TLS{}; d.apiTLS(v, c.APITLS) }),
 		opt("webhooks", func(v value) { d.webhooks(v, &c.Webhooks) }),
+		opt("switch_mode", func(v value) {
+			s, ok := d.str(v, "router, dns or both")
+			if ok && s != SwitchRouter && s != SwitchDNS && s != SwitchBoth {
+				d.invalid(v, "unknown switch mode %q (want router, dns or both)", s)
+			} else if ok {
+				c.SwitchMode = s
+			}
+		}),
+		opt("dns", func(v value) { c.DNS = &DNS{}; d.dns(v, c.DNS) }),
 		opt("app", func(v value) {
 			a := DefaultApp()
 			c.App = &a
@@ -81,6 +91,12 @@ func (d *decoder) config(root value, c *Config) {
 	d.checkUpstreams(c, uses, listeners)
 	d.checkPorts(c, uses, listeners)
 	d.checkBranches(c)
+	switch {
+	case c.SwitchMode != SwitchRouter && !d.given["dns"] && d.given["switch_mode"]:
+		d.errorf(d.seen["switch_mode"], "switch_mode: %s needs a dns: section (the record to switch and its provider)", c.SwitchMode)
+	case c.SwitchMode == SwitchRouter && d.given["dns"]:
+		d.errorf(d.seen["dns"], "dns: set switch_mode: dns (or both) to switch this record; with the default router mode it would be ignored")
+	}
 }
 
 // router decodes the `router:` section.

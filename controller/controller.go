@@ -75,6 +75,9 @@ type Options struct {
 	// Meter measures the router's per-color traffic for the watch; required
 	// with Watch.
 	Meter Meter
+	// DNS, when not nil, moves a DNS record with every switch and rollback
+	// (switch mode dns or both), before the state records the new color.
+	DNS DNSSwitcher
 	// Notify receives the events worth telling people about (deploys,
 	// verifications, switches, rollbacks, watch results), after they are
 	// recorded. It must not block; nil means nobody is told.
@@ -110,6 +113,7 @@ type Controller struct {
 	watchCfg  *WatchConfig
 	meter     Meter
 	notifyFn  func(bluegreen.Event)
+	dns       DNSSwitcher
 
 	countMu  sync.Mutex
 	counters Counters
@@ -157,6 +161,7 @@ func New(o Options, state bluegreen.State) *Controller {
 		watchCfg:  o.Watch,
 		meter:     o.Meter,
 		notifyFn:  o.Notify,
+		dns:       o.DNS,
 	}
 }
 
@@ -206,7 +211,14 @@ func (c *Controller) Status(ctx context.Context) (bluegreen.Status, error) {
 	if st.Watch != nil {
 		st.Watch.Figures = c.watchFigures()
 	}
-	return bluegreen.Status{State: st, Traffic: c.router.Traffic(), Now: c.now().UTC()}, nil
+	var dns []bluegreen.DNSAnswer
+	name := ""
+	if c.dns != nil {
+		actx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		dns, name = c.dns.Answers(actx), c.dns.Name()
+		cancel()
+	}
+	return bluegreen.Status{State: st, Traffic: c.router.Traffic(), Now: c.now().UTC(), DNS: dns, DNSRecord: name}, nil
 }
 
 // History returns events from the store, newest first.

@@ -137,6 +137,11 @@ func (c *Controller) prepareDeploy(ctx context.Context, req bluegreen.DeployRequ
 			"%s is kept running for an instant rollback while %s is watched (until %s); deploy into it after the watch ends",
 			req.Color, w.Color, w.Until.Format(time.RFC3339))
 	}
+	if d := st.DNSDrain; d != nil && d.Color == req.Color && c.now().Before(d.Until) {
+		return nil, bluegreen.Errorf(bluegreen.EREFUSED,
+			"%s still serves clients that hold its DNS answer until %s (the old TTL after the last switch); deploy into it after that",
+			req.Color, d.Until.Format(time.RFC3339))
+	}
 	if req.Ref == "" {
 		req.Ref = st.Colors[req.Color].Branch
 	}

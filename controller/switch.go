@@ -121,6 +121,14 @@ func (c *Controller) move(ctx context.Context, req bluegreen.SwitchRequest, acti
 		return res, bluegreen.Errorf(bluegreen.EREFUSED, "%s", msg)
 	}
 
+	// DNS first: the state records the new color only once the record was
+	// changed. A refused or failed update leaves everything as it was.
+	dnsRep, err := c.switchDNS(ctx, req, action, from, rev)
+	if err != nil {
+		return res, err
+	}
+	res.DNS = dnsRep
+
 	c.mu.Lock()
 	if l := c.state.Lock; l != nil { // taken during the health check
 		c.mu.Unlock()
@@ -150,6 +158,11 @@ func (c *Controller) move(ctx context.Context, req bluegreen.SwitchRequest, acti
 		next.Watch = c.newWatch(from, req.To, received)
 	} else {
 		next.Watch = nil
+	}
+	if dnsRep != nil {
+		msg += "; " + describeDNS(dnsRep)
+		details["dns"] = dnsRep
+		next.DNSDrain = &bluegreen.DNSDrain{Color: from, Until: dnsRep.DrainUntil}
 	}
 	commitStart := c.now()
 	switchEv := c.event(req, action, bluegreen.OutcomeOK, msg, details)
