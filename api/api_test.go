@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bluegreen/bluegreen"
 )
@@ -84,6 +85,10 @@ func (s *service) Verify(_ context.Context, r bluegreen.VerifyRequest, onResult 
 }
 func (s *service) Approve(_ context.Context, r bluegreen.ApproveRequest) (bluegreen.Approval, error) {
 	return bluegreen.Approval{Color: r.Color, By: r.Actor, Reason: r.Reason}, nil
+}
+
+func (s *service) DNSPrepare(_ context.Context, ttl time.Duration, actor string) (bluegreen.DNSPrepareReport, error) {
+	return bluegreen.DNSPrepareReport{Name: "app.example.test.", TTLSeconds: ttl.Seconds()}, nil
 }
 
 func newServer(t *testing.T, svc Service) (*httptest.Server, *Client) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/bluegreen/bluegreen"
 )
@@ -113,4 +114,32 @@ func (c *Client) Metrics(ctx context.Context) (string, error) {
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	return string(b), err
+}
+
+// DNSPrepareRequest asks to lower the DNS record's TTL.
+type DNSPrepareRequest struct {
+	TTLSeconds float64 `json:"ttl_seconds"`
+}
+
+func (s *server) dnsPrepare(w http.ResponseWriter, r *http.Request) error {
+	var req DNSPrepareRequest
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	if req.TTLSeconds < 1 {
+		return bluegreen.Errorf(bluegreen.EINVALID, "ttl_seconds %g: want at least 1", req.TTLSeconds)
+	}
+	rep, err := s.svc.DNSPrepare(r.Context(), time.Duration(req.TTLSeconds*float64(time.Second)), actorOf(r))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, rep)
+	return nil
+}
+
+// DNSPrepare lowers the DNS record's TTL to ttl ahead of a planned switch.
+func (c *Client) DNSPrepare(ctx context.Context, ttl time.Duration) (bluegreen.DNSPrepareReport, error) {
+	var rep bluegreen.DNSPrepareReport
+	err := c.do(ctx, http.MethodPost, "/v1/dns/prepare", DNSPrepareRequest{TTLSeconds: ttl.Seconds()}, &rep)
+	return rep, err
 }

@@ -51,6 +51,8 @@ type Service interface {
 	Verify(ctx context.Context, req bluegreen.VerifyRequest, onResult func(bluegreen.CheckResult)) (bluegreen.Verification, error)
 	// Approve records an approval of a color's current release.
 	Approve(ctx context.Context, req bluegreen.ApproveRequest) (bluegreen.Approval, error)
+	// DNSPrepare lowers the switched DNS record's TTL.
+	DNSPrepare(ctx context.Context, ttl time.Duration, actor string) (bluegreen.DNSPrepareReport, error)
 }
 
 // ActorHeader carries the caller's claimed identity (e.g. "alice@laptop" or a
@@ -134,6 +136,7 @@ func NewHandler(svc Service, o Options) http.Handler {
 	mux.Handle("POST /v1/verify", deployer(s.verify))
 	mux.Handle("POST /v1/approve", deployer(s.approve))
 	mux.Handle("GET /v1/whoami", viewer(s.whoami))
+	mux.Handle("POST /v1/dns/prepare", deployer(s.dnsPrepare))
 	mux.Handle("POST /v1/tokens", admin(s.createToken))
 	mux.Handle("GET /v1/tokens", admin(s.listTokens))
 	mux.Handle("DELETE /v1/tokens/{name}", admin(s.revokeToken))

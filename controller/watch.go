@@ -224,7 +224,7 @@ func (c *Controller) thresholds() map[string]any {
 		t["max_p99_ms"] = bluegreen.Milliseconds(cfg.MaxP99)
 	}
 	if cfg.Probe != nil {
-		t[cfg.ProbeName+"_max"] = cfg.ProbeMax
+		t["probe"], t["probe_max"] = cfg.ProbeName, cfg.ProbeMax
 	}
 	return t
 }

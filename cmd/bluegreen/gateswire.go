@@ -116,7 +116,7 @@ func watchConfig(cfg *config.Config, logger *slog.Logger) *controller.WatchConfi
 		MaxErrorRatio: w.MaxErrorRatio, MaxP99: w.MaxP99, StopPreviousAfter: w.StopPreviousAfter}
 	if p := w.Prometheus; p != nil {
 		q := promQuery{base: p.URL, query: p.Query, client: &http.Client{Timeout: 10 * time.Second}}
-		wc.Probe, wc.ProbeMax, wc.ProbeName = q.value, p.Max, "prometheus query"
+		wc.Probe, wc.ProbeMax, wc.ProbeName = q.value, p.Max, fmt.Sprintf("prometheus query %q", p.Query)
 	}
 	return wc
 }

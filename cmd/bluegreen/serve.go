@@ -182,6 +182,10 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 		opts.Gates = controller.GateConfig{VerifyOnDeploy: cfg.App.VerifyOnDeploy,
 			AutoPromote: cfg.App.Promotion == config.PromotionAuto, RequireApproval: cfg.App.RequireApproval}
 	}
+	if opts.DNS, err = dnsSwitcher(ctx, cfg); err != nil {
+		closeAll(lns)
+		return err
+	}
 	tell, closeNotify, err := notifiers(cfg, store, logger)
 	if err != nil {
 		closeAll(lns)

@@ -26,10 +26,11 @@ func newStatusCmd(g *globals) *cobra.Command {
 				return err
 			}
 			if g.json() {
-				return writeJSON(g.stdout, st)
+				err = writeJSON(g.stdout, st)
+			} else {
+				printStatus(g, st)
 			}
-			printStatus(g, st)
-			return nil
+			return g.reportCI(cmd.Context(), c, err, func(*bluegreen.Status) *ghReport { return statusReport(st) })
 		},
 	}
 }
@@ -44,6 +45,20 @@ func printStatus(g *globals, st bluegreen.Status) {
 		s.Live, stamp(s.Since), ago(st.Now, s.Since), prev, s.Revision)
 	if l := s.Lock; l != nil {
 		fmt.Fprintf(g.stdout, "lock: held by %s since %s (%s)\n", l.Owner, stamp(l.Since), l.What)
+	}
+	if d := s.DNSDrain; d != nil && st.Now.Before(d.Until) {
+		fmt.Fprintf(g.stdout, "dns: %s is draining by DNS until %s (%s left): resolvers may still hand out its address\n",
+			d.Color, stamp(d.Until), d.Until.Sub(st.Now).Round(time.Second))
+	}
+	if len(st.DNS) > 0 {
+		fmt.Fprintf(g.stdout, "dns: %s, as each authoritative server answers it now:\n", st.DNSRecord)
+		for _, a := range st.DNS {
+			if a.Error != "" {
+				fmt.Fprintf(g.stdout, "  %-22s no answer: %s\n", a.Server, a.Error)
+				continue
+			}
+			fmt.Fprintf(g.stdout, "  %-22s %s (%s, TTL %gs)\n", a.Server, strings.Join(a.Values, ", "), orDash(string(a.Color)), a.TTLSeconds)
+		}
 	}
 	if w := s.Watch; w != nil {
 		fmt.Fprintf(g.stdout, "watch: %s is watched until %s (%s left); %s keeps running for an instant rollback",

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -9,7 +10,10 @@ import (
 )
 
 func newSwitchCmd(g *globals) *cobra.Command {
-	var req bluegreen.SwitchRequest
+	var (
+		req     bluegreen.SwitchRequest
+		timeout time.Duration
+	)
 	cmd := &cobra.Command{
 		Use:   "switch <blue|green>",
 		Short: "Move live traffic to a color; waits until the old color has drained",
@@ -25,43 +29,58 @@ func newSwitchCmd(g *globals) *cobra.Command {
 				return &exitError{code: exitUsage, err: err}
 			}
 			req.To = to
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			res, err := c.Switch(cmd.Context(), req)
-			if err != nil {
-				return err
-			}
-			return printSwitch(g, res)
+			return runSwitch(cmd, g, "switch", req, timeout)
 		},
 	}
 	cmd.Flags().BoolVar(&req.Force, "force", false, "switch even if the color fails its health check or has not passed verification or approval (recorded)")
 	cmd.Flags().StringVar(&req.Reason, "reason", "", "why, for the history")
+	addTimeoutFlag(cmd, &timeout)
 	return cmd
 }
 
 func newRollbackCmd(g *globals) *cobra.Command {
-	var req bluegreen.SwitchRequest
+	var (
+		req     bluegreen.SwitchRequest
+		timeout time.Duration
+	)
 	cmd := &cobra.Command{
 		Use:   "rollback",
 		Short: "Move live traffic back to the previous color",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			res, err := c.Rollback(cmd.Context(), req)
-			if err != nil {
-				return err
-			}
-			return printSwitch(g, res)
+			return runSwitch(cmd, g, "rollback", req, timeout)
 		},
 	}
 	cmd.Flags().BoolVar(&req.Force, "force", false, "roll back even if the previous color fails its health check (recorded)")
 	cmd.Flags().StringVar(&req.Reason, "reason", "", "why, for the history")
+	addTimeoutFlag(cmd, &timeout)
 	return cmd
+}
+
+// runSwitch runs a switch or a rollback (verb), prints the result and
+// reports it to GitHub Actions.
+func runSwitch(cmd *cobra.Command, g *globals, verb string, req bluegreen.SwitchRequest, timeout time.Duration) error {
+	ctx, cancel, err := withTimeout(cmd.Context(), timeout)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	c, err := g.client()
+	if err != nil {
+		return err
+	}
+	var res bluegreen.SwitchResult
+	if verb == "rollback" {
+		res, err = c.Rollback(ctx, req)
+	} else {
+		res, err = c.Switch(ctx, req)
+	}
+	err = timedOut(ctx, timeout, err,
+		"the "+verb+" may still be running on the server (it is never abandoned half way): see bluegreen status")
+	if err == nil {
+		err = printSwitch(g, res)
+	}
+	return g.reportCI(cmd.Context(), c, err, func(st *bluegreen.Status) *ghReport { return switchReport(verb, req, res, st) })
 }
 
 func printSwitch(g *globals, res bluegreen.SwitchResult) error {
@@ -82,6 +101,9 @@ func printSwitch(g *globals, res bluegreen.SwitchResult) error {
 	}
 	fmt.Fprintf(g.stdout, "%s %s → %s%s: live on %s %.2f ms after the request (health check %.2f ms, commit %.2f ms; revision %d)\n",
 		verb, res.From, res.To, forced, res.To, res.SwitchMS, res.CheckMS, res.CommitMS, res.Revision)
+	if res.DNS != nil {
+		printDNS(g, res.DNS)
+	}
 	for _, gate := range res.ForcedGates {
 		fmt.Fprintf(g.stdout, "forced past: %s\n", gate)
 	}
