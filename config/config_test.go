@@ -367,3 +367,17 @@ func TestDNSSection(t *testing.T) {
 		t.Errorf("dns:\n got %s %#v\nwant %#v", c.SwitchMode, c.DNS, want)
 	}
 }
+
+// TestDNSCloudProviders: the cloudflare and route53 providers are accepted
+// by validation (they cannot be tested against their APIs here).
+func TestDNSCloudProviders(t *testing.T) {
+	cf := mustLoad(t, "testdata/good/dns_cloud.yaml")
+	if cf.SwitchMode != SwitchBoth || cf.DNS.Provider != "cloudflare" || cf.DNS.Cloudflare == nil ||
+		cf.DNS.Cloudflare.APIToken != (Secret{Env: "CF_API_TOKEN"}) || cf.DNS.Record != "api.example.com." {
+		t.Errorf("cloudflare: %+v", cf.DNS)
+	}
+	r53 := mustLoad(t, "testdata/good/dns_route53.yaml")
+	if r53.DNS.Provider != "route53" || r53.DNS.Route53 == nil || *r53.DNS.Route53 != (Route53{Region: "eu-west-1", HostedZoneID: "Z0123456789ABC"}) {
+		t.Errorf("route53: %+v", r53.DNS)
+	}
+}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -10,7 +12,10 @@ import (
 )
 
 func newDeployCmd(g *globals) *cobra.Command {
-	var req bluegreen.DeployRequest
+	var (
+		req     bluegreen.DeployRequest
+		timeout time.Duration
+	)
 	cmd := &cobra.Command{
 		Use:   "deploy <blue|green>",
 		Short: "Deploy a git ref (default: the color's branch) into the inactive color",
@@ -24,69 +29,81 @@ func newDeployCmd(g *globals) *cobra.Command {
 				return &exitError{code: exitUsage, err: err}
 			}
 			req.Color = c
-			return runDeploy(cmd, g, req)
+			return runDeploy(cmd, g, req, timeout)
 		},
 	}
 	cmd.Flags().StringVar(&req.Ref, "ref", "", "branch, tag or commit to deploy (default: the color's branch)")
 	cmd.Flags().BoolVar(&req.Detach, "detach", false, "return at once with the deployment id (follow it with: bluegreen deployments show ID --follow)")
 	cmd.Flags().StringVar(&req.Reason, "reason", "", "why, for the history")
+	addTimeoutFlag(cmd, &timeout)
 	return cmd
 }
 
 func newSyncCmd(g *globals) *cobra.Command {
-	var req bluegreen.DeployRequest
+	var (
+		req     bluegreen.DeployRequest
+		timeout time.Duration
+	)
 	cmd := &cobra.Command{
 		Use:   "sync",
 		Short: "Deploy the live color's exact commit into the inactive color",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req.Sync = true
-			return runDeploy(cmd, g, req)
+			return runDeploy(cmd, g, req, timeout)
 		},
 	}
 	cmd.Flags().StringVar(&req.Reason, "reason", "", "why, for the history")
+	addTimeoutFlag(cmd, &timeout)
 	return cmd
 }
 
-func runDeploy(cmd *cobra.Command, g *globals, req bluegreen.DeployRequest) error {
+func runDeploy(cmd *cobra.Command, g *globals, req bluegreen.DeployRequest, timeout time.Duration) error {
+	ctx, cancel, err := withTimeout(cmd.Context(), timeout)
+	if err != nil {
+		return err
+	}
+	defer cancel()
 	c, err := g.client()
 	if err != nil {
 		return err
 	}
+	var d bluegreen.Deployment
 	if req.Detach {
-		d, err := c.DeployDetached(cmd.Context(), req)
-		if err != nil {
-			return err
+		d, err = c.DeployDetached(ctx, req)
+		err = timedOut(ctx, timeout, err, "the deployment may have started: see bluegreen status / deployments show ID")
+		if err == nil {
+			if g.json() {
+				err = writeJSON(g.stdout, d)
+			} else {
+				fmt.Fprintf(g.stdout, "deployment %s started: %s ref %s\nfollow it: bluegreen deployments show %s --follow\n",
+					d.ID, d.Color, d.Ref, d.ID)
+			}
 		}
-		if g.json() {
-			return writeJSON(g.stdout, d)
-		}
-		fmt.Fprintf(g.stdout, "deployment %s started: %s ref %s\nfollow it: bluegreen deployments show %s --follow\n",
-			d.ID, d.Color, d.Ref, d.ID)
-		return nil
+		return g.reportCI(cmd.Context(), c, err, func(st *bluegreen.Status) *ghReport { return deployReport(req, d, st) })
 	}
 	var progress func(bluegreen.Progress)
 	if !g.json() {
 		progress = func(p bluegreen.Progress) { printProgress(g, p) }
 	}
-	d, err := c.Deploy(cmd.Context(), req, progress)
+	d, err = c.Deploy(ctx, req, progress)
+	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		err = timedOut(ctx, timeout, err, deployTimeoutHint(cmd.Context(), c, req))
+	}
 	if g.json() && d.ID != "" {
 		_ = writeJSON(g.stdout, d)
 	}
 	if !g.json() && d.Verification != nil {
 		printVerification(g, *d.Verification)
 	}
-	if err != nil {
-		return err
-	}
-	if !g.json() {
+	if err == nil && !g.json() {
 		fmt.Fprintf(g.stdout, "deployed %s (%s) into %s in %s\n", d.Ref, short(d.SHA), d.Color,
 			d.Ended.Sub(d.Started).Round(time.Millisecond))
 		if d.Promoted {
 			fmt.Fprintf(g.stdout, "promotion: auto: %s is live\n", d.Color)
 		}
 	}
-	return nil
+	return g.reportCI(cmd.Context(), c, err, func(st *bluegreen.Status) *ghReport { return deployReport(req, d, st) })
 }
 
 func printProgress(g *globals, p bluegreen.Progress) {

@@ -91,6 +91,16 @@ func TestDNSSwitch(t *testing.T) {
 	if !strings.Contains(st, "blue is draining by DNS until") || !strings.Contains(st, b.Secondary.Addr) {
 		t.Fatalf("status in DNS mode:\n%s", st)
 	}
+	// dns prepare lowers the TTL (the switch set dns.ttl, 60s) on both servers.
+	out = s.mustCLI(t, "dns", "prepare", "--ttl", "30s")
+	if !strings.Contains(out, "TTL 60s → 30s") || !strings.Contains(out, "switch after") {
+		t.Fatalf("dns prepare output:\n%s", out)
+	}
+	for _, n := range b.Servers() {
+		if ttl := n.TTL(t, name, "CNAME"); ttl != 30*time.Second {
+			t.Fatalf("%s answers TTL %s after dns prepare, want 30s", n.Addr, ttl)
+		}
+	}
 	out = s.mustCLI(t, "rollback")
 	if !strings.Contains(out, "now holds "+blue) || !strings.Contains(out, "propagated to all 2") {
 		t.Fatalf("rollback output:\n%s", out)

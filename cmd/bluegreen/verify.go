@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -11,7 +12,10 @@ import (
 )
 
 func newVerifyCmd(g *globals) *cobra.Command {
-	var req bluegreen.VerifyRequest
+	var (
+		req     bluegreen.VerifyRequest
+		timeout time.Duration
+	)
 	cmd := &cobra.Command{
 		Use:   "verify <blue|green>",
 		Short: "Run a color's checks against the release it runs, and record the result",
@@ -28,6 +32,11 @@ func newVerifyCmd(g *globals) *cobra.Command {
 				return &exitError{code: exitUsage, err: err}
 			}
 			req.Color = col
+			ctx, cancel, err := withTimeout(cmd.Context(), timeout)
+			if err != nil {
+				return err
+			}
+			defer cancel()
 			c, err := g.client()
 			if err != nil {
 				return err
@@ -43,24 +52,25 @@ func newVerifyCmd(g *globals) *cobra.Command {
 					fmt.Fprintf(g.stdout, "  %s %s (%.0f ms)\n", mark, r.Name, r.DurationMS)
 				}
 			}
-			v, err := c.Verify(cmd.Context(), req, onCheck)
-			if err != nil {
-				return err
-			}
-			if g.json() {
-				if err := writeJSON(g.stdout, v); err != nil {
-					return err
+			v, err := c.Verify(ctx, req, onCheck)
+			err = timedOut(ctx, timeout, err, "the server stops the checks when the CLI leaves, so expect no result: "+
+				"see bluegreen status, and run bluegreen verify again with a longer --timeout")
+			ran := err == nil
+			if ran {
+				if g.json() {
+					err = writeJSON(g.stdout, v)
+				} else {
+					printVerification(g, v)
 				}
-			} else {
-				printVerification(g, v)
 			}
-			if !v.Passed {
-				return &exitError{code: exitFailed, err: fmt.Errorf("%s failed verification: %s", col, v.Reason)}
+			if err == nil && !v.Passed {
+				err = &exitError{code: exitFailed, err: fmt.Errorf("%s failed verification: %s", col, v.Reason)}
 			}
-			return nil
+			return g.reportCI(cmd.Context(), c, err, func(*bluegreen.Status) *ghReport { return verifyReport(col, v, ran) })
 		},
 	}
 	cmd.Flags().StringVar(&req.Reason, "reason", "", "why, for the history")
+	addTimeoutFlag(cmd, &timeout)
 	return cmd
 }
 
