@@ -51,6 +51,7 @@ type testRouter struct {
 	*Router
 	pub, prev string       // host:port of the public and preview listeners
 	newConns  atomic.Int64 // client connections accepted by the public listener
+	closed    atomic.Int64 // public client connections closed (by either side)
 }
 
 func startRouter(t *testing.T, opts Options, live bluegreen.Color, ups map[bluegreen.Color][]string) *testRouter {
@@ -63,8 +64,11 @@ func startRouter(t *testing.T, opts Options, live bluegreen.Color, ups map[blueg
 	tr := &testRouter{}
 	pub := rt.NewServer(rt.Public())
 	pub.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
+		switch s {
+		case http.StateNew:
 			tr.newConns.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			tr.closed.Add(1)
 		}
 	}
 	tr.Router = rt

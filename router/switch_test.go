@@ -121,14 +121,20 @@ func TestSwitchUnderLoad(t *testing.T) {
 		}
 		return true
 	})
+	// No client connection was closed while the clients kept sending: a
+	// switch never closes a kept-alive connection. (The number of
+	// connections is not the test: net/http's client may dial a second one
+	// when it asks again before the first is back in its idle pool.)
+	closedDuringLoad := tr.closed.Load()
 	close(stop)
 	wg.Wait()
 	close(errs)
 	for err := range errs {
 		t.Error(err)
 	}
-	if n := tr.newConns.Load(); n != clients {
-		t.Errorf("public listener accepted %d connections, want %d: a switch closed kept-alive connections", n, clients)
+	if closedDuringLoad != 0 {
+		t.Errorf("%d client connections were closed during the switches (%d accepted for %d clients): a switch closed kept-alive connections",
+			closedDuringLoad, tr.newConns.Load(), clients)
 	}
 	if atSwap == 0 {
 		t.Error("no switch caught a request in flight: the drain accounting was not exercised")
