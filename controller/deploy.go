@@ -154,7 +154,8 @@ func (c *Controller) prepareDeploy(ctx context.Context, req bluegreen.DeployRequ
 	}
 	d := &bluegreen.Deployment{ID: newDeploymentID(c.now()), Color: req.Color, Ref: req.Ref,
 		Status: bluegreen.DeploymentRunning, Actor: req.Actor, Started: c.now().UTC()}
-	r := &deployRun{c: c, dc: dc, d: d, start: c.now(), release: release, progress: progress, bootstrap: bootstrap}
+	r := &deployRun{c: c, dc: dc, d: d, start: c.now(), release: release, progress: progress, bootstrap: bootstrap,
+		reason: req.Reason}
 	c.logs.start(d.ID)
 	if bootstrap {
 		r.say("start", fmt.Sprintf("%s is live but runs nothing deployed by bluegreen yet: this first deploy goes into it", req.Color))

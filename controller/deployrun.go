@@ -20,6 +20,8 @@ type deployRun struct {
 	release  func(outcome string)
 	// bootstrap is the first deploy into a live color that ran nothing.
 	bootstrap bool
+	// reason is the caller's --reason, recorded with every event.
+	reason string
 	// liveBroken says which of the live color's checks the build steps
 	// broke (the migration gate); nil when none.
 	liveBroken []bluegreen.CheckResult
@@ -93,6 +95,9 @@ func (r *deployRun) save(ctx context.Context, ev bluegreen.Event, release *blueg
 		ev.Details["record"] = d
 	}
 	ev.Details["ref"] = r.d.Ref
+	if r.reason != "" {
+		ev.Details["reason"] = r.reason
+	}
 	if r.d.SHA != "" {
 		ev.Details["sha"] = r.d.SHA
 	}

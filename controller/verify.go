@@ -40,6 +40,9 @@ func (c *Controller) Verify(ctx context.Context, req bluegreen.VerifyRequest, on
 	if !req.Color.Valid() {
 		return bluegreen.Verification{}, bluegreen.Errorf(bluegreen.EINVALID, "unknown color %q: want blue or green", req.Color)
 	}
+	// Like a deploy, a verification runs to its end and is recorded even if
+	// the caller goes away.
+	ctx = context.WithoutCancel(ctx)
 	st := c.State()
 	v := c.runVerification(ctx, st, req.Color, req.Actor, onResult)
 	if err := c.saveVerification(ctx, v, req.Reason, nil); err != nil {

@@ -325,6 +325,6 @@ func writeTestPKI(t *testing.T, dir string) (caFile, certFile, keyFile string) {
 // added to the environment (later entries win).
 func execCLI(args, env []string) *exec.Cmd {
 	cmd := exec.Command(binPath, args...)
-	cmd.Env = append(append(os.Environ(), "BLUEGREEN_ACTOR=e2e-tester"), env...)
+	cmd.Env = append(append(testEnv(), "BLUEGREEN_ACTOR=e2e-tester"), env...)
 	return cmd
 }

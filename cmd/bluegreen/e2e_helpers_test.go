@@ -223,7 +223,7 @@ func runCLI(t *testing.T, args ...string) (string, string, int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binPath, args...)
-	cmd.Env = append(os.Environ(), "BLUEGREEN_ACTOR=e2e-tester")
+	cmd.Env = append(testEnv(), "BLUEGREEN_ACTOR=e2e-tester")
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -295,4 +295,19 @@ func decodeJSON[T any](t *testing.T, s string) T {
 		t.Fatalf("decoding %q: %v", s, err)
 	}
 	return v
+}
+
+// testEnv is the environment for the binary under test: this process's,
+// without what a CI runner (GitHub Actions) or the caller's bluegreen
+// settings would add, so that a test never writes to the real job's
+// outputs or talks to a real server.
+func testEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "GITHUB_") || strings.HasPrefix(kv, "RUNNER_") || strings.HasPrefix(kv, "BLUEGREEN_") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
 }

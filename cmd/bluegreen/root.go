@@ -19,7 +19,7 @@ const (
 	exitOK      = 0
 	exitFailed  = 1 // refused or failed
 	exitUsage   = 2 // usage or configuration error
-	exitTimeout = 3 // reserved: a --wait that timed out
+	exitTimeout = 3 // --timeout passed before the operation ended
 )
 
 // exitError carries an exit code up to run.
