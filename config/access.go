@@ -139,20 +139,7 @@ func (d *decoder) webhooks(v value, dst *[]Webhook) {
 			}),
 			opt("timeout", func(v value) { d.duration(v, &w.Timeout) }),
 			opt("retries", func(v value) { d.integer(v, 0, 10, &w.Retries) }),
-			opt("headers", func(v value) {
-				d.dict(v, "a mapping of Header-Name: value", func(name string, kp pos, e value) {
-					if !validHeaderName(name) {
-						d.errorf(kp, "%s: %q is not a header name", v.path, name)
-						return
-					}
-					s, ok := d.envValue(e)
-					if ok && strings.ContainsAny(s, "\r\n") {
-						d.invalid(e, "a header value must not contain line breaks")
-					} else if ok {
-						w.Headers = append(w.Headers, Header{Name: name, Value: s})
-					}
-				})
-			}),
+			opt("headers", func(v value) { d.headers(v, &w.Headers) }),
 		)
 		n := 0
 		for _, k := range []string{"url", "url_env", "url_file"} {

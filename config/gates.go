@@ -164,23 +164,7 @@ func (d *decoder) httpCheck(v value, h *HTTPCheck) {
 				h.Path = s
 			}
 		}),
-		opt("headers", func(v value) {
-			if v.empty() {
-				return
-			}
-			d.dict(v, "a mapping of Header-Name: value", func(name string, kp pos, e value) {
-				if !validHeaderName(name) {
-					d.errorf(kp, "%s: %q is not a header name", v.path, name)
-					return
-				}
-				s, ok := d.envValue(e)
-				if ok && strings.ContainsAny(s, "\r\n") {
-					d.invalid(e, "a header value must not contain line breaks")
-				} else if ok {
-					h.Headers = append(h.Headers, Header{Name: name, Value: s})
-				}
-			})
-		}),
+		opt("headers", func(v value) { d.headers(v, &h.Headers) }),
 		opt("body", func(v value) {
 			if s, ok := d.str(v, "the request body"); ok {
 				h.Body = s
@@ -213,6 +197,25 @@ func (d *decoder) httpCheck(v value, h *HTTPCheck) {
 			)
 		}),
 	)
+}
+
+// headers decodes a mapping of request headers, kept in file order.
+func (d *decoder) headers(v value, dst *[]Header) {
+	if v.empty() {
+		return
+	}
+	d.dict(v, "a mapping of Header-Name: value", func(name string, kp pos, e value) {
+		if !validHeaderName(name) {
+			d.errorf(kp, "%s: %q is not a header name", v.path, name)
+			return
+		}
+		s, ok := d.envValue(e)
+		if ok && strings.ContainsAny(s, "\r\n") {
+			d.invalid(e, "a header value must not contain line breaks")
+		} else if ok {
+			*dst = append(*dst, Header{Name: name, Value: s})
+		}
+	})
 }
 
 // validHeaderName reports whether s is an RFC 9110 token.

@@ -130,20 +130,8 @@ func (s *Store) Append(ctx context.Context, events ...bluegreen.Event) error {
 		return nil
 	}
 	evs := append([]bluegreen.Event(nil), events...)
-	if err := s.lockWrites(ctx); err != nil {
-		return fmt.Errorf("%s: %w", op, err)
-	}
-	defer s.unlockWrites()
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return s.fail(op, err)
-	}
-	defer tx.Rollback()
-	if err := insertEvents(ctx, tx, evs); err != nil {
-		return s.fail(op, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return s.fail(op, err)
+	if err := s.write(ctx, op, func(tx *sql.Tx) error { return insertEvents(ctx, tx, evs) }); err != nil {
+		return err
 	}
 	copy(events, evs)
 	return nil
