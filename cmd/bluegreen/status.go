@@ -82,7 +82,11 @@ func printStatus(g *globals, st bluegreen.Status) {
 		}
 		rel := "-"
 		if cs.Release != nil {
-			rel = short(cs.Release.SHA) + " " + cs.Release.Ref + " (" + ago(st.Now, cs.Release.DeployedAt) + ")"
+			ref := cs.Release.Ref
+			if ref == cs.Release.SHA {
+				ref = "(synced)" // sync deploys the live color's exact commit
+			}
+			rel = short(cs.Release.SHA) + " " + ref + " (" + ago(st.Now, cs.Release.DeployedAt) + ")"
 		}
 		tr := st.Traffic[c]
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\n", c, role, cs.Health.Status,
