@@ -79,6 +79,9 @@ type Status struct {
 	// record now, in DNS switch mode; DNSRecord names the record.
 	DNS       []DNSAnswer `json:"dns,omitempty"`
 	DNSRecord string      `json:"dns_record,omitempty"`
+	// PreviewURL is where people reach the preview listener (the inactive
+	// color), for QA: the configured preview_url, else the listener's.
+	PreviewURL string `json:"preview_url,omitempty"`
 	// Now is the server's clock when the status was taken.
 	Now time.Time `json:"now"`
 }

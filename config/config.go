@@ -45,6 +45,9 @@ type Config struct {
 	Watch Watch
 	// APITLS, when not nil, serves the API over HTTPS.
 	APITLS *TLS
+	// PreviewURL is where people reach the preview listener (through a
+	// proxy or a DNS name), for QA links; "" means the listener's address.
+	PreviewURL string
 	// SwitchMode is SwitchRouter (default), SwitchDNS or SwitchBoth.
 	SwitchMode string
 	// DNS is the record a switch moves; set exactly when SwitchMode is not

@@ -70,6 +70,14 @@ func (d *decoder) config(root value, c *Config) {
 		opt("watch", func(v value) { d.watch(v, &c.Watch) }),
 		opt("api_tls", func(v value) { c.APITLS = &TLS{}; d.apiTLS(v, c.APITLS) }),
 		opt("webhooks", func(v value) { d.webhooks(v, &c.Webhooks) }),
+		opt("preview_url", func(v value) {
+			s, ok := d.str(v, "an http(s) URL")
+			if ok && !httpURL(s) {
+				d.invalid(v, "%q is not an http or https URL with a host", s)
+			} else if ok {
+				c.PreviewURL = strings.TrimSuffix(s, "/")
+			}
+		}),
 		opt("switch_mode", func(v value) {
 			s, ok := d.str(v, "router, dns or both")
 			if ok && s != SwitchRouter && s != SwitchDNS && s != SwitchBoth {

@@ -78,6 +78,9 @@ type Options struct {
 	// DNS, when not nil, moves a DNS record with every switch and rollback
 	// (switch mode dns or both), before the state records the new color.
 	DNS DNSSwitcher
+	// PreviewURL is where people reach the preview listener; Status
+	// reports it.
+	PreviewURL string
 	// Notify receives the events worth telling people about (deploys,
 	// verifications, switches, rollbacks, watch results), after they are
 	// recorded. It must not block; nil means nobody is told.
@@ -114,6 +117,7 @@ type Controller struct {
 	meter     Meter
 	notifyFn  func(bluegreen.Event)
 	dns       DNSSwitcher
+	preview   string
 
 	countMu  sync.Mutex
 	counters Counters
@@ -162,6 +166,7 @@ func New(o Options, state bluegreen.State) *Controller {
 		meter:     o.Meter,
 		notifyFn:  o.Notify,
 		dns:       o.DNS,
+		preview:   o.PreviewURL,
 	}
 }
 
@@ -218,7 +223,8 @@ func (c *Controller) Status(ctx context.Context) (bluegreen.Status, error) {
 		dns, name = c.dns.Answers(actx), c.dns.Name()
 		cancel()
 	}
-	return bluegreen.Status{State: st, Traffic: c.router.Traffic(), Now: c.now().UTC(), DNS: dns, DNSRecord: name}, nil
+	return bluegreen.Status{State: st, Traffic: c.router.Traffic(), Now: c.now().UTC(), DNS: dns, DNSRecord: name,
+		PreviewURL: c.preview}, nil
 }
 
 // History returns events from the store, newest first.

@@ -461,11 +461,11 @@ func TestWorkflowDeploySwitchRollback(t *testing.T) {
 	// Deployment to Green, then DNS Update to green.
 	w = wfRun("deploy-green.yml", "7003", map[string]string{"reason": "release 2"})
 	d = wantOutputs(t, w, "deploy", map[string]string{"outcome": "ok", "color": "blue", "target": "green",
-		"sha": greenSHA, "ref": "green", "deployment_id": "*"})
+		"sha": greenSHA, "ref": "green", "deployment_id": "*", "preview_url": "http://" + s.preview})
 	greenDeployment := d.outputs["deployment_id"]
 	wantOutputs(t, w, "verify", map[string]string{"verified": "true", "sha": greenSHA, "deployment_id": greenDeployment})
 	wantText(t, "deploy-green's last step", w.steps[2].log, "green runs "+greenSHA+" (deployment "+greenDeployment+"); the live color is blue",
-		"QA it at https://preview.datatruck.test, then run DNS Update")
+		"QA it at http://"+s.preview+", then run DNS Update")
 
 	w = wfRun("switch-traffic.yml", "7004", map[string]string{"color": "green", "reason": "QA passed"})
 	sw = wantOutputs(t, w, "switch", map[string]string{"outcome": "ok", "color": "green", "target": "green",
@@ -607,7 +607,7 @@ func TestWorkflowTimeout(t *testing.T) {
 	if v.exit != 0 || strings.TrimSpace(v.log) != "verified by the deploy" || len(v.outputs) != 0 {
 		t.Errorf("the verify step after a deploy that verified: exit %d, log %q, outputs %v", v.exit, v.log, v.outputs)
 	}
-	wantText(t, "deploy-green's last step", w.steps[2].log, "QA it at the preview address")
+	wantText(t, "deploy-green's last step", w.steps[2].log, "QA it at http://"+s.preview)
 }
 
 // TestWorkflowOutputFormat: the GITHUB_OUTPUT file reads back, through the

@@ -49,9 +49,9 @@ import (
 //	forced         switch, rollback: true when --force overrode a gate
 //	previous       status: the color that was live before the last switch
 //	inactive       status: the color the next deploy goes into
-//
-// There is no preview_url output: the API does not know the address people
-// reach the preview listener at (only the one the server itself dials).
+//	preview_url    every verb: where people reach the preview listener (the
+//	               inactive color) for QA: the config's preview_url, else the
+//	               listener's own address
 //
 // Values are written as name=value lines, or in GitHub's heredoc form
 // (name<<delimiter, the value, delimiter) when they span lines.
@@ -66,7 +66,7 @@ import (
 // operation itself succeeded): a later step would read missing outputs.
 var ghOutputNames = []string{
 	"outcome", "error", "color", "target", "deployment_id", "sha", "ref", "verified", "promoted",
-	"from", "to", "switch_ms", "forced", "previous", "inactive",
+	"from", "to", "switch_ms", "forced", "previous", "inactive", "preview_url",
 }
 
 // Outcomes written as the outcome output.
@@ -127,6 +127,7 @@ func (g *globals) reportCI(ctx context.Context, c *api.Client, opErr error, buil
 	if st != nil {
 		r.outputs = append([][2]string{{"color", string(st.State.Live)}}, r.outputs...)
 		r.rows = append([][2]string{{"live color", string(st.State.Live)}}, r.rows...)
+		r.set("preview_url", "preview (QA)", st.PreviewURL)
 	}
 	outcome := ciOutcome(opErr)
 	r.outputs = append([][2]string{{"outcome", outcome}}, r.outputs...)

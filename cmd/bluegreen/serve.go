@@ -177,6 +177,10 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 		DrainTimeout: cfg.Router.DrainTimeout, Logger: logger, Deploy: deployer,
 		Verifier: newCheckVerifier(cfg, lns[0].Addr(), lns[1].Addr()),
 		Watch:    watchConfig(cfg, logger), Meter: routerMeter{rt},
+		PreviewURL: cfg.PreviewURL,
+	}
+	if opts.PreviewURL == "" {
+		opts.PreviewURL = baseURL(lns[1].Addr())
 	}
 	if cfg.App != nil {
 		opts.Gates = controller.GateConfig{VerifyOnDeploy: cfg.App.VerifyOnDeploy,
