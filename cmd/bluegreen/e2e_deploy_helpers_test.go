@@ -124,6 +124,7 @@ app:
     pre_deploy: 'echo "pre-deploy of $BLUEGREEN_REF into $BLUEGREEN_COLOR"'
     pre_switch: 'if [ -f "$BLOCK" ]; then echo "switch blocked by $BLOCK" >&2; exit 1; fi'
     post_switch: 'echo "$BLUEGREEN_FROM -> $BLUEGREEN_COLOR" >> "$SWITCH_LOG"'
+    notify: 'echo "$BLUEGREEN_EVENT $BLUEGREEN_COLOR: $BLUEGREEN_MESSAGE" >> "$SWITCH_LOG.notify"'
   start_timeout: 3s
   stop_grace: 2s
 blue:

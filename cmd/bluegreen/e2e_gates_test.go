@@ -111,6 +111,11 @@ func TestWatchRollsBackBadRelease(t *testing.T) {
 	findEvent(t, evs, "failed watch", func(ev bluegreen.Event) bool {
 		return ev.Action == bluegreen.ActionWatch && ev.Outcome == bluegreen.OutcomeFailed && ev.Color == bluegreen.Green
 	})
+	// The notify hook ran for the automatic rollback.
+	waitFor(t, "the notify hook's record of the automatic rollback", 10*time.Second, func() bool {
+		b, _ := os.ReadFile(r.switchLog + ".notify")
+		return strings.Contains(string(b), "automatic_rollback blue: automatically rolled back traffic from green to blue")
+	})
 
 	// Only green's own 500s failed: no connection was dropped by the switches.
 	for kind, n := range res.Failures {
@@ -361,5 +366,31 @@ func TestAutoPromotion(t *testing.T) {
 	})
 	if sw.Color != bluegreen.Green || !strings.Contains(fmt.Sprint(sw.Details["reason"]), "promotion: auto") {
 		t.Fatalf("the newest switch is %+v, want the automatic one to green", sw)
+	}
+}
+
+// TestWatchStopsPreviousAfter: with stop_previous_after, the previous
+// color's app is stopped that long after a watch passed, and the history
+// says so.
+func TestWatchStopsPreviousAfter(t *testing.T) {
+	r := newAppRepo(t)
+	r.commit(t, "green", "green v2", map[string]string{"VERSION": "v2\n"})
+	s := startGateServe(t, r, "watch: {window: 1s, interval: 250ms, min_requests: 1000000, stop_previous_after: 1s}", "")
+	s.mustCLI(t, "deploy", "blue")
+	s.mustCLI(t, "deploy", "green")
+	s.mustCLI(t, "switch", "green")
+	waitFor(t, "blue's app to be stopped after green's watch passed", 20*time.Second, func() bool {
+		out, _, _ := s.cli(t, "history", "--action", "process", "--color", "blue", "-o", "json")
+		return strings.Contains(out, "stop_previous_after")
+	})
+	evs := history(t, s)
+	findEvent(t, evs, "the passed watch", func(ev bluegreen.Event) bool {
+		return ev.Action == bluegreen.ActionWatch && ev.Outcome == bluegreen.OutcomeOK && ev.Color == bluegreen.Green
+	})
+	waitFor(t, "blue to be unhealthy once its app is stopped", 10*time.Second, func() bool {
+		return status(t, s).State.Colors[bluegreen.Blue].Health.Status == bluegreen.HealthUnhealthy
+	})
+	if col := strings.TrimSpace(s.mustCLI(t, "color")); col != "green" {
+		t.Fatalf("live color %s after stopping the previous one, want green", col)
 	}
 }
