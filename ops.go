@@ -17,6 +17,9 @@ type SwitchRequest struct {
 	// are added to the recorded event. Neither comes from the API.
 	Automatic bool           `json:"-"`
 	Details   map[string]any `json:"-"`
+	// ExpectFrom, when set, makes the operation a no-op conflict unless
+	// ExpectFrom is live when it runs (the watch undoing its own switch).
+	ExpectFrom Color `json:"-"`
 }
 
 // SwitchResult reports a switch (or rollback) that was committed and carried

@@ -14,6 +14,10 @@ type State struct {
 	// Previous is the color that was live before the last switch; empty until
 	// the first switch. Rollback goes back to it.
 	Previous Color `json:"previous,omitempty"`
+	// PreviousDeployment is the deployment whose release was live in
+	// Previous when the last switch moved traffic away from it; a rollback
+	// may skip the release gates only while Previous still runs it.
+	PreviousDeployment string `json:"previous_deployment,omitempty"`
 	// Since is when Live became live.
 	Since time.Time `json:"since"`
 	// Colors holds the facts about each color, keyed by color.

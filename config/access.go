@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -70,6 +71,11 @@ func (d *decoder) apiTLS(v value, t *TLS) {
 		}
 	}
 	d.mapping(v, req("cert", file(&t.Cert)), req("key", file(&t.Key)))
+	if t.Cert != "" && t.Key != "" {
+		if _, err := tls.LoadX509KeyPair(t.Cert, t.Key); err != nil {
+			d.errorf(d.seen[v.child("cert")], "%s: the certificate and key do not load as a TLS key pair: %v", v.path, err)
+		}
+	}
 }
 
 // webhooks decodes `webhooks:`.

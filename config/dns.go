@@ -132,7 +132,20 @@ func (d *decoder) dns(v value, c *DNS) {
 				c.Type = s
 			}
 		}),
-		opt("ttl", func(v value) { d.duration(v, &c.TTL) }),
+		opt("ttl", func(v value) {
+			var t time.Duration
+			if d.failed(func() { d.duration(v, &t) }) {
+				return
+			}
+			switch {
+			case t%time.Second != 0:
+				d.invalid(v, "%s is not a whole number of seconds (DNS TTLs are in seconds)", t)
+			case t > maxDNSTTL:
+				d.invalid(v, "%s is above the largest TTL, %s", t, maxDNSTTL)
+			default:
+				c.TTL = t
+			}
+		}),
 		req("values", func(v value) {
 			d.mapping(v,
 				req("blue", func(v value) { d.dnsValues(v, c, bluegreen.Blue) }),
@@ -197,6 +210,14 @@ func (d *decoder) dns(v value, c *DNS) {
 	if c.Record != "" && c.Zone != "" && c.Record != c.Zone && !strings.HasSuffix(c.Record, "."+c.Zone) {
 		d.errorf(d.seen[v.child("record")], "%s: %s is not in the zone %s", v.child("record"), c.Record, c.Zone)
 	}
+	if c.Type == "CNAME" && c.Record != "" && c.Record == c.Zone {
+		d.errorf(d.seen[v.child("record")], "%s: a CNAME cannot be at the zone's apex %s (use A/AAAA there, or a name below it)",
+			v.child("record"), c.Zone)
+	}
+	b, g := c.Values[bluegreen.Blue], c.Values[bluegreen.Green]
+	if len(b) > 0 && len(g) > 0 && sameSet(b, g) {
+		d.errorf(d.seen[v.child("values")+".green"], "%s.green: the same values as blue: a switch would change nothing", v.child("values"))
+	}
 }
 
 // dnsValues decodes one color's record values.
@@ -220,6 +241,12 @@ func (d *decoder) dnsValues(v value, c *DNS, col bluegreen.Color) {
 			d.invalid(e, "%q is not an IPv6 address (type AAAA)", s)
 			return
 		}
+		for _, have := range c.Values[col] {
+			if strings.EqualFold(have, s) || (c.Type != "CNAME" && net.ParseIP(have).Equal(net.ParseIP(s))) {
+				d.invalid(e, "%q is listed twice", s)
+				return
+			}
+		}
 		c.Values[col] = append(c.Values[col], s)
 	})
 	if c.Type == "CNAME" && len(c.Values[col]) > 1 {
@@ -241,4 +268,28 @@ func absAgainst(file, p string) string {
 		return abs
 	}
 	return p
+}
+
+// maxDNSTTL is the largest TTL a record may have (RFC 2181: 2^31-1 seconds).
+const maxDNSTTL = (1<<31 - 1) * time.Second
+
+// sameSet reports whether a and b hold the same values (DNS names compare
+// without case, addresses by value), in any order.
+func sameSet(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, x := range a {
+		found := false
+		for _, y := range b {
+			if strings.EqualFold(x, y) || (net.ParseIP(x) != nil && net.ParseIP(x).Equal(net.ParseIP(y))) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }

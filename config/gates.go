@@ -265,9 +265,12 @@ func (d *decoder) watch(v value, w *Watch) {
 				req("url", func(v value) {
 					s, ok := d.str(v, "an http(s) URL")
 					u, err := url.Parse(s)
-					if ok && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+					switch {
+					case ok && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == ""):
 						d.invalid(v, "%q is not an http or https URL", s)
-					} else if ok {
+					case ok && u.User != nil:
+						d.invalid(v, "must not carry credentials (user:password@): they would be logged with every failed query")
+					case ok:
 						p.URL = strings.TrimSuffix(s, "/")
 					}
 				}),
@@ -285,7 +288,12 @@ func (d *decoder) watch(v value, w *Watch) {
 		}),
 	)
 	if w.Interval > w.Window {
-		d.errorf(d.seen[v.child("interval")], "%s: %s is longer than the window %s", v.child("interval"), w.Interval, w.Window)
+		if at, given := d.seen[v.child("interval")]; given {
+			d.errorf(at, "%s: %s is longer than the window %s", v.child("interval"), w.Interval, w.Window)
+		} else {
+			d.errorf(d.seen[v.child("window")], "%s: %s is shorter than the default interval %s (set interval too)",
+				v.child("window"), w.Window, w.Interval)
+		}
 	}
 }
 

@@ -99,6 +99,9 @@ func (d *decoder) config(root value, c *Config) {
 	d.checkUpstreams(c, uses, listeners)
 	d.checkPorts(c, uses, listeners)
 	d.checkBranches(c)
+	if c.Watch.StopPreviousAfter > 0 && c.App == nil && !d.given["app"] {
+		d.errorf(d.seen["watch.stop_previous_after"], "watch.stop_previous_after: bluegreen stops only the apps it runs; it needs an app: section")
+	}
 	switch {
 	case c.SwitchMode != SwitchRouter && !d.given["dns"] && d.given["switch_mode"]:
 		d.errorf(d.seen["switch_mode"], "switch_mode: %s needs a dns: section (the record to switch and its provider)", c.SwitchMode)

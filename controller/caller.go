@@ -13,12 +13,46 @@ import (
 // no caller and are left as they are.
 type callerStore struct{ bluegreen.Store }
 
+// Commit stamps the events and, like the store, fills in their IDs and
+// revision in the caller's slice (stamped details included).
 func (s callerStore) Commit(ctx context.Context, next bluegreen.State, events ...bluegreen.Event) (bluegreen.State, error) {
-	return s.Store.Commit(ctx, next, stamp(ctx, events)...)
+	out := stamp(ctx, events)
+	st, err := s.Store.Commit(ctx, next, out...)
+	if err == nil {
+		copy(events, out)
+	}
+	return st, err
 }
 
+// Append is Commit's counterpart for events that change no state.
 func (s callerStore) Append(ctx context.Context, events ...bluegreen.Event) error {
-	return s.Store.Append(ctx, stamp(ctx, events)...)
+	out := stamp(ctx, events)
+	err := s.Store.Append(ctx, out...)
+	if err == nil {
+		copy(events, out)
+	}
+	return err
+}
+
+// commitEvent commits next with ev and returns the event as recorded (its
+// ID, revision and the caller's stamp), for notifications.
+func (c *Controller) commitEvent(ctx context.Context, next bluegreen.State, ev bluegreen.Event) (bluegreen.State, bluegreen.Event, error) {
+	evs := []bluegreen.Event{ev}
+	st, err := c.store.Commit(ctx, next, evs...)
+	if err == nil {
+		evs[0].Revision = st.Revision
+	}
+	return st, evs[0], err
+}
+
+// record appends ev, logs a failure, and tells Notify about the event as
+// recorded. It must be called without mu held.
+func (c *Controller) record(ctx context.Context, ev bluegreen.Event) {
+	evs := []bluegreen.Event{ev}
+	if err := c.store.Append(ctx, evs...); err != nil {
+		c.logger.Error("recording an event", "action", ev.Action, "err", err)
+	}
+	c.notify(evs[0])
 }
 
 func stamp(ctx context.Context, events []bluegreen.Event) []bluegreen.Event {

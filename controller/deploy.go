@@ -108,6 +108,11 @@ func (c *Controller) prepareDeploy(ctx context.Context, req bluegreen.DeployRequ
 	if dc == nil {
 		return nil, bluegreen.Errorf(bluegreen.EINVALID, "this bluegreen does not deploy: the configuration has no app: section")
 	}
+	// The checks below and taking the lock happen under op, so that no
+	// switch lands between them: a color found inactive stays inactive
+	// until the lock is held (and switches refuse while it is).
+	c.op.Lock()
+	defer c.op.Unlock()
 	st := c.State()
 	if req.Sync {
 		live := st.Colors[st.Live].Release
@@ -132,7 +137,7 @@ func (c *Controller) prepareDeploy(ctx context.Context, req bluegreen.DeployRequ
 		}
 		bootstrap = true
 	}
-	if w := st.Watch; w != nil && w.Previous == req.Color {
+	if w := st.Watch; w != nil && w.Previous == req.Color && c.now().Before(w.Until) {
 		return nil, bluegreen.Errorf(bluegreen.EREFUSED,
 			"%s is kept running for an instant rollback while %s is watched (until %s); deploy into it after the watch ends",
 			req.Color, w.Color, w.Until.Format(time.RFC3339))

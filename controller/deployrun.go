@@ -73,8 +73,17 @@ func (r *deployRun) say(step, line string) {
 	}
 }
 
-// save stores the deployment in the color's state with an event.
+// save stores the deployment in the color's state with an event, and tells
+// Notify about a deployment that ended.
 func (r *deployRun) save(ctx context.Context, ev bluegreen.Event, release *bluegreen.Release) error {
+	recorded, err := r.commit(ctx, ev, release)
+	if err == nil && r.d.Status != bluegreen.DeploymentRunning {
+		r.c.notify(recorded)
+	}
+	return err
+}
+
+func (r *deployRun) commit(ctx context.Context, ev bluegreen.Event, release *bluegreen.Release) (bluegreen.Event, error) {
 	c := r.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -101,16 +110,12 @@ func (r *deployRun) save(ctx context.Context, ev bluegreen.Event, release *blueg
 	if r.d.SHA != "" {
 		ev.Details["sha"] = r.d.SHA
 	}
-	committed, err := c.store.Commit(ctx, next, ev)
+	committed, recorded, err := c.commitEvent(ctx, next, ev)
 	if err != nil {
-		return fmt.Errorf("recording the deployment: %w", err)
+		return bluegreen.Event{}, fmt.Errorf("recording the deployment: %w", err)
 	}
 	c.state = committed
-	if r.d.Status != bluegreen.DeploymentRunning {
-		ev.Revision = committed.Revision
-		c.notify(ev)
-	}
-	return nil
+	return recorded, nil
 }
 
 func (r *deployRun) env(sha string) []string {

@@ -42,10 +42,7 @@ func (c *Controller) switchDNS(ctx context.Context, req bluegreen.SwitchRequest,
 			bluegreen.ErrorMessage(err))
 		ev := c.event(req, action, outcome, msg, map[string]any{"from": from, "to": req.To, "dns": rep})
 		ev.Revision = rev
-		if aerr := c.store.Append(ctx, ev); aerr != nil {
-			c.logger.Error("recording a failed DNS switch", "err", aerr)
-		}
-		c.notify(ev)
+		c.record(ctx, ev)
 		code := bluegreen.ErrorCode(err)
 		if code == bluegreen.EINTERNAL {
 			code = bluegreen.EUNAVAILABLE
@@ -78,6 +75,10 @@ func (c *Controller) DNSPrepare(ctx context.Context, ttl time.Duration, actor st
 	if c.dns == nil {
 		return bluegreen.DNSPrepareReport{}, bluegreen.Errorf(bluegreen.EINVALID, "this bluegreen does not switch DNS (switch_mode is router)")
 	}
+	// Like a switch, it runs to its end and is recorded even if the caller
+	// goes away: the provider may already have changed the TTL.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
+	defer cancel()
 	c.op.Lock()
 	defer c.op.Unlock()
 	rep, err := c.dns.Prepare(ctx, ttl)

@@ -55,6 +55,11 @@ func (c *Controller) move(ctx context.Context, req bluegreen.SwitchRequest, acti
 	from, prev, rev, lock := c.state.Live, c.state.Previous, c.state.Revision, c.state.Lock
 	c.mu.Unlock()
 	res.From = from
+	if req.ExpectFrom != "" && from != req.ExpectFrom {
+		// The watch asks to leave the color it judged; someone moved
+		// traffic meanwhile: there is nothing left for it to undo.
+		return res, bluegreen.Errorf(bluegreen.ECONFLICT, "%s is no longer live (%s is): nothing to roll back", req.ExpectFrom, from)
+	}
 	if lock != nil {
 		// A deploy or sync is running (or was interrupted and not yet
 		// reclaimed): traffic must not move under it.
@@ -75,15 +80,15 @@ func (c *Controller) move(ctx context.Context, req bluegreen.SwitchRequest, acti
 	c.mu.Lock()
 	target := c.state.Colors[req.To]
 	c.mu.Unlock()
-	unmet := c.gates(target, req.To, action)
+	c.mu.Lock()
+	prevDeployment := c.state.PreviousDeployment
+	c.mu.Unlock()
+	unmet := c.gates(target, req.To, action, prevDeployment)
 	if len(unmet) > 0 && !req.Force {
 		msg := fmt.Sprintf("%s refused: %s (use --force to %s anyway; it is recorded)", action, strings.Join(unmet, "; "), action)
 		ev := c.event(req, action, bluegreen.OutcomeRefused, msg, map[string]any{"from": from, "to": req.To, "gates": unmet})
 		ev.Revision = rev
-		if err := c.store.Append(ctx, ev); err != nil {
-			c.logger.Error("recording refusal", "err", err)
-		}
-		c.notify(ev)
+		c.record(ctx, ev)
 		return res, bluegreen.Errorf(bluegreen.EREFUSED, "%s", msg)
 	}
 	res.ForcedGates = unmet
@@ -102,9 +107,7 @@ func (c *Controller) move(ctx context.Context, req bluegreen.SwitchRequest, acti
 			}
 			ev := c.event(req, action, bluegreen.OutcomeRefused, msg, map[string]any{"from": from, "to": req.To, "health": h})
 			ev.Revision = rev
-			if err := c.store.Append(ctx, ev); err != nil {
-				c.logger.Error("recording refusal", "err", err)
-			}
+			c.record(ctx, ev)
 			return res, bluegreen.Errorf(bluegreen.EREFUSED, "%s", msg)
 		}
 		res.ForcedGates = append(res.ForcedGates, fmt.Sprintf("%s is unhealthy: %v", req.To, herr))
@@ -115,9 +118,7 @@ func (c *Controller) move(ctx context.Context, req bluegreen.SwitchRequest, acti
 		msg := fmt.Sprintf("%s refused: the pre_switch hook failed: %v", action, err)
 		ev := c.event(req, action, bluegreen.OutcomeRefused, msg, map[string]any{"from": from, "to": req.To})
 		ev.Revision = rev
-		if aerr := c.store.Append(ctx, ev); aerr != nil {
-			c.logger.Error("recording refusal", "err", aerr)
-		}
+		c.record(ctx, ev)
 		return res, bluegreen.Errorf(bluegreen.EREFUSED, "%s", msg)
 	}
 
@@ -130,12 +131,16 @@ func (c *Controller) move(ctx context.Context, req bluegreen.SwitchRequest, acti
 	res.DNS = dnsRep
 
 	c.mu.Lock()
-	if l := c.state.Lock; l != nil { // taken during the health check
+	if l := c.state.Lock; l != nil { // cannot happen: locks are taken under op
 		c.mu.Unlock()
 		return res, lockedError(l)
 	}
 	next := c.state.Clone()
 	next.Previous, next.Live, next.Since = from, req.To, received.UTC()
+	next.PreviousDeployment = ""
+	if rel := c.state.Colors[from].Release; rel != nil {
+		next.PreviousDeployment = rel.Deployment
+	}
 	verb := "switched"
 	if res.Rollback {
 		verb = "rolled back"
@@ -165,12 +170,20 @@ func (c *Controller) move(ctx context.Context, req bluegreen.SwitchRequest, acti
 		next.DNSDrain = &bluegreen.DNSDrain{Color: from, Until: dnsRep.DrainUntil}
 	}
 	commitStart := c.now()
-	switchEv := c.event(req, action, bluegreen.OutcomeOK, msg, details)
-	committed, err := c.store.Commit(ctx, next, switchEv)
+	committed, switchEv, err := c.commitEvent(ctx, next, c.event(req, action, bluegreen.OutcomeOK, msg, details))
 	res.CommitMS = bluegreen.Milliseconds(c.now().Sub(commitStart))
 	if err != nil {
 		c.mu.Unlock()
 		c.logger.Error("committing switch", "to", req.To, "err", err)
+		if dnsRep != nil {
+			// The record moved but the state could not say so: move it back,
+			// so that DNS, the router and the state agree on from.
+			if _, applied, derr := c.dns.Switch(ctx, req.To, from); !applied {
+				c.logger.Error("moving the DNS record back after a failed commit", "to", from, "err", derr)
+				return res, fmt.Errorf("committing the switch to %s failed (%w) after the DNS record %s moved to it, and moving it back failed too: %v",
+					req.To, err, c.dns.Name(), derr)
+			}
+		}
 		return res, fmt.Errorf("committing the switch to %s (nothing changed): %w", req.To, err)
 	}
 	c.state = committed
@@ -201,7 +214,6 @@ func (c *Controller) move(ctx context.Context, req bluegreen.SwitchRequest, acti
 			k.Switches++
 		}
 	})
-	switchEv.Revision = committed.Revision
 	c.notify(switchEv)
 
 	if err := c.switchHook(ctx, "post_switch", from, req.To); err != nil {

@@ -94,6 +94,22 @@ func (c *Controller) runVerification(ctx context.Context, st bluegreen.State, co
 // rel (a deploy that just started it), rel becomes the color's release in
 // the same commit; without, the color must still run the release v verified.
 func (c *Controller) saveVerification(ctx context.Context, v bluegreen.Verification, reason string, rel *bluegreen.Release) error {
+	ev, err := c.commitVerification(ctx, v, reason, rel)
+	if err != nil {
+		return err
+	}
+	c.count(func(k *Counters) {
+		if v.Passed {
+			k.VerificationsPassed++
+		} else {
+			k.VerificationsFailed++
+		}
+	})
+	c.notify(ev)
+	return nil
+}
+
+func (c *Controller) commitVerification(ctx context.Context, v bluegreen.Verification, reason string, rel *bluegreen.Release) (bluegreen.Event, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	cs := c.state.Colors[v.Color]
@@ -105,7 +121,7 @@ func (c *Controller) saveVerification(ctx context.Context, v bluegreen.Verificat
 		now = cs.Release.Deployment
 	}
 	if now != v.Deployment {
-		return bluegreen.Errorf(bluegreen.ECONFLICT,
+		return bluegreen.Event{}, bluegreen.Errorf(bluegreen.ECONFLICT,
 			"%s's release changed while its checks ran (deployment %q, now %q): verify again", v.Color, v.Deployment, now)
 	}
 	next := c.state.Clone()
@@ -126,21 +142,12 @@ func (c *Controller) saveVerification(ctx context.Context, v bluegreen.Verificat
 	if reason != "" {
 		ev.Details["reason"] = reason
 	}
-	committed, err := c.store.Commit(ctx, next, ev)
+	committed, recorded, err := c.commitEvent(ctx, next, ev)
 	if err != nil {
-		return fmt.Errorf("recording the verification: %w", err)
+		return bluegreen.Event{}, fmt.Errorf("recording the verification: %w", err)
 	}
 	c.state = committed
-	ev.Revision = committed.Revision
-	c.count(func(k *Counters) {
-		if v.Passed {
-			k.VerificationsPassed++
-		} else {
-			k.VerificationsFailed++
-		}
-	})
-	c.notify(ev)
-	return nil
+	return recorded, nil
 }
 
 // Approve records that req.Actor approved the release req.Color runs now
@@ -179,10 +186,12 @@ func (c *Controller) Approve(ctx context.Context, req bluegreen.ApproveRequest) 
 // gates returns why traffic may not move to color as cs describes it, one
 // sentence per unmet gate; none when it may. A switch needs a passed
 // verification (and an approval, when required) of the color's current
-// release; a rollback goes back to a release that served before and is
-// stopped only by a verification that failed since. A color that runs no
-// release deployed by bluegreen has only its health check as a gate.
-func (c *Controller) gates(cs bluegreen.ColorState, color bluegreen.Color, action string) []string {
+// release; a rollback to the very release that served before the last
+// switch (previousDeployment) is stopped only by a verification that failed
+// since, while a rollback to anything deployed since meets the switch's
+// gates. A color that runs no release deployed by bluegreen has only its
+// health check as a gate.
+func (c *Controller) gates(cs bluegreen.ColorState, color bluegreen.Color, action, previousDeployment string) []string {
 	if c.deployCfg == nil || cs.Release == nil {
 		return nil
 	}
@@ -191,7 +200,9 @@ func (c *Controller) gates(cs bluegreen.ColorState, color bluegreen.Color, actio
 	current := v != nil && v.Deployment == cs.Release.Deployment
 	var out []string
 	switch {
-	case action == bluegreen.ActionRollback:
+	case action == bluegreen.ActionRollback && cs.Release.Deployment == previousDeployment:
+		// The release that served before the switch: only a verification
+		// that failed since stops the way back.
 		if current && !v.Passed {
 			out = append(out, fmt.Sprintf("%s failed verification: %s", rel, v.Reason))
 		}

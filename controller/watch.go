@@ -97,7 +97,7 @@ func (c *Controller) ResumeWatch(ctx context.Context) {
 		return
 	}
 	if c.watchCfg == nil || c.meter == nil || !c.now().Before(w.Until) || st.Live != w.Color {
-		c.endWatch(ctx, *w, bluegreen.OutcomeOK, fmt.Sprintf("the watch of %s ended while bluegreen was not running (it was due to end at %s); not judged",
+		_, _ = c.endWatch(ctx, *w, bluegreen.OutcomeOK, fmt.Sprintf("the watch of %s ended while bluegreen was not running (it was due to end at %s); not judged",
 			w.Color, w.Until.Format(time.RFC3339)), nil)
 		return
 	}
@@ -157,7 +157,7 @@ func (c *Controller) runWatch(ctx context.Context, run *watchRun) {
 		}
 		if final {
 			msg := fmt.Sprintf("%s passed the watch: %s over %s", run.w.Color, describeFigures(f), cfg.Window)
-			if c.endWatch(ctx, run.w, bluegreen.OutcomeOK, msg, &f) && cfg.StopPreviousAfter > 0 {
+			if ended, _ := c.endWatch(ctx, run.w, bluegreen.OutcomeOK, msg, &f); ended && cfg.StopPreviousAfter > 0 {
 				time.AfterFunc(cfg.StopPreviousAfter, func() { c.stopPrevious(run.w) })
 			}
 			c.watchMu.Lock()
@@ -195,21 +195,25 @@ func (c *Controller) breach(ctx context.Context, run *watchRun, f bluegreen.Watc
 	w := run.w
 	msg := fmt.Sprintf("%s failed the watch after %s: %s; rolling back to %s", w.Color,
 		c.now().Sub(w.Started).Round(time.Second), why, w.Previous)
-	if !c.endWatch(ctx, w, bluegreen.OutcomeFailed, msg, &f) {
-		return // superseded meanwhile
+	ended, err := c.endWatch(ctx, w, bluegreen.OutcomeFailed, msg, &f)
+	if !ended && err == nil {
+		return // superseded meanwhile: another switch replaced this watch
 	}
+	// A store error recording the end must not keep a bad release live:
+	// roll back anyway (the switch clears the watch from the state).
 	c.logger.Warn(msg)
 	details := map[string]any{"automatic": true, "breach": why, "figures": f, "thresholds": c.thresholds()}
-	res, err := c.Rollback(context.WithoutCancel(ctx), bluegreen.SwitchRequest{
+	res, err := c.Rollback(context.WithoutCancel(ctx), bluegreen.SwitchRequest{ExpectFrom: w.Color,
 		Actor: "bluegreen (watch)", Reason: "automatic rollback: " + why, Automatic: true, Details: details})
 	if err != nil {
-		ev := bluegreen.Event{Time: c.now(), Actor: "bluegreen (watch)", Action: bluegreen.ActionRollback, Color: w.Previous,
-			Outcome: bluegreen.OutcomeFailed, Message: fmt.Sprintf("automatic rollback to %s failed: %v", w.Previous, err),
-			Details: details}
-		if aerr := c.store.Append(context.WithoutCancel(ctx), ev); aerr != nil {
-			c.logger.Error("recording a failed automatic rollback", "err", aerr)
+		c.logger.Error("automatic rollback failed", "to", w.Previous, "err", err)
+		if bluegreen.ErrorCode(err) != bluegreen.EREFUSED {
+			// Refusals (health, gates, hooks) are recorded by the rollback
+			// itself; anything else is recorded here.
+			c.record(context.WithoutCancel(ctx), bluegreen.Event{Time: c.now(), Actor: "bluegreen (watch)",
+				Action: bluegreen.ActionRollback, Color: w.Previous, Outcome: bluegreen.OutcomeFailed,
+				Message: fmt.Sprintf("automatic rollback to %s failed: %v", w.Previous, err), Details: details})
 		}
-		c.notify(ev)
 		return
 	}
 	c.logger.Warn("automatic rollback done", "to", res.To, "switch_ms", res.SwitchMS)
@@ -230,14 +234,22 @@ func (c *Controller) thresholds() map[string]any {
 }
 
 // endWatch clears w from the state with an event, if it is still the watch
-// in the state, and reports whether it was.
-func (c *Controller) endWatch(ctx context.Context, w bluegreen.Watch, outcome, msg string, f *bluegreen.WatchFigures) bool {
-	ctx = context.WithoutCancel(ctx)
+// in the state, and tells Notify. It reports whether it ended the watch;
+// err is a failure to record it (the watch then stays in the state).
+func (c *Controller) endWatch(ctx context.Context, w bluegreen.Watch, outcome, msg string, f *bluegreen.WatchFigures) (bool, error) {
+	ev, ended, err := c.commitEndWatch(context.WithoutCancel(ctx), w, outcome, msg, f)
+	if ended {
+		c.notify(ev)
+	}
+	return ended, err
+}
+
+func (c *Controller) commitEndWatch(ctx context.Context, w bluegreen.Watch, outcome, msg string, f *bluegreen.WatchFigures) (bluegreen.Event, bool, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	cur := c.state.Watch
 	if cur == nil || cur.Color != w.Color || !cur.Started.Equal(w.Started) {
-		return false
+		return bluegreen.Event{}, false, nil
 	}
 	next := c.state.Clone()
 	next.Watch = nil
@@ -250,15 +262,13 @@ func (c *Controller) endWatch(ctx context.Context, w bluegreen.Watch, outcome, m
 	}
 	ev := bluegreen.Event{Time: c.now(), Actor: "bluegreen (watch)", Action: bluegreen.ActionWatch, Color: w.Color,
 		Outcome: outcome, Message: msg, Details: details}
-	committed, err := c.store.Commit(ctx, next, ev)
+	committed, recorded, err := c.commitEvent(ctx, next, ev)
 	if err != nil {
 		c.logger.Error("recording the end of the watch", "err", err)
-		return false
+		return bluegreen.Event{}, false, err
 	}
 	c.state = committed
-	ev.Revision = committed.Revision
-	c.notify(ev)
-	return true
+	return recorded, true, nil
 }
 
 // stopPrevious stops the app of the color a passed watch kept for rollback,
@@ -275,6 +285,11 @@ func (c *Controller) stopPrevious(w bluegreen.Watch) {
 	st := c.State()
 	if st.Live != w.Color || st.Watch != nil || st.Lock != nil || !st.Since.Equal(w.Started) {
 		return // a switch, deploy or new watch happened since
+	}
+	if d := st.DNSDrain; d != nil && d.Color == w.Previous && c.now().Before(d.Until) {
+		// Resolvers may still hand out its address: stop it once they can't.
+		time.AfterFunc(d.Until.Sub(c.now()), func() { c.stopPrevious(w) })
+		return
 	}
 	ev := bluegreen.Event{Time: c.now(), Actor: "bluegreen (watch)", Action: bluegreen.ActionProcess, Color: w.Previous,
 		Outcome: bluegreen.OutcomeOK,

@@ -43,9 +43,19 @@ func (g *globals) client() (*api.Client, error) {
 			token = strings.TrimSpace(string(b))
 		}
 	}
+	caFile := firstNonEmpty(g.caFile, getenv("BLUEGREEN_CA_FILE"))
+	if caFile != "" {
+		// A CA file means TLS: never send the token in clear to a server
+		// given without a scheme.
+		if strings.HasPrefix(server, "http://") {
+			return nil, usageErrorf("--ca-file is for an https:// server, but the server is %s: the token would travel in clear", server)
+		}
+		if !strings.Contains(server, "://") {
+			server = "https://" + server
+		}
+	}
 	c := api.NewClient(server, token, actor())
 	c.RunURL = runURL()
-	caFile := firstNonEmpty(g.caFile, getenv("BLUEGREEN_CA_FILE"))
 	if caFile != "" {
 		pem, err := os.ReadFile(caFile)
 		if err != nil {

@@ -280,6 +280,14 @@ func TestAPITLS(t *testing.T) {
 	if out, errOut, code := s.cli(t, "--ca-file", caFile, "status"); code != 0 || !strings.Contains(out, "live: blue") {
 		t.Fatalf("status over TLS with the CA: exit %d\n%s%s", code, out, errOut)
 	}
+	// A server given without a scheme is https when a CA file is given.
+	bare := strings.TrimPrefix(s.apiAd, "https://")
+	if out, errOut, code := runCLI(t, "--server", bare, "--token", s.token, "--ca-file", caFile, "status"); code != 0 || !strings.Contains(out, "live: blue") {
+		t.Fatalf("status with --ca-file and no scheme: exit %d\n%s%s", code, out, errOut)
+	}
+	if _, errOut, code := runCLI(t, "--server", "http://"+bare, "--token", s.token, "--ca-file", caFile, "status"); code != 2 || !strings.Contains(errOut, "in clear") {
+		t.Fatalf("http:// with --ca-file: exit %d\n%s", code, errOut)
+	}
 	if _, errOut, code := s.cli(t, "status"); code != 1 || !strings.Contains(errOut, "certificate") {
 		t.Fatalf("status over TLS without the CA: exit %d, want a certificate error:\n%s", code, errOut)
 	}

@@ -394,3 +394,34 @@ func TestWatchStopsPreviousAfter(t *testing.T) {
 		t.Fatalf("live color %s after stopping the previous one, want green", col)
 	}
 }
+
+// TestRollbackToANewRelease: a rollback may skip the release gates only to
+// the release that served before the switch; once something new was
+// deployed into the previous color, rolling back to it needs what a switch
+// needs.
+func TestRollbackToANewRelease(t *testing.T) {
+	r := newAppRepo(t)
+	r.commit(t, "green", "green v2", map[string]string{"VERSION": "v2\n"})
+	s := startGateServe(t, r, "watch: {enabled: false}", "  verify_on_deploy: false\n  require_approval: true")
+	s.mustCLI(t, "deploy", "blue")
+	s.mustCLI(t, "deploy", "green")
+	s.mustCLI(t, "verify", "green")
+	s.mustCLI(t, "approve", "green")
+	s.mustCLI(t, "switch", "green")
+	// Back to blue's release that served before: no gates but health.
+	s.mustCLI(t, "rollback")
+	s.mustCLI(t, "switch", "green", "--force")
+
+	r.commit(t, "production", "v3, never verified", map[string]string{"VERSION": "v3\n"})
+	s.mustCLI(t, "deploy", "blue")
+	_, errOut, code := s.cli(t, "rollback")
+	if code != 1 || !strings.Contains(errOut, "has not been verified") || !strings.Contains(errOut, "has not been approved") {
+		t.Fatalf("rollback to a release deployed since the switch: exit %d\n%s", code, errOut)
+	}
+	if col := strings.TrimSpace(s.mustCLI(t, "color")); col != "green" {
+		t.Fatalf("a refused rollback moved traffic: live is %s", col)
+	}
+	if out := s.mustCLI(t, "rollback", "--force"); !strings.Contains(out, "(forced)") {
+		t.Fatalf("forced rollback:\n%s", out)
+	}
+}

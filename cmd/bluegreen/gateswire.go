@@ -13,6 +13,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/bluegreen/bluegreen"
@@ -197,12 +198,38 @@ type hookNotifier struct {
 	queue        chan bluegreen.Event
 	record       func(bluegreen.Event)
 	logger       *slog.Logger
+	done         chan struct{} // closed when loop has ended
+
+	mu     sync.Mutex // guards closed and sends on queue
+	closed bool
 }
 
 func newHookNotifier(command, dir string, env []string, record func(bluegreen.Event), logger *slog.Logger) *hookNotifier {
-	n := &hookNotifier{command: command, dir: dir, env: env, queue: make(chan bluegreen.Event, 64), record: record, logger: logger}
+	n := &hookNotifier{command: command, dir: dir, env: env, queue: make(chan bluegreen.Event, 64), record: record,
+		logger: logger, done: make(chan struct{})}
 	go n.loop()
 	return n
+}
+
+// Close stops taking notices and waits, until ctx ends, for the queued ones
+// to run; what is still queued then is recorded as abandoned.
+func (n *hookNotifier) Close(ctx context.Context) {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return
+	}
+	n.closed = true
+	close(n.queue)
+	n.mu.Unlock()
+	select {
+	case <-n.done:
+	case <-ctx.Done():
+		if left := len(n.queue); left > 0 {
+			n.record(bluegreen.Event{Time: time.Now(), Actor: "bluegreen", Action: bluegreen.ActionNotify,
+				Outcome: bluegreen.OutcomeFailed, Message: fmt.Sprintf("notify hook: %d notices abandoned at shutdown", left)})
+		}
+	}
 }
 
 // wants reports whether ev is worth running the hook for.
@@ -224,6 +251,11 @@ func (n *hookNotifier) Notify(ev bluegreen.Event) {
 	if !n.wants(ev) {
 		return
 	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return
+	}
 	select {
 	case n.queue <- ev:
 	default:
@@ -233,6 +265,7 @@ func (n *hookNotifier) Notify(ev bluegreen.Event) {
 }
 
 func (n *hookNotifier) loop() {
+	defer close(n.done)
 	for ev := range n.queue {
 		kind := ev.Action
 		if automatic, _ := ev.Details["automatic"].(bool); automatic {
@@ -267,13 +300,24 @@ func recorder(store bluegreen.Store, logger *slog.Logger) func(bluegreen.Event) 
 // the configured webhooks. The returned close delivers what is queued (for
 // a few seconds) when serve stops.
 func notifiers(cfg *config.Config, store bluegreen.Store, logger *slog.Logger) ([]func(bluegreen.Event), func(), error) {
-	var out []func(bluegreen.Event)
+	var (
+		out     []func(bluegreen.Event)
+		closers []func(context.Context)
+	)
 	record := recorder(store, logger)
+	closeAll := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		for _, c := range closers {
+			c(ctx)
+		}
+	}
 	if cfg.App != nil && cfg.App.Hooks.Notify != "" {
-		out = append(out, newHookNotifier(cfg.App.Hooks.Notify, configDir(cfg), baseEnv(cfg.App), record, logger).Notify)
+		h := newHookNotifier(cfg.App.Hooks.Notify, configDir(cfg), baseEnv(cfg.App), record, logger)
+		out, closers = append(out, h.Notify), append(closers, h.Close)
 	}
 	if len(cfg.Webhooks) == 0 {
-		return out, func() {}, nil
+		return out, closeAll, nil
 	}
 	var hooks []notify.Webhook
 	for i, w := range cfg.Webhooks {
@@ -307,9 +351,6 @@ func notifiers(cfg *config.Config, store bluegreen.Store, logger *slog.Logger) (
 		return nil, nil, usageErrorf("%s: webhooks: %v", cfg.File, err)
 	}
 	out = append(out, n.Notify)
-	return out, func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = n.Close(ctx)
-	}, nil
+	closers = append(closers, func(ctx context.Context) { _ = n.Close(ctx) })
+	return out, closeAll, nil
 }
