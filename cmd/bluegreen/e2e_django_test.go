@@ -14,7 +14,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -37,8 +36,8 @@ var djangoExample = filepath.Join("..", "..", "examples", "django")
 //  2. a bad release into the inactive color, blue (branch production): its
 //     home page fails one request in four, which its checks and tests never
 //     see; switch; the watch rolls back to green by itself.
-//  3. the rename: blue's branch becomes `blue` (one config line, serve
-//     restarted, the apps re-adopted); the fix deploys from it.
+//  3. the rename: blue's branch becomes `blue` (one config line, reloaded
+//     by serve on SIGHUP with the load running); the fix deploys from it.
 //
 // No request fails but the bad release's own 500s, and the color endpoint
 // always answers the committed color.
@@ -155,10 +154,12 @@ func TestDjango(t *testing.T) {
 	e.wantHome(t, e.s.public, "green", "1.1.0", 1)
 	first := e.stop(t)
 	t.Logf("step 2 (bad release rolled back) done after %s", time.Since(began).Round(time.Millisecond))
+	e.poll = startColorPoller(t, e.s.public, e.color(t))
+	e.startLoad(t) // step 3's load: it must see no failure at all
 
 	// 3. The rename: branch blue starts from production and gets the fix;
-	// one line of the configuration changes and serve restarts (the load
-	// pauses: the listeners are down in between); the apps keep running.
+	// one line of the configuration changes and serve reloads it (SIGHUP),
+	// with the load running.
 	git(t, repo.dir, "branch", "blue", "production")
 	fixSHA := repo.change(t, "blue", "shop 1.2.1: revert the order summary", func(dir string) {
 		orig, err := os.ReadFile(filepath.Join(djangoExample, "orders", "views.py"))
@@ -177,15 +178,12 @@ func TestDjango(t *testing.T) {
 		t.Fatalf("the rename changed %d lines of the configuration, want 1", changed)
 	}
 	mustWrite(t, e.s.config, after)
-	stopServe(t, e.s)
-	e = startDjangoServe(t, e.s.config, e.stateDir)
-	findEvent(t, history(t, e.s), "green's app re-adopted by the new serve", func(ev bluegreen.Event) bool {
-		return ev.Action == bluegreen.ActionProcess && ev.Color == bluegreen.Green && strings.Contains(ev.Message, "green app re-adopted release")
-	})
+	if msg := reloadAndWait(t, e.s); !strings.HasPrefix(msg, "configuration reloaded") || strings.Contains(msg, "restart") {
+		t.Fatalf("reloading the renamed branch: %q", msg)
+	}
 	e.wantHome(t, e.s.public, "green", "1.1.0", 1)
-	e.startLoad(t)
 	if br := status(t, e.s).State.Colors[bluegreen.Blue].Branch; br != "blue" {
-		t.Fatalf("after the restart blue's branch is %q, want blue", br)
+		t.Fatalf("after the reload blue's branch is %q, want blue", br)
 	}
 	out = e.op(t, "green", "green", "deploy", "blue")
 	wantAll(t, "deploy blue after the rename", out, "deploying blue into blue", "blue passed its 4 checks")
@@ -553,19 +551,6 @@ func (p *colorPoller) check(t *testing.T) {
 func (p *colorPoller) halt() {
 	p.stopOnce.Do(func() { close(p.stopCh) })
 	<-p.done
-}
-
-// stopServe stops serve with SIGTERM, as a restart would, and waits for it.
-func stopServe(t *testing.T, s *server) {
-	t.Helper()
-	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-s.done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("serve did not exit within 30s of SIGTERM")
-	}
 }
 
 // postJSON sends body as JSON and returns the status, body and headers.

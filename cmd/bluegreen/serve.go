@@ -12,9 +12,11 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -105,10 +107,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 		cc := cfg.Colors[c]
 		specs[c] = controller.ColorSpec{Branch: cc.Branch, Upstreams: cc.Upstreams}
 		upstreams[c] = cc.Upstreams
-		h := cc.Health
-		targets[c] = check.Target{Upstreams: cc.Upstreams, Spec: check.HTTPSpec{
-			Path: h.Path, Status: h.Status, Interval: h.Interval, Timeout: h.Timeout,
-			HealthyThreshold: h.HealthyThreshold, UnhealthyThreshold: h.UnhealthyThreshold}}
+		targets[c] = healthTarget(cc)
 	}
 	state, err := controller.Bootstrap(ctx, store, cfg.InitialLive, specs, time.Now())
 	if err != nil {
@@ -265,11 +264,27 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 			Live: state.Live, TokenFile: tokenFile, TokenCreated: created, Token: token, APIScheme: apiScheme(cfg)})
 	}
 
-	select {
-	case <-ctx.Done():
-		logger.Info("shutting down")
-	case err = <-serveErr:
-		logger.Error("listener failed; shutting down", "err", err)
+	// SIGHUP re-reads the configuration file (see reloader).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	rl := &reloader{path: cfg.File, running: cfg, ctl: ctl, rt: rt, monitor: monitor, store: store, logger: logger}
+wait:
+	for {
+		select {
+		case <-ctx.Done():
+			logger.Info("shutting down")
+			break wait
+		case err = <-serveErr:
+			logger.Error("listener failed; shutting down", "err", err)
+			break wait
+		case <-hup:
+			if cfg.File == "" {
+				logger.Warn("SIGHUP: no configuration file to reload")
+				continue
+			}
+			rl.reload(ctx)
+		}
 	}
 	shutdownCtx, stop := context.WithTimeout(context.WithoutCancel(ctx), cfg.Router.DrainTimeout)
 	defer stop()

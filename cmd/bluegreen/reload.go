@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/bluegreen/bluegreen"
+	"github.com/bluegreen/bluegreen/check"
+	"github.com/bluegreen/bluegreen/config"
+	"github.com/bluegreen/bluegreen/controller"
+	"github.com/bluegreen/bluegreen/router"
+)
+
+// reloader applies a re-read configuration file to a running serve (on
+// SIGHUP): each color's branch, upstreams and health check take effect at
+// once; every other setting needs a restart, and the reload says which.
+type reloader struct {
+	path    string
+	running *config.Config // what serve runs with now
+	ctl     *controller.Controller
+	rt      *router.Router
+	monitor *check.Monitor
+	store   bluegreen.Store
+	logger  *slog.Logger
+}
+
+// reload re-reads the file and applies what it can. A file that does not
+// load changes nothing; the error (file:line:col) is logged and recorded.
+func (r *reloader) reload(ctx context.Context) {
+	record := func(outcome, msg string) {
+		r.logger.Info("reload", "outcome", outcome, "msg", msg)
+		if err := r.store.Append(context.WithoutCancel(ctx), bluegreen.Event{Time: time.Now(), Actor: "bluegreen (reload)",
+			Action: bluegreen.ActionConfig, Outcome: outcome, Message: msg}); err != nil {
+			r.logger.Error("recording the reload", "err", err)
+		}
+	}
+	next, err := config.Load(r.path)
+	if err != nil {
+		record(bluegreen.OutcomeRefused, "reload refused, nothing changed: "+strings.ReplaceAll(err.Error(), "\n", "; "))
+		return
+	}
+	specs := make(map[bluegreen.Color]controller.ColorSpec, 2)
+	for _, c := range bluegreen.Colors {
+		specs[c] = controller.ColorSpec{Branch: next.Colors[c].Branch, Upstreams: next.Colors[c].Upstreams}
+	}
+	changed, err := r.ctl.Reconfigure(ctx, specs)
+	if err != nil {
+		record(bluegreen.OutcomeFailed, "reload failed: "+err.Error())
+		return
+	}
+	for _, c := range bluegreen.Colors {
+		up, hc := next.Colors[c], r.running.Colors[c]
+		if !containsColor(changed, c) && reflect.DeepEqual(up.Health, hc.Health) {
+			continue
+		}
+		if err := r.rt.SetUpstreams(c, up.Upstreams); err != nil {
+			record(bluegreen.OutcomeFailed, fmt.Sprintf("reload: %s's upstreams: %v", c, err))
+			continue
+		}
+		r.monitor.SetTarget(c, healthTarget(up))
+	}
+	msg := "configuration reloaded"
+	if rest := needsRestart(r.running, next); len(rest) > 0 {
+		msg += "; these settings changed but take effect only when serve restarts: " + strings.Join(rest, ", ")
+	}
+	r.running = next
+	record(bluegreen.OutcomeOK, msg)
+}
+
+// needsRestart names the settings that differ between a and b other than
+// the colors' branches, upstreams and health checks.
+func needsRestart(a, b *config.Config) []string {
+	var out []string
+	ac, bc := *a, *b
+	ac.Colors, bc.Colors = nil, nil
+	va, vb := reflect.ValueOf(ac), reflect.ValueOf(bc)
+	for i := range va.NumField() {
+		name := va.Type().Field(i).Name
+		if name == "File" {
+			continue
+		}
+		if !reflect.DeepEqual(va.Field(i).Interface(), vb.Field(i).Interface()) {
+			out = append(out, name)
+		}
+	}
+	for _, c := range bluegreen.Colors {
+		x, y := *a.Colors[c], *b.Colors[c]
+		x.Branch, x.Upstreams, x.Health = "", nil, config.HealthCheck{}
+		y.Branch, y.Upstreams, y.Health = "", nil, config.HealthCheck{}
+		if !reflect.DeepEqual(x, y) {
+			out = append(out, string(c)+" (ports, checks)")
+		}
+	}
+	return out
+}
+
+func containsColor(cs []bluegreen.Color, c bluegreen.Color) bool {
+	for _, x := range cs {
+		if x == c {
+			return true
+		}
+	}
+	return false
+}
+
+// healthTarget is the health monitor's target for a color's settings.
+func healthTarget(cc *config.Color) check.Target {
+	h := cc.Health
+	return check.Target{Upstreams: cc.Upstreams, Spec: check.HTTPSpec{
+		Path: h.Path, Status: h.Status, Interval: h.Interval, Timeout: h.Timeout,
+		HealthyThreshold: h.HealthyThreshold, UnhealthyThreshold: h.UnhealthyThreshold}}
+}
