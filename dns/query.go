@@ -40,8 +40,19 @@ func query(ctx context.Context, server string, r Record, key *signer, timeout ti
 	}
 	resp, err := exchange(ctx, c, m, server)
 	if err == nil && resp.Truncated {
-		c.Net = "tcp" // m keeps its TSIG record; the client signs it again
+		// Sending strips the TSIG record from m (miekg's signing does):
+		// sign it again for the TCP retry.
+		c.Net = "tcp"
+		if key != nil {
+			key.sign(c, m, time.Now().Unix())
+		}
 		resp, err = exchange(ctx, c, m, server)
+	}
+	if err == nil && key != nil && resp != nil && resp.IsTsig() == nil && resp.Rcode != mdns.RcodeNotAuth {
+		// miekg verifies a signature only when the answer carries one: an
+		// unsigned answer to a signed query is not the key holder's.
+		return nil, 0, bluegreen.Errorf(bluegreen.EUNAVAILABLE, "dns: %s answered the signed query for %s %s without a TSIG signature",
+			server, r.Name, r.Type)
 	}
 	if resp != nil && resp.Rcode != mdns.RcodeSuccess && resp.Rcode != mdns.RcodeNameError {
 		return nil, 0, rcodeError(resp, server, key, fmt.Sprintf("query for %s %s", r.Name, r.Type))

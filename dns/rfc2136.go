@@ -142,6 +142,12 @@ func (p *RFC2136) Replace(ctx context.Context, r Record, from, to []string, ttl 
 			if err != nil { // applied, but the answer's signature did not verify
 				return netError(err, p.server, p.timeout, what)
 			}
+			if resp.IsTsig() == nil {
+				// Not the key holder's answer: whether the update applied is
+				// read back (signed) by the caller.
+				return bluegreen.Errorf(bluegreen.EUNAVAILABLE, "dns: %s answered the signed %s without a TSIG signature (the update may or may not have been applied)",
+					p.server, what)
+			}
 			return nil
 		case mdns.RcodeNXRrset, mdns.RcodeYXRrset, mdns.RcodeNameError, mdns.RcodeYXDomain:
 			holds, _, qerr := p.Current(ctx, r)

@@ -104,15 +104,28 @@ func (s *Switcher) afterFailedReplace(ctx context.Context, err error, from, to [
 		}
 		return false, s.mismatch(from, mm.Holds, action)
 	}
-	if bluegreen.ErrorCode(err) != bluegreen.EUNAVAILABLE {
+	if bluegreen.ErrorCode(err) != bluegreen.EUNAVAILABLE && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 		return false, err // a refusal: the provider answered, nothing changed
 	}
-	// The provider may have applied the change: look.
-	vals, _, rerr := s.provider.Current(ctx, s.rec)
-	if rerr == nil && sameValues(s.rec.Type, vals, to) {
-		return true, nil
+	// The provider may have applied the change, possibly only after its
+	// answer was lost: look for a while (a server may commit the update
+	// after our timeout), even if ctx has ended.
+	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*s.qtimeout)
+	defer cancel()
+	tick := time.NewTicker(s.poll)
+	defer tick.Stop()
+	for {
+		vals, _, rerr := s.provider.Current(lctx, s.rec)
+		if rerr == nil && sameValues(s.rec.Type, vals, to) {
+			return true, nil
+		}
+		select {
+		case <-lctx.Done():
+			return false, fmt.Errorf("%w; the record still did not hold the new values %s after %s of looking, so the update most likely did not apply",
+				err, formatValues(to), 3*s.qtimeout)
+		case <-tick.C:
+		}
 	}
-	return false, err
 }
 
 // mismatch builds the refusal for a record that holds `holds` where `want`

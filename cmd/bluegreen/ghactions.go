@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -256,7 +257,11 @@ func (r *ghReport) markdown(outcome string, opErr error) string {
 func mdText(s string) string {
 	s = strings.Join(strings.Fields(s), " ")
 	if len(s) > 2000 {
-		s = s[:2000] + "…"
+		cut := 2000
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut-- // never split a character
+		}
+		s = s[:cut] + "…"
 	}
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -47,21 +48,27 @@ func (r *reloader) reload(ctx context.Context) {
 	for _, c := range bluegreen.Colors {
 		specs[c] = controller.ColorSpec{Branch: next.Colors[c].Branch, Upstreams: next.Colors[c].Upstreams}
 	}
-	changed, err := r.ctl.Reconfigure(ctx, specs)
-	if err != nil {
+	if _, err := r.ctl.Reconfigure(ctx, specs); err != nil {
 		record(bluegreen.OutcomeFailed, "reload failed: "+err.Error())
 		return
 	}
+	failed := false
 	for _, c := range bluegreen.Colors {
 		up, hc := next.Colors[c], r.running.Colors[c]
-		if !containsColor(changed, c) && reflect.DeepEqual(up.Health, hc.Health) {
-			continue
+		if slices.Equal(up.Upstreams, hc.Upstreams) && reflect.DeepEqual(up.Health, hc.Health) {
+			continue // compared with what the router and the monitor run now
 		}
 		if err := r.rt.SetUpstreams(c, up.Upstreams); err != nil {
-			record(bluegreen.OutcomeFailed, fmt.Sprintf("reload: %s's upstreams: %v", c, err))
+			record(bluegreen.OutcomeFailed, fmt.Sprintf("reload: the router refused %s's upstreams %v: %v", c, up.Upstreams, err))
+			failed = true
 			continue
 		}
 		r.monitor.SetTarget(c, healthTarget(up))
+	}
+	if failed {
+		// r.running stays: the next reload compares against what the router
+		// really runs and tries again.
+		return
 	}
 	msg := "configuration reloaded"
 	if rest := needsRestart(r.running, next); len(rest) > 0 {
@@ -96,15 +103,6 @@ func needsRestart(a, b *config.Config) []string {
 		}
 	}
 	return out
-}
-
-func containsColor(cs []bluegreen.Color, c bluegreen.Color) bool {
-	for _, x := range cs {
-		if x == c {
-			return true
-		}
-	}
-	return false
 }
 
 // healthTarget is the health monitor's target for a color's settings.
