@@ -112,21 +112,29 @@ func printProgress(g *globals, p bluegreen.Progress) {
 
 func newDeploymentsCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "deployments", Short: "Look at deployments"}
-	var follow bool
+	var (
+		follow      bool
+		showTimeout time.Duration
+	)
 	show := &cobra.Command{
 		Use:   "show <id>",
 		Short: "Show a deployment and its progress (--follow: until it ends; exit 1 if it failed)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, cancel, err := withTimeout(cmd.Context(), showTimeout)
+			if err != nil {
+				return err
+			}
+			defer cancel()
 			c, err := g.client()
 			if err != nil {
 				return err
 			}
 			from := 0
 			for {
-				v, err := c.Deployment(cmd.Context(), args[0], from)
+				v, err := c.Deployment(ctx, args[0], from)
 				if err != nil {
-					return err
+					return timedOut(ctx, showTimeout, err, "deployment "+args[0]+" is still running on the server")
 				}
 				from += len(v.Progress)
 				if !g.json() {
@@ -150,14 +158,15 @@ func newDeploymentsCmd(g *globals) *cobra.Command {
 					return nil
 				}
 				select {
-				case <-cmd.Context().Done():
-					return cmd.Context().Err()
+				case <-ctx.Done():
+					return timedOut(ctx, showTimeout, ctx.Err(), "deployment "+args[0]+" is still running on the server")
 				case <-time.After(300 * time.Millisecond):
 				}
 			}
 		},
 	}
 	show.Flags().BoolVarP(&follow, "follow", "f", false, "wait until the deployment ends, printing its progress")
+	addTimeoutFlag(show, &showTimeout)
 	cmd.AddCommand(show)
 	return cmd
 }

@@ -131,6 +131,12 @@ func TestDeployRefusals(t *testing.T) {
 	if out := s.mustCLI(t, "lock", "status"); !strings.Contains(out, "locked by") {
 		t.Fatalf("lock status: %q", out)
 	}
+	// Following it with a --timeout gives up with exit 3; the deployment goes on.
+	id := status(t, s).State.Colors[bluegreen.Green].Deployment.ID
+	if _, errOut, code := s.cli(t, "deployments", "show", id, "--follow", "--timeout", "500ms"); code != 3 ||
+		!strings.Contains(errOut, "timed out after 500ms; deployment "+id+" is still running on the server") {
+		t.Fatalf("deployments show --follow --timeout: exit %d\n%s", code, errOut)
+	}
 
 	// kill -9 of serve mid-deploy: after a restart the lock is free and the
 	// deployment is marked interrupted, not running forever.
