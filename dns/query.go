@@ -149,6 +149,9 @@ func rcodeError(resp *mdns.Msg, server string, key *signer, what string) error {
 		return bluegreen.Errorf(bluegreen.EREFUSED, "dns: the server %s refused the %s by policy (REFUSED): does it serve the zone, and does its update-policy (or allow-update) grant the key this name and type?", server, what)
 	case resp.Rcode == mdns.RcodeNotZone:
 		return bluegreen.Errorf(bluegreen.EINVALID, "dns: the server %s says the name is outside the zone for the %s (NOTZONE): check the record's zone", server, what)
+	case (resp.Rcode == mdns.RcodeNotImplemented || resp.Rcode == mdns.RcodeFormatError) && strings.HasPrefix(what, "update"):
+		// The server did not take the update at all: nothing was applied.
+		return bluegreen.Errorf(bluegreen.EREFUSED, "dns: the server %s does not take the %s (%s): does it support RFC 2136 dynamic updates for this zone?", server, what, rcode)
 	case resp.Rcode == mdns.RcodeServerFailure:
 		return bluegreen.Errorf(bluegreen.EUNAVAILABLE, "dns: the server %s failed the %s (SERVFAIL): is the zone loaded? see its log", server, what)
 	}
