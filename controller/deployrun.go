@@ -62,6 +62,21 @@ func (r *deployRun) promote(ctx context.Context) error {
 	}
 	r.d.Promoted = true
 	r.say("switch", res.Message)
+	// The stored record says so too (a detached deploy is read from it).
+	c := r.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cs := c.state.Colors[r.d.Color]; cs.Deployment != nil && cs.Deployment.ID == r.d.ID {
+		next := c.state.Clone()
+		d := *r.d
+		cs.Deployment = &d
+		next.Colors[r.d.Color] = cs
+		if committed, err := c.store.Commit(ctx, next); err == nil {
+			c.state = committed
+		} else {
+			c.logger.Error("recording the promotion in the deployment", "err", err)
+		}
+	}
 	return nil
 }
 

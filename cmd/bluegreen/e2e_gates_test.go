@@ -351,6 +351,9 @@ func TestAutoPromotion(t *testing.T) {
 	if col := strings.TrimSpace(s.mustCLI(t, "color")); col != "green" {
 		t.Fatalf("after an auto-promoted deploy the live color is %s, want green", col)
 	}
+	if d := status(t, s).State.Colors[bluegreen.Green].Deployment; d == nil || !d.Promoted {
+		t.Fatalf("the stored deployment does not say it was promoted: %+v", d)
+	}
 
 	r.commit(t, "production", "broken", map[string]string{"FAIL_CHECK": "1\n"})
 	out, errOut, code := s.cli(t, "deploy", "blue")
