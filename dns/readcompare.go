@@ -43,6 +43,7 @@ func (p readCompareWrite) String() string {
 	return "read-compare-write provider"
 }
 
+// Current implements Provider.
 func (p readCompareWrite) Current(ctx context.Context, r Record) ([]string, time.Duration, error) {
 	vals, ttl, err := p.api.GetRRset(ctx, r.Zone, r.Name, r.Type)
 	if err != nil {
@@ -51,6 +52,7 @@ func (p readCompareWrite) Current(ctx context.Context, r Record) ([]string, time
 	return canonicalSet(r.Type, vals), ttl, nil
 }
 
+// Replace implements Provider: read, compare with from, then write (not atomic).
 func (p readCompareWrite) Replace(ctx context.Context, r Record, from, to []string, ttl time.Duration) error {
 	if len(from) == 0 || len(to) == 0 {
 		return bluegreen.Errorf(bluegreen.EINVALID, "dns: replace %s %s needs the values it holds and the values to set (got %d and %d)", r.Name, r.Type, len(from), len(to))

@@ -87,8 +87,10 @@ func dnsSwitcher(ctx context.Context, cfg *config.Config) (controller.DNSSwitche
 // dnsAdapter presents a *dns.Switcher as the controller's DNSSwitcher.
 type dnsAdapter struct{ sw *dns.Switcher }
 
+// Name implements controller.DNSSwitcher.
 func (a dnsAdapter) Name() string { r := a.sw.Record(); return r.Name + " " + r.Type }
 
+// Switch implements controller.DNSSwitcher.
 func (a dnsAdapter) Switch(ctx context.Context, from, to bluegreen.Color) (bluegreen.DNSReport, bool, error) {
 	rep, err := a.sw.Switch(ctx, from, to)
 	out := bluegreen.DNSReport{Name: rep.Name, Type: rep.Type, Old: rep.Old, New: rep.New, Changed: rep.Changed,
@@ -98,12 +100,14 @@ func (a dnsAdapter) Switch(ctx context.Context, from, to bluegreen.Color) (blueg
 	return out, rep.Applied, err
 }
 
+// Prepare implements controller.DNSSwitcher.
 func (a dnsAdapter) Prepare(ctx context.Context, ttl time.Duration) (bluegreen.DNSPrepareReport, error) {
 	rep, err := a.sw.Prepare(ctx, ttl)
 	return bluegreen.DNSPrepareReport{Name: rep.Name, Color: rep.Color, OldTTLSeconds: rep.OldTTL.Seconds(),
 		TTLSeconds: rep.TTL.Seconds(), Changed: rep.Changed, Servers: answers(rep.Propagation.Servers), ReadyAt: rep.ReadyAt}, err
 }
 
+// Answers implements controller.DNSSwitcher.
 func (a dnsAdapter) Answers(ctx context.Context) []bluegreen.DNSAnswer {
 	as, err := a.sw.Answers(ctx)
 	if err != nil {
