@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"net"
 	"net/url"
 	"slices"
 	"strings"
@@ -141,7 +142,7 @@ func newHook(w Webhook, queueSize int) *hook {
 	w.Headers = slices.Clone(w.Headers)
 	h := &hook{Webhook: w, queue: make(chan *message, queueSize)}
 	u, _ := url.Parse(w.URL) // Validate parsed it
-	h.target = u.Scheme + "://" + u.Host
+	h.target = u.Scheme + "://" + shownHost(u)
 	if len(w.On) > 0 {
 		h.on = make(map[string]bool, len(w.On))
 		for _, k := range w.On {
@@ -149,7 +150,10 @@ func newHook(w Webhook, queueSize int) *hook {
 		}
 	}
 	h.secrets = append(h.secrets, w.URL)
-	if rest := strings.TrimPrefix(w.URL, h.target); len(rest) > 1 {
+	if shown := shownHost(u); shown != u.Host {
+		h.secrets = append(h.secrets, u.Host, u.Hostname()) // a resolver's error would name it
+	}
+	if rest := strings.TrimPrefix(w.URL, u.Scheme+"://"+u.Host); len(rest) > 1 {
 		h.secrets = append(h.secrets, rest)
 	}
 	if p := u.EscapedPath(); len(p) > 1 {
@@ -200,4 +204,21 @@ func (h *hook) scrub(s string) string {
 		s = strings.ReplaceAll(s, sec, "[redacted]")
 	}
 	return s
+}
+
+// shownHost is the part of u's host that messages and records may show:
+// an IP address or a name of two labels as it is; for longer names only the
+// last two labels, since some services put a per-hook secret in the first
+// ones (abc123.m.pipedream.net). The port stays.
+func shownHost(u *url.URL) string {
+	host, port := u.Hostname(), u.Port()
+	if net.ParseIP(host) == nil {
+		if labels := strings.Split(host, "."); len(labels) > 2 {
+			host = "…." + strings.Join(labels[len(labels)-2:], ".")
+		}
+	}
+	if port != "" {
+		return net.JoinHostPort(host, port)
+	}
+	return host
 }
