@@ -5,7 +5,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 )
@@ -41,8 +40,6 @@ type Webhook struct {
 
 // webhookKinds are the values `on:` accepts.
 var webhookKinds = map[string]bool{"deploy": true, "verify": true, "switch": true, "rollback": true, "failure": true}
-
-var envVarName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // apiTLS decodes `api_tls:`.
 func (d *decoder) apiTLS(v value, t *TLS) {
@@ -108,7 +105,7 @@ func (d *decoder) webhooks(v value, dst *[]Webhook) {
 			}),
 			opt("url_env", func(v value) {
 				s, ok := d.str(v, "an environment variable name")
-				if ok && !envVarName.MatchString(s) {
+				if ok && !envName.MatchString(s) {
 					d.invalid(v, "%q is not an environment variable name", s)
 				} else if ok {
 					w.URLEnv = s

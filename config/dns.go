@@ -90,7 +90,7 @@ func (d *decoder) secret(v value, dst *Secret) {
 	d.mapping(v,
 		opt("env", func(v value) {
 			s, ok := d.str(v, "an environment variable name")
-			if ok && !envVarName.MatchString(s) {
+			if ok && !envName.MatchString(s) {
 				d.invalid(v, "%q is not an environment variable name", s)
 			} else if ok {
 				dst.Env = s

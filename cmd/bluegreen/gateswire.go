@@ -322,19 +322,11 @@ func notifiers(cfg *config.Config, store bluegreen.Store, logger *slog.Logger) (
 	var hooks []notify.Webhook
 	for i, w := range cfg.Webhooks {
 		u := w.URL
-		switch {
-		case w.URLEnv != "":
-			u = os.Getenv(w.URLEnv)
-			if u == "" {
-				return nil, nil, usageErrorf("%s: webhooks[%d] (%s): the environment variable %s that holds its URL is not set",
-					cfg.File, i, w.Name, w.URLEnv)
+		if w.URLEnv != "" || w.URLFile != "" {
+			var err error
+			if u, err = readSecret(cfg, fmt.Sprintf("webhooks[%d] (%s) URL", i, w.Name), config.Secret{Env: w.URLEnv, File: w.URLFile}); err != nil {
+				return nil, nil, err
 			}
-		case w.URLFile != "":
-			b, err := os.ReadFile(w.URLFile)
-			if err != nil {
-				return nil, nil, usageErrorf("%s: webhooks[%d] (%s): reading its URL: %v", cfg.File, i, w.Name, err)
-			}
-			u = strings.TrimSpace(string(b))
 		}
 		h := notify.Webhook{Name: w.Name, URL: u, Format: w.Format, On: w.On, Timeout: w.Timeout, Retries: w.Retries}
 		if w.Retries == 0 {
