@@ -39,22 +39,39 @@ func Bootstrap(ctx context.Context, store bluegreen.Store, initialLive bluegreen
 	}
 
 	next := st.Clone()
-	var events []bluegreen.Event
-	for _, c := range bluegreen.Colors {
-		spec := colors[c]
-		cs := next.Colors[c]
-		if cs.Branch != spec.Branch || !slices.Equal(cs.Upstreams, spec.Upstreams) {
-			events = append(events, bluegreen.Event{
-				Time: now, Actor: "bluegreen", Action: bluegreen.ActionConfig, Color: c, Outcome: bluegreen.OutcomeOK,
-				Message: fmt.Sprintf("%s configuration changed: branch %q → %q, upstreams %v → %v",
-					c, cs.Branch, spec.Branch, cs.Upstreams, spec.Upstreams),
-			})
-			cs.Branch, cs.Upstreams = spec.Branch, slices.Clone(spec.Upstreams)
-			next.Colors[c] = cs
-		}
-	}
+	events, _ := applySpecs(&next, colors, "bluegreen", "configuration changed", now)
 	if len(events) == 0 {
 		return st, nil
 	}
 	return store.Commit(ctx, next, events...)
+}
+
+// applySpecs writes each color's configured branch and upstreams into st
+// and returns one config event per changed color (by actor, "<color> <what>:
+// branch … → …, upstreams … → …") and the colors whose upstreams changed.
+func applySpecs(st *bluegreen.State, colors map[bluegreen.Color]ColorSpec, actor, what string, now time.Time) ([]bluegreen.Event, []bluegreen.Color) {
+	var (
+		events  []bluegreen.Event
+		changed []bluegreen.Color
+	)
+	for _, c := range bluegreen.Colors {
+		spec, ok := colors[c]
+		if !ok {
+			continue
+		}
+		cs := st.Colors[c]
+		if cs.Branch == spec.Branch && slices.Equal(cs.Upstreams, spec.Upstreams) {
+			continue
+		}
+		events = append(events, bluegreen.Event{
+			Time: now, Actor: actor, Action: bluegreen.ActionConfig, Color: c, Outcome: bluegreen.OutcomeOK,
+			Message: fmt.Sprintf("%s %s: branch %q → %q, upstreams %v → %v", c, what, cs.Branch, spec.Branch, cs.Upstreams, spec.Upstreams),
+		})
+		if !slices.Equal(cs.Upstreams, spec.Upstreams) {
+			changed = append(changed, c)
+		}
+		cs.Branch, cs.Upstreams = spec.Branch, slices.Clone(spec.Upstreams)
+		st.Colors[c] = cs
+	}
+	return events, changed
 }

@@ -3,7 +3,6 @@ package controller
 import (
 	"context"
 	"fmt"
-	"slices"
 
 	"github.com/bluegreen/bluegreen"
 )
@@ -20,29 +19,7 @@ func (c *Controller) Reconfigure(ctx context.Context, colors map[bluegreen.Color
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	next := c.state.Clone()
-	var (
-		events  []bluegreen.Event
-		changed []bluegreen.Color
-	)
-	for _, col := range bluegreen.Colors {
-		spec, ok := colors[col]
-		if !ok {
-			continue
-		}
-		cs := next.Colors[col]
-		if cs.Branch == spec.Branch && slices.Equal(cs.Upstreams, spec.Upstreams) {
-			continue
-		}
-		events = append(events, bluegreen.Event{Time: c.now(), Actor: "bluegreen (reload)", Action: bluegreen.ActionConfig,
-			Color: col, Outcome: bluegreen.OutcomeOK,
-			Message: fmt.Sprintf("%s configuration reloaded: branch %q → %q, upstreams %v → %v",
-				col, cs.Branch, spec.Branch, cs.Upstreams, spec.Upstreams)})
-		if !slices.Equal(cs.Upstreams, spec.Upstreams) {
-			changed = append(changed, col)
-		}
-		cs.Branch, cs.Upstreams = spec.Branch, slices.Clone(spec.Upstreams)
-		next.Colors[col] = cs
-	}
+	events, changed := applySpecs(&next, colors, "bluegreen (reload)", "configuration reloaded", c.now())
 	if len(events) == 0 {
 		return nil, nil
 	}
