@@ -46,12 +46,18 @@ type SwitchResult struct {
 	ReceivedAt time.Time `json:"received_at"`
 	SwappedAt  time.Time `json:"swapped_at,omitzero"`
 	// SwitchMS is SwappedAt - ReceivedAt in milliseconds (includes the
-	// health check and the durable commit).
+	// health check and the commit).
 	SwitchMS float64 `json:"switch_ms"`
 	// CheckMS and CommitMS are the parts of SwitchMS spent on the fresh
-	// health check of To and on the durable commit of the new state.
+	// health check of To and on committing the new state. The commit is
+	// visible to every reader and safe from the server being killed before
+	// the router swaps; where the store can do so (SQLite) the flush to
+	// disk that makes it safe from a power cut too comes after the swap,
+	// and SyncMS is how long that took. The result is only sent once the
+	// commit is on disk.
 	CheckMS  float64 `json:"check_ms"`
 	CommitMS float64 `json:"commit_ms"`
+	SyncMS   float64 `json:"sync_ms"`
 	// Drain reports the old color's in-flight requests.
 	Drain DrainReport `json:"drain"`
 	// Message is a one-line human summary.

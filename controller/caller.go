@@ -45,6 +45,35 @@ func (c *Controller) commitEvent(ctx context.Context, next bluegreen.State, ev b
 	return st, evs[0], err
 }
 
+// visibleCommitter is a store that can make a commit visible, and safe from
+// the process being killed, before it is on disk (sqlite.Store).
+type visibleCommitter interface {
+	CommitVisible(ctx context.Context, next bluegreen.State, events ...bluegreen.Event) (bluegreen.State, func() error, error)
+}
+
+// commitEventEarly is commitEvent for a switch, which flips the router on
+// the commit: with a store that can, it returns as soon as the commit is
+// visible and safe from a kill, and sync waits until it is on disk. The
+// caller must see sync return nil before it reports the switch as done.
+// sync is never nil when err is nil.
+func (c *Controller) commitEventEarly(ctx context.Context, next bluegreen.State, ev bluegreen.Event) (bluegreen.State, bluegreen.Event, func() error, error) {
+	inner := c.store
+	if cs, ok := inner.(callerStore); ok {
+		inner = cs.Store
+	}
+	vc, ok := inner.(visibleCommitter)
+	if !ok {
+		st, ev, err := c.commitEvent(ctx, next, ev)
+		return st, ev, func() error { return nil }, err
+	}
+	evs := stamp(ctx, []bluegreen.Event{ev}) // what callerStore does for Commit
+	st, sync, err := vc.CommitVisible(ctx, next, evs...)
+	if err == nil {
+		evs[0].Revision = st.Revision
+	}
+	return st, evs[0], sync, err
+}
+
 // record appends ev, logs a failure, and tells Notify about the event as
 // recorded. It must be called without mu held.
 func (c *Controller) record(ctx context.Context, ev bluegreen.Event) {

@@ -2,10 +2,12 @@ package controller_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -45,7 +47,9 @@ type env struct {
 	status map[bluegreen.Color]*atomic.Int32 // each color's /healthz status
 }
 
-func newEnv(t *testing.T) *env {
+// newEnv starts two colors, a store, a router and a controller. wrap, when
+// given, wraps the store the controller uses.
+func newEnv(t *testing.T, wrap ...func(*sqlite.Store, *router.Router) bluegreen.Store) *env {
 	t.Helper()
 	ctx := context.Background()
 	e := &env{status: map[bluegreen.Color]*atomic.Int32{}}
@@ -86,7 +90,11 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(rt.Close)
 	var ctl *controller.Controller
 	mon := check.NewMonitor(targets, func(c bluegreen.Color, h bluegreen.Health) { ctl.RecordHealth(c, h) }, nil)
-	ctl = controller.New(controller.Options{Store: store, Router: routerAdapter{rt}, Health: mon, DrainTimeout: time.Second}, state)
+	var used bluegreen.Store = store
+	for _, w := range wrap {
+		used = w(store, rt)
+	}
+	ctl = controller.New(controller.Options{Store: used, Router: routerAdapter{rt}, Health: mon, DrainTimeout: time.Second}, state)
 	e.ctl, e.store, e.rt = ctl, store, rt
 	return e
 }
@@ -128,6 +136,57 @@ func TestSwitchCommitsThenSwaps(t *testing.T) {
 	}
 	if n := len(e.history(t, bluegreen.ActionSwitch)); n != 1 {
 		t.Fatalf("a no-op switch recorded an event (%d switch events)", n)
+	}
+}
+
+// syncSpy is the SQLite store, noting the router's live color when a
+// switch's commit became visible and when it was flushed to disk.
+type syncSpy struct {
+	*sqlite.Store
+	rt    *router.Router
+	mu    sync.Mutex
+	steps []string
+}
+
+func (s *syncSpy) note(step string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.steps = append(s.steps, fmt.Sprintf("%s, router on %s", step, s.rt.Live()))
+}
+
+func (s *syncSpy) CommitVisible(ctx context.Context, next bluegreen.State, events ...bluegreen.Event) (bluegreen.State, func() error, error) {
+	st, sync, err := s.Store.CommitVisible(ctx, next, events...)
+	if err != nil {
+		return st, nil, err
+	}
+	s.note("visible")
+	return st, func() error { s.note("sync"); return sync() }, nil
+}
+
+// TestSwitchSwapsBeforeTheFlushAndReportsAfter: the router flips once the
+// commit is visible (and would survive a kill), and the switch is reported
+// only after the commit is on disk.
+func TestSwitchSwapsBeforeTheFlushAndReportsAfter(t *testing.T) {
+	var spy *syncSpy
+	e := newEnv(t, func(st *sqlite.Store, rt *router.Router) bluegreen.Store {
+		spy = &syncSpy{Store: st, rt: rt}
+		return spy
+	})
+	res, err := e.ctl.Switch(context.Background(), bluegreen.SwitchRequest{To: bluegreen.Green, Actor: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spy.mu.Lock()
+	steps := strings.Join(spy.steps, "; ")
+	spy.mu.Unlock()
+	if want := "visible, router on blue; sync, router on green"; steps != want {
+		t.Fatalf("steps before Switch returned: %q, want %q", steps, want)
+	}
+	if res.SyncMS <= 0 || !res.Changed {
+		t.Fatalf("result %+v: want a changed switch with its sync time", res)
+	}
+	if sw := e.history(t, bluegreen.ActionSwitch); len(sw) != 1 || sw[0].Actor != "alice" || sw[0].Revision != res.Revision {
+		t.Fatalf("switch events %+v", sw)
 	}
 }
 

@@ -170,7 +170,7 @@ func (c *Controller) move(ctx context.Context, req bluegreen.SwitchRequest, acti
 		next.DNSDrain = &bluegreen.DNSDrain{Color: from, Until: dnsRep.DrainUntil}
 	}
 	commitStart := c.now()
-	committed, switchEv, err := c.commitEvent(ctx, next, c.event(req, action, bluegreen.OutcomeOK, msg, details))
+	committed, switchEv, sync, err := c.commitEventEarly(ctx, next, c.event(req, action, bluegreen.OutcomeOK, msg, details))
 	res.CommitMS = bluegreen.Milliseconds(c.now().Sub(commitStart))
 	if err != nil {
 		c.mu.Unlock()
@@ -203,6 +203,14 @@ func (c *Controller) move(ctx context.Context, req bluegreen.SwitchRequest, acti
 	res.Revision = committed.Revision
 	res.SwappedAt = swapped.UTC()
 	res.SwitchMS = bluegreen.Milliseconds(swapped.Sub(received))
+	// Nothing is reported (not to the caller, not to a webhook) before the
+	// commit is on disk. If it cannot be, the switch stands (the router and
+	// the state agree) but a power cut may undo it: say so.
+	if err := sync(); err != nil {
+		c.logger.Error("the switch is live but its commit could not be flushed to disk", "to", req.To, "err", err)
+		return res, fmt.Errorf("%s is live, but flushing the commit to disk failed (a power cut may undo the switch): %w", req.To, err)
+	}
+	res.SyncMS = bluegreen.Milliseconds(c.now().Sub(swapped))
 	c.logger.Info(msg, "revision", committed.Revision, "switch_ms", res.SwitchMS, "actor", req.Actor)
 	c.count(func(k *Counters) {
 		switch {

@@ -99,8 +99,8 @@ func printSwitch(g *globals, res bluegreen.SwitchResult) error {
 	if res.Forced {
 		forced = " (forced)"
 	}
-	fmt.Fprintf(g.stdout, "%s %s → %s%s: live on %s %.2f ms after the request (health check %.2f ms, commit %.2f ms; revision %d)\n",
-		verb, res.From, res.To, forced, res.To, res.SwitchMS, res.CheckMS, res.CommitMS, res.Revision)
+	fmt.Fprintf(g.stdout, "%s %s → %s%s: live on %s %.2f ms after the request (health check %.2f ms, commit %.2f ms, on disk %.2f ms after the swap; revision %d)\n",
+		verb, res.From, res.To, forced, res.To, res.SwitchMS, res.CheckMS, res.CommitMS, res.SyncMS, res.Revision)
 	if res.DNS != nil {
 		printDNS(g, res.DNS)
 	}

@@ -3,9 +3,11 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/bluegreen/bluegreen"
@@ -61,6 +63,52 @@ func load(ctx context.Context, q queryer) (bluegreen.State, error) {
 // is left untouched. When another process holds the write lock past the busy
 // timeout the error has code EUNAVAILABLE.
 func (s *Store) Commit(ctx context.Context, next bluegreen.State, events ...bluegreen.Event) (bluegreen.State, error) {
+	return s.commit(ctx, next, events, true)
+}
+
+// CommitVisible is Commit in two steps, for a caller that must act on the
+// commit as early as possible (a switch flips the router on it). When it
+// returns, the commit is visible to every reader, in this process and
+// others, and survives this process being killed; it is not yet safe from a
+// power cut or an operating-system crash. sync waits until it is: the
+// caller must call it, and see it return nil, before it reports the commit
+// as done to anyone. A commit whose sync failed may be lost at the next
+// power cut (the file stays consistent: the commit is there whole or not at
+// all). On error, nothing is stored and sync is nil.
+func (s *Store) CommitVisible(ctx context.Context, next bluegreen.State, events ...bluegreen.Event) (st bluegreen.State, sync func() error, err error) {
+	st, err = s.commit(ctx, next, events, false)
+	if err != nil {
+		return st, nil, err
+	}
+	return st, s.syncWAL, nil
+}
+
+// syncWAL makes every commit written to the write-ahead log so far durable:
+// what synchronous=FULL does at the end of each commit. fsync applies to the
+// file, not to the descriptor, so SQLite's own writes are flushed too. If
+// the log is gone, a checkpoint moved its content into the database file
+// and synced it (SQLite syncs before it resets or deletes the log).
+func (s *Store) syncWAL() error {
+	f, err := os.Open(s.path + "-wal")
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("syncing the state log: %w", err)
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("syncing the state log %s: %w", f.Name(), err)
+	}
+	return nil
+}
+
+// execer is what commit needs of a *sql.DB or a *sql.Conn.
+type execer interface {
+	BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
+}
+
+func (s *Store) commit(ctx context.Context, next bluegreen.State, events []bluegreen.Event, durable bool) (bluegreen.State, error) {
 	const op = "committing state"
 	if s.closed.Load() {
 		return bluegreen.State{}, fmt.Errorf("%s: %w", op, ErrClosed)
@@ -86,18 +134,28 @@ func (s *Store) Commit(ctx context.Context, next bluegreen.State, events ...blue
 		return bluegreen.State{}, fmt.Errorf("%s: %w", op, err)
 	}
 	defer s.unlockWrites()
-	tx, err := s.db.BeginTx(ctx, nil) // BEGIN IMMEDIATE: the revision read below cannot go stale
+	var db execer = s.db
+	if !durable {
+		conn, err := s.lazyConn(ctx)
+		if err != nil {
+			return bluegreen.State{}, s.fail(op, err)
+		}
+		defer s.releaseLazy(conn)
+		db = conn
+	}
+	tx, err := db.BeginTx(ctx, nil) // BEGIN IMMEDIATE: the revision read below cannot go stale
 	if err != nil {
 		return bluegreen.State{}, s.fail(op, err)
 	}
 	defer tx.Rollback()
-	cur, err := load(ctx, tx)
-	if err != nil {
+	var cur int64 // 0 on a fresh store, as load reports it
+	err = tx.QueryRowContext(ctx, "SELECT revision FROM state WHERE id = 1").Scan(&cur)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return bluegreen.State{}, s.fail(op, err)
 	}
-	if cur.Revision != next.Revision {
+	if cur != next.Revision {
 		return bluegreen.State{}, fmt.Errorf("%s: read at revision %d, stored revision is %d: %w",
-			op, next.Revision, cur.Revision, bluegreen.ErrConflict)
+			op, next.Revision, cur, bluegreen.ErrConflict)
 	}
 	if _, err := tx.ExecContext(ctx,
 		`INSERT INTO state (id, revision, data) VALUES (1, ?, ?)
@@ -114,6 +172,30 @@ func (s *Store) Commit(ctx context.Context, next bluegreen.State, events ...blue
 	copy(events, evs)
 	out.Revision = committed.Revision
 	return out, nil
+}
+
+// lazyConn takes a pooled connection and turns off its sync at commit
+// (synchronous=NORMAL: the log is written, not flushed). releaseLazy turns
+// it back on before the connection returns to the pool, or discards the
+// connection when it cannot.
+func (s *Store) lazyConn(ctx context.Context) (*sql.Conn, error) {
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return conn, nil
+}
+
+func (s *Store) releaseLazy(conn *sql.Conn) {
+	if _, err := conn.ExecContext(context.Background(), "PRAGMA synchronous = FULL"); err != nil {
+		s.log.Warn("restoring synchronous=FULL failed; dropping the connection", "err", err)
+		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+	}
+	conn.Close()
 }
 
 // Append adds events that do not change the state, in one transaction, and

@@ -30,7 +30,8 @@ const (
 
 // TestCrashDurability SIGKILLs a process that is committing in a loop and
 // checks that every commit it reported as returned survived, and that no
-// commit survived in part.
+// commit survived in part. Half of the commits are CommitVisible, reported
+// before their sync.
 func TestCrashDurability(t *testing.T) {
 	if path := os.Getenv(crashChildEnv); path != "" {
 		crashChild(path)
@@ -143,12 +144,25 @@ func crashChild(path string) {
 			evs[i] = bluegreen.Event{Actor: "child", Action: bluegreen.ActionConfig, Outcome: bluegreen.OutcomeOK,
 				Message: fmt.Sprintf("commit %d event %d", st.Revision+1, i)}
 		}
-		if st, err = s.Commit(ctx, next, evs...); err != nil {
+		// Every other commit is a CommitVisible, reported before its sync:
+		// what it promises is that a killed process loses nothing of it.
+		var sync func() error
+		if st.Revision%2 == 0 {
+			st, err = s.Commit(ctx, next, evs...)
+		} else {
+			st, sync, err = s.CommitVisible(ctx, next, evs...)
+		}
+		if err != nil {
 			fail(err)
 		}
 		// Unbuffered: the line leaves the process before the next commit starts.
 		if _, err := fmt.Fprintf(os.Stdout, "committed %d\n", st.Revision); err != nil {
 			fail(err) // the parent is gone
+		}
+		if sync != nil {
+			if err := sync(); err != nil {
+				fail(err)
+			}
 		}
 	}
 	fail(fmt.Errorf("not killed after %d commits", crashMaxCommits))

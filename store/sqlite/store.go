@@ -3,7 +3,8 @@
 //
 // The file is in WAL mode with synchronous=FULL, so a Commit or Append that
 // returned nil is on disk: a kill -9 (or a power cut) right after loses
-// nothing. The committed state is one row holding its revision and its JSON;
+// nothing. CommitVisible splits a commit in two: visible and safe from a
+// kill -9 when it returns, safe from a power cut once its sync returns. The committed state is one row holding its revision and its JSON;
 // the history is an events table that triggers keep append-only.
 //
 // Several processes may open the same file (a server and a CLI, say): every

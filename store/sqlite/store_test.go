@@ -113,8 +113,16 @@ func TestOpenCreatesPrivateFiles(t *testing.T) {
 
 func TestStorePragmas(t *testing.T) {
 	s := openStore(t, "")
-	// Every pooled connection runs the DSN pragmas: check several at once.
-	conns := make([]*sql.Conn, 3)
+	// A CommitVisible turns synchronous off on the connection it borrows
+	// and must turn it back on before the connection returns to the pool.
+	if _, sync, err := s.CommitVisible(t.Context(), sampleState(0)); err != nil {
+		t.Fatal(err)
+	} else if err := sync(); err != nil {
+		t.Fatal(err)
+	}
+	// Every pooled connection runs the DSN pragmas: check all at once, so
+	// the one CommitVisible used is among them.
+	conns := make([]*sql.Conn, maxConns)
 	for i := range conns {
 		c, err := s.db.Conn(t.Context())
 		if err != nil {
@@ -133,6 +141,39 @@ func TestStorePragmas(t *testing.T) {
 				t.Errorf("conn %d: PRAGMA %s = %d, want %d", i, pragma, got, want)
 			}
 		}
+	}
+}
+
+// TestCommitVisible: a CommitVisible is seen at once by another store on the
+// same file (another process would see the same), before and after its sync,
+// and it takes part in compare-and-swap like Commit.
+func TestCommitVisible(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s := openStore(t, path)
+	other := openStore(t, path)
+	st, sync, err := s.CommitVisible(t.Context(), sampleState(0), bluegreen.Event{Actor: "ann", Action: bluegreen.ActionSwitch, Outcome: bluegreen.OutcomeOK})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := other.Load(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Revision != 1 || got.Live != bluegreen.Green || st.Revision != 1 {
+		t.Fatalf("other store loaded revision %d live %s before the sync; committed revision %d", got.Revision, got.Live, st.Revision)
+	}
+	if err := sync(); err != nil {
+		t.Fatalf("sync: %v", err)
+	}
+	if _, _, err := s.CommitVisible(t.Context(), sampleState(0)); !errors.Is(err, bluegreen.ErrConflict) {
+		t.Fatalf("CommitVisible at a stale revision: %v, want ErrConflict", err)
+	}
+	hist, err := other.History(t.Context(), bluegreen.HistoryFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hist) != 1 || hist[0].Actor != "ann" || hist[0].Revision != 1 {
+		t.Fatalf("history = %+v, want the one event at revision 1", hist)
 	}
 }
 
