@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"net"
-	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -26,7 +25,7 @@ type Target struct {
 // A Monitor is safe for concurrent use. Run owns its goroutines and returns
 // when its context ends.
 type Monitor struct {
-	client   *http.Client
+	probes   prober
 	logger   *slog.Logger
 	onChange func(bluegreen.Color, bluegreen.Health)
 	now      func() time.Time
@@ -57,15 +56,7 @@ func NewMonitor(targets map[bluegreen.Color]Target, onChange func(bluegreen.Colo
 		logger = slog.New(slog.DiscardHandler)
 	}
 	m := &Monitor{
-		client: &http.Client{
-			Transport: &http.Transport{
-				DialContext:         (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
-				MaxIdleConnsPerHost: 2,
-				IdleConnTimeout:     30 * time.Second,
-				DisableCompression:  true,
-			},
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
+		probes:   prober{dialer: net.Dialer{Timeout: 2 * time.Second}, now: time.Now},
 		logger:   logger.With("component", "health"),
 		onChange: onChange,
 		now:      time.Now,
@@ -182,13 +173,21 @@ func (m *Monitor) Verify(ctx context.Context, c bluegreen.Color) (bluegreen.Heal
 // round probes every upstream concurrently and returns the failures joined,
 // or nil when all pass.
 func (m *Monitor) round(ctx context.Context, t Target) error {
+	if len(t.Upstreams) == 1 {
+		// On the caller's goroutine: a switch waits for this round, and on a
+		// busy machine every goroutine hand-off costs a run-queue wait.
+		if err := m.probes.probe(ctx, t.Upstreams[0], t.Spec); err != nil {
+			return errString(err.Error())
+		}
+		return nil
+	}
 	errs := make([]error, len(t.Upstreams))
 	var wg sync.WaitGroup
 	for i, u := range t.Upstreams {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = Probe(ctx, m.client, u, t.Spec)
+			errs[i] = m.probes.probe(ctx, u, t.Spec)
 		}()
 	}
 	wg.Wait()
@@ -232,7 +231,14 @@ func (m *Monitor) SetTarget(c bluegreen.Color, t Target) {
 	st.target = t
 	st.passes, st.fails = 0, 0
 	st.health = bluegreen.Health{Status: bluegreen.HealthUnknown, Reason: "upstreams changed; not checked yet"}
+	inUse := map[string]bool{}
+	for _, cs := range m.colors {
+		for _, u := range cs.target.Upstreams {
+			inUse[u] = true
+		}
+	}
 	m.mu.Unlock()
+	m.probes.forget(inUse)
 	select {
 	case st.reconfigure <- struct{}{}:
 	default:

@@ -1,0 +1,75 @@
+package check
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestProberReusesAndRecovers: probes share one kept-alive connection; when
+// the upstream closes it while idle, the next probe passes on a new one; a
+// slow upstream is reported as "no answer within"; a wrong status is named.
+func TestProberReusesAndRecovers(t *testing.T) {
+	var conns atomic.Int32
+	var status atomic.Int32
+	status.Store(200)
+	release := make(chan struct{})
+	var once sync.Once
+	t.Cleanup(func() { once.Do(func() { close(release) }) })
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			<-release
+		}
+		if r.Header.Get("User-Agent") != "bluegreen-health" {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		w.WriteHeader(int(status.Load()))
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	p := &prober{now: time.Now}
+	ctx := context.Background()
+
+	for i := range 5 {
+		if err := p.probe(ctx, addr, spec()); err != nil {
+			t.Fatalf("probe %d: %v", i, err)
+		}
+	}
+	if n := conns.Load(); n != 1 {
+		t.Fatalf("5 probes opened %d connections, want 1 kept alive", n)
+	}
+
+	srv.CloseClientConnections() // the upstream drops the idle connection
+	if err := p.probe(ctx, addr, spec()); err != nil {
+		t.Fatalf("probe after the upstream closed the idle connection: %v", err)
+	}
+	if n := conns.Load(); n != 2 {
+		t.Fatalf("%d connections after the reconnect, want 2", n)
+	}
+
+	status.Store(503)
+	if err := p.probe(ctx, addr, spec()); err == nil || !strings.Contains(err.Error(), "status 503, want 200") {
+		t.Fatalf("probe of a 503: %v", err)
+	}
+
+	slow := spec()
+	slow.Path, slow.Timeout = "/slow", 50*time.Millisecond
+	err := p.probe(ctx, addr, slow)
+	once.Do(func() { close(release) })
+	if err == nil || !strings.Contains(err.Error(), addr+": GET /slow: no answer within 50ms") {
+		t.Fatalf("probe of a stalled upstream: %v", err)
+	}
+}
