@@ -54,7 +54,7 @@ func (r *report) ok() bool {
 
 func (r *report) print(w io.Writer) {
 	o, l := r.opts, r.load
-	var switchMS, checkMS, commitMS, rttMS, drainMS, drainSlowMS, inFlight []float64
+	var switchMS, checkMS, commitMS, syncMS, rttMS, drainMS, drainSlowMS, inFlight []float64
 	var cancelled int64
 	var slows, spanned int
 	var errs []string
@@ -66,6 +66,7 @@ func (r *report) print(w io.Writer) {
 		switchMS = append(switchMS, s.res.SwitchMS)
 		checkMS = append(checkMS, s.res.CheckMS)
 		commitMS = append(commitMS, s.res.CommitMS)
+		syncMS = append(syncMS, s.res.SyncMS)
 		rttMS = append(rttMS, bluegreen.Milliseconds(s.rtt))
 		inFlight = append(inFlight, float64(s.res.Drain.InFlight))
 		cancelled += s.res.Drain.Cancelled
@@ -95,7 +96,8 @@ func (r *report) print(w io.Writer) {
 	fmt.Fprintf(w, "| slow requests (total / failed / in flight at a swap) | %d / %d / %d |\n", slows, r.slowFailed(), spanned)
 	fmt.Fprintf(w, "| switch_ms (API received -> router swap) p50 / p99 / max | %s |\n", pcts(switchMS, "%.2f ms"))
 	fmt.Fprintf(w, "| of which the fresh health check of the target, p50 / p99 / max | %s |\n", pcts(checkMS, "%.2f ms"))
-	fmt.Fprintf(w, "| of which the durable commit, p50 / p99 / max | %s |\n", pcts(commitMS, "%.2f ms"))
+	fmt.Fprintf(w, "| of which the commit (visible, safe from a kill; flushed to disk after the swap), p50 / p99 / max | %s |\n", pcts(commitMS, "%.2f ms"))
+	fmt.Fprintf(w, "| flush of the commit to disk, after the swap and before the API answers, p50 / p99 / max | %s |\n", pcts(syncMS, "%.2f ms"))
 	var idleMS []float64
 	for i, s := range r.idle {
 		if s.err != nil {

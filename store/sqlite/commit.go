@@ -175,25 +175,33 @@ func (s *Store) commit(ctx context.Context, next bluegreen.State, events []blueg
 }
 
 // lazyConn takes a pooled connection and turns off its sync at commit
-// (synchronous=NORMAL: the log is written, not flushed). releaseLazy turns
-// it back on before the connection returns to the pool, or discards the
-// connection when it cannot.
+// (synchronous=NORMAL: the log is written, not flushed) and its automatic
+// checkpoint (which would sync and copy the whole log into the database
+// file inside this commit, every thousand pages or so; the next ordinary
+// commit does it instead). releaseLazy turns both back on before the
+// connection returns to the pool, or discards the connection when it
+// cannot.
 func (s *Store) lazyConn(ctx context.Context) (*sql.Conn, error) {
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
-		conn.Close()
-		return nil, err
+	for _, pragma := range []string{"PRAGMA synchronous = NORMAL", "PRAGMA wal_autocheckpoint = 0"} {
+		if _, err := conn.ExecContext(ctx, pragma); err != nil {
+			s.releaseLazy(conn)
+			return nil, err
+		}
 	}
 	return conn, nil
 }
 
 func (s *Store) releaseLazy(conn *sql.Conn) {
-	if _, err := conn.ExecContext(context.Background(), "PRAGMA synchronous = FULL"); err != nil {
-		s.log.Warn("restoring synchronous=FULL failed; dropping the connection", "err", err)
-		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+	for _, pragma := range []string{"PRAGMA synchronous = FULL", "PRAGMA wal_autocheckpoint = 1000"} {
+		if _, err := conn.ExecContext(context.Background(), pragma); err != nil {
+			s.log.Warn("restoring the connection's defaults failed; dropping it", "pragma", pragma, "err", err)
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+			break
+		}
 	}
 	conn.Close()
 }

@@ -132,7 +132,7 @@ func TestStorePragmas(t *testing.T) {
 		conns[i] = c
 	}
 	for i, c := range conns {
-		for pragma, want := range map[string]int{"synchronous": 2, "foreign_keys": 1, "busy_timeout": int(DefaultBusyTimeout.Milliseconds())} {
+		for pragma, want := range map[string]int{"synchronous": 2, "foreign_keys": 1, "busy_timeout": int(DefaultBusyTimeout.Milliseconds()), "wal_autocheckpoint": 1000} {
 			var got int
 			if err := c.QueryRowContext(t.Context(), "PRAGMA "+pragma).Scan(&got); err != nil {
 				t.Fatal(err)
