@@ -18,7 +18,8 @@ import (
 // sample-app started with the VERSION file of the checked-out release.
 // Marker files change its behaviour per commit: FAIL_BUILD fails a build
 // step, NO_HEALTH starts something that never answers, SLOW_BUILD waits in
-// a build step until the test's gate file exists.
+// a build step until the test's gate file exists, or its directory is gone
+// (a build orphaned by a killed serve must not outlive the test).
 type appRepo struct {
 	dir  string
 	gate string
@@ -113,7 +114,7 @@ app:
   build:
     - 'echo "building $BLUEGREEN_REF ($BLUEGREEN_SHA) for $BLUEGREEN_COLOR"'
     - 'if [ -f FAIL_BUILD ]; then echo "compile error: FAIL_BUILD is present" >&2; exit 7; fi'
-    - 'if [ -f SLOW_BUILD ]; then echo waiting; while [ ! -f "$GATE" ]; do sleep 0.05; done; fi'
+    - 'if [ -f SLOW_BUILD ]; then echo waiting; while [ ! -f "$GATE" ] && [ -d "${GATE%%/*}" ]; do sleep 0.05; done; fi'
     - 'if [ -f build.sh ]; then sh build.sh; fi'
   env:
     APP_BIN: %s
