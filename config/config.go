@@ -89,7 +89,21 @@ type Router struct {
 	// TrustForwardedHeaders keeps incoming X-Forwarded-* headers (appending
 	// to them); when false they are replaced.
 	TrustForwardedHeaders bool
+	// DataPath is DataPathFast (default) or DataPathStandard.
+	DataPath string
 }
+
+// Data paths of `router.data_path:`.
+const (
+	// DataPathFast reads plain HTTP/1.1 requests itself and forwards them
+	// with its own upstream client; everything else (upgrades, 100-continue,
+	// HTTP/1.0, odd requests) goes through net/http.
+	DataPathFast = "fast"
+	// DataPathStandard serves every request with net/http's server and
+	// httputil.ReverseProxy: slower, the fallback if the fast path ever
+	// misbehaves with a client or an app.
+	DataPathStandard = "standard"
+)
 
 // Color holds one color's settings (the `blue:` and `green:` sections).
 type Color struct {
@@ -138,6 +152,7 @@ func DefaultRouter() Router {
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ConnectTimeout:    5 * time.Second,
+		DataPath:          DataPathFast,
 	}
 }
 

@@ -121,7 +121,7 @@ func TestMinimalConfigGetsDefaults(t *testing.T) {
 	r := c.Router
 	if r.ColorPath != "/deployment/color/" || !r.ColorHeader || r.DrainTimeout != 30*time.Second ||
 		r.ReadHeaderTimeout != 10*time.Second || r.IdleTimeout != 120*time.Second ||
-		r.ConnectTimeout != 5*time.Second || r.MaxRequestBody != 0 || r.TrustForwardedHeaders {
+		r.ConnectTimeout != 5*time.Second || r.MaxRequestBody != 0 || r.TrustForwardedHeaders || r.DataPath != DataPathFast {
 		t.Errorf("router defaults = %+v", r)
 	}
 	if hc != (HealthCheck{Path: "/", Status: 200, Interval: 2 * time.Second, Timeout: time.Second,
@@ -143,7 +143,7 @@ func TestFullConfig(t *testing.T) {
 	}
 	wantRouter := Router{ColorPath: "/color", ColorHeader: false, DrainTimeout: 90 * time.Second,
 		ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute, ConnectTimeout: 250 * time.Millisecond,
-		MaxRequestBody: 10 << 20, TrustForwardedHeaders: true}
+		MaxRequestBody: 10 << 20, TrustForwardedHeaders: true, DataPath: DataPathStandard}
 	if c.Router != wantRouter {
 		t.Errorf("Router = %+v\nwant     %+v", c.Router, wantRouter)
 	}

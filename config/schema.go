@@ -126,6 +126,14 @@ func (d *decoder) router(v value, r *Router) {
 		opt("connect_timeout", func(v value) { d.duration(v, &r.ConnectTimeout) }),
 		opt("max_request_body", func(v value) { d.size(v, &r.MaxRequestBody) }),
 		opt("trust_forwarded_headers", func(v value) { d.boolean(v, &r.TrustForwardedHeaders) }),
+		opt("data_path", func(v value) {
+			s, ok := d.str(v, "fast or standard")
+			if ok && s != DataPathFast && s != DataPathStandard {
+				d.invalid(v, "unknown data path %q (want fast or standard)", s)
+			} else if ok {
+				r.DataPath = s
+			}
+		}),
 	)
 }
 

@@ -34,8 +34,14 @@ func newBackend(t *testing.T, h http.Handler) string {
 	return s.Listener.Addr().String()
 }
 
+// server is what serve needs: an *http.Server or a router Server.
+type server interface {
+	Serve(net.Listener) error
+	Close() error
+}
+
 // serve runs srv on a fresh 127.0.0.1 port and returns the address.
-func serve(t *testing.T, srv *http.Server) string {
+func serve(t *testing.T, srv server) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -211,7 +217,7 @@ func newBackendB(b *testing.B) string {
 	return s.Listener.Addr().String()
 }
 
-func serveB(b *testing.B, srv *http.Server) string {
+func serveB(b *testing.B, srv server) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)

@@ -53,6 +53,11 @@ type Options struct {
 	// only upgrades, "Expect: 100-continue", request trailers and unusual
 	// methods use ReverseProxy.
 	ReverseProxyOnly bool
+	// NetHTTPServer serves client connections with net/http's server only.
+	// By default the router's Server reads plain HTTP/1.1 requests itself
+	// (no background read per request, which is faster) and hands every
+	// other connection to net/http; see Server.
+	NetHTTPServer bool
 }
 
 // Router is the data plane: the public handler proxies to the live color,
@@ -192,18 +197,16 @@ func (rt *Router) Stats() map[bluegreen.Color]ColorStats {
 	}
 }
 
-// NewServer returns an *http.Server for one of the router's handlers with
-// the slow-client protections from Options (ReadHeaderTimeout,
-// IdleTimeout) and its error log sent to the router's logger. It sets no
-// read or write timeout, so streams and WebSockets may stay open. The caller
-// sets Addr (or calls Serve) and owns Shutdown.
-func (rt *Router) NewServer(h http.Handler) *http.Server {
-	return &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: rt.opts.ReadHeaderTimeout,
-		IdleTimeout:       rt.opts.IdleTimeout,
-		ErrorLog:          slog.NewLogLogger(rt.log.Handler(), slog.LevelWarn),
-	}
+// NewServer returns a Server for one of the router's handlers with the
+// slow-client protections from Options (ReadHeaderTimeout, IdleTimeout)
+// and its error log sent to the router's logger. It sets no read or write
+// timeout, so streams and WebSockets may stay open. With
+// Options.NetHTTPServer it serves every connection with net/http alone.
+// The caller calls Serve and owns Shutdown.
+func (rt *Router) NewServer(h http.Handler) *Server {
+	s := newServer(h, rt.opts.ReadHeaderTimeout, rt.opts.IdleTimeout, rt.log)
+	s.stdOnly = rt.opts.NetHTTPServer
+	return s
 }
 
 // Close closes the idle connections to upstreams. The router stays usable:

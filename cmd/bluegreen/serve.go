@@ -122,6 +122,8 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 		ReadHeaderTimeout: cfg.Router.ReadHeaderTimeout,
 		IdleTimeout:       cfg.Router.IdleTimeout,
 		TrustForwarded:    cfg.Router.TrustForwardedHeaders,
+		ReverseProxyOnly:  cfg.Router.DataPath == config.DataPathStandard,
+		NetHTTPServer:     cfg.Router.DataPath == config.DataPathStandard,
 		Logger:            logger,
 	}, state.Live, upstreams)
 	if err != nil {
@@ -215,17 +217,14 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 	}
 	ctl.ResumeWatch(ctx)
 
-	servers := []*http.Server{
-		rt.NewServer(rt.Public()),
-		rt.NewServer(rt.Preview()),
-		{
-			Handler: api.NewHandler(ctl, api.Options{Token: token, ColorPath: cfg.Router.ColorPath, Logger: logger,
-				Metrics: metricsHandler(rt, ctl), Tokens: store, Record: recorder(store, logger)}),
-			ReadHeaderTimeout: 10 * time.Second,
-			IdleTimeout:       120 * time.Second,
-			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-		},
+	apiServer := &http.Server{
+		Handler: api.NewHandler(ctl, api.Options{Token: token, ColorPath: cfg.Router.ColorPath, Logger: logger,
+			Metrics: metricsHandler(rt, ctl), Tokens: store, Record: recorder(store, logger)}),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	servers := []httpServer{rt.NewServer(rt.Public()), rt.NewServer(rt.Preview()), apiServer}
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -243,7 +242,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 			defer wg.Done()
 			serve := srv.Serve
 			if i == 2 && cfg.APITLS != nil {
-				serve = func(ln net.Listener) error { return srv.ServeTLS(ln, cfg.APITLS.Cert, cfg.APITLS.Key) }
+				serve = func(ln net.Listener) error { return apiServer.ServeTLS(ln, cfg.APITLS.Cert, cfg.APITLS.Key) }
 			}
 			if err := serve(lns[i]); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				serveErr <- fmt.Errorf("serving %s: %w", lns[i].Addr(), err)
@@ -298,6 +297,13 @@ wait:
 	_ = store.Append(context.WithoutCancel(ctx), bluegreen.Event{Time: time.Now(), Actor: "bluegreen",
 		Action: bluegreen.ActionServe, Outcome: bluegreen.OutcomeOK, Message: "serve stopped"})
 	return err
+}
+
+// httpServer is an *http.Server or a router.Server.
+type httpServer interface {
+	Serve(net.Listener) error
+	Shutdown(context.Context) error
+	Close() error
 }
 
 // listenAll binds every address or none.

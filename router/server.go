@@ -1,0 +1,585 @@
+package router
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Server serves one of the router's handlers on a listener. It reads each
+// connection's requests itself and serves the plain ones (HTTP/1.1, a
+// common method, an origin-form target, one valid Host, no Expect, Upgrade
+// or trailers, a head of well-formed CRLF lines that fits its buffer) with
+// its own small response writer, on the connection's goroutine. It hands
+// any connection whose next request is anything else to an http.Server,
+// with the bytes it has read replayed, so net/http answers it exactly as it
+// would have from the start (400s, 431, 505, 100-continue, upgrades,
+// HTTP/1.0) and keeps the connection from then on.
+//
+// What the fast path saves is net/http's per-request background read of
+// the client connection (a goroutine, a read that finds nothing and a
+// deadline dance), which on a busy proxy is a fifth of the CPU per request.
+// What it gives up with it: a client that goes away while the upstream is
+// still working is noticed only when the answer is written, not at once.
+//
+// The zero value is not usable: get one from Router.NewServer. Set
+// ConnState before Serve.
+type Server struct {
+	// ConnState, when set, is called as net/http's Server.ConnState is:
+	// StateNew once per accepted connection, StateActive and StateIdle
+	// around requests, StateClosed (or StateHijacked) at the end, whichever
+	// path serves the connection.
+	ConnState func(net.Conn, http.ConnState)
+
+	handler           http.Handler
+	readHeaderTimeout time.Duration
+	idleTimeout       time.Duration
+	log               *slog.Logger
+	std               *http.Server // serves the connections handed over
+	stdOnly           bool         // hand over every connection at once
+	handoff           *connQueue
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	conns     map[*fastConn]struct{}
+	stdOn     bool // std.Serve(handoff) was started
+	down      atomic.Bool
+	connsDone *sync.Cond // signalled when conns shrinks
+}
+
+// fastHeadSize is the read buffer of a connection: a request head that
+// does not fit goes to net/http, whose limit is a megabyte.
+const fastHeadSize = 4 << 10
+
+// maxPostHandlerDrain is how much of an unread request body is read and
+// dropped after the handler to keep the connection, as net/http does.
+const maxPostHandlerDrain = 256 << 10
+
+func newServer(h http.Handler, readHeaderTimeout, idleTimeout time.Duration, log *slog.Logger) *Server {
+	s := &Server{
+		handler:           h,
+		readHeaderTimeout: readHeaderTimeout,
+		idleTimeout:       idleTimeout,
+		log:               log,
+		handoff:           newConnQueue(),
+		listeners:         map[net.Listener]struct{}{},
+		conns:             map[*fastConn]struct{}{},
+	}
+	s.connsDone = sync.NewCond(&s.mu)
+	s.std = &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idleTimeout,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ConnState: func(c net.Conn, st http.ConnState) {
+			// The connection was reported new when it was accepted.
+			if st != http.StateNew && s.ConnState != nil {
+				s.ConnState(c, st)
+			}
+		},
+	}
+	return s
+}
+
+// Serve accepts connections on ln until Shutdown or Close, and returns
+// http.ErrServerClosed then, or the listener's error.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.down.Load() {
+		s.mu.Unlock()
+		return http.ErrServerClosed
+	}
+	s.listeners[ln] = struct{}{}
+	if !s.stdOn {
+		s.stdOn = true
+		go s.std.Serve(s.handoff) //nolint:errcheck // ends with ErrServerClosed
+	}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ln)
+		s.mu.Unlock()
+	}()
+
+	var backoff time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if s.down.Load() {
+				return http.ErrServerClosed
+			}
+			if retryAccept(err) {
+				// Out of descriptors or a transient error: wait, as net/http does.
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.log.Warn("accept failed; retrying", "err", err, "in", backoff)
+				time.Sleep(backoff)
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		c := &fastConn{srv: s, nc: nc}
+		if !s.track(c) {
+			nc.Close()
+			return http.ErrServerClosed
+		}
+		if s.ConnState != nil {
+			s.ConnState(nc, http.StateNew)
+		}
+		go c.serve()
+	}
+}
+
+// retryAccept reports whether an Accept error is worth waiting out: too
+// many open files, memory, a connection aborted before it was accepted.
+func retryAccept(err error) bool {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	for _, e := range []error{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.ECONNABORTED} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) track(c *fastConn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.down.Load() {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	return true
+}
+
+func (s *Server) untrack(c *fastConn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.connsDone.Broadcast()
+	s.mu.Unlock()
+}
+
+// Shutdown stops accepting, closes idle connections and waits for the
+// others to finish their request (then closes them), on both paths, until
+// ctx ends; then it returns ctx's error and Close should follow.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.stop()
+	stdErr := make(chan error, 1)
+	go func() { stdErr <- s.std.Shutdown(ctx) }()
+
+	done := make(chan struct{})
+	go func() {
+		s.mu.Lock()
+		for len(s.conns) > 0 && ctx.Err() == nil {
+			for c := range s.conns {
+				c.closeIfIdle()
+			}
+			s.connsDone.Wait()
+		}
+		s.mu.Unlock()
+		close(done)
+	}()
+	// Wake the waiter when ctx ends, and re-check idle connections now and
+	// then: one may turn idle between a check and the wait.
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return <-stdErr
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		s.mu.Lock()
+		s.connsDone.Broadcast()
+		s.mu.Unlock()
+		if ctx.Err() != nil {
+			<-done
+			<-stdErr
+			return ctx.Err()
+		}
+	}
+}
+
+// Close closes the listeners and every connection at once, on both paths.
+func (s *Server) Close() error {
+	s.stop()
+	err := s.std.Close()
+	s.mu.Lock()
+	for c := range s.conns {
+		c.nc.Close()
+	}
+	s.mu.Unlock()
+	return err
+}
+
+func (s *Server) stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.down.Store(true)
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	s.handoff.Close()
+}
+
+func (s *Server) setState(nc net.Conn, st http.ConnState) {
+	if s.ConnState != nil {
+		s.ConnState(nc, st)
+	}
+}
+
+// fastConn is one client connection served by the fast path.
+type fastConn struct {
+	srv    *Server
+	nc     net.Conn
+	br     *bufio.Reader
+	remote string      // nc.RemoteAddr().String(), once
+	header http.Header // reused by each response; see newFastResponse
+	idle   atomic.Bool
+	served int
+}
+
+// closeIfIdle closes the connection when it waits for a request (Shutdown).
+func (c *fastConn) closeIfIdle() {
+	if c.idle.Load() {
+		c.nc.Close()
+	}
+}
+
+func (c *fastConn) serve() {
+	handedOff := false
+	defer func() {
+		if err := recover(); err != nil && err != http.ErrAbortHandler {
+			buf := make([]byte, 64<<10)
+			buf = buf[:runtime.Stack(buf, false)]
+			c.srv.log.Error("panic serving a request", "remote", c.remote, "panic", err, "stack", string(buf))
+		}
+		c.srv.untrack(c)
+		if !handedOff {
+			c.nc.Close()
+			c.srv.setState(c.nc, http.StateClosed)
+		}
+	}()
+	if c.srv.stdOnly {
+		handedOff = c.handOff(nil)
+		return
+	}
+	c.remote = c.nc.RemoteAddr().String()
+	c.br = bufio.NewReaderSize(c.nc, fastHeadSize)
+	for {
+		head, ok := c.readHead()
+		if !ok {
+			return
+		}
+		if head == nil {
+			handedOff = c.handOff(nil)
+			return
+		}
+		if !wellFormedHead(head) {
+			handedOff = c.handOff(nil) // the head is still in br
+			return
+		}
+		// The head stays in br's buffer until the next read from br: the
+		// body is read only by the handler, after this decision.
+		req, err := http.ReadRequest(c.br)
+		if err != nil || !fastRequest(req) {
+			handedOff = c.handOff(head)
+			return
+		}
+		if req.Body != http.NoBody {
+			// Bodies have no deadline, as in net/http. A request without
+			// one reads nothing more until the next head, which sets its
+			// own.
+			_ = c.nc.SetReadDeadline(time.Time{})
+		}
+		c.served++
+		c.srv.setState(c.nc, http.StateActive)
+		if !c.serveRequest(req) || c.srv.down.Load() {
+			return
+		}
+		c.srv.setState(c.nc, http.StateIdle)
+	}
+}
+
+// readHead waits for the next request's head. It returns the head's bytes
+// (a view of br's buffer, up to and including the blank line), nil with
+// ok when the head does not fit the buffer or starts oddly (net/http
+// decides), or !ok when the connection is over (closed, idle or header
+// timeout, Shutdown).
+func (c *fastConn) readHead() (head []byte, ok bool) {
+	if c.br.Buffered() == 0 {
+		// Wait for the first byte: the idle timeout between requests, the
+		// header timeout for the first one.
+		wait := c.srv.idleTimeout
+		if c.served == 0 && c.srv.readHeaderTimeout > 0 {
+			wait = c.srv.readHeaderTimeout
+		}
+		if wait > 0 {
+			_ = c.nc.SetReadDeadline(time.Now().Add(wait))
+		}
+		c.idle.Store(true)
+		if c.srv.down.Load() {
+			return nil, false
+		}
+		_, err := c.br.Peek(1)
+		c.idle.Store(false)
+		if err != nil {
+			return nil, false
+		}
+	}
+	deadlineSet := false
+	for {
+		buf, _ := c.br.Peek(c.br.Buffered())
+		if n := headEnd(buf); n > 0 {
+			return buf[:n], true
+		}
+		if len(buf) > 0 && (buf[0] == '\r' || buf[0] == '\n') {
+			return nil, true // leading empty lines: let net/http judge
+		}
+		if c.br.Buffered() == c.br.Size() {
+			return nil, true // too large for the fast path
+		}
+		if !deadlineSet && c.srv.readHeaderTimeout > 0 {
+			// The rest of the head must come within the header timeout.
+			_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.readHeaderTimeout))
+			deadlineSet = true
+		}
+		if _, err := c.br.Peek(c.br.Buffered() + 1); err != nil {
+			return nil, false
+		}
+	}
+}
+
+// headEnd returns the length of the request head at the start of buf,
+// ending with "\r\n\r\n", or 0 when buf holds no complete head with CRLF
+// line ends (a bare LF makes the head odd: wellFormedHead sends it on).
+func headEnd(buf []byte) int {
+	i := bytes.Index(buf, crlfcrlf)
+	if i < 0 {
+		if bytes.Contains(buf, lflf) {
+			return len(buf) // complete but odd; wellFormedHead will refuse it
+		}
+		return 0
+	}
+	return i + len(crlfcrlf)
+}
+
+var (
+	crlfcrlf = []byte("\r\n\r\n")
+	lflf     = []byte("\n\n")
+)
+
+// wellFormedHead reports whether every line of head ends with CRLF, holds
+// no control character other than HTAB, every header name is a token
+// followed by a colon, exactly one of them is Host and Content-Length and
+// Transfer-Encoding do not come together: anything else goes
+// to net/http, whose checks are the reference. (http.ReadRequest drops the
+// Host header, so the count must come from the bytes.)
+func wellFormedHead(head []byte) bool {
+	for i, b := range head {
+		switch {
+		case b == '\n':
+			if i == 0 || head[i-1] != '\r' {
+				return false
+			}
+		case b == '\r':
+			if i+1 >= len(head) || head[i+1] != '\n' {
+				return false
+			}
+		case b < 0x20 && b != '\t', b == 0x7f:
+			return false
+		}
+	}
+	first := bytes.Index(head, crlf)
+	hosts, lengths, codings := 0, 0, 0
+	for rest := head[first+2:]; len(rest) > 2; {
+		end := bytes.Index(rest, crlf)
+		line := rest[:end]
+		rest = rest[end+2:]
+		colon := bytes.IndexByte(line, ':')
+		if colon <= 0 || !isToken(line[:colon]) {
+			return false // also folded (obsolete) continuation lines
+		}
+		switch name := line[:colon]; {
+		case bytes.EqualFold(name, hostName):
+			hosts++
+		case bytes.EqualFold(name, contentLengthName):
+			lengths++
+		case bytes.EqualFold(name, transferEncodingName):
+			codings++
+		}
+	}
+	// Both framings at once is how requests are smuggled: net/http's
+	// answer is the reference.
+	return hosts == 1 && (lengths == 0 || codings == 0)
+}
+
+var (
+	crlf                 = []byte("\r\n")
+	hostName             = []byte("Host")
+	contentLengthName    = []byte("Content-Length")
+	transferEncodingName = []byte("Transfer-Encoding")
+)
+
+// isToken reports whether b is an RFC 9110 token (a header field name).
+func isToken(b []byte) bool {
+	for _, c := range b {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// fastRequest reports whether the fast path serves req.
+func fastRequest(req *http.Request) bool {
+	if req.ProtoMajor != 1 || req.ProtoMinor != 1 {
+		return false
+	}
+	switch req.Method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
+		http.MethodPatch, http.MethodDelete, http.MethodOptions:
+	default:
+		return false
+	}
+	if len(req.RequestURI) == 0 || req.RequestURI[0] != '/' {
+		return false
+	}
+	h := req.Header
+	if !plainHost(req.Host) { // wellFormedHead saw exactly one Host line
+		return false
+	}
+	if h["Expect"] != nil || h["Upgrade"] != nil || h["Trailer"] != nil || req.Trailer != nil {
+		return false
+	}
+	if te := req.TransferEncoding; len(te) > 1 || (len(te) == 1 && te[0] != "chunked") {
+		return false
+	}
+	return len(h["Content-Length"]) <= 1 && !listed(h["Connection"], "Upgrade")
+}
+
+// plainHost accepts a host[:port] made of letters, digits and . - : [ ] _
+// only; other (valid or not) Host values go to net/http.
+func plainHost(h string) bool {
+	if h == "" {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		b := h[i]
+		if !('a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' ||
+			b == '.' || b == '-' || b == ':' || b == '[' || b == ']' || b == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// handOff gives the connection to the http.Server with the bytes read so
+// far replayed first: head, when http.ReadRequest consumed it from br (its
+// bytes are still in br's buffer: nothing was read since), then whatever br
+// holds. It reports whether the server took it.
+func (c *fastConn) handOff(head []byte) bool {
+	var pending []byte
+	if head != nil {
+		pending = append(pending, head...)
+	}
+	if c.br != nil && c.br.Buffered() > 0 {
+		rest, _ := c.br.Peek(c.br.Buffered())
+		pending = append(pending, rest...)
+	}
+	_ = c.nc.SetReadDeadline(time.Time{})
+	rc := &replayConn{Conn: c.nc, pending: pending}
+	return c.srv.handoff.put(rc)
+}
+
+// serveRequest runs the handler for req and finishes the response. It
+// reports whether the connection may carry another request.
+func (c *fastConn) serveRequest(req *http.Request) bool {
+	req.RemoteAddr = c.remote
+	w := newFastResponse(c, req)
+	defer w.release()
+	c.srv.handler.ServeHTTP(w, req)
+	if !w.finish() {
+		return false
+	}
+	if req.Body != nil && req.Body != http.NoBody {
+		// Drop what the handler left of the body, up to a limit.
+		n, err := io.CopyN(io.Discard, req.Body, maxPostHandlerDrain+1)
+		if err != io.EOF || n > maxPostHandlerDrain {
+			return false
+		}
+	}
+	return !w.closeAfter
+}
+
+// replayConn reads pending before the connection itself.
+type replayConn struct {
+	net.Conn
+	pending []byte
+}
+
+func (r *replayConn) Read(p []byte) (int, error) {
+	if len(r.pending) > 0 {
+		n := copy(p, r.pending)
+		r.pending = r.pending[n:]
+		return n, nil
+	}
+	return r.Conn.Read(p)
+}
+
+// connQueue is a net.Listener whose connections are put by the fast path.
+type connQueue struct {
+	ch   chan net.Conn
+	done chan struct{}
+	once sync.Once
+}
+
+func newConnQueue() *connQueue {
+	return &connQueue{ch: make(chan net.Conn), done: make(chan struct{})}
+}
+
+// put hands c to Accept; it fails once the queue is closed.
+func (q *connQueue) put(c net.Conn) bool {
+	select {
+	case q.ch <- c:
+		return true
+	case <-q.done:
+		return false
+	}
+}
+
+func (q *connQueue) Accept() (net.Conn, error) {
+	select {
+	case c := <-q.ch:
+		return c, nil
+	case <-q.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (q *connQueue) Close() error {
+	q.once.Do(func() { close(q.done) })
+	return nil
+}
+
+func (q *connQueue) Addr() net.Addr { return queueAddr{} }
+
+type queueAddr struct{}
+
+func (queueAddr) Network() string { return "handoff" }
+func (queueAddr) String() string  { return "handoff" }
