@@ -30,8 +30,10 @@ import (
 // What the fast path saves is net/http's per-request background read of
 // the client connection (a goroutine, a read that finds nothing and a
 // deadline dance), which on a busy proxy is a fifth of the CPU per request.
-// What it gives up with it: a client that goes away while the upstream is
-// still working is noticed only when the answer is written, not at once.
+// It watches for the client going away only once a request without a body
+// has run for clientGoneAfter (most are answered sooner). For a request
+// with a body, a client that goes away is noticed while its body is read,
+// or else only when the answer is written.
 //
 // The zero value is not usable: get one from Router.NewServer. Set
 // ConnState before Serve.
@@ -252,6 +254,16 @@ type fastConn struct {
 	header http.Header // reused by each response; see newFastResponse
 	idle   atomic.Bool
 	served int
+
+	// The client-gone watch of the request in progress (watchGone).
+	ctx        context.Context // the connection's; every request's parent
+	cancel     context.CancelCauseFunc
+	watchTimer *time.Timer
+	watchWG    sync.WaitGroup // the timer's func, from arming to its return
+	watchMu    sync.Mutex
+	reqDone    bool // the request is over: the func must not read
+	reading    bool // the func reads
+	aborting   bool // its read is being interrupted, not the client gone
 }
 
 // closeIfIdle closes the connection when it waits for a request (Shutdown).
@@ -270,6 +282,9 @@ func (c *fastConn) serve() {
 			c.srv.log.Error("panic serving a request", "remote", c.remote, "panic", err, "stack", string(buf))
 		}
 		c.srv.untrack(c)
+		if c.cancel != nil {
+			c.cancel(context.Canceled)
+		}
 		if !handedOff {
 			c.nc.Close()
 			c.srv.setState(c.nc, http.StateClosed)
@@ -511,8 +526,16 @@ func (c *fastConn) handOff(head []byte) bool {
 // reports whether the connection may carry another request.
 func (c *fastConn) serveRequest(req *http.Request) bool {
 	req.RemoteAddr = c.remote
+	if c.ctx == nil {
+		c.ctx, c.cancel = context.WithCancelCause(context.Background())
+	}
+	req = req.WithContext(c.ctx)
 	w := newFastResponse(c, req)
 	defer w.release()
+	if req.Body == http.NoBody {
+		c.watchGone()
+		defer c.stopWatching()
+	}
 	c.srv.handler.ServeHTTP(w, req)
 	if !w.finish() {
 		return false
@@ -525,6 +548,73 @@ func (c *fastConn) serveRequest(req *http.Request) bool {
 		}
 	}
 	return !w.closeAfter
+}
+
+// clientGoneAfter is how long a request without a body runs before the
+// connection is watched for the client going away. Most answers come
+// sooner, and then the watch costs a timer reset and stop.
+const clientGoneAfter = 100 * time.Millisecond
+
+// errClientGone cancels the connection's context when the client closed
+// the connection while a request was still being served.
+var errClientGone = errors.New("bluegreen: the client closed the connection")
+
+// watchGone arms the watch for the current request: after clientGoneAfter,
+// a read on the connection (a Peek, which keeps any bytes for the next
+// request) tells when the client hangs up, and cancels the connection's
+// context then, which cancels the request (and its upstream exchange). It
+// replaces net/http's background read, which runs for every request.
+func (c *fastConn) watchGone() {
+	c.watchMu.Lock()
+	c.reqDone, c.aborting, c.reading = false, false, false
+	c.watchMu.Unlock()
+	c.watchWG.Add(1) // done by watchRead, or by stopWatching if it never runs
+	if c.watchTimer == nil {
+		c.watchTimer = time.AfterFunc(clientGoneAfter, c.watchRead)
+		return
+	}
+	c.watchTimer.Reset(clientGoneAfter)
+}
+
+func (c *fastConn) watchRead() {
+	defer c.watchWG.Done()
+	c.watchMu.Lock()
+	if c.reqDone {
+		c.watchMu.Unlock()
+		return
+	}
+	c.reading = true
+	c.watchMu.Unlock()
+	_, err := c.br.Peek(1)
+	c.watchMu.Lock()
+	aborted := c.aborting
+	c.watchMu.Unlock()
+	if err != nil && !aborted {
+		c.cancel(errClientGone)
+	}
+}
+
+// stopWatching ends the watch when the request is over: the timer is
+// stopped, or the read it started is interrupted, and either way the
+// timer's func has returned before this does, so that the connection's
+// reader is the serving goroutine's alone again.
+func (c *fastConn) stopWatching() {
+	if c.watchTimer.Stop() {
+		c.watchWG.Done()
+		return
+	}
+	c.watchMu.Lock()
+	c.reqDone = true
+	reading := c.reading
+	c.aborting = reading
+	c.watchMu.Unlock()
+	if reading {
+		_ = c.nc.SetReadDeadline(time.Unix(1, 0))
+	}
+	c.watchWG.Wait()
+	if reading {
+		_ = c.nc.SetReadDeadline(time.Time{})
+	}
 }
 
 // replayConn reads pending before the connection itself.

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/bluegreen/bluegreen"
 )
 
 // testServer runs a Server with handler h and counts its connection
@@ -372,4 +374,45 @@ func TestServerShutdown(t *testing.T) {
 			t.Fatalf("stdOnly=%v: %d connections reported new, want 2", stdOnly, ts.news.Load())
 		}
 	}
+}
+
+// TestServerClientGone: a client that hangs up while the upstream is still
+// working cancels the request (and the upstream exchange); a client that
+// pipelines its next request meanwhile does not, and gets both answers.
+func TestServerClientGone(t *testing.T) {
+	upstreamGone := make(chan struct{}, 1)
+	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/wait" {
+			select {
+			case <-r.Context().Done():
+				upstreamGone <- struct{}{}
+				return
+			case <-time.After(300 * time.Millisecond):
+			}
+		}
+		io.WriteString(w, "answer "+r.URL.Path)
+	})
+	tr := startRouter(t, Options{}, "blue", map[bluegreen.Color][]string{bluegreen.Blue: {newBackend(t, slow)}})
+
+	// Pipelined behind a slow request: no cancel, both answered in order.
+	conn, br := rawConn(t, tr.pub)
+	io.WriteString(conn, "GET /wait HTTP/1.1\r\nHost: h\r\n\r\n")
+	io.WriteString(conn, "GET /next HTTP/1.1\r\nHost: h\r\n\r\n")
+	res := readResponses(t, br, 2)
+	if bodyOf(res[0]) != "answer /wait" || bodyOf(res[1]) != "answer /next" {
+		t.Fatalf("pipelined answers %q, %q", bodyOf(res[0]), bodyOf(res[1]))
+	}
+	select {
+	case <-upstreamGone:
+		t.Fatal("the slow request was cancelled although its client stayed")
+	default:
+	}
+
+	// Gone: the upstream request is cancelled well before it would answer.
+	conn2, _ := rawConn(t, tr.pub)
+	io.WriteString(conn2, "GET /wait HTTP/1.1\r\nHost: h\r\n\r\n")
+	waitFor(t, 5*time.Second, "the request to reach the upstream", func() bool { return tr.Stats()[bluegreen.Blue].InFlight == 1 })
+	conn2.Close()
+	recv(t, upstreamGone, 5*time.Second, "the upstream request to be cancelled")
+	waitFor(t, 5*time.Second, "in flight to return to 0", func() bool { return tr.Stats()[bluegreen.Blue].InFlight == 0 })
 }
