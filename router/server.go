@@ -537,7 +537,7 @@ func (c *fastConn) serveRequest(req *http.Request) bool {
 		defer c.stopWatching()
 	}
 	c.srv.handler.ServeHTTP(w, req)
-	if !w.finish() {
+	if !w.finish() || c.ctx.Err() != nil {
 		return false
 	}
 	if req.Body != nil && req.Body != http.NoBody {
@@ -583,6 +583,10 @@ func (c *fastConn) watchRead() {
 		c.watchMu.Unlock()
 		return
 	}
+	// The head's deadline (the header timeout for a first request) must
+	// not end the watch of a request that simply takes long. Under the
+	// lock: stopWatching's deadline in the past comes after this.
+	_ = c.nc.SetReadDeadline(time.Time{})
 	c.reading = true
 	c.watchMu.Unlock()
 	_, err := c.br.Peek(1)

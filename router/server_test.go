@@ -416,3 +416,32 @@ func TestServerClientGone(t *testing.T) {
 	recv(t, upstreamGone, 5*time.Second, "the upstream request to be cancelled")
 	waitFor(t, 5*time.Second, "in flight to return to 0", func() bool { return tr.Stats()[bluegreen.Blue].InFlight == 0 })
 }
+
+// TestServerSlowFirstRequest: a first request that takes longer than the
+// header timeout is not mistaken for a client gone (the watch must not
+// inherit the head's deadline), and the connection serves the next one.
+func TestServerSlowFirstRequest(t *testing.T) {
+	ts := &testServer{}
+	ts.Server = newServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			select {
+			case <-r.Context().Done():
+				w.WriteHeader(499)
+				return
+			case <-time.After(600 * time.Millisecond):
+			}
+		}
+		io.WriteString(w, "ok "+r.URL.Path)
+	}), 200*time.Millisecond, time.Minute, slog.New(slog.DiscardHandler))
+	ts.addr = serve(t, ts.Server)
+	conn, br := rawConn(t, ts.addr)
+	io.WriteString(conn, "GET /slow HTTP/1.1\r\nHost: h\r\n\r\n")
+	res := readResponses(t, br, 1)[0]
+	if res.StatusCode != 200 || bodyOf(res) != "ok /slow" {
+		t.Fatalf("slow first request: %d %q", res.StatusCode, bodyOf(res))
+	}
+	io.WriteString(conn, "GET /next HTTP/1.1\r\nHost: h\r\n\r\n")
+	if res := readResponses(t, br, 1)[0]; bodyOf(res) != "ok /next" {
+		t.Fatalf("next request: %d %q", res.StatusCode, bodyOf(res))
+	}
+}
