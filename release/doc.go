@@ -16,7 +16,7 @@
 // through, so the operator's own ~/.gitconfig (credential helpers, insteadOf)
 // and SSH agent keep working. Command-line configuration then overrides what
 // matters for safety: repository hooks are disabled (core.hooksPath=/dev/null),
-// only the https, http, ssh and git transports are allowed (plus file when the
+// only the https, ssh and git transports are allowed (plus file when the
 // configured repository is local; ext:: and remote helpers never), and
 // automatic gc runs in the foreground. Each git process runs in its own session
 // (no controlling terminal, so ssh cannot prompt) and its whole process group

@@ -50,7 +50,6 @@ func gitConfig(local bool) []string {
 		"core.fsmonitor=false",
 		"protocol.allow=never",
 		"protocol.https.allow=always",
-		"protocol.http.allow=always",
 		"protocol.ssh.allow=always",
 		"protocol.git.allow=always",
 		"protocol.file.allow=" + file,

@@ -17,8 +17,9 @@ type remote struct {
 	secret string // the password in url, scrubbed from git's output
 }
 
-// parseRemote validates the repository location raw: a https, http, ssh, git
-// or file URL, an scp-like "user@host:path", or a local directory (made
+// parseRemote validates the repository location raw: a https, ssh, git or
+// file URL (not plain http, which config refuses too: code fetched over it
+// can be changed on the way, and credentials in it travel in clear), an scp-like "user@host:path", or a local directory (made
 // absolute). It rejects a leading "-", control characters and git's
 // "<transport>::<address>" remote-helper syntax (ext::sh -c ... runs commands).
 func parseRemote(raw string) (remote, error) {
@@ -41,7 +42,7 @@ func parseRemote(raw string) (remote, error) {
 			return bad("it is not a valid URL")
 		}
 		switch strings.ToLower(u.Scheme) {
-		case "https", "http", "ssh", "git":
+		case "https", "ssh", "git":
 			if u.Hostname() == "" || strings.HasPrefix(u.Hostname(), "-") {
 				return bad("the host is empty or starts with \"-\"")
 			}
@@ -56,7 +57,7 @@ func parseRemote(raw string) (remote, error) {
 			}
 			return remote{url: raw, local: true, shown: raw}, nil
 		}
-		return bad("unsupported scheme " + quoteRef(u.Scheme) + ": use https, http, ssh, git or file")
+		return bad("unsupported scheme " + quoteRef(u.Scheme) + ": use https, ssh, git or file")
 	}
 	colon, slash := strings.Index(raw, ":"), strings.Index(raw, "/")
 	if colon >= 0 && (slash < 0 || colon < slash) { // scp-like, as git reads it

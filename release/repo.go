@@ -48,7 +48,7 @@ const remoteName = "origin"
 
 // Open prepares the cache at dir for the repository url, or reuses the bare
 // repository already there (pointing its remote at url if it changed). url is
-// a https, http, ssh, git or file URL, an scp-like user@host:path, or a local
+// a https, ssh, git or file URL, an scp-like user@host:path, or a local
 // directory; anything else (a leading "-", ext::..., a missing directory) is a
 // bluegreen.EINVALID error, as is a dir that exists, is not empty and is not
 // a bare repository. Open does not contact the remote; Fetch does. A nil

@@ -157,6 +157,7 @@ func TestOpenRefusesBadLocations(t *testing.T) {
 		"-host:repo",
 		"host:-repo",
 		"ftp://example.com/repo.git",
+		"http://example.com/repo.git", // plain http: tampering and clear credentials
 		"https://",
 		"https://example.com/a\nb",
 		filepath.Join(tmp, "missing"),
