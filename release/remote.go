@@ -55,6 +55,9 @@ func parseRemote(raw string) (remote, error) {
 			if !isDir(u.Path) {
 				return bad("no such directory")
 			}
+			if !isGitRepo(u.Path) {
+				return bad("the directory is not a git repository")
+			}
 			return remote{url: raw, local: true, shown: raw}, nil
 		}
 		return bad("unsupported scheme " + quoteRef(u.Scheme) + ": use https, ssh, git or file")
@@ -80,7 +83,21 @@ func parseRemote(raw string) (remote, error) {
 	if err != nil || !isDir(abs) {
 		return bad("no such directory")
 	}
+	if !isGitRepo(abs) {
+		return bad("the directory is not a git repository")
+	}
 	return remote{url: abs, local: true, shown: abs}, nil
+}
+
+// isGitRepo reports whether dir looks like a git repository: a work tree
+// (a .git directory or file) or a bare repository (HEAD and objects), so
+// that a wrong path is named when serve starts, not at the first fetch.
+func isGitRepo(dir string) bool {
+	if _, err := os.Stat(filepath.Join(dir, ".git")); err == nil {
+		return true
+	}
+	_, head := os.Stat(filepath.Join(dir, "HEAD"))
+	return head == nil && isDir(filepath.Join(dir, "objects"))
 }
 
 func isDir(path string) bool {

@@ -161,6 +161,8 @@ func TestOpenRefusesBadLocations(t *testing.T) {
 		"https://",
 		"https://example.com/a\nb",
 		filepath.Join(tmp, "missing"),
+		tmp, // a directory, not a repository
+		"file://" + tmp,
 	} {
 		_, err := Open(ctx, url, filepath.Join(tmp, "cache.git"), nil)
 		wantCode(t, err, bluegreen.EINVALID)
