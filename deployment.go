@@ -37,7 +37,22 @@ type Deployment struct {
 	// Promoted is true when promotion: auto switched traffic to the color
 	// after the deployment.
 	Promoted bool `json:"promoted,omitempty"`
+	// Promotion follows the automatic switch of promotion: auto after a
+	// deployment succeeded: PromotionPending until it ran, then
+	// PromotionSwitched or PromotionRefused (with PromotionError), or
+	// PromotionInterrupted when serve stopped first. Empty without
+	// promotion: auto. A follower waits while it is pending.
+	Promotion      string `json:"promotion,omitempty"`
+	PromotionError string `json:"promotion_error,omitempty"`
 }
+
+// Values of Deployment.Promotion.
+const (
+	PromotionPending     = "pending"
+	PromotionSwitched    = "switched"
+	PromotionRefused     = "refused"
+	PromotionInterrupted = "interrupted"
+)
 
 // StepResult is how one step of a deployment ended.
 type StepResult struct {

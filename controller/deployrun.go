@@ -56,28 +56,37 @@ func (r *deployRun) promote(ctx context.Context) error {
 	res, err := r.c.Switch(ctx, bluegreen.SwitchRequest{To: r.d.Color, Actor: r.d.Actor,
 		Reason: "promotion: auto after deployment " + r.d.ID})
 	if err != nil {
+		r.d.Promotion, r.d.PromotionError = bluegreen.PromotionRefused, err.Error()
 		r.say("switch", "not switched: "+err.Error())
-		return bluegreen.Errorf(bluegreen.EREFUSED, "deployed and verified %s into %s, but the automatic switch failed: %v",
+		err = bluegreen.Errorf(bluegreen.EREFUSED, "deployed and verified %s into %s, but the automatic switch failed: %v",
 			r.d.Ref, r.d.Color, err)
+	} else {
+		r.d.Promoted, r.d.Promotion = true, bluegreen.PromotionSwitched
+		r.say("switch", res.Message)
 	}
-	r.d.Promoted = true
-	r.say("switch", res.Message)
-	// The stored record says so too (a detached deploy is read from it).
+	r.savePromotion(ctx)
+	return err
+}
+
+// savePromotion stores how the promotion ended in the deployment's record,
+// which a detached deploy's follower reads.
+func (r *deployRun) savePromotion(ctx context.Context) {
 	c := r.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if cs := c.state.Colors[r.d.Color]; cs.Deployment != nil && cs.Deployment.ID == r.d.ID {
-		next := c.state.Clone()
-		d := *r.d
-		cs.Deployment = &d
-		next.Colors[r.d.Color] = cs
-		if committed, err := c.store.Commit(ctx, next); err == nil {
-			c.state = committed
-		} else {
-			c.logger.Error("recording the promotion in the deployment", "err", err)
-		}
+	cs := c.state.Colors[r.d.Color]
+	if cs.Deployment == nil || cs.Deployment.ID != r.d.ID {
+		return // a newer deployment replaced it
 	}
-	return nil
+	next := c.state.Clone()
+	d := *r.d
+	cs.Deployment = &d
+	next.Colors[r.d.Color] = cs
+	if committed, err := c.store.Commit(ctx, next); err == nil {
+		c.state = committed
+	} else {
+		c.logger.Error("recording the promotion in the deployment", "err", err)
+	}
 }
 
 func (r *deployRun) say(step, line string) {
@@ -256,6 +265,9 @@ func (r *deployRun) run(ctx context.Context) error {
 		}
 	}
 	d.Status, d.Step, d.Ended = bluegreen.DeploymentSucceeded, "", c.now().UTC()
+	if c.gateCfg.AutoPromote && !r.bootstrap {
+		d.Promotion = bluegreen.PromotionPending // promote, after the lock, says how it ended
+	}
 	rel.DeployedAt = d.Ended
 	msg := fmt.Sprintf("deployed %s (%s) into %s in %s", d.Ref, short12(commit.SHA), d.Color, d.Ended.Sub(d.Started).Round(time.Millisecond))
 	if err := r.save(ctx, bluegreen.Event{Outcome: bluegreen.OutcomeOK, Message: msg,

@@ -92,7 +92,8 @@ func (c *Controller) ReleaseLock(ctx context.Context, actor string, force bool) 
 
 // Reclaim cleans up after a controller instance that is gone (this process
 // restarted, or was killed mid-operation): a deployment it left running is
-// marked interrupted and its lock released, both recorded. It is called once
+// marked interrupted and its lock released, and a promotion: auto switch
+// it had yet to run is marked interrupted, all recorded. It is called once
 // at start, before serving. With one controller per state (SQLite) a holder
 // other than this instance is necessarily dead.
 func (c *Controller) Reclaim(ctx context.Context) error {
@@ -108,6 +109,14 @@ func (c *Controller) Reclaim(ctx context.Context) error {
 			events = append(events, bluegreen.Event{Time: c.now(), Actor: "bluegreen", Action: bluegreen.ActionDeploy,
 				Color: col, Outcome: bluegreen.OutcomeFailed,
 				Message: fmt.Sprintf("deployment %s of %s into %s was interrupted at step %s", d.ID, d.Ref, col, d.Step),
+				Details: map[string]any{"deployment": d.ID}})
+		}
+		if d := cs.Deployment; d != nil && d.Promotion == bluegreen.PromotionPending {
+			d.Promotion, d.PromotionError = bluegreen.PromotionInterrupted, "bluegreen serve stopped before the automatic switch"
+			next.Colors[col] = cs
+			events = append(events, bluegreen.Event{Time: c.now(), Actor: "bluegreen", Action: bluegreen.ActionDeploy,
+				Color: col, Outcome: bluegreen.OutcomeFailed,
+				Message: fmt.Sprintf("the automatic switch after deployment %s into %s did not run: serve stopped first", d.ID, col),
 				Details: map[string]any{"deployment": d.ID}})
 		}
 	}

@@ -68,3 +68,38 @@ func TestReclaimDeadHolder(t *testing.T) {
 		t.Fatalf("reclaim events %+v", evs)
 	}
 }
+
+// TestReclaimPendingPromotion: a deployment that succeeded but whose
+// promotion: auto switch had not run when serve stopped says so after a
+// restart (a follower would otherwise wait for it forever).
+func TestReclaimPendingPromotion(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	st, err := e.store.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := st.Clone()
+	cs := next.Colors[bluegreen.Green]
+	cs.Deployment = &bluegreen.Deployment{ID: "d-7", Color: bluegreen.Green, Ref: "green",
+		Status: bluegreen.DeploymentSucceeded, Promotion: bluegreen.PromotionPending}
+	next.Colors[bluegreen.Green] = cs
+	if st, err = e.store.Commit(ctx, next); err != nil {
+		t.Fatal(err)
+	}
+	ctl2 := controller.New(controller.Options{Store: e.store, Router: routerAdapter{e.rt}, Now: time.Now}, st)
+	if err := ctl2.Reclaim(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, err = e.store.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := st.Colors[bluegreen.Green].Deployment; d.Promotion != bluegreen.PromotionInterrupted || d.Status != bluegreen.DeploymentSucceeded {
+		t.Fatalf("after reclaim: status %s, promotion %q; want succeeded and interrupted", d.Status, d.Promotion)
+	}
+	evs := e.history(t, bluegreen.ActionDeploy)
+	if len(evs) != 1 || evs[0].Outcome != bluegreen.OutcomeFailed || !strings.Contains(evs[0].Message, "automatic switch after deployment d-7") {
+		t.Fatalf("reclaim events %+v", evs)
+	}
+}

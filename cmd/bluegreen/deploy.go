@@ -143,7 +143,7 @@ func newDeploymentsCmd(g *globals) *cobra.Command {
 					}
 				}
 				d := v.Deployment
-				if !follow || d.Status != bluegreen.DeploymentRunning {
+				if !follow || (d.Status != bluegreen.DeploymentRunning && d.Promotion != bluegreen.PromotionPending) {
 					if g.json() {
 						return writeJSON(g.stdout, v)
 					}
@@ -154,6 +154,16 @@ func newDeploymentsCmd(g *globals) *cobra.Command {
 					fmt.Fprintln(g.stdout)
 					if d.Status == bluegreen.DeploymentFailed || d.Status == bluegreen.DeploymentInterrupted {
 						return &exitError{code: exitFailed, err: fmt.Errorf("deployment %s %s", d.ID, d.Status)}
+					}
+					if d.Promotion != "" {
+						fmt.Fprintf(g.stdout, "promotion: auto: %s", d.Promotion)
+						if d.PromotionError != "" {
+							fmt.Fprintf(g.stdout, ": %s", d.PromotionError)
+						}
+						fmt.Fprintln(g.stdout)
+					}
+					if d.Promotion == bluegreen.PromotionRefused || d.Promotion == bluegreen.PromotionInterrupted {
+						return &exitError{code: exitFailed, err: fmt.Errorf("deployment %s succeeded but its automatic switch %s", d.ID, d.Promotion)}
 					}
 					return nil
 				}

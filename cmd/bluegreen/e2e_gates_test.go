@@ -355,20 +355,46 @@ func TestAutoPromotion(t *testing.T) {
 		t.Fatalf("the stored deployment does not say it was promoted: %+v", d)
 	}
 
-	r.commit(t, "production", "broken", map[string]string{"FAIL_CHECK": "1\n"})
-	out, errOut, code := s.cli(t, "deploy", "blue")
+	// Detached: following the deployment lasts until the automatic switch
+	// has run, not only until the deployment succeeded.
+	out = s.mustCLI(t, "deploy", "blue", "--detach")
+	id := strings.Fields(strings.TrimPrefix(out, "deployment "))[0]
+	out = s.mustCLI(t, "deployments", "show", id, "--follow")
+	if !strings.Contains(out, "promotion: auto: switched") {
+		t.Fatalf("following a detached deploy with promotion auto:\n%s", out)
+	}
+	if col := strings.TrimSpace(s.mustCLI(t, "color")); col != "blue" {
+		t.Fatalf("when the follower returned the live color was %s, want blue", col)
+	}
+	// A refused automatic switch fails the follower, even though the
+	// deployment itself succeeded.
+	if err := os.WriteFile(r.block, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out = s.mustCLI(t, "deploy", "green", "--detach")
+	id = strings.Fields(strings.TrimPrefix(out, "deployment "))[0]
+	out, errOut, code := s.cli(t, "deployments", "show", id, "--follow")
+	if code != 1 || !strings.Contains(out, "promotion: auto: refused") || !strings.Contains(out, "switch blocked") {
+		t.Fatalf("following a deploy whose automatic switch was refused: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if err := os.Remove(r.block); err != nil {
+		t.Fatal(err)
+	}
+
+	r.commit(t, "green", "broken", map[string]string{"FAIL_CHECK": "1\n"})
+	out, errOut, code = s.cli(t, "deploy", "green")
 	if code != 1 || !strings.Contains(errOut, "verification failed") || strings.Contains(out, "switching traffic") {
 		t.Fatalf("deploy of a release that fails its check: exit %d\n%s\n%s", code, out, errOut)
 	}
-	if col := strings.TrimSpace(s.mustCLI(t, "color")); col != "green" {
+	if col := strings.TrimSpace(s.mustCLI(t, "color")); col != "blue" {
 		t.Fatalf("a failed verification switched anyway: live is %s", col)
 	}
 	evs := history(t, s)
 	sw := findEvent(t, evs, "the automatic switch", func(ev bluegreen.Event) bool {
 		return ev.Action == bluegreen.ActionSwitch && ev.Outcome == bluegreen.OutcomeOK
 	})
-	if sw.Color != bluegreen.Green || !strings.Contains(fmt.Sprint(sw.Details["reason"]), "promotion: auto") {
-		t.Fatalf("the newest switch is %+v, want the automatic one to green", sw)
+	if sw.Color != bluegreen.Blue || !strings.Contains(fmt.Sprint(sw.Details["reason"]), "promotion: auto") {
+		t.Fatalf("the newest switch is %+v, want the automatic one to blue", sw)
 	}
 }
 
