@@ -10,7 +10,7 @@ import (
 // each percentile is the upper bound of its bucket, capped at Max, so it
 // over-states the true value by at most 6.25%. Max is exact.
 type Percentiles struct {
-	P50, P90, P99, Max time.Duration
+	P50, P90, P99, P999, Max time.Duration // P999 is the 99.9th percentile
 }
 
 const (
@@ -83,9 +83,10 @@ func (h *histogram) quantile(q float64) time.Duration {
 
 func (h *histogram) percentiles() Percentiles {
 	return Percentiles{
-		P50: h.quantile(0.50),
-		P90: h.quantile(0.90),
-		P99: h.quantile(0.99),
-		Max: time.Duration(h.max),
+		P50:  h.quantile(0.50),
+		P90:  h.quantile(0.90),
+		P99:  h.quantile(0.99),
+		P999: h.quantile(0.999),
+		Max:  time.Duration(h.max),
 	}
 }

@@ -52,6 +52,7 @@ func TestHistogramPercentiles(t *testing.T) {
 	near("p50", p.P50, 501*time.Microsecond) // 1001 values: rank 501
 	near("p90", p.P90, 901*time.Microsecond)
 	near("p99", p.P99, 991*time.Microsecond)
+	near("p99.9", p.P999, 1000*time.Microsecond) // rank 1000 of 1001
 	if p.Max != 2*time.Second {
 		t.Errorf("max = %v, want 2s", p.Max)
 	}

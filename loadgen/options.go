@@ -40,7 +40,10 @@ type Options struct {
 	// been started; 0 means no count limit.
 	Requests int64
 	// Rate caps the total request rate (requests per second, over all
-	// workers); 0 sends as fast as the workers can.
+	// workers); 0 sends as fast as the workers can. With Rate, requests
+	// follow a fixed schedule, request n due n/Rate after the start (an
+	// open loop, up to Connections requests in flight), and
+	// Result.CorrectedLatency measures from the due times.
 	Rate int
 	// ColorHeader is the response header naming the color that answered.
 	// Default DefaultColorHeader.

@@ -11,6 +11,12 @@
 // a failed dial a worker pauses 10ms, so that a dead target (refused in
 // microseconds) does not become a busy loop on the cores the router needs.
 //
+// With Options.Rate the load is open-loop: request n is due n/Rate after the
+// start, whatever happened to the ones before, and is sent by the first free
+// worker at its due time (or at once, if it is late because every worker was
+// busy). Result.CorrectedLatency measures from the due time, so a slow
+// response is also charged to the requests that queued behind it.
+//
 // The HTTP client is a small one of our own (see http1.go): net/http's
 // Transport would retry a GET whose kept-alive connection was closed under it,
 // hiding the failure this package exists to count, and it costs two goroutines
@@ -32,6 +38,7 @@ type Runner struct {
 	workers []*worker
 
 	issued atomic.Int64  // requests started (tickets taken), for Requests and Rate
+	since  atomic.Int64  // time of the last Reset, as an offset from start
 	soft   atomic.Bool   // the run has ended: start no new request
 	hard   atomic.Bool   // the grace has expired: requests in flight are being cut
 	softCh chan struct{} // closed when soft is set
@@ -129,6 +136,11 @@ func (r *Runner) supervise(ctx context.Context, workersDone <-chan struct{}) {
 func (r *Runner) endSoft() {
 	if r.soft.CompareAndSwap(false, true) {
 		close(r.softCh)
+		for _, w := range r.workers {
+			if w.pacer != nil {
+				w.pacer.interrupt()
+			}
+		}
 	}
 }
 
@@ -170,7 +182,7 @@ func (r *Runner) Snapshot() Result {
 		Failures: map[string]int64{},
 		ByColor:  map[string]int64{},
 	}
-	var h histogram
+	var h, corrected histogram
 	for _, w := range r.workers {
 		w.mu.Lock()
 		s := &w.st
@@ -185,15 +197,18 @@ func (r *Runner) Snapshot() Result {
 			res.ByColor[k] += *n
 		}
 		h.add(&s.hist)
+		corrected.add(&s.corrected)
 		w.mu.Unlock()
 	}
 	res.Requests = res.OK + res.Failed
 	res.Latency = h.percentiles()
+	res.CorrectedLatency = corrected.percentiles()
+	since := r.start.Add(time.Duration(r.since.Load()))
 	select {
 	case <-r.done:
-		res.Elapsed = r.end.Sub(r.start)
+		res.Elapsed = r.end.Sub(since)
 	default:
-		res.Elapsed = time.Since(r.start)
+		res.Elapsed = time.Since(since)
 	}
 	r.errMu.Lock()
 	res.FirstErrors = append([]string(nil), r.firstErrors...)
@@ -201,21 +216,54 @@ func (r *Runner) Snapshot() Result {
 	return res
 }
 
+// Reset zeroes everything counted so far while the run goes on, to leave a
+// warm-up (the workers' dials, the target's first requests) out of a
+// measurement: Snapshot and Stop then report only requests that finished
+// after the Reset (those in flight at the Reset included, with their whole
+// latency), and Elapsed counts from the Reset. The Requests limit and the
+// Rate schedule still count from Start. A Snapshot taken concurrently with
+// Reset may mix workers counted before and after it.
+func (r *Runner) Reset() {
+	r.since.Store(int64(time.Since(r.start)))
+	for _, w := range r.workers {
+		w.mu.Lock()
+		w.st.reset()
+		w.mu.Unlock()
+	}
+	r.errMu.Lock()
+	r.firstErrors = nil
+	r.errMu.Unlock()
+}
+
 // take claims the right to start one more request, waiting for its slot when
-// Rate is set. It returns false when the run is over for this worker.
-func (r *Runner) take(t *time.Timer) bool {
+// Rate is set. It returns false when the run is over for this worker. due is
+// the request's scheduled send time with Rate, the zero Time without.
+func (r *Runner) take(t *time.Timer, p *pacer) (due time.Time, ok bool) {
 	if r.soft.Load() {
-		return false
+		return time.Time{}, false
 	}
 	n := r.issued.Add(1)
 	if r.cfg.Requests > 0 && n > r.cfg.Requests {
-		return false
+		return time.Time{}, false
 	}
 	if r.cfg.Rate > 0 {
-		due := r.start.Add(time.Duration((n - 1) * int64(time.Second) / int64(r.cfg.Rate)))
-		return r.wait(t, time.Until(due))
+		due = r.start.Add(time.Duration((n - 1) * int64(time.Second) / int64(r.cfg.Rate)))
+		return due, r.waitUntil(t, p, due)
 	}
-	return true
+	return time.Time{}, true
+}
+
+// waitUntil sleeps until due unless the run ends first, and reports whether
+// the run is still going. It uses p when there is one (see pacer), else t.
+func (r *Runner) waitUntil(t *time.Timer, p *pacer, due time.Time) bool {
+	d := time.Until(due)
+	if p == nil || d <= 0 {
+		return r.wait(t, d)
+	}
+	if !p.sleep(d) && !r.soft.Load() {
+		return r.wait(t, time.Until(due)) // the timerfd failed: a Go timer will do
+	}
+	return !r.soft.Load()
 }
 
 // wait sleeps for d unless the run ends first; it reports whether the run is

@@ -26,37 +26,56 @@ type worker struct {
 	br    *bufio.Reader
 	resp  response
 	timer *time.Timer
+	pacer *pacer // Rate runs, where the platform has one; set before the worker starts
 }
 
 // stats are one worker's counts.
 type stats struct {
 	ok, failed, aborted, dials int64
-	hist                       histogram
+	hist                       histogram // Result.Latency
+	corrected                  histogram // Result.CorrectedLatency, Rate runs only
 	byColor                    map[string]*int64
 	failures                   map[string]int64
+}
+
+// reset zeroes s.
+func (s *stats) reset() {
+	*s = stats{byColor: map[string]*int64{}, failures: map[string]int64{}}
 }
 
 func newWorker(r *Runner) *worker {
 	t := time.NewTimer(time.Hour)
 	t.Stop()
-	return &worker{
+	w := &worker{
 		r:     r,
-		st:    stats{byColor: map[string]*int64{}, failures: map[string]int64{}},
 		br:    bufio.NewReaderSize(nil, 16<<10),
 		timer: t,
 	}
+	w.st.reset()
+	if r.cfg.Rate > 0 {
+		w.pacer = newPacer()
+	}
+	return w
 }
 
 func (w *worker) run() {
 	defer w.closeConn()
-	for w.r.take(w.timer) {
-		w.request()
+	if w.pacer != nil {
+		defer w.pacer.close()
+	}
+	for {
+		due, ok := w.r.take(w.timer, w.pacer)
+		if !ok {
+			return
+		}
+		w.request(due)
 	}
 }
 
 // request sends one request and reads its response, dialing first when the
-// worker has no connection, and records the outcome.
-func (w *worker) request() {
+// worker has no connection, and records the outcome. due is the request's
+// scheduled send time for Rate runs, zero otherwise.
+func (w *worker) request(due time.Time) {
 	cfg := w.r.cfg
 	start := time.Now()
 	deadline := start.Add(cfg.Timeout)
@@ -87,10 +106,13 @@ func (w *worker) request() {
 		w.fail(err, false)
 		return
 	}
-	elapsed := time.Since(start)
+	end := time.Now()
 	ok := cfg.OKStatus(w.resp.status)
 	w.mu.Lock()
-	w.st.hist.record(elapsed)
+	w.st.hist.record(end.Sub(start))
+	if !due.IsZero() {
+		w.st.corrected.record(end.Sub(due))
+	}
 	if n, found := w.st.byColor[string(w.resp.color)]; found {
 		*n++
 	} else {
