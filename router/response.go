@@ -19,6 +19,7 @@ import (
 type fastResponse struct {
 	c      *fastConn
 	req    *http.Request
+	body   *fastBody // nil without a request body
 	header http.Header
 	bw     *bufio.Writer
 
@@ -35,11 +36,11 @@ type fastResponse struct {
 // newFastResponse starts the response to req on c. The header map is the
 // connection's, cleared and reused for its next request: handlers must not
 // keep it.
-func newFastResponse(c *fastConn, req *http.Request) *fastResponse {
+func newFastResponse(c *fastConn, req *http.Request, body *fastBody) *fastResponse {
 	if c.header == nil {
 		c.header = make(http.Header, 8)
 	}
-	return &fastResponse{c: c, req: req, header: c.header, bw: getWriter(c.nc), length: -1}
+	return &fastResponse{c: c, req: req, body: body, header: c.header, bw: getWriter(c.nc), length: -1}
 }
 
 // release returns the buffered writer to its pool and clears the header
@@ -62,7 +63,7 @@ func (w *fastResponse) WriteHeader(code int) {
 	}
 	if code < 200 && code != http.StatusSwitchingProtocols {
 		w.writeStatusLine(code)
-		w.writeHeaderLines(nil)
+		w.writeHeaderLines(skipInformationalHeader)
 		w.bw.WriteString("\r\n")
 		w.err = w.bw.Flush()
 		return
@@ -123,18 +124,18 @@ func (w *fastResponse) writeHead(atEnd bool) {
 	case w.status == http.StatusNoContent || w.status < 200:
 		delete(h, "Content-Length")
 	case w.length >= 0 || w.req.Method == http.MethodHead || w.status == http.StatusNotModified:
-	case atEnd:
+	case atEnd && h["Trailer"] == nil:
 		h["Content-Length"] = zeroLength
 		w.length = 0
 	default:
 		w.chunked = true
 	}
-	if w.req.Close || listed(h["Connection"], "close") {
+	if w.req.Close || listed(h["Connection"], "close") || w.c.srv.down.Load() || settleBody(w.body, w.req) {
 		w.closeAfter = true
 	}
 	w.writeStatusLine(w.status)
 	w.writeHeaderLines(skipFastResponseHeader)
-	if h["Date"] == nil {
+	if _, set := h["Date"]; !set { // a nil value suppresses it, as in net/http
 		w.bw.WriteString("Date: ")
 		w.bw.WriteString(httpDate())
 		w.bw.WriteString("\r\n")
@@ -149,6 +150,16 @@ func (w *fastResponse) writeHead(atEnd bool) {
 }
 
 var zeroLength = []string{"0"}
+
+// skipInformationalHeader keeps framing out of a 1xx response, which has
+// no body (RFC 9110 section 8.6: no Content-Length).
+func skipInformationalHeader(k string) bool {
+	switch k {
+	case "Content-Length", "Transfer-Encoding", "Connection":
+		return true
+	}
+	return false
+}
 
 // skipFastResponseHeader drops what the writer decides itself (framing,
 // connection) and trailer values, which follow the body.

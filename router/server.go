@@ -85,7 +85,11 @@ func newServer(h http.Handler, readHeaderTimeout, idleTimeout time.Duration, log
 		IdleTimeout:       idleTimeout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		ConnState: func(c net.Conn, st http.ConnState) {
-			// The connection was reported new when it was accepted.
+			// The connection was reported new when it was accepted, and
+			// as the net.Conn accepted, not the replaying wrapper.
+			if rc, ok := c.(*replayConn); ok {
+				c = rc.Conn
+			}
 			if st != http.StateNew && s.ConnState != nil {
 				s.ConnState(c, st)
 			}
@@ -254,6 +258,7 @@ type fastConn struct {
 	header http.Header // reused by each response; see newFastResponse
 	idle   atomic.Bool
 	served int
+	linger bool // close with lingerClose: the client may still be sending
 
 	// The client-gone watch of the request in progress (watchGone).
 	ctx        context.Context // the connection's; every request's parent
@@ -286,7 +291,11 @@ func (c *fastConn) serve() {
 			c.cancel(context.Canceled)
 		}
 		if !handedOff {
-			c.nc.Close()
+			if c.linger {
+				c.lingerClose()
+			} else {
+				c.nc.Close()
+			}
 			c.srv.setState(c.nc, http.StateClosed)
 		}
 	}()
@@ -337,42 +346,51 @@ func (c *fastConn) serve() {
 // decides), or !ok when the connection is over (closed, idle or header
 // timeout, Shutdown).
 func (c *fastConn) readHead() (head []byte, ok bool) {
-	if c.br.Buffered() == 0 {
-		// Wait for the first byte: the idle timeout between requests, the
-		// header timeout for the first one.
-		wait := c.srv.idleTimeout
-		if c.served == 0 && c.srv.readHeaderTimeout > 0 {
-			wait = c.srv.readHeaderTimeout
+	// The head's deadline runs from the first byte for a request on a
+	// kept-alive connection, from the accept for the first one; it is set
+	// once, never extended.
+	headerDeadline, armed := false, false
+	for {
+		if c.br.Buffered() == 0 {
+			if !armed {
+				armed = true
+				wait := c.srv.idleTimeout
+				if c.served == 0 && c.srv.readHeaderTimeout > 0 {
+					wait, headerDeadline = c.srv.readHeaderTimeout, true
+				}
+				if wait > 0 {
+					_ = c.nc.SetReadDeadline(time.Now().Add(wait))
+				}
+			}
+			c.idle.Store(true)
+			if c.srv.down.Load() {
+				return nil, false
+			}
+			_, err := c.br.Peek(1)
+			c.idle.Store(false)
+			if err != nil {
+				return nil, false
+			}
 		}
-		if wait > 0 {
-			_ = c.nc.SetReadDeadline(time.Now().Add(wait))
+		// Empty lines before a request line are ignored (RFC 9112
+		// section 2.2): a client may send a CRLF after a POST body.
+		if b, _ := c.br.Peek(1); b[0] != '\r' && b[0] != '\n' {
+			break
 		}
-		c.idle.Store(true)
-		if c.srv.down.Load() {
-			return nil, false
-		}
-		_, err := c.br.Peek(1)
-		c.idle.Store(false)
-		if err != nil {
-			return nil, false
-		}
+		_, _ = c.br.Discard(1)
 	}
-	deadlineSet := false
 	for {
 		buf, _ := c.br.Peek(c.br.Buffered())
 		if n := headEnd(buf); n > 0 {
 			return buf[:n], true
 		}
-		if len(buf) > 0 && (buf[0] == '\r' || buf[0] == '\n') {
-			return nil, true // leading empty lines: let net/http judge
-		}
 		if c.br.Buffered() == c.br.Size() {
 			return nil, true // too large for the fast path
 		}
-		if !deadlineSet && c.srv.readHeaderTimeout > 0 {
+		if !headerDeadline && c.srv.readHeaderTimeout > 0 {
 			// The rest of the head must come within the header timeout.
 			_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.readHeaderTimeout))
-			deadlineSet = true
+			headerDeadline = true
 		}
 		if _, err := c.br.Peek(c.br.Buffered() + 1); err != nil {
 			return nil, false
@@ -381,22 +399,23 @@ func (c *fastConn) readHead() (head []byte, ok bool) {
 }
 
 // headEnd returns the length of the request head at the start of buf,
-// ending with "\r\n\r\n", or 0 when buf holds no complete head with CRLF
-// line ends (a bare LF makes the head odd: wellFormedHead sends it on).
+// ending with "\r\n\r\n", or 0 when buf holds no complete head. A head that
+// ends with a bare LF somewhere ("\n\n", "\n\r\n") is complete but odd: it
+// is given whole (len(buf)) for wellFormedHead to refuse.
 func headEnd(buf []byte) int {
-	i := bytes.Index(buf, crlfcrlf)
-	if i < 0 {
-		if bytes.Contains(buf, lflf) {
-			return len(buf) // complete but odd; wellFormedHead will refuse it
-		}
-		return 0
+	if i := bytes.Index(buf, crlfcrlf); i >= 0 {
+		return i + len(crlfcrlf)
 	}
-	return i + len(crlfcrlf)
+	if bytes.Contains(buf, lflf) || bytes.Contains(buf, lfcrlf) {
+		return len(buf)
+	}
+	return 0
 }
 
 var (
 	crlfcrlf = []byte("\r\n\r\n")
 	lflf     = []byte("\n\n")
+	lfcrlf   = []byte("\n\r\n")
 )
 
 // wellFormedHead reports whether every line of head ends with CRLF, holds
@@ -529,25 +548,88 @@ func (c *fastConn) serveRequest(req *http.Request) bool {
 	if c.ctx == nil {
 		c.ctx, c.cancel = context.WithCancelCause(context.Background())
 	}
-	req = req.WithContext(c.ctx)
-	w := newFastResponse(c, req)
+	// The request's context ends when the handler returns, as in
+	// net/http, or when the client goes away (the connection's).
+	ctx, cancel := context.WithCancelCause(c.ctx)
+	defer cancel(context.Canceled)
+	req = req.WithContext(ctx)
+	var body *fastBody
+	if req.Body != http.NoBody {
+		body = &fastBody{rc: req.Body}
+		req.Body = body
+	}
+	w := newFastResponse(c, req, body)
 	defer w.release()
-	if req.Body == http.NoBody {
+	if body == nil {
 		c.watchGone()
 		defer c.stopWatching()
 	}
 	c.srv.handler.ServeHTTP(w, req)
-	if !w.finish() || c.ctx.Err() != nil {
+	ok := w.finish() && c.ctx.Err() == nil && !w.closeAfter
+	if body != nil && !body.sawEOF.Load() {
+		// writeHead dropped what it could of an unread body, or announced
+		// the close: the client may still be sending, so close gently.
+		c.linger = true
 		return false
 	}
-	if req.Body != nil && req.Body != http.NoBody {
-		// Drop what the handler left of the body, up to a limit.
-		n, err := io.CopyN(io.Discard, req.Body, maxPostHandlerDrain+1)
-		if err != io.EOF || n > maxPostHandlerDrain {
-			return false
-		}
+	return ok
+}
+
+// fastBody is a request body as the handler sees it: it records whether it
+// was read to its end, and its Close does not read the rest (http.ReadRequest's
+// would, without limit); what to do with an unread rest is decided when the
+// response head is written (settleBody).
+type fastBody struct {
+	rc     io.ReadCloser
+	sawEOF atomic.Bool
+	closed atomic.Bool
+}
+
+func (b *fastBody) Read(p []byte) (int, error) {
+	if b.closed.Load() {
+		return 0, http.ErrBodyReadAfterClose
 	}
-	return !w.closeAfter
+	n, err := b.rc.Read(p)
+	if err == io.EOF {
+		b.sawEOF.Store(true)
+	}
+	return n, err
+}
+
+func (b *fastBody) Close() error {
+	b.closed.Store(true)
+	return nil
+}
+
+// settleBody runs before the response head is written, as net/http does:
+// an unread body of at most maxPostHandlerDrain bytes is read and dropped
+// so the connection can carry the next request; a larger one, or one the
+// handler closed early, makes the response say "Connection: close".
+func settleBody(b *fastBody, req *http.Request) (closeAfter bool) {
+	if b == nil || b.sawEOF.Load() {
+		return false
+	}
+	if b.closed.Load() {
+		return true
+	}
+	if req.ContentLength > maxPostHandlerDrain {
+		return true // it may be partly read: a close is cheaper than the rest
+	}
+	n, err := io.CopyN(io.Discard, b, maxPostHandlerDrain+1)
+	return err != io.EOF || n > maxPostHandlerDrain
+}
+
+// lingerClose closes a connection whose client may still be sending (an
+// unread body): it stops writing, drops what arrives for up to half a
+// second, then closes, so the answer already sent is not destroyed by a
+// reset, as net/http's closeWriteAndWait.
+func (c *fastConn) lingerClose() {
+	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+		_ = c.nc.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		_, _ = io.Copy(io.Discard, c.nc)
+	}
+	c.nc.Close()
 }
 
 // clientGoneAfter is how long a request without a body runs before the

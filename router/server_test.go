@@ -2,6 +2,7 @@ package router
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -443,5 +445,99 @@ func TestServerSlowFirstRequest(t *testing.T) {
 	io.WriteString(conn, "GET /next HTTP/1.1\r\nHost: h\r\n\r\n")
 	if res := readResponses(t, br, 1)[0]; bodyOf(res) != "ok /next" {
 		t.Fatalf("next request: %d %q", res.StatusCode, bodyOf(res))
+	}
+}
+
+// TestServerReviewFixes: behaviours net/http has that the first fast path
+// lacked (found by review; each case failed before its fix).
+func TestServerReviewFixes(t *testing.T) {
+	var afterReturn atomic.Int64
+	conns := map[net.Conn][]http.ConnState{}
+	var mu sync.Mutex
+	ts := &testServer{}
+	ts.Server = newServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/close-body":
+			r.Body.Close() // must not read the (huge, never sent) rest
+		case "/ctx":
+			context.AfterFunc(r.Context(), func() { afterReturn.Add(1) })
+		}
+		io.WriteString(w, "ok "+r.URL.Path)
+	}), time.Second, time.Minute, slog.New(slog.DiscardHandler))
+	ts.ConnState = func(c net.Conn, s http.ConnState) {
+		mu.Lock()
+		conns[c] = append(conns[c], s)
+		mu.Unlock()
+	}
+	ts.addr = serve(t, ts.Server)
+
+	t.Run("stray CRLF after a body", func(t *testing.T) {
+		res := rawExchange(t, ts.addr, "POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc\r\nGET /next HTTP/1.1\r\nHost: h\r\n\r\n", 2)
+		if bodyOf(res[1]) != "ok /next" {
+			t.Fatalf("after a stray CRLF: %d %q", res[1].StatusCode, bodyOf(res[1]))
+		}
+	})
+	t.Run("head ending LF CRLF", func(t *testing.T) {
+		res := rawExchange(t, ts.addr, "GET /lf HTTP/1.1\r\nHost: h\r\nX: a\n\r\n", 1)
+		if bodyOf(res[0]) != "ok /lf" {
+			t.Fatalf("%d %q", res[0].StatusCode, bodyOf(res[0]))
+		}
+	})
+	t.Run("closed body not read", func(t *testing.T) {
+		conn, br := rawConn(t, ts.addr)
+		io.WriteString(conn, "POST /close-body HTTP/1.1\r\nHost: h\r\nContent-Length: 100000000\r\n\r\n0123456789")
+		res := readResponses(t, br, 1)[0]
+		if bodyOf(res) != "ok /close-body" || !res.Close {
+			t.Fatalf("%d %q close %v: want the answer at once with Connection: close", res.StatusCode, bodyOf(res), res.Close)
+		}
+	})
+	t.Run("context ends with the handler", func(t *testing.T) {
+		rawExchange(t, ts.addr, "GET /ctx HTTP/1.1\r\nHost: h\r\n\r\n", 1)
+		waitFor(t, 5*time.Second, "the request context to end after the handler", func() bool { return afterReturn.Load() == 1 })
+	})
+	t.Run("ConnState sees one conn across a hand-off", func(t *testing.T) {
+		conn, br := rawConn(t, ts.addr)
+		io.WriteString(conn, "GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.0\r\nHost: h\r\n\r\n")
+		readResponses(t, br, 2)
+		waitFor(t, 5*time.Second, "the connection's close", func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			for c, ss := range conns {
+				if c.RemoteAddr().String() == conn.LocalAddr().String() && ss[len(ss)-1] == http.StateClosed {
+					return true
+				}
+			}
+			return false
+		})
+		mu.Lock()
+		defer mu.Unlock()
+		n := 0
+		for c := range conns {
+			if c.RemoteAddr().String() == conn.LocalAddr().String() {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Fatalf("ConnState saw %d distinct net.Conns for one connection, want 1", n)
+		}
+	})
+}
+
+// TestServerTooLargeUploadGets413: a large upload refused with 413 before it
+// was read reaches the client whole, not as a connection reset: the server
+// stops writing and drops what still comes before it closes.
+func TestServerTooLargeUploadGets413(t *testing.T) {
+	tr := twoColors(t, Options{MaxRequestBody: 1 << 20})
+	c := newClient(t)
+	for i := range 10 {
+		resp, err := c.Post("http://"+tr.pub+"/upload", "application/octet-stream", bytes.NewReader(make([]byte, 16<<20)))
+		if err != nil {
+			t.Fatalf("upload %d: %v (the 413 was lost)", i+1, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestEntityTooLarge {
+			t.Fatalf("upload %d: %d, want 413", i+1, resp.StatusCode)
+		}
 	}
 }
