@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # bench/run.sh: bluegreen's router against a direct backend and nginx, in the
-# same run, plus switches under load and the memory of idle connections.
+# same run (throughput at saturation and latency at a fixed rate), plus
+# switches under load and the memory of idle connections.
 # See bench/README.md for what each part measures. Usage: bash bench/run.sh -h
 set -euo pipefail
 
@@ -10,20 +11,22 @@ THREADS=${BENCH_THREADS:-2}              # wrk -t
 WARMUP=${BENCH_WARMUP:-2s}               # one wrk run per target before measuring; 0 skips
 SWITCHES=${BENCH_SWITCHES:-100}          # switchbench -n
 MEM_CONNS=${BENCH_MEMORY_CONNECTIONS:-1000}
-PARTS=${BENCH_PARTS:-throughput,switch,memory}
+RATE=${BENCH_RATE:-5000}                 # bench/latency -rate: req/s offered to every target
+PARTS=${BENCH_PARTS:-throughput,latency,switch,memory}
 BASELINES_ONLY=${BENCH_BASELINES_ONLY:-0}
 HOLD=0
 
 usage() {
 	cat <<EOF
 usage: bash bench/run.sh [options]
-  -d DURATION      wrk duration of each run (env BENCH_DURATION, default $DURATION)
-  -c CONNECTIONS   wrk and switchbench connections (env BENCH_CONNECTIONS, default $CONNS)
+  -d DURATION      wrk and latency duration of each run (env BENCH_DURATION, default $DURATION)
+  -c CONNECTIONS   wrk, latency and switchbench connections (env BENCH_CONNECTIONS, default $CONNS)
   -t THREADS       wrk threads (env BENCH_THREADS, default $THREADS)
-  -w DURATION      warm-up run per target, 0 for none (env BENCH_WARMUP, default $WARMUP)
+  -w DURATION      warm-up per target (and per latency run), 0 for none (env BENCH_WARMUP, default $WARMUP)
+  -r RATE          req/s of the latency part, the same for every target (env BENCH_RATE, default $RATE)
   -n SWITCHES      switches under load (env BENCH_SWITCHES, default $SWITCHES)
   -m CONNECTIONS   idle connections for the memory figure (env BENCH_MEMORY_CONNECTIONS, default $MEM_CONNS)
-  -p PARTS         comma list of throughput, switch, memory (env BENCH_PARTS, default $PARTS)
+  -p PARTS         comma list of throughput, latency, switch, memory (env BENCH_PARTS, default $PARTS)
   --baselines-only direct and nginx only, without building bluegreen (env BENCH_BASELINES_ONLY=1)
   --hold           start everything, print the addresses and PIDs, and wait for Ctrl-C (for profiling)
 EOF
@@ -35,6 +38,7 @@ while (($#)); do
 	-c) CONNS=$2; shift 2 ;;
 	-t) THREADS=$2; shift 2 ;;
 	-w) WARMUP=$2; shift 2 ;;
+	-r) RATE=$2; shift 2 ;;
 	-n) SWITCHES=$2; shift 2 ;;
 	-m) MEM_CONNS=$2; shift 2 ;;
 	-p) PARTS=$2; shift 2 ;;
@@ -114,7 +118,7 @@ if [[ $BASELINES_ONLY != 1 ]]; then
 	go build -o bin/bluegreen ./cmd/bluegreen
 	BIN=$ROOT/bin/bluegreen
 fi
-go build -o "$WORK/bin/" ./bench/backend ./bench/switchbench ./bench/memory
+go build -o "$WORK/bin/" ./bench/backend ./bench/switchbench ./bench/memory ./bench/latency
 
 # ---- backends ----
 # bench/backend rather than `bluegreen sample-app`: the smallest app makes the
@@ -240,6 +244,9 @@ to_ms() {
 		printf "%.3f", n }'
 }
 
+# met CONDITION: "met" when the awk condition holds, else "NOT met".
+met() { if awk "BEGIN {exit !($1)}"; then echo met; else echo "NOT met"; fi; }
+
 # ---- throughput ----
 if has_part throughput; then
 	declare -A BEST_RPS BEST_P50 BEST_P99 BEST_ERR RUNS
@@ -285,11 +292,75 @@ if has_part throughput; then
 	if [[ -n $BIN ]]; then
 		ratio=$(awk -v a="${BEST_RPS[bluegreen]}" -v b="${BEST_RPS[direct]}" 'BEGIN {printf "%.2f", a / b}')
 		p99bg=$(to_ms "${BEST_P99[bluegreen]}") p99ng=$(to_ms "${BEST_P99[nginx]}")
-		met() { if awk "BEGIN {exit !($1)}"; then echo met; else echo "NOT met"; fi; }
 		echo "- target bluegreen >= 0.35x direct: ${ratio}x, $(met "$ratio >= 0.35")"
 		echo "- target bluegreen p99 <= nginx p99: $p99bg ms vs $p99ng ms, $(met "$p99bg <= $p99ng")"
 		echo
 	fi
+fi
+
+# ---- latency at a fixed rate (open loop) ----
+if has_part latency; then
+	declare -A LAT LAT_P99S
+	# fmt_ms MS: 3 significant digits or so, e.g. 0.254, 2.03, 14.7, 1203.
+	fmt_ms() {
+		awk -v v="$1" 'BEGIN { if (v < 1) f = "%.3f"; else if (v < 10) f = "%.2f"; else if (v < 100) f = "%.1f"; else f = "%.0f"; printf f, v }'
+	}
+	# run_latency NAME ROUND: one measured run at RATE, keeping the run with
+	# the lower p99 per target. Sets LAT[NAME.key] from bench/latency's
+	# key=value line.
+	run_latency() {
+		local name=$1 out=$WORK/latency-$1-$2.txt rc=0 f p99 keys=(rate achieved kept_up requests failed p50_ms p90_ms p99_ms p999_ms max_ms sent_p99_ms)
+		"$WORK/bin/latency" -url "${URL[$name]}" -rate "$RATE" -c "$CONNS" -d "$DURATION" -warmup "$WARMUP" \
+			-label "$name" -format kv >"$out" 2>"$out.err" || rc=$?
+		((rc <= 1)) || die "bench/latency failed on $name; see $out.err"
+		((rc == 0)) || { STATUS=1; cat "$out.err" >&2; }
+		declare -A kv=()
+		for f in $(cat "$out"); do kv[${f%%=*}]=${f#*=}; done
+		[[ -n ${kv[p99_ms]:-} && -n ${kv[achieved]:-} ]] || die "cannot parse bench/latency output $out"
+		p99=${kv[p99_ms]}
+		log "latency $name round $2: ${kv[achieved]} of $RATE req/s, p50 ${kv[p50_ms]} ms, p99 $p99 ms," \
+			"p99.9 ${kv[p999_ms]} ms, max ${kv[max_ms]} ms, ${kv[failed]} failed (load average now $(cut -d' ' -f1 /proc/loadavg))"
+		LAT_P99S[$name]+="${LAT_P99S[$name]:+, }$(fmt_ms "$p99")"
+		if [[ -z ${LAT[$name.p99_ms]:-} ]] || awk -v a="$p99" -v b="${LAT[$name.p99_ms]}" 'BEGIN {exit !(a < b)}'; then
+			for f in "${keys[@]}"; do LAT[$name.$f]=${kv[$f]}; done
+		fi
+	}
+	for t in "${TARGETS[@]}"; do
+		curl -fsS -o /dev/null "${URL[$t]}" || die "$t (${URL[$t]}) does not answer 200"
+	done
+	for round in 1 2; do
+		for t in "${TARGETS[@]}"; do
+			run_latency "$t" "$round"
+		done
+	done
+	echo "## Latency at a fixed rate: bench/latency -rate $RATE -c $CONNS -d $DURATION, GET / (open loop; best of 2 interleaved runs by p99)"
+	echo
+	echo "Measured from each request's scheduled send time to the end of its body (no coordinated omission);"
+	echo "percentiles over-state by at most 6.25% (histogram buckets). \"achieved\" below 95% of the offered rate"
+	echo "means the run could not keep up and its figures do not describe that rate."
+	echo
+	echo "| target | offered req/s | achieved req/s | p50 | p90 | p99 | p99.9 | max | failed | p99 of each run | p99 from the actual send |"
+	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"
+	for t in "${TARGETS[@]}"; do
+		achieved=${LAT[$t.achieved]}
+		[[ ${LAT[$t.kept_up]} == true ]] || achieved="$achieved (**did not keep up**)"
+		printf '| %s | %s | %s | %s ms | %s ms | %s ms | %s ms | %s ms | %s | %s | %s ms |\n' "$t" "$RATE" "$achieved" \
+			"$(fmt_ms "${LAT[$t.p50_ms]}")" "$(fmt_ms "${LAT[$t.p90_ms]}")" "$(fmt_ms "${LAT[$t.p99_ms]}")" \
+			"$(fmt_ms "${LAT[$t.p999_ms]}")" "$(fmt_ms "${LAT[$t.max_ms]}")" "${LAT[$t.failed]}" "${LAT_P99S[$t]}" \
+			"$(fmt_ms "${LAT[$t.sent_p99_ms]}")"
+	done
+	echo
+	if [[ -n $BIN ]]; then
+		p99bg=${LAT[bluegreen.p99_ms]} p99ng=${LAT[nginx.p99_ms]}
+		note=
+		if [[ ${LAT[bluegreen.kept_up]} != true || ${LAT[nginx.kept_up]} != true ]]; then
+			note=" (a run did not keep up with the rate: not a valid comparison)"
+		fi
+		echo "- target bluegreen p99 <= nginx p99 at $RATE req/s: $(fmt_ms "$p99bg") ms vs $(fmt_ms "$p99ng") ms," \
+			"$(met "$p99bg <= $p99ng")$note"
+	fi
+	echo "- load average after this part: $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo
 fi
 
 # ---- switches under load ----
