@@ -79,10 +79,7 @@ func plain(r *http.Request) bool {
 	if r.ProtoMajor != 1 || r.Trailer != nil {
 		return false
 	}
-	switch r.Method {
-	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
-		http.MethodPatch, http.MethodDelete, http.MethodOptions:
-	default:
+	if !commonMethod(r.Method) {
 		return false
 	}
 	h := r.Header
@@ -217,6 +214,17 @@ func (x *exchange) finish(res *http.Response) {
 	putReader(x.br)
 	x.pc.pool.put(x.pc, time.Now())
 	x.pc, x.br = nil, nil
+}
+
+// commonMethod reports whether the fast paths (router.Server, the direct
+// engine) take requests with this method; others go to net/http.
+func commonMethod(m string) bool {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
+		http.MethodPatch, http.MethodDelete, http.MethodOptions:
+		return true
+	}
+	return false
 }
 
 func idempotent(method string) bool {

@@ -485,10 +485,7 @@ func fastRequest(req *http.Request) bool {
 	if req.ProtoMajor != 1 || req.ProtoMinor != 1 {
 		return false
 	}
-	switch req.Method {
-	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
-		http.MethodPatch, http.MethodDelete, http.MethodOptions:
-	default:
+	if !commonMethod(req.Method) {
 		return false
 	}
 	if len(req.RequestURI) == 0 || req.RequestURI[0] != '/' {

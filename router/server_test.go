@@ -73,20 +73,11 @@ func rawExchange(t *testing.T, addr, raw string, n int) []*http.Response {
 
 func readResponses(t *testing.T, br *bufio.Reader, n int) []*http.Response {
 	t.Helper()
-	var out []*http.Response
-	for i := range n {
-		res, err := http.ReadResponse(br, nil)
-		if err != nil {
-			t.Fatalf("response %d: %v", i+1, err)
-		}
-		body, err := io.ReadAll(res.Body)
-		if err != nil {
-			t.Fatalf("response %d body: %v", i+1, err)
-		}
-		res.Body = io.NopCloser(strings.NewReader(string(body)))
-		out = append(out, res)
+	methods := make([]string, n)
+	for i := range methods {
+		methods[i] = http.MethodGet
 	}
-	return out
+	return readResponsesHead(t, br, methods)
 }
 
 func bodyOf(res *http.Response) string {
