@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -138,9 +139,19 @@ func TestDeployRefusals(t *testing.T) {
 		t.Fatalf("deployments show --follow --timeout: exit %d\n%s", code, errOut)
 	}
 
-	// kill -9 of serve mid-deploy: after a restart the lock is free and the
-	// deployment is marked interrupted, not running forever.
+	// kill -9 of serve mid-deploy: the build step dies with it; after a
+	// restart the lock is free and the deployment is marked interrupted, not
+	// running forever.
+	pidText, err := os.ReadFile(r.gate + ".pid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	buildPID, err := strconv.Atoi(strings.TrimSpace(string(pidText)))
+	if err != nil {
+		t.Fatal(err)
+	}
 	s.kill9(t)
+	waitFor(t, "the build step to die with serve", 10*time.Second, func() bool { return !processAlive(buildPID) })
 	s2 := startServe(t, s.config)
 	if out := s2.mustCLI(t, "lock", "status"); !strings.Contains(out, "free") {
 		t.Fatalf("lock after restart: %q", out)

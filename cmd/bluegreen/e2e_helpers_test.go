@@ -277,6 +277,18 @@ func getMaybe(url string) (int, string, error) {
 }
 
 // waitFor polls cond until it holds or the deadline passes.
+// processAlive reports whether pid runs: it exists and is not a zombie
+// (an orphan nobody has reaped yet is dead for this purpose).
+func processAlive(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// The state follows the command name in parentheses: "pid (comm) S ...".
+	rest := string(stat[bytes.LastIndexByte(stat, ')')+1:])
+	return !strings.HasPrefix(strings.TrimSpace(rest), "Z")
+}
+
 func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
