@@ -261,8 +261,8 @@ type fastConn struct {
 	linger bool // close with lingerClose: the client may still be sending
 
 	// The client-gone watch of the request in progress (watchGone).
-	ctx        context.Context // the connection's; every request's parent
-	cancel     context.CancelCauseFunc
+	gone       atomic.Bool             // the client closed: no more requests
+	reqCancel  context.CancelCauseFunc // the watched request's; under watchMu
 	watchTimer *time.Timer
 	watchWG    sync.WaitGroup // the timer's func, from arming to its return
 	watchMu    sync.Mutex
@@ -287,9 +287,6 @@ func (c *fastConn) serve() {
 			c.srv.log.Error("panic serving a request", "remote", c.remote, "panic", err, "stack", string(buf))
 		}
 		c.srv.untrack(c)
-		if c.cancel != nil {
-			c.cancel(context.Canceled)
-		}
 		if !handedOff {
 			if c.linger {
 				c.lingerClose()
@@ -542,12 +539,9 @@ func (c *fastConn) handOff(head []byte) bool {
 // reports whether the connection may carry another request.
 func (c *fastConn) serveRequest(req *http.Request) bool {
 	req.RemoteAddr = c.remote
-	if c.ctx == nil {
-		c.ctx, c.cancel = context.WithCancelCause(context.Background())
-	}
 	// The request's context ends when the handler returns, as in
-	// net/http, or when the client goes away (the connection's).
-	ctx, cancel := context.WithCancelCause(c.ctx)
+	// net/http, or when the client goes away (the watch cancels it).
+	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(context.Canceled)
 	req = req.WithContext(ctx)
 	var body *fastBody
@@ -558,11 +552,11 @@ func (c *fastConn) serveRequest(req *http.Request) bool {
 	w := newFastResponse(c, req, body)
 	defer w.release()
 	if body == nil {
-		c.watchGone()
+		c.watchGone(cancel)
 		defer c.stopWatching()
 	}
 	c.srv.handler.ServeHTTP(w, req)
-	ok := w.finish() && c.ctx.Err() == nil && !w.closeAfter
+	ok := w.finish() && !c.gone.Load() && !w.closeAfter
 	if body != nil && !body.sawEOF.Load() {
 		// writeHead dropped what it could of an unread body, or announced
 		// the close: the client may still be sending, so close gently.
@@ -634,18 +628,19 @@ func (c *fastConn) lingerClose() {
 // sooner, and then the watch costs a timer reset and stop.
 const clientGoneAfter = 100 * time.Millisecond
 
-// errClientGone cancels the connection's context when the client closed
-// the connection while a request was still being served.
+// errClientGone cancels a request whose client closed the connection while
+// it was still being served.
 var errClientGone = errors.New("bluegreen: the client closed the connection")
 
 // watchGone arms the watch for the current request: after clientGoneAfter,
 // a read on the connection (a Peek, which keeps any bytes for the next
-// request) tells when the client hangs up, and cancels the connection's
-// context then, which cancels the request (and its upstream exchange). It
+// request) tells when the client hangs up, and then cancels the request
+// (and its upstream exchange) with cancel and marks the connection gone. It
 // replaces net/http's background read, which runs for every request.
-func (c *fastConn) watchGone() {
+func (c *fastConn) watchGone(cancel context.CancelCauseFunc) {
 	c.watchMu.Lock()
 	c.reqDone, c.aborting, c.reading = false, false, false
+	c.reqCancel = cancel
 	c.watchMu.Unlock()
 	c.watchWG.Add(1) // done by watchRead, or by stopWatching if it never runs
 	if c.watchTimer == nil {
@@ -670,10 +665,11 @@ func (c *fastConn) watchRead() {
 	c.watchMu.Unlock()
 	_, err := c.br.Peek(1)
 	c.watchMu.Lock()
-	aborted := c.aborting
+	aborted, cancel := c.aborting, c.reqCancel
 	c.watchMu.Unlock()
 	if err != nil && !aborted {
-		c.cancel(errClientGone)
+		c.gone.Store(true)
+		cancel(errClientGone)
 	}
 }
 
