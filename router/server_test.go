@@ -31,7 +31,7 @@ type testServer struct {
 
 func startServer(t *testing.T, h http.Handler, stdOnly bool) *testServer {
 	t.Helper()
-	ts := &testServer{}
+	var ts *testServer
 	counted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, ok := w.(*fastResponse); ok {
 			ts.fast.Add(1)
@@ -40,7 +40,16 @@ func startServer(t *testing.T, h http.Handler, stdOnly bool) *testServer {
 		}
 		h.ServeHTTP(w, r)
 	})
-	ts.Server = newServer(counted, time.Second, 5*time.Second, slog.New(slog.DiscardHandler))
+	ts = newTestServer(counted, 5*time.Second, stdOnly)
+	ts.addr = serve(t, ts.Server)
+	return ts
+}
+
+// newTestServer returns a Server for h (header timeout 1 s) counting new
+// and closed connections, not yet serving.
+func newTestServer(h http.Handler, idle time.Duration, stdOnly bool) *testServer {
+	ts := &testServer{}
+	ts.Server = newServer(h, time.Second, idle, slog.New(slog.DiscardHandler))
 	ts.stdOnly = stdOnly
 	ts.ConnState = func(_ net.Conn, s http.ConnState) {
 		switch s {
@@ -50,7 +59,6 @@ func startServer(t *testing.T, h http.Handler, stdOnly bool) *testServer {
 			ts.closes.Add(1)
 		}
 	}
-	ts.addr = serve(t, ts.Server)
 	return ts
 }
 
@@ -315,23 +323,13 @@ func TestServerShutdown(t *testing.T) {
 	for _, stdOnly := range []bool{false, true} {
 		release := make(chan struct{})
 		started := make(chan struct{}, 1)
-		ts := &testServer{}
-		ts.Server = newServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ts := newTestServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Path == "/slow" {
 				started <- struct{}{}
 				<-release
 			}
 			io.WriteString(w, "done")
-		}), time.Second, time.Minute, slog.New(slog.DiscardHandler))
-		ts.stdOnly = stdOnly
-		ts.ConnState = func(_ net.Conn, s http.ConnState) {
-			switch s {
-			case http.StateNew:
-				ts.news.Add(1)
-			case http.StateClosed, http.StateHijacked:
-				ts.closes.Add(1)
-			}
-		}
+		}), time.Minute, stdOnly)
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
