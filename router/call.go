@@ -5,7 +5,9 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -24,24 +26,27 @@ type callKeyType struct{}
 var callKey any = callKeyType{}
 
 // call is the router's record of one request: where it goes, which
-// generation holds it, what came back. It is also the outgoing request's
-// context (it embeds a cancellable child of the client's request context),
-// so the engine's hooks can find it and the drain can cancel it.
+// generation holds it, what came back. It is also the context of the
+// request sent upstream, with a cancellation of its own that costs no
+// allocation on the fast path: the drain cancels it at its deadline, the
+// client going away cancels it (router.Server reports that through the
+// response writer, net/http through the request's context), and the direct
+// engine hangs one upstream connection on it (closeOnEnd) instead of a
+// context.AfterFunc.
 //
-// Fields other than the embedded context and cancel are only touched by the
-// goroutine serving the request; calls are never reused, because transport
-// goroutines may still hold the context after the handler returns.
+// Fields from rt to body are only touched by the goroutine serving the
+// request; the cancellation state is under mu. Calls are never reused,
+// because transport goroutines may still hold the context after the
+// handler returns.
 type call struct {
-	context.Context
-	cancel context.CancelCauseFunc
-
 	rt    *Router
 	gen   *generation // nil for preview requests
 	color colorIdx
 	pool  *pool
 	up    *upstream
 	seq   uint64
-	slot  int
+	slot  int  // the generation's cancellation slot, -1 for its overflow map
+	reg   bool // registered with gen for cancellation
 
 	start    time.Time
 	ttfb     time.Duration
@@ -49,15 +54,172 @@ type call struct {
 	upErr    bool
 	upgraded bool
 	body     *limitedBody
+
+	// values answers Value and Deadline: the client request's context, or
+	// a WithoutCancel view of it when it can end (so that context.Cause
+	// finds no cancelCtx above the call and asks its Err).
+	values     context.Context
+	stopParent func() bool // stops the parent's end from ending the call
+
+	ended   atomic.Bool // set under mu, before done is closed
+	mu      sync.Mutex
+	done    chan struct{} // made by the first Done
+	cause   error
+	hookNC  net.Conn            // closed when the call ends (closeOnEnd)
+	hookW   http.ResponseWriter // its read deadline moved to the past then
+	hookSet bool
+	hookRan bool
+	after   []*afterFunc // context.AfterFunc and children from the standard library
 }
 
-// Value returns the call itself for callKey and defers to the parent
-// context otherwise.
+// afterFunc is one function registered with call.AfterFunc.
+type afterFunc struct{ f func() }
+
+// newCall returns the call of a request whose own context is parent.
+func newCall(rt *Router, parent context.Context) *call {
+	c := &call{rt: rt, slot: -1}
+	if parent.Done() == nil {
+		c.values = parent // nothing above can be cancelled
+		return c
+	}
+	c.values = context.WithoutCancel(parent)
+	c.stopParent = context.AfterFunc(parent, func() { c.cancel(context.Cause(parent)) })
+	return c
+}
+
+// Deadline is the client request's.
+func (c *call) Deadline() (time.Time, bool) { return c.values.Deadline() }
+
+// Done returns a channel closed when the call ends.
+func (c *call) Done() <-chan struct{} {
+	c.mu.Lock()
+	if c.done == nil {
+		c.done = make(chan struct{})
+		if c.ended.Load() {
+			close(c.done)
+		}
+	}
+	d := c.done
+	c.mu.Unlock()
+	return d
+}
+
+// Err is context.Canceled once the call ended, whatever the cause.
+func (c *call) Err() error {
+	if c.ended.Load() {
+		return context.Canceled
+	}
+	return nil
+}
+
+// Value returns the call itself for callKey and defers to the client
+// request's context otherwise.
 func (c *call) Value(key any) any {
 	if key == callKey {
 		return c
 	}
-	return c.Context.Value(key)
+	return c.values.Value(key)
+}
+
+// endCause is why the call ended (errDrainDeadline, errClientGone, the
+// client request context's cause, context.Canceled when the handler
+// returned), or nil while it runs.
+func (c *call) endCause() error {
+	if !c.ended.Load() {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cause
+}
+
+// cancel ends the call with cause; only the first cancel counts. Whatever
+// was registered to run at the end runs in goroutines of its own, so cancel
+// may be called with locks held.
+func (c *call) cancel(cause error) {
+	c.mu.Lock()
+	if c.ended.Load() {
+		c.mu.Unlock()
+		return
+	}
+	c.cause = cause
+	c.ended.Store(true) // before done is closed: a closed Done means Err != nil
+	if c.done != nil {
+		close(c.done)
+	}
+	nc, w, hook := c.hookNC, c.hookW, c.hookSet
+	c.hookNC, c.hookW, c.hookSet, c.hookRan = nil, nil, false, hook
+	after := c.after
+	c.after = nil
+	c.mu.Unlock()
+	if hook {
+		go endExchange(nc, w)
+	}
+	for _, a := range after {
+		go a.f()
+	}
+}
+
+// endExchange closes an upstream connection whose request was cancelled,
+// and unblocks a handler waiting for the client's body.
+func endExchange(nc net.Conn, w http.ResponseWriter) {
+	nc.Close()
+	if w != nil {
+		_ = http.NewResponseController(w).SetReadDeadline(time.Unix(1, 0))
+	}
+}
+
+// closeOnEnd makes the end of the call close nc, an upstream connection,
+// and, when w is not nil, move the client connection's read deadline to
+// the past so a handler waiting for a slow upload returns too; at once (in
+// a goroutine) if the call has already ended. It replaces what an earlier
+// closeOnEnd registered; stopCloseOnEnd undoes it.
+func (c *call) closeOnEnd(nc net.Conn, w http.ResponseWriter) {
+	c.mu.Lock()
+	if c.ended.Load() {
+		c.hookNC, c.hookW, c.hookSet, c.hookRan = nil, nil, false, true
+		c.mu.Unlock()
+		go endExchange(nc, w)
+		return
+	}
+	c.hookNC, c.hookW, c.hookSet, c.hookRan = nc, w, true, false
+	c.mu.Unlock()
+}
+
+// stopCloseOnEnd forgets the connection of closeOnEnd. It reports false
+// when the end of the call already closed it (or is closing it).
+func (c *call) stopCloseOnEnd() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.hookNC, c.hookW, c.hookSet = nil, nil, false
+	return !c.hookRan
+}
+
+// AfterFunc runs f in its own goroutine when the call ends, as
+// context.AfterFunc does; the standard library finds this method when it
+// derives contexts from the call (the Transport of the ReverseProxy engine,
+// dials), instead of starting a goroutine to wait for Done.
+func (c *call) AfterFunc(f func()) (stop func() bool) {
+	a := &afterFunc{f: f}
+	c.mu.Lock()
+	if c.ended.Load() {
+		c.mu.Unlock()
+		go f()
+		return func() bool { return false }
+	}
+	c.after = append(c.after, a)
+	c.mu.Unlock()
+	return func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for i, b := range c.after {
+			if b == a {
+				c.after = append(c.after[:i], c.after[i+1:]...)
+				return true
+			}
+		}
+		return false
+	}
 }
 
 // callFrom finds the call in ctx, or nil.
@@ -85,10 +247,7 @@ func (c *call) responded(status int, h http.Header) {
 // call it instead of responded.
 func (c *call) fail(w http.ResponseWriter, err error) {
 	c.ttfb = time.Since(c.start)
-	var cause error
-	if c.Context != nil {
-		cause = context.Cause(c.Context)
-	}
+	cause := c.endCause()
 	var tooLarge *http.MaxBytesError
 	switch {
 	case (c.body != nil && c.body.exceeded.Load()) || errors.As(err, &tooLarge):
@@ -138,12 +297,13 @@ func (c *call) log(level slog.Level, msg string, err error) {
 // a drain that sees zero also sees the counters). It runs deferred, also
 // when the engine aborts the handler with http.ErrAbortHandler.
 func (c *call) finish() {
-	if c.cancel != nil {
-		if c.gen != nil {
-			c.gen.unregister(c)
-		}
-		c.cancel(context.Canceled)
+	if c.stopParent != nil {
+		c.stopParent()
 	}
+	if c.reg {
+		c.gen.unregister(c)
+	}
+	c.cancel(context.Canceled)
 	if c.ttfb == 0 {
 		c.ttfb = time.Since(c.start)
 	}

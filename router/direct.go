@@ -2,7 +2,6 @@ package router
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"log/slog"
 	"net"
@@ -51,17 +50,15 @@ type exchange struct {
 	w        http.ResponseWriter
 	pc       *upConn
 	br       *bufio.Reader
-	stop     func() bool // stops the AfterFunc that closes pc when c is done
 	hasBody  bool
 	bodyRead bool // the request body was read from (it cannot be sent again)
 	bodyErr  bool // reading the client's body failed
 	noReuse  bool
 }
 
-func (e *directEngine) forward(w http.ResponseWriter, r *http.Request) {
-	c := callFrom(r.Context())
-	if c == nil || !plain(r) {
-		e.fallback.forward(w, r)
+func (e *directEngine) forward(w http.ResponseWriter, r *http.Request, c *call) {
+	if !plain(r) {
+		e.fallback.forward(w, r, c)
 		return
 	}
 	x := exchange{c: c, req: r, w: w, hasBody: r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody}
@@ -179,16 +176,11 @@ func (e *directEngine) try(x *exchange) (res *http.Response, retry bool, err err
 // then, so that a handler waiting for a slow upload returns too.
 func (x *exchange) attach(pc *upConn) {
 	x.pc, x.noReuse = pc, false
-	nc := pc.nc
-	if !x.hasBody {
-		x.stop = context.AfterFunc(x.c, func() { nc.Close() })
-		return
+	var w http.ResponseWriter
+	if x.hasBody {
+		w = x.w
 	}
-	w := x.w
-	x.stop = context.AfterFunc(x.c, func() {
-		nc.Close()
-		http.NewResponseController(w).SetReadDeadline(time.Unix(1, 0))
-	})
+	x.c.closeOnEnd(pc.nc, w)
 }
 
 // abandon closes the connection; it is never reused.
@@ -196,7 +188,7 @@ func (x *exchange) abandon() {
 	if x.pc == nil {
 		return
 	}
-	x.stop()
+	x.c.stopCloseOnEnd()
 	x.pc.nc.Close()
 	if x.br != nil {
 		putReader(x.br)
@@ -207,7 +199,7 @@ func (x *exchange) abandon() {
 // finish returns the connection to its pool when it can carry another
 // request, and closes it otherwise.
 func (x *exchange) finish(res *http.Response) {
-	if res.Close || x.noReuse || x.br.Buffered() != 0 || !x.stop() {
+	if res.Close || x.noReuse || x.br.Buffered() != 0 || !x.c.stopCloseOnEnd() {
 		x.abandon()
 		return
 	}

@@ -18,8 +18,9 @@ import (
 // counters), which does not care how bytes travel, and the forwarding,
 // which a faster implementation may replace.
 //
-// Contract: r's context is a *call (find it with callFrom) naming the
-// upstream (c.up) to use. forward must call c.responded with the final
+// Contract: c is r's call, naming the upstream (c.up) to use; engines that
+// hand r to the standard library send it with c as its context (hooks find
+// it with callFrom). forward must call c.responded with the final
 // response status and headers before writing them to w, or c.fail when no
 // response came (dial error, cancellation, body too large); it may move
 // c.up to another upstream of c.pool when the first one refused the
@@ -27,7 +28,7 @@ import (
 // bodies and upgraded connections; it may abort the handler with
 // http.ErrAbortHandler when a response breaks mid-body.
 type engine interface {
-	forward(w http.ResponseWriter, r *http.Request)
+	forward(w http.ResponseWriter, r *http.Request, c *call)
 	closeIdle()
 }
 
@@ -73,7 +74,8 @@ func newProxyEngine(connectTimeout time.Duration, trust bool, log *slog.Logger) 
 	return e
 }
 
-func (e *proxyEngine) forward(w http.ResponseWriter, r *http.Request) {
+func (e *proxyEngine) forward(w http.ResponseWriter, r *http.Request, c *call) {
+	r = r.WithContext(c)
 	if r.ContentLength != 0 && r.Header["Expect"] != nil && strings.EqualFold(r.Header.Get("Expect"), "100-continue") {
 		w = noForwardedContinue{w}
 	}

@@ -74,8 +74,8 @@ func TestDrainCancelsAtDeadline(t *testing.T) {
 	calls := make([]*call, n)
 	for i := range calls {
 		g := rt.acquire()
-		ctx, cancel := context.WithCancelCause(context.Background())
-		calls[i] = &call{Context: ctx, cancel: cancel, gen: g}
+		calls[i] = newCall(rt, context.Background())
+		calls[i].gen = g
 		if i < n-1 {
 			g.register(calls[i], uint64(i%7)) // crowd a few lines
 		}
@@ -88,13 +88,13 @@ func TestDrainCancelsAtDeadline(t *testing.T) {
 		t.Fatalf("result %+v, want %d cancelled", res, n)
 	}
 	for i, c := range calls[:n-1] {
-		if context.Cause(c) != errDrainDeadline {
-			t.Fatalf("call %d (slot %d) not cancelled: %v", i, c.slot, context.Cause(c))
+		if c.endCause() != errDrainDeadline {
+			t.Fatalf("call %d (slot %d) not cancelled: %v", i, c.slot, c.endCause())
 		}
 	}
 	late := calls[n-1]
 	late.gen.register(late, 0)
-	if context.Cause(late) != errDrainDeadline {
+	if late.endCause() != errDrainDeadline {
 		t.Fatal("a request registering after the deadline was not cancelled")
 	}
 	overflow := 0

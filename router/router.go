@@ -1,7 +1,6 @@
 package router
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -206,6 +205,7 @@ func (rt *Router) Stats() map[bluegreen.Color]ColorStats {
 func (rt *Router) NewServer(h http.Handler) *Server {
 	s := newServer(h, rt.opts.ReadHeaderTimeout, rt.opts.IdleTimeout, rt.log)
 	s.stdOnly = rt.opts.NetHTTPServer
+	_, s.selfCancel = h.(*handler)
 	return s
 }
 
@@ -242,7 +242,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 // serve routes one request: it picks the generation (public) or color
 // (preview) at the start, counts it, and hands it to the engine.
 func (rt *Router) serve(w http.ResponseWriter, req *http.Request, preview bool) {
-	c := &call{rt: rt, slot: -1}
+	c := newCall(rt, req.Context())
+	if fw, ok := w.(*fastResponse); ok {
+		fw.c.cancelOnGone(c)
+	}
 	if preview {
 		c.color = rt.table.Load().live.other()
 	} else {
@@ -267,24 +270,20 @@ func (rt *Router) serve(w http.ResponseWriter, req *http.Request, preview bool) 
 			return
 		}
 		if req.ContentLength < 0 && req.Body != nil && req.Body != http.NoBody {
+			// As http.MaxBytesReader: the handler's request is the one
+			// forwarded, with its body behind the limit.
 			c.body = &limitedBody{rc: req.Body, left: limit, limit: limit}
+			req.Body = c.body
 		}
 	}
 
 	if c.gen != nil {
-		// Public requests get their own cancellable context, which the drain
-		// of their generation cancels at the deadline.
-		ctx, cancel := context.WithCancelCause(req.Context())
-		c.Context, c.cancel = ctx, cancel
+		// The drain of the generation cancels the requests still open at
+		// its deadline.
+		c.reg = true
 		c.gen.register(c, c.seq)
-	} else {
-		c.Context = req.Context()
 	}
-	out := req.WithContext(c)
-	if c.body != nil {
-		out.Body = c.body
-	}
-	rt.eng.forward(w, out)
+	rt.eng.forward(w, req, c)
 }
 
 var errNoUpstreams = errorString("no upstreams")

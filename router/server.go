@@ -50,6 +50,7 @@ type Server struct {
 	log               *slog.Logger
 	std               *http.Server // serves the connections handed over
 	stdOnly           bool         // hand over every connection at once
+	selfCancel        bool         // handler is the router's: it registers its call (cancelOnGone)
 	handoff           *connQueue
 
 	mu        sync.Mutex
@@ -261,8 +262,8 @@ type fastConn struct {
 	linger bool // close with lingerClose: the client may still be sending
 
 	// The client-gone watch of the request in progress (watchGone).
-	gone       atomic.Bool             // the client closed: no more requests
-	reqCancel  context.CancelCauseFunc // the watched request's; under watchMu
+	gone       atomic.Bool // the client closed: no more requests
+	reqCancel  canceler    // the request's in progress; under watchMu
 	watchTimer *time.Timer
 	watchWG    sync.WaitGroup // the timer's func, from arming to its return
 	watchMu    sync.Mutex
@@ -539,11 +540,15 @@ func (c *fastConn) handOff(head []byte) bool {
 // reports whether the connection may carry another request.
 func (c *fastConn) serveRequest(req *http.Request) bool {
 	req.RemoteAddr = c.remote
-	// The request's context ends when the handler returns, as in
-	// net/http, or when the client goes away (the watch cancels it).
-	ctx, cancel := context.WithCancelCause(context.Background())
-	defer cancel(context.Canceled)
-	req = req.WithContext(ctx)
+	if !c.srv.selfCancel {
+		// The request's context ends when the handler returns, as in
+		// net/http, or when the client goes away (the watch cancels it).
+		ctx, cancel := context.WithCancelCause(context.Background())
+		defer cancel(context.Canceled)
+		req = req.WithContext(ctx)
+		c.cancelOnGone(cancelFunc(cancel))
+	}
+	defer c.cancelOnGone(nil)
 	var body *fastBody
 	if req.Body != http.NoBody {
 		body = &fastBody{rc: req.Body}
@@ -552,7 +557,7 @@ func (c *fastConn) serveRequest(req *http.Request) bool {
 	w := newFastResponse(c, req, body)
 	defer w.release()
 	if body == nil {
-		c.watchGone(cancel)
+		c.watchGone()
 		defer c.stopWatching()
 	}
 	c.srv.handler.ServeHTTP(w, req)
@@ -564,6 +569,28 @@ func (c *fastConn) serveRequest(req *http.Request) bool {
 		return false
 	}
 	return ok
+}
+
+// canceler is what the client-gone watch cancels: the request context's
+// cancel, or the router's call, which its handler registers itself
+// (Server.selfCancel) so that a request costs no context of the server's.
+type canceler interface{ cancel(cause error) }
+
+// cancelFunc is a context's cancel as a canceler.
+type cancelFunc context.CancelCauseFunc
+
+func (f cancelFunc) cancel(cause error) { f(cause) }
+
+// cancelOnGone makes x the canceler of the request in progress (nil at its
+// end); if the watch already saw the client go, x is cancelled at once.
+func (c *fastConn) cancelOnGone(x canceler) {
+	c.watchMu.Lock()
+	c.reqCancel = x
+	gone := c.gone.Load()
+	c.watchMu.Unlock()
+	if gone && x != nil {
+		x.cancel(errClientGone)
+	}
 }
 
 // fastBody is a request body as the handler sees it: it records whether it
@@ -634,13 +661,13 @@ var errClientGone = errors.New("bluegreen: the client closed the connection")
 
 // watchGone arms the watch for the current request: after clientGoneAfter,
 // a read on the connection (a Peek, which keeps any bytes for the next
-// request) tells when the client hangs up, and then cancels the request
-// (and its upstream exchange) with cancel and marks the connection gone. It
-// replaces net/http's background read, which runs for every request.
-func (c *fastConn) watchGone(cancel context.CancelCauseFunc) {
+// request) tells when the client hangs up, and then marks the connection
+// gone and cancels the request (and its upstream exchange) through its
+// canceler (cancelOnGone). It replaces net/http's background read, which
+// runs for every request.
+func (c *fastConn) watchGone() {
 	c.watchMu.Lock()
 	c.reqDone, c.aborting, c.reading = false, false, false
-	c.reqCancel = cancel
 	c.watchMu.Unlock()
 	c.watchWG.Add(1) // done by watchRead, or by stopWatching if it never runs
 	if c.watchTimer == nil {
@@ -665,11 +692,14 @@ func (c *fastConn) watchRead() {
 	c.watchMu.Unlock()
 	_, err := c.br.Peek(1)
 	c.watchMu.Lock()
-	aborted, cancel := c.aborting, c.reqCancel
-	c.watchMu.Unlock()
-	if err != nil && !aborted {
+	gone := err != nil && !c.aborting
+	if gone {
 		c.gone.Store(true)
-		cancel(errClientGone)
+	}
+	x := c.reqCancel
+	c.watchMu.Unlock()
+	if gone && x != nil {
+		x.cancel(errClientGone)
 	}
 }
 

@@ -268,3 +268,41 @@ func TestClientDisconnectReleases(t *testing.T) {
 		return tr.liveInFlight() == 0 && tr.Stats()[bluegreen.Blue].InFlight == 0
 	})
 }
+
+// TestClientGoneBeforeTheAnswer: a client that hangs up while the upstream
+// is still thinking cancels the upstream request (the router closes its
+// connection, so the backend's request context ends), and the request is
+// counted as 499, on both data paths: the router's own server, where the
+// client-gone watch cancels the call it registered, and net/http's, whose
+// request context the call follows.
+func TestClientGoneBeforeTheAnswer(t *testing.T) {
+	for _, std := range []bool{false, true} {
+		name := "fast"
+		if std {
+			name = "net/http"
+		}
+		t.Run(name, func(t *testing.T) {
+			arrived := make(chan struct{}, 1)
+			cancelled := make(chan struct{}, 1)
+			never := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				arrived <- struct{}{}
+				<-r.Context().Done() // never answers on its own
+				cancelled <- struct{}{}
+			})
+			tr := startRouter(t, Options{NetHTTPServer: std}, bluegreen.Blue, map[bluegreen.Color][]string{
+				bluegreen.Blue: {newBackend(t, never)},
+			})
+			conn, _ := rawConn(t, tr.pub)
+			if _, err := io.WriteString(conn, "GET /wait HTTP/1.1\r\nHost: app\r\n\r\n"); err != nil {
+				t.Fatal(err)
+			}
+			recv(t, arrived, 5*time.Second, "the request to reach the backend")
+			conn.Close()
+			recv(t, cancelled, 10*time.Second, "the upstream request to be cancelled")
+			waitFor(t, 5*time.Second, "the request to be counted as 499", func() bool {
+				s := tr.Stats()[bluegreen.Blue]
+				return s.InFlight == 0 && s.Requests == 1 && s.Status[3] == 1 && s.UpstreamErrors == 0
+			})
+		})
+	}
+}
