@@ -365,10 +365,19 @@ fi
 
 # ---- switches under load ----
 if has_part switch && [[ -n $BIN ]]; then
+	# Twice: with the connections as busy as they can be (the zero-downtime
+	# test: every request counts), then at the latency part's fixed rate,
+	# where switch_ms is the switch's own cost beside live traffic rather than
+	# its wait for a core on a saturated machine.
 	echo "## Switches under load: switchbench -n $SWITCHES -c $CONNS"
 	echo
 	"$WORK/bin/switchbench" -public "127.0.0.1:$PUB_PORT" -api "127.0.0.1:$API_PORT" \
 		-token-file "$STATE/api-token" -n "$SWITCHES" -c "$CONNS" || STATUS=1
+	echo
+	echo "## Switches at a fixed load: switchbench -n $SWITCHES -c $CONNS -rate $RATE -idle 0"
+	echo
+	"$WORK/bin/switchbench" -public "127.0.0.1:$PUB_PORT" -api "127.0.0.1:$API_PORT" \
+		-token-file "$STATE/api-token" -n "$SWITCHES" -c "$CONNS" -rate "$RATE" -idle 0 || STATUS=1
 	echo
 fi
 

@@ -5,6 +5,12 @@
 // request (/slow?ms=N on the backend) so that a long request is in flight on
 // the old color when the router swaps.
 //
+// With -rate the load is a fixed request rate over the same connections
+// (an open loop, as bench/latency), well below saturation, so switch_ms
+// shows what a switch costs beside live traffic rather than how long the
+// API waits for a core on a saturated machine; without it the connections
+// send as fast as they can.
+//
 // It reports total and failed requests (the goal is 0 failed), requests per
 // color, the API's switch_ms (from the API receiving the request to the
 // router swap) and the drain figures, and exits 1 when any request or switch
@@ -47,7 +53,7 @@ func main() {
 type options struct {
 	public, apiAddr, token, tokenFile string
 	switches, conns, slowEvery, idle  int
-	slowMS                            int
+	slowMS, rate                      int
 	gap, warmup, healthWait           time.Duration
 }
 
@@ -60,6 +66,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.tokenFile, "token-file", "", "file holding the API token (STATE_DIR/api-token)")
 	fs.IntVar(&o.switches, "n", 100, "number of switches")
 	fs.IntVar(&o.conns, "c", 64, "load connections")
+	fs.IntVar(&o.rate, "rate", 0, "fixed load rate in req/s over the connections (0: as fast as they go)")
 	fs.IntVar(&o.idle, "idle", 10, "switches without load first, for reference (not counted in -n)")
 	fs.IntVar(&o.slowEvery, "slow-every", 10, "start a slow request before every Nth switch (0: never)")
 	fs.IntVar(&o.slowMS, "slow-ms", 1500, "duration of the slow request in ms")
@@ -82,8 +89,8 @@ func parseFlags(args []string) (options, error) {
 	if o.token == "" {
 		return o, errors.New("-token or -token-file is required")
 	}
-	if o.switches < 1 || o.conns < 1 || o.slowEvery < 0 || o.slowMS < 0 || o.idle < 0 {
-		return o, errors.New("-n and -c must be positive, -idle, -slow-every and -slow-ms not negative")
+	if o.switches < 1 || o.conns < 1 || o.slowEvery < 0 || o.slowMS < 0 || o.idle < 0 || o.rate < 0 {
+		return o, errors.New("-n and -c must be positive, -idle, -slow-every, -slow-ms and -rate not negative")
 	}
 	return o, nil
 }
@@ -123,7 +130,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 	}
 
-	load, err := loadgen.Start(ctx, loadgen.Options{URL: "http://" + o.public + "/", Connections: o.conns})
+	load, err := loadgen.Start(ctx, loadgen.Options{URL: "http://" + o.public + "/", Connections: o.conns, Rate: o.rate})
 	if err != nil {
 		return fmt.Errorf("starting the load: %w", err)
 	}

@@ -86,8 +86,15 @@ func (r *report) print(w io.Writer) {
 		}
 	}
 
-	fmt.Fprintf(w, "switchbench: %d switches under load (%d connections; a %d ms request in flight at 1 switch in %d)\n\n",
-		o.switches, o.conns, o.slowMS, o.slowEvery)
+	load := "as fast as they go"
+	if o.rate > 0 {
+		load = fmt.Sprintf("a fixed %d req/s", o.rate)
+	}
+	slow := "no slow requests"
+	if o.slowEvery > 0 {
+		slow = fmt.Sprintf("a %d ms request in flight at 1 switch in %d", o.slowMS, o.slowEvery)
+	}
+	fmt.Fprintf(w, "switchbench: %d switches under load (%d connections, %s; %s)\n\n", o.switches, o.conns, load, slow)
 	fmt.Fprintf(w, "| figure | value |\n|---|---|\n")
 	fmt.Fprintf(w, "| switches done / failed (under load and idle) | %d / %d |\n", len(r.switches)+len(r.idle)-r.switchFailed(), r.switchFailed())
 	fmt.Fprintf(w, "| load requests (total / failed) | %d / %d%s |\n", l.Requests, l.Failed, failures(l))
