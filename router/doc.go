@@ -23,12 +23,15 @@
 // request that brings it to zero closes a channel, on which Drain.Wait
 // blocks (no polling, and no lost wake-up: a closed channel stays closed).
 // At the deadline Wait sets the cancelled bit, reading the count of requests
-// still open, and cancels them: every forwarded request runs under its own
-// context, a child of the client's, registered in a lock-free slot table of
-// its generation; cancelling it aborts the upstream exchange, which ends a
-// stream or an upgraded (WebSocket) connection, or answers 504 to a request
-// still waiting for its response. A request counts as in flight until its
-// handler returns, after its streamed body or upgraded connection ended.
+// still open, and cancels them: every forwarded request's record (call.go)
+// is also its own cancellable context, which ends with the client's
+// (router.Server's client-gone watch cancels it directly, net/http's
+// request context through one AfterFunc) and is registered in a lock-free
+// slot table of its generation; cancelling it aborts the upstream
+// exchange, which ends a stream or an upgraded (WebSocket) connection, or
+// answers 504 to a request still waiting for its response. A request
+// counts as in flight until its handler returns, after its streamed body or
+// upgraded connection ended.
 //
 // The seam. Bookkeeping (tables, generations, drains, counters) does not
 // know how bytes move. It hands each request to an engine ("forward this
