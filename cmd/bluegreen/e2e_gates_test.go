@@ -135,6 +135,10 @@ func TestWatchRollsBackBadRelease(t *testing.T) {
 		m[`bluegreen_live{color="blue"}`] != 1 || m[`bluegreen_request_duration_seconds_count{color="green"}`] < 1 {
 		t.Errorf("metrics: %v", m)
 	}
+	// serve's GC target, unless the environment (inherited by serve) sets one.
+	if _, set := os.LookupEnv("GOGC"); !set && m["go_gc_gogc_percent"] != serveGCPercent {
+		t.Errorf("go_gc_gogc_percent = %v, want %d", m["go_gc_gogc_percent"], serveGCPercent)
+	}
 	before := m[`bluegreen_requests_total{color="blue",class="2xx"}`]
 	for range 5 {
 		get(t, "http://"+s.public+"/")

@@ -13,7 +13,8 @@ import (
 
 // metricsHandler serves GET /metrics in the Prometheus text exposition
 // format (version 0.0.4): the router's per-color figures and the
-// controller's operation counts, all since this process started.
+// controller's operation counts, all since this process started, and the
+// garbage collector's target.
 func metricsHandler(rt *router.Router, ctl *controller.Controller) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
@@ -73,4 +74,6 @@ func writeMetrics(w *bufio.Writer, stats map[bluegreen.Color]router.ColorStats, 
 	family("bluegreen_verifications_total", "counter", "Verifications of a color by outcome.")
 	fmt.Fprintf(w, "bluegreen_verifications_total{outcome=\"passed\"} %d\n", k.VerificationsPassed)
 	fmt.Fprintf(w, "bluegreen_verifications_total{outcome=\"failed\"} %d\n", k.VerificationsFailed)
+	family("go_gc_gogc_percent", "gauge", "The garbage collector's heap growth target: GOGC if set, otherwise serve's default of 400 (-1: off).")
+	fmt.Fprintf(w, "go_gc_gogc_percent %d\n", gcPercent())
 }

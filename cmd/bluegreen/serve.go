@@ -88,6 +88,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 	if err := checkStateDir(cfg.StateDir); err != nil {
 		return err
 	}
+	gogc := tuneGC()
 	tokenFile := filepath.Join(cfg.StateDir, tokenFileName)
 	token, created, err := ensureToken(tokenFile, logger)
 	if err != nil {
@@ -257,7 +258,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 		logger.Warn("the API listens beyond this machine over plain HTTP: the token can be seen on the network; bind it to 127.0.0.1 or put it behind TLS", "api", lns[2].Addr().String())
 	}
 	logger.Info("serving", "live", state.Live, "public", lns[0].Addr().String(), "preview", lns[1].Addr().String(),
-		"api", lns[2].Addr().String(), "state", cfg.StateDir)
+		"api", lns[2].Addr().String(), "state", cfg.StateDir, "gogc", gogc)
 	if ready != nil {
 		ready(endpoints{Public: lns[0].Addr().String(), Preview: lns[1].Addr().String(), API: lns[2].Addr().String(),
 			Live: state.Live, TokenFile: tokenFile, TokenCreated: created, Token: token, APIScheme: apiScheme(cfg)})
