@@ -64,6 +64,8 @@ func skipRequestHeader(k string) bool {
 	return false
 }
 
+// writeHeader writes one header line "k: v" with its CRLF; callers check
+// that k and v are fit for a head.
 func writeHeader(bw *bufio.Writer, k, v string) {
 	bw.WriteString(k)
 	bw.WriteString(": ")

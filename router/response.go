@@ -87,13 +87,9 @@ func (w *fastResponse) writeHeaderLines(skip func(string) bool) {
 			continue
 		}
 		for _, v := range vv {
-			if !validHeaderValue(v) {
-				continue
+			if validHeaderValue(v) {
+				writeHeader(w.bw, k, v)
 			}
-			w.bw.WriteString(k)
-			w.bw.WriteString(": ")
-			w.bw.WriteString(v)
-			w.bw.WriteString("\r\n")
 		}
 	}
 }
@@ -136,9 +132,7 @@ func (w *fastResponse) writeHead(atEnd bool) {
 	w.writeStatusLine(w.status)
 	w.writeHeaderLines(skipFastResponseHeader)
 	if _, set := h["Date"]; !set { // a nil value suppresses it, as in net/http
-		w.bw.WriteString("Date: ")
-		w.bw.WriteString(httpDate())
-		w.bw.WriteString("\r\n")
+		writeHeader(w.bw, "Date", httpDate())
 	}
 	if w.chunked {
 		w.bw.WriteString("Transfer-Encoding: chunked\r\n")
@@ -275,7 +269,7 @@ func (w *fastResponse) writeTrailers() {
 			k = http.CanonicalHeaderKey(strings.TrimSpace(k))
 			for _, v := range w.header[k] {
 				if validHeaderName(k) && validHeaderValue(v) {
-					w.bw.WriteString(k + ": " + v + "\r\n")
+					writeHeader(w.bw, k, v)
 				}
 			}
 		}
@@ -287,7 +281,7 @@ func (w *fastResponse) writeTrailers() {
 		}
 		for _, v := range vv {
 			if validHeaderValue(v) {
-				w.bw.WriteString(name + ": " + v + "\r\n")
+				writeHeader(w.bw, name, v)
 			}
 		}
 	}
