@@ -69,18 +69,24 @@ func startRouter(t *testing.T, opts Options, live bluegreen.Color, ups map[blueg
 	t.Cleanup(rt.Close)
 	tr := &testRouter{}
 	pub := rt.NewServer(rt.Public())
-	pub.ConnState = func(_ net.Conn, s http.ConnState) {
-		switch s {
-		case http.StateNew:
-			tr.newConns.Add(1)
-		case http.StateClosed, http.StateHijacked:
-			tr.closed.Add(1)
-		}
-	}
+	pub.ConnState = countConns(&tr.newConns, &tr.closed)
 	tr.Router = rt
 	tr.pub = serve(t, pub)
 	tr.prev = serve(t, rt.NewServer(rt.Preview()))
 	return tr
+}
+
+// countConns is a ConnState hook counting accepted connections in news and
+// ended ones (closed or hijacked) in closes.
+func countConns(news, closes *atomic.Int64) func(net.Conn, http.ConnState) {
+	return func(_ net.Conn, s http.ConnState) {
+		switch s {
+		case http.StateNew:
+			news.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			closes.Add(1)
+		}
+	}
 }
 
 // twoColors starts one backend per color answering with the color name

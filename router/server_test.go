@@ -51,14 +51,7 @@ func newTestServer(h http.Handler, idle time.Duration, stdOnly bool) *testServer
 	ts := &testServer{}
 	ts.Server = newServer(h, time.Second, idle, slog.New(slog.DiscardHandler))
 	ts.stdOnly = stdOnly
-	ts.ConnState = func(_ net.Conn, s http.ConnState) {
-		switch s {
-		case http.StateNew:
-			ts.news.Add(1)
-		case http.StateClosed, http.StateHijacked:
-			ts.closes.Add(1)
-		}
-	}
+	ts.ConnState = countConns(&ts.news, &ts.closes)
 	return ts
 }
 
