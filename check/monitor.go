@@ -173,22 +173,23 @@ func (m *Monitor) Verify(ctx context.Context, c bluegreen.Color) (bluegreen.Heal
 // round probes every upstream concurrently and returns the failures joined,
 // or nil when all pass.
 func (m *Monitor) round(ctx context.Context, t Target) error {
-	if len(t.Upstreams) == 1 {
-		// On the caller's goroutine: a switch waits for this round, and on a
-		// busy machine every goroutine hand-off costs a run-queue wait.
-		if err := m.probes.probe(ctx, t.Upstreams[0], t.Spec); err != nil {
-			return errString(err.Error())
-		}
-		return nil
-	}
 	errs := make([]error, len(t.Upstreams))
 	var wg sync.WaitGroup
 	for i, u := range t.Upstreams {
+		if i == 0 {
+			continue // below, on the caller's goroutine
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			errs[i] = m.probes.probe(ctx, u, t.Spec)
 		}()
+	}
+	if len(t.Upstreams) > 0 {
+		// A switch waits for this round, and on a busy machine every
+		// goroutine hand-off costs a run-queue wait: the first probe (the
+		// only one, usually) runs here.
+		errs[0] = m.probes.probe(ctx, t.Upstreams[0], t.Spec)
 	}
 	wg.Wait()
 	var msgs []string
