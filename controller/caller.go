@@ -24,6 +24,29 @@ func (s callerStore) Commit(ctx context.Context, next bluegreen.State, events ..
 	return st, err
 }
 
+// CommitVisible is Commit in two steps (sqlite.Store.CommitVisible) with the
+// events stamped: over a store that cannot, it is Commit, with nothing left
+// for sync to do.
+func (s callerStore) CommitVisible(ctx context.Context, next bluegreen.State, events ...bluegreen.Event) (bluegreen.State, func() error, error) {
+	out := stamp(ctx, events)
+	var (
+		st   bluegreen.State
+		sync = noSync
+		err  error
+	)
+	if vc, ok := s.Store.(visibleCommitter); ok {
+		st, sync, err = vc.CommitVisible(ctx, next, out...)
+	} else {
+		st, err = s.Store.Commit(ctx, next, out...)
+	}
+	if err == nil {
+		copy(events, out)
+	}
+	return st, sync, err
+}
+
+func noSync() error { return nil }
+
 // Append is Commit's counterpart for events that change no state.
 func (s callerStore) Append(ctx context.Context, events ...bluegreen.Event) error {
 	out := stamp(ctx, events)
@@ -57,16 +80,12 @@ type visibleCommitter interface {
 // caller must see sync return nil before it reports the switch as done.
 // sync is never nil when err is nil.
 func (c *Controller) commitEventEarly(ctx context.Context, next bluegreen.State, ev bluegreen.Event) (bluegreen.State, bluegreen.Event, func() error, error) {
-	inner := c.store
-	if cs, ok := inner.(callerStore); ok {
-		inner = cs.Store
-	}
-	vc, ok := inner.(visibleCommitter)
+	vc, ok := c.store.(visibleCommitter)
 	if !ok {
 		st, ev, err := c.commitEvent(ctx, next, ev)
-		return st, ev, func() error { return nil }, err
+		return st, ev, noSync, err
 	}
-	evs := stamp(ctx, []bluegreen.Event{ev}) // what callerStore does for Commit
+	evs := []bluegreen.Event{ev}
 	st, sync, err := vc.CommitVisible(ctx, next, evs...)
 	if err == nil {
 		evs[0].Revision = st.Revision
