@@ -89,12 +89,18 @@ type Router struct {
 	// TrustForwardedHeaders keeps incoming X-Forwarded-* headers (appending
 	// to them); when false they are replaced.
 	TrustForwardedHeaders bool
-	// DataPath is DataPathFast (default) or DataPathStandard.
+	// DataPath is DataPathLoop (default), DataPathFast or DataPathStandard.
 	DataPath string
 }
 
 // Data paths of `router.data_path:`.
 const (
+	// DataPathLoop serves client connections on event loops (epoll, one
+	// per core) that read plain HTTP/1.1 requests and forward them
+	// themselves; a connection with anything else moves to DataPathFast's
+	// goroutine path. Where there is no epoll (not Linux) it is
+	// DataPathFast.
+	DataPathLoop = "loop"
 	// DataPathFast reads plain HTTP/1.1 requests itself and forwards them
 	// with its own upstream client; everything else (upgrades, 100-continue,
 	// HTTP/1.0, odd requests) goes through net/http.
@@ -152,7 +158,7 @@ func DefaultRouter() Router {
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ConnectTimeout:    5 * time.Second,
-		DataPath:          DataPathFast,
+		DataPath:          DataPathLoop,
 	}
 }
 

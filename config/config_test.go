@@ -121,7 +121,7 @@ func TestMinimalConfigGetsDefaults(t *testing.T) {
 	r := c.Router
 	if r.ColorPath != "/deployment/color/" || !r.ColorHeader || r.DrainTimeout != 30*time.Second ||
 		r.ReadHeaderTimeout != 10*time.Second || r.IdleTimeout != 120*time.Second ||
-		r.ConnectTimeout != 5*time.Second || r.MaxRequestBody != 0 || r.TrustForwardedHeaders || r.DataPath != DataPathFast {
+		r.ConnectTimeout != 5*time.Second || r.MaxRequestBody != 0 || r.TrustForwardedHeaders || r.DataPath != DataPathLoop {
 		t.Errorf("router defaults = %+v", r)
 	}
 	if hc != (HealthCheck{Path: "/", Status: 200, Interval: 2 * time.Second, Timeout: time.Second,

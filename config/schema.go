@@ -127,9 +127,9 @@ func (d *decoder) router(v value, r *Router) {
 		opt("max_request_body", func(v value) { d.size(v, &r.MaxRequestBody) }),
 		opt("trust_forwarded_headers", func(v value) { d.boolean(v, &r.TrustForwardedHeaders) }),
 		opt("data_path", func(v value) {
-			s, ok := d.str(v, "fast or standard")
-			if ok && s != DataPathFast && s != DataPathStandard {
-				d.invalid(v, "unknown data path %q (want fast or standard)", s)
+			s, ok := d.str(v, "loop, fast or standard")
+			if ok && s != DataPathLoop && s != DataPathFast && s != DataPathStandard {
+				d.invalid(v, "unknown data path %q (want loop, fast or standard)", s)
 			} else if ok {
 				r.DataPath = s
 			}

@@ -70,6 +70,23 @@ type call struct {
 	hookSet bool
 	hookRan bool
 	after   []*afterFunc // context.AfterFunc and children from the standard library
+	ender   callEnder    // told when the call ends by a cancel (the event loop's exchange)
+}
+
+// callEnder is told, once, when a call it serves is cancelled (drain
+// deadline) before it was detached; callEnded must not block.
+type callEnder interface{ callEnded(c *call) }
+
+// setEnder makes e the call's ender (nil detaches it). It reports false,
+// and sets nothing, when the call has already ended.
+func (c *call) setEnder(e callEnder) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e != nil && c.ended.Load() {
+		return false
+	}
+	c.ender = e
+	return true
 }
 
 // afterFunc is one function registered with call.AfterFunc.
@@ -151,9 +168,14 @@ func (c *call) cancel(cause error) {
 	c.hookNC, c.hookW, c.hookSet, c.hookRan = nil, nil, false, hook
 	after := c.after
 	c.after = nil
+	ender := c.ender
+	c.ender = nil
 	c.mu.Unlock()
 	if hook {
 		go endExchange(nc, w)
+	}
+	if ender != nil {
+		ender.callEnded(c)
 	}
 	for _, a := range after {
 		go a.f()

@@ -14,7 +14,22 @@ import (
 // removed, X-Forwarded-* set as the ReverseProxy engine sets them) and the
 // body (chunked when its length is unknown), and flushes.
 func (e *directEngine) writeRequest(bw *bufio.Writer, x *exchange) error {
-	r := x.req
+	writeRequestHead(bw, x.req, x.c.up.addr, x.hasBody, e.trust)
+	if x.hasBody {
+		if err := e.writeBody(bw, x); err != nil {
+			return err
+		}
+	}
+	return bw.Flush()
+}
+
+// writeRequestHead writes the head of r as sent to the upstream at addr:
+// the request line, Host (addr when r has none), the headers (hop-by-hop
+// ones removed, X-Forwarded-* set as the ReverseProxy engine sets them;
+// trust keeps the client's) and the framing: r's Content-Length, chunked
+// when a body has no length, "Content-Length: 0" for a POST, PUT or PATCH
+// without one.
+func writeRequestHead(bw *bufio.Writer, r *http.Request, addr string, hasBody, trust bool) {
 	bw.WriteString(r.Method)
 	bw.WriteByte(' ')
 	if uri := r.RequestURI; uri != "" && uri[0] == '/' {
@@ -26,12 +41,12 @@ func (e *directEngine) writeRequest(bw *bufio.Writer, x *exchange) error {
 	if r.Host != "" {
 		bw.WriteString(r.Host)
 	} else {
-		bw.WriteString(x.c.up.addr)
+		bw.WriteString(addr)
 	}
 	bw.WriteString("\r\n")
-	e.writeHeaders(bw, r)
+	writeHeaders(bw, r, trust)
 	switch {
-	case !x.hasBody:
+	case !hasBody:
 		if r.Method == http.MethodPost || r.Method == http.MethodPut || r.Method == http.MethodPatch {
 			bw.WriteString("Content-Length: 0\r\n")
 		}
@@ -43,12 +58,6 @@ func (e *directEngine) writeRequest(bw *bufio.Writer, x *exchange) error {
 		bw.WriteString("Transfer-Encoding: chunked\r\n")
 	}
 	bw.WriteString("\r\n")
-	if x.hasBody {
-		if err := e.writeBody(bw, x); err != nil {
-			return err
-		}
-	}
-	return bw.Flush()
 }
 
 // skipRequestHeader lists the request headers never copied as they are:
@@ -73,7 +82,7 @@ func writeHeader(bw *bufio.Writer, k, v string) {
 	bw.WriteString("\r\n")
 }
 
-func (e *directEngine) writeHeaders(bw *bufio.Writer, r *http.Request) {
+func writeHeaders(bw *bufio.Writer, r *http.Request, trust bool) {
 	h := r.Header
 	conn := h["Connection"]
 	for k, vv := range h {
@@ -95,7 +104,7 @@ func (e *directEngine) writeHeaders(bw *bufio.Writer, r *http.Request) {
 		proto = "https"
 	}
 	host := r.Host
-	if e.trust {
+	if trust {
 		if v := h["X-Forwarded-Host"]; len(v) > 0 {
 			host = v[0]
 		}
@@ -108,7 +117,7 @@ func (e *directEngine) writeHeaders(bw *bufio.Writer, r *http.Request) {
 	}
 	if err == nil {
 		bw.WriteString("X-Forwarded-For: ")
-		if prior := h["X-Forwarded-For"]; e.trust && len(prior) > 0 {
+		if prior := h["X-Forwarded-For"]; trust && len(prior) > 0 {
 			for _, p := range prior {
 				bw.WriteString(p)
 				bw.WriteString(", ")

@@ -37,6 +37,20 @@
 // know how bytes move. It hands each request to an engine ("forward this
 // request to this upstream"), whose hooks report the response status back.
 //
+// The event loop (Options.EventLoop, loop_linux.go; serve's default on
+// Linux) is the fastest data path: one loop per core, each an epoll set
+// of non-blocking client and upstream sockets served by one goroutine, so
+// a request costs one read and one write on each side and no scheduler
+// wake-up. It takes the requests router.Server's fast path takes (below),
+// without a chunked body, plus the color path, and does the bookkeeping
+// above with the same call records (the drain's cancellation reaches the
+// loop through callEnder); a connection whose next request is anything
+// else moves, with the bytes read so far, to the goroutine path. Its
+// upstream side writes heads with the direct engine's writeRequestHead,
+// parses responses with http.ReadResponse and passes bodies through as
+// framed (Content-Length, chunked with trailers, or until close, which it
+// chunks for the client).
+//
 // The default engine (direct.go) forwards plain HTTP/1.x requests (GET,
 // HEAD, POST, PUT, PATCH, DELETE, OPTIONS without Upgrade, Expect or
 // request trailers) on the handler's own goroutine: it takes a kept-alive

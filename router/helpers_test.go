@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -60,8 +62,26 @@ type testRouter struct {
 	closed    atomic.Int64 // public client connections closed (by either side)
 }
 
+// goroutinePath is set by TestMain for its second run of the tests: the
+// routers of startRouter then serve with a goroutine per connection
+// instead of the event loop (where the platform has one).
+var goroutinePath = !loopAvailable
+
+// TestMain runs the package's tests twice where the event loop exists:
+// with it (serve's default) and on the goroutine path.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if code == 0 && loopAvailable {
+		fmt.Println("=== the same tests again, with a goroutine per connection instead of the event loop")
+		goroutinePath = true
+		code = m.Run()
+	}
+	os.Exit(code)
+}
+
 func startRouter(t *testing.T, opts Options, live bluegreen.Color, ups map[bluegreen.Color][]string) *testRouter {
 	t.Helper()
+	opts.EventLoop = !goroutinePath
 	rt, err := New(opts, live, ups)
 	if err != nil {
 		t.Fatal(err)

@@ -51,14 +51,18 @@ type Server struct {
 	std               *http.Server // serves the connections handed over
 	stdOnly           bool         // hand over every connection at once
 	selfCancel        bool         // handler is the router's: it registers its call (cancelOnGone)
+	useLoop           bool         // serve on an event loop (Options.EventLoop)
 	handoff           *connQueue
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	conns     map[*fastConn]struct{}
-	stdOn     bool // std.Serve(handoff) was started
+	stdOn     bool      // std.Serve(handoff) was started
+	loops     []*evloop // started on first use; connections go round-robin
+	loopNext  int
+	loopConns int // connections the loops serve
 	down      atomic.Bool
-	connsDone *sync.Cond // signalled when conns shrinks
+	connsDone *sync.Cond // signalled when conns or loopConns shrinks
 }
 
 // fastHeadSize is the read buffer of a connection: a request head that
@@ -89,7 +93,7 @@ func newServer(h http.Handler, readHeaderTimeout, idleTimeout time.Duration, log
 			// The connection was reported new when it was accepted, and
 			// as the net.Conn accepted, not the replaying wrapper.
 			if rc, ok := c.(*replayConn); ok {
-				c = rc.Conn
+				c = rc.ident()
 			}
 			if st != http.StateNew && s.ConnState != nil {
 				s.ConnState(c, st)
@@ -136,7 +140,18 @@ func (s *Server) Serve(ln net.Listener) error {
 			return err
 		}
 		backoff = 0
-		c := &fastConn{srv: s, nc: nc}
+		if l := s.loopFor(); l != nil {
+			if !s.trackLoop() {
+				nc.Close()
+				return http.ErrServerClosed
+			}
+			if s.ConnState != nil {
+				s.ConnState(nc, http.StateNew)
+			}
+			l.accept(nc)
+			continue
+		}
+		c := &fastConn{srv: s, nc: nc, id: nc}
 		if !s.track(c) {
 			nc.Close()
 			return http.ErrServerClosed
@@ -173,6 +188,68 @@ func (s *Server) track(c *fastConn) bool {
 	return true
 }
 
+// loopFor returns the server's event loop, started on first use, or nil
+// when connections are served by goroutines.
+func (s *Server) loopFor() *evloop {
+	if !s.useLoop {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.loops == nil {
+		for range loopCount() {
+			l, err := newLoop(s, s.handler.(*handler))
+			if err != nil {
+				s.log.Warn("event loop unavailable; serving connections with goroutines", "err", err)
+				s.useLoop = false
+				for _, l := range s.loops {
+					go l.stop()
+				}
+				s.loops = nil
+				return nil
+			}
+			s.loops = append(s.loops, l)
+			l.rt.addLoop(l)
+			go l.run()
+		}
+	}
+	l := s.loops[s.loopNext%len(s.loops)]
+	s.loopNext++
+	return l
+}
+
+func (s *Server) trackLoop() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.down.Load() {
+		return false
+	}
+	s.loopConns++
+	return true
+}
+
+// loopClosed records the end of a connection the loop served; id is the
+// net.Conn Serve accepted.
+func (s *Server) loopClosed(id net.Conn) {
+	s.mu.Lock()
+	s.loopConns--
+	s.connsDone.Broadcast()
+	s.mu.Unlock()
+	s.setState(id, http.StateClosed)
+}
+
+// loopHandOff takes a connection from the loop onto the goroutine path,
+// with the bytes the loop read replayed first. id is the net.Conn Serve
+// accepted (ConnState's identity); served counts the requests it carried.
+func (s *Server) loopHandOff(id, nc net.Conn, pending []byte, served int) {
+	c := &fastConn{srv: s, nc: &replayConn{Conn: nc, pending: pending, id: id}, id: id, served: served}
+	s.mu.Lock()
+	s.loopConns--
+	s.conns[c] = struct{}{}
+	s.mu.Unlock()
+	go c.serve()
+}
+
 func (s *Server) untrack(c *fastConn) {
 	s.mu.Lock()
 	delete(s.conns, c)
@@ -191,7 +268,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
 		s.mu.Lock()
-		for len(s.conns) > 0 && ctx.Err() == nil {
+		for (len(s.conns) > 0 || s.loopConns > 0) && ctx.Err() == nil {
 			for c := range s.conns {
 				c.closeIfIdle()
 			}
@@ -207,6 +284,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for {
 		select {
 		case <-done:
+			s.stopLoop()
 			return <-stdErr
 		case <-t.C:
 		case <-ctx.Done():
@@ -225,6 +303,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // Close closes the listeners and every connection at once, on both paths.
 func (s *Server) Close() error {
 	s.stop()
+	s.stopLoop()
 	err := s.std.Close()
 	s.mu.Lock()
 	for c := range s.conns {
@@ -242,7 +321,26 @@ func (s *Server) stop() {
 		ln.Close()
 	}
 	s.handoff.Close()
+	for _, l := range s.loops {
+		l.post(l.shutdown)
+	}
 }
+
+// stopLoop ends the event loops, closing what they still serve.
+func (s *Server) stopLoop() {
+	s.mu.Lock()
+	ls := s.loops
+	s.mu.Unlock()
+	for _, l := range ls {
+		l.stop()
+		l.rt.removeLoop(l)
+	}
+}
+
+// loopCount is how many event loops a server runs: one per P, as nginx
+// runs a worker per core, so that one loop's thread waiting for a core
+// does not hold every connection up.
+func loopCount() int { return runtime.GOMAXPROCS(0) }
 
 func (s *Server) setState(nc net.Conn, st http.ConnState) {
 	if s.ConnState != nil {
@@ -254,6 +352,7 @@ func (s *Server) setState(nc net.Conn, st http.ConnState) {
 type fastConn struct {
 	srv    *Server
 	nc     net.Conn
+	id     net.Conn // the net.Conn Serve accepted, for ConnState
 	br     *bufio.Reader
 	remote string      // nc.RemoteAddr().String(), once
 	header http.Header // reused by each response; see newFastResponse
@@ -294,7 +393,7 @@ func (c *fastConn) serve() {
 			} else {
 				c.nc.Close()
 			}
-			c.srv.setState(c.nc, http.StateClosed)
+			c.srv.setState(c.id, http.StateClosed)
 		}
 	}()
 	if c.srv.stdOnly {
@@ -330,11 +429,11 @@ func (c *fastConn) serve() {
 			_ = c.nc.SetReadDeadline(time.Time{})
 		}
 		c.served++
-		c.srv.setState(c.nc, http.StateActive)
+		c.srv.setState(c.id, http.StateActive)
 		if !c.serveRequest(req) || c.srv.down.Load() {
 			return
 		}
-		c.srv.setState(c.nc, http.StateIdle)
+		c.srv.setState(c.id, http.StateIdle)
 	}
 }
 
@@ -532,7 +631,7 @@ func (c *fastConn) handOff(head []byte) bool {
 		pending = append(pending, rest...)
 	}
 	_ = c.nc.SetReadDeadline(time.Time{})
-	rc := &replayConn{Conn: c.nc, pending: pending}
+	rc := &replayConn{Conn: c.nc, pending: pending, id: c.id}
 	return c.srv.handoff.put(rc)
 }
 
@@ -730,6 +829,22 @@ func (c *fastConn) stopWatching() {
 type replayConn struct {
 	net.Conn
 	pending []byte
+	id      net.Conn // the connection as first accepted (ConnState), or nil for Conn
+}
+
+func (r *replayConn) ident() net.Conn {
+	if r.id != nil {
+		return r.id
+	}
+	return r.Conn
+}
+
+// CloseWrite shuts the write side when the connection can.
+func (r *replayConn) CloseWrite() error {
+	if cw, ok := r.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return r.Conn.Close()
 }
 
 func (r *replayConn) Read(p []byte) (int, error) {

@@ -125,6 +125,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 		TrustForwarded:    cfg.Router.TrustForwardedHeaders,
 		ReverseProxyOnly:  cfg.Router.DataPath == config.DataPathStandard,
 		NetHTTPServer:     cfg.Router.DataPath == config.DataPathStandard,
+		EventLoop:         cfg.Router.DataPath == config.DataPathLoop,
 		Logger:            logger,
 	}, state.Live, upstreams)
 	if err != nil {
@@ -258,7 +259,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 		logger.Warn("the API listens beyond this machine over plain HTTP: the token can be seen on the network; bind it to 127.0.0.1 or put it behind TLS", "api", lns[2].Addr().String())
 	}
 	logger.Info("serving", "live", state.Live, "public", lns[0].Addr().String(), "preview", lns[1].Addr().String(),
-		"api", lns[2].Addr().String(), "state", cfg.StateDir, "gogc", gogc)
+		"api", lns[2].Addr().String(), "state", cfg.StateDir, "gogc", gogc, "data_path", dataPath(cfg.Router.DataPath))
 	if ready != nil {
 		ready(endpoints{Public: lns[0].Addr().String(), Preview: lns[1].Addr().String(), API: lns[2].Addr().String(),
 			Live: state.Live, TokenFile: tokenFile, TokenCreated: created, Token: token, APIScheme: apiScheme(cfg)})
@@ -431,4 +432,13 @@ func apiScheme(cfg *config.Config) string {
 		return "https"
 	}
 	return "http"
+}
+
+// dataPath is the data path serve runs: the configured one, except that
+// the event loop falls back to the goroutine path where it is unavailable.
+func dataPath(configured string) string {
+	if configured == config.DataPathLoop && !router.EventLoopAvailable() {
+		return config.DataPathFast
+	}
+	return configured
 }

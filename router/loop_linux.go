@@ -1,0 +1,1534 @@
+//go:build linux
+
+package router
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// loopAvailable says whether this platform has the event loop.
+const loopAvailable = true
+
+// evloop is the event-loop data path of one Server (Options.EventLoop): a
+// single goroutine, locked to its thread, that waits on an epoll set and
+// serves every accepted connection's plain requests itself, reading and
+// writing non-blocking sockets, with no goroutine per connection. Per
+// request that is one read of the request, one write to the upstream, one
+// read of the response and one write to the client (plus the occasional
+// epoll_wait for a batch of them), where a goroutine per connection over
+// Go's network poller costs twice the system calls and a scheduler wake-up
+// at each step; on a small machine shared with its upstreams that CPU is
+// what the latency tail is made of.
+//
+// It takes what router.Server's fast path takes (wellFormedHead, fastRequest,
+// the direct engine's plain, and no chunked request body) and the color
+// path; a connection whose next request is anything else is handed, with
+// the bytes read so far, to the Server's goroutine path (fastConn.serve),
+// which keeps it from then on. The bookkeeping is the Router's: the same
+// call record, generation, drain cancellation and counters as the other
+// paths; the bytes on the upstream side are the direct engine's
+// (writeRequestHead, http.ReadResponse, copyResponseHeader).
+//
+// Sockets are registered edge-triggered for input, output and peer
+// close. A read that returns less than it asked for means the socket was
+// emptied (a new edge comes with new data), so a request costs no read
+// that finds nothing, unless the peer's close came with the data, which
+// the event says (EPOLLRDHUP). Everything else reaches the loop through
+// post: new connections, dial results (upstream connections are opened by
+// a goroutine with net.Dialer, then taken over), cancellations, shutdown.
+type evloop struct {
+	srv *Server
+	rt  *Router
+	h   *handler
+
+	ep   int // epoll descriptor
+	wake int // eventfd: post writes to it
+
+	mu     sync.Mutex
+	posted []func()
+	quit   bool
+	done   chan struct{} // closed when run returns
+
+	// Owned by the loop goroutine.
+	fds      []any // by descriptor: *lconn or *lup
+	conns    map[*lconn]struct{}
+	idle     map[string][]*lup
+	scratch  []byte
+	headBuf  bytes.Buffer
+	bw       *bufio.Writer
+	rd       bytes.Reader
+	br       *bufio.Reader
+	down     bool // Shutdown: close connections once idle
+	sweep    time.Duration
+	lastScan time.Time
+	dialer   net.Dialer
+}
+
+// lconn is one client connection on the loop.
+type lconn struct {
+	fd     int
+	id     net.Conn // the accepted net.Conn, closed: ConnState's identity
+	remote string
+	in     []byte // read buffer: len is what is buffered, cap fastHeadSize
+	out    obuf   // bytes not yet written to the client
+
+	readable bool // edge-triggered: unread bytes (or the end) may be waiting
+	rdhup    bool // the peer closed its side: read until 0
+	eof      bool
+	served   int
+	x        *lexch
+	hdr      http.Header // reused by each own answer and response head
+
+	deadline    time.Time // header, idle or linger deadline; zero for none
+	headerArmed bool      // the head's deadline is set (once per request)
+	waitArmed   bool      // the wait's deadline is set
+	closeAfter  bool      // close once out is written
+	lingering   bool      // write side shut: drop input until EOF or deadline
+}
+
+// lup is one upstream connection on the loop.
+type lup struct {
+	fd       int
+	addr     string
+	reused   bool
+	dead     bool
+	idleAt   time.Time
+	x        *lexch // nil while idle
+	out      obuf
+	in       []byte // bytes of a response head not complete yet
+	readable bool
+	rdhup    bool
+}
+
+// framing of a response body as read from the upstream.
+const (
+	bodyNone    = iota
+	bodyLength  // Content-Length
+	bodyChunked // passed through as it is
+	bodyToClose // until the upstream closes: chunked to the client
+)
+
+// lexch is one request forwarded by the loop.
+type lexch struct {
+	l   *evloop
+	c   *call
+	cl  *lconn
+	up  *lup
+	req *http.Request
+
+	head     []byte // the request head as sent upstream, for a retry
+	hasBody  bool
+	bodyLeft int64 // request body bytes still to forward
+	bodySent bool
+	attempt  int
+	dialing  bool
+	sendErr  bool // writing to the upstream failed: read what it answered
+
+	headDone bool // the response head went to the client
+	framing  int
+	left     int64 // bodyLength: bytes still to come
+	chunks   chunkScanner
+	resClose bool // the upstream asked to close
+	noReuse  bool
+	over     bool // finished or abandoned: late events are ignored
+}
+
+// obuf is an output buffer with a read offset.
+type obuf struct {
+	b   []byte
+	off int
+}
+
+func (o *obuf) pending() []byte { return o.b[o.off:] }
+func (o *obuf) empty() bool     { return o.off == len(o.b) }
+func (o *obuf) add(p []byte)    { o.b = append(o.b, p...) }
+func (o *obuf) consume(n int) {
+	o.off += n
+	if o.off == len(o.b) {
+		if cap(o.b) > 64<<10 {
+			o.b = nil // a large answer went out: do not keep its buffer
+		} else {
+			o.b = o.b[:0]
+		}
+		o.off = 0
+	}
+}
+
+const (
+	epollIn  = syscall.EPOLLIN
+	epollOut = syscall.EPOLLOUT
+	epollHup = syscall.EPOLLRDHUP | syscall.EPOLLHUP | syscall.EPOLLERR
+	epollET  = -syscall.EPOLLET & 0xffffffff // EPOLLET is 1<<31; the constant is negative
+
+	// maxResponseHead caps an upstream response head (net/http's limit is
+	// larger, but the loop buffers it): a longer one is answered 502.
+	maxResponseHead = 64 << 10
+
+	// lingerTime is how long a closed-for-writing connection drops what the
+	// client still sends (an unread body) before it is closed.
+	lingerTime = 500 * time.Millisecond
+)
+
+// newLoop creates the loop of srv (not started).
+func newLoop(srv *Server, h *handler) (*evloop, error) {
+	ep, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, os.NewSyscallError("epoll_create1", err)
+	}
+	wake, _, e := syscall.Syscall(syscall.SYS_EVENTFD2, 0, syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	if e != 0 {
+		syscall.Close(ep)
+		return nil, os.NewSyscallError("eventfd2", e)
+	}
+	l := &evloop{
+		srv: srv, rt: h.rt, h: h, ep: ep, wake: int(wake),
+		done:    make(chan struct{}),
+		conns:   map[*lconn]struct{}{},
+		idle:    map[string][]*lup{},
+		scratch: make([]byte, 32<<10),
+		dialer:  net.Dialer{Timeout: h.rt.opts.ConnectTimeout, KeepAlive: 30 * time.Second},
+	}
+	l.bw = bufio.NewWriterSize(&l.headBuf, 4096)
+	l.br = bufio.NewReaderSize(&l.rd, 4096)
+	l.sweep = time.Second
+	for _, d := range []time.Duration{srv.readHeaderTimeout, srv.idleTimeout} {
+		if d > 0 {
+			l.sweep = min(l.sweep, max(d/10, 5*time.Millisecond))
+		}
+	}
+	ev := syscall.EpollEvent{Events: epollIn, Fd: int32(l.wake)}
+	if err := syscall.EpollCtl(ep, syscall.EPOLL_CTL_ADD, l.wake, &ev); err != nil {
+		syscall.Close(ep)
+		syscall.Close(l.wake)
+		return nil, os.NewSyscallError("epoll_ctl", err)
+	}
+	return l, nil
+}
+
+// post runs f on the loop goroutine, soon. It reports false when the loop
+// has stopped (f will not run).
+func (l *evloop) post(f func()) bool {
+	l.mu.Lock()
+	if l.quit {
+		l.mu.Unlock()
+		return false
+	}
+	first := len(l.posted) == 0
+	l.posted = append(l.posted, f)
+	l.mu.Unlock()
+	if first {
+		var one = [8]byte{1}
+		syscall.Write(l.wake, one[:])
+	}
+	return true
+}
+
+// stop ends the loop, closing every connection on it, and returns once
+// the loop goroutine has.
+func (l *evloop) stop() {
+	l.post(func() {
+		l.closeAll()
+		l.mu.Lock()
+		l.quit = true
+		l.mu.Unlock()
+	})
+	<-l.done
+}
+
+// run is the loop goroutine.
+func (l *evloop) run() {
+	defer close(l.done)
+	evs := make([]syscall.EpollEvent, 256)
+	lastYield := time.Now()
+	for {
+		wait := -1
+		if l.timed() {
+			wait = int(l.sweep / time.Millisecond)
+		}
+		n, err := syscall.EpollWait(l.ep, evs, wait)
+		if err != nil && err != syscall.EINTR {
+			l.rt.log.Error("event loop: epoll_wait failed; closing its connections", "err", err)
+			l.closeAll()
+			l.mu.Lock()
+			l.quit = true
+			l.mu.Unlock()
+		}
+		for i := 0; i < n; i++ {
+			fd := int(evs[i].Fd)
+			if fd == l.wake {
+				var b [8]byte
+				syscall.Read(l.wake, b[:])
+				continue
+			}
+			if fd >= len(l.fds) {
+				continue
+			}
+			switch o := l.fds[fd].(type) {
+			case *lconn:
+				l.clientEvent(o, evs[i].Events)
+			case *lup:
+				l.upEvent(o, evs[i].Events)
+			}
+		}
+		if l.runPosted() {
+			syscall.Close(l.ep)
+			syscall.Close(l.wake)
+			return
+		}
+		now := time.Now()
+		if wait >= 0 && now.Sub(l.lastScan) >= l.sweep {
+			l.lastScan = now
+			l.expire(now)
+		}
+		if now.Sub(lastYield) >= yieldEvery {
+			// A goroutine that never blocks in the scheduler looks stuck
+			// to the runtime's monitor: every 10 ms it would signal it to
+			// preempt it and take its P back, and then poll at its
+			// fastest (every 20 µs) for a while. Yielding now and then
+			// keeps the monitor asleep.
+			lastYield = now
+			runtime.Gosched()
+		}
+	}
+}
+
+// yieldEvery is how often the busy loop yields to the scheduler, well
+// under the runtime's 10 ms preemption period.
+const yieldEvery = 2 * time.Millisecond
+
+// runPosted runs what was posted; it reports whether the loop must end.
+func (l *evloop) runPosted() bool {
+	l.mu.Lock()
+	fs := l.posted
+	l.posted = nil
+	quit := l.quit
+	l.mu.Unlock()
+	for _, f := range fs {
+		f()
+	}
+	if quit {
+		return true
+	}
+	l.mu.Lock()
+	quit = l.quit
+	l.mu.Unlock()
+	return quit
+}
+
+// timed reports whether any connection has a deadline to watch.
+func (l *evloop) timed() bool {
+	if len(l.conns) > 0 {
+		return true
+	}
+	for _, ups := range l.idle {
+		if len(ups) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// expire closes the client connections past their deadline and the
+// upstream connections idle too long.
+func (l *evloop) expire(now time.Time) {
+	for c := range l.conns {
+		if !c.deadline.IsZero() && now.After(c.deadline) && c.x == nil {
+			l.closeClient(c)
+		}
+	}
+	for addr, ups := range l.idle {
+		keep := ups[:0]
+		for _, u := range ups {
+			if u.dead {
+				continue
+			}
+			if now.Sub(u.idleAt) > idleConnTimeout {
+				l.closeUp(u)
+				continue
+			}
+			keep = append(keep, u)
+		}
+		if len(keep) == 0 {
+			delete(l.idle, addr)
+		} else {
+			l.idle[addr] = keep
+		}
+	}
+}
+
+func (l *evloop) register(fd int, o any) error {
+	for fd >= len(l.fds) {
+		l.fds = append(l.fds, make([]any, len(l.fds)+64)...)
+	}
+	ev := syscall.EpollEvent{Events: epollIn | epollOut | syscall.EPOLLRDHUP | epollET, Fd: int32(fd)}
+	if err := syscall.EpollCtl(l.ep, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		return err
+	}
+	l.fds[fd] = o
+	return nil
+}
+
+func (l *evloop) unregister(fd int) {
+	_ = syscall.EpollCtl(l.ep, syscall.EPOLL_CTL_DEL, fd, nil)
+	l.fds[fd] = nil
+}
+
+// takeFD returns a duplicate of nc's socket (non-blocking, close-on-exec)
+// and closes nc.
+func takeFD(nc net.Conn) (int, error) {
+	defer nc.Close()
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return -1, errNotSocket
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	fd := -1
+	var derr error
+	err = rc.Control(func(s uintptr) {
+		r, _, e := syscall.Syscall(syscall.SYS_FCNTL, s, syscall.F_DUPFD_CLOEXEC, 0)
+		if e != 0 {
+			derr = os.NewSyscallError("fcntl", e)
+			return
+		}
+		fd = int(r)
+	})
+	if err == nil {
+		err = derr
+	}
+	return fd, err
+}
+
+var errNotSocket = errorString("not a socket")
+
+// accept takes over nc, a connection Serve accepted and tracks. It runs on
+// the accepting goroutine.
+func (l *evloop) accept(nc net.Conn) {
+	remote := nc.RemoteAddr().String()
+	fd, err := takeFD(nc)
+	if err != nil {
+		l.srv.log.Warn("event loop: cannot take a connection", "err", err)
+		l.srv.loopClosed(nc)
+		return
+	}
+	c := &lconn{fd: fd, id: nc, remote: remote, in: make([]byte, 0, fastHeadSize), readable: true}
+	if !l.post(func() { l.add(c) }) {
+		syscall.Close(fd)
+		l.srv.loopClosed(nc)
+	}
+}
+
+func (l *evloop) add(c *lconn) {
+	if l.down {
+		syscall.Close(c.fd)
+		l.srv.loopClosed(c.id)
+		return
+	}
+	if err := l.register(c.fd, c); err != nil {
+		syscall.Close(c.fd)
+		l.srv.loopClosed(c.id)
+		return
+	}
+	l.conns[c] = struct{}{}
+	l.stepClient(c)
+}
+
+// closeClient closes a client connection (its exchange, if any, must be
+// over).
+func (l *evloop) closeClient(c *lconn) {
+	if c.fd < 0 {
+		return
+	}
+	l.unregister(c.fd)
+	syscall.Close(c.fd)
+	c.fd = -1
+	delete(l.conns, c)
+	l.srv.loopClosed(c.id)
+}
+
+func (l *evloop) closeUp(u *lup) {
+	if u.dead {
+		return
+	}
+	u.dead = true
+	l.unregister(u.fd)
+	syscall.Close(u.fd)
+}
+
+// closeAll closes every connection at once (Server.Close).
+func (l *evloop) closeAll() {
+	l.down = true
+	for c := range l.conns {
+		if x := c.x; x != nil {
+			x.c.setEnder(nil)
+			x.c.cancel(errServerClosed)
+			l.abort(x)
+		}
+		l.closeClient(c)
+	}
+	l.closeIdle(nil)
+}
+
+// closeIdle closes the idle upstream connections for which keep is false
+// (all when keep is nil).
+func (l *evloop) closeIdle(keep func(addr string) bool) {
+	for addr, ups := range l.idle {
+		if keep != nil && keep(addr) {
+			continue
+		}
+		for _, u := range ups {
+			l.closeUp(u)
+		}
+		delete(l.idle, addr)
+	}
+}
+
+// shutdown closes the client connections waiting for a request and makes
+// the others close after their current one.
+func (l *evloop) shutdown() {
+	l.down = true
+	for c := range l.conns {
+		if c.x == nil && len(c.in) == 0 && c.out.empty() {
+			l.closeClient(c)
+		}
+	}
+}
+
+var errServerClosed = errorString("bluegreen: server closed")
+
+// --- client side -------------------------------------------------------
+
+func (l *evloop) clientEvent(c *lconn, ev uint32) {
+	if ev&(epollIn|epollHup) != 0 {
+		c.readable = true
+		if ev&epollHup != 0 {
+			c.rdhup = true
+		}
+	}
+	l.stepClient(c)
+}
+
+// readClient reads into c.in's free space. It returns false when the
+// connection is over (end of stream or error, c.eof set).
+func (l *evloop) readClient(c *lconn) bool {
+	free := c.in[len(c.in):cap(c.in)]
+	if len(free) == 0 {
+		return true
+	}
+	n, err := syscall.Read(c.fd, free)
+	switch {
+	case n > 0:
+		c.in = c.in[:len(c.in)+n]
+		if n < len(free) && !c.rdhup {
+			c.readable = false
+		}
+		return true
+	case err == syscall.EAGAIN:
+		c.readable = false
+		return true
+	case err == syscall.EINTR:
+		return true
+	}
+	c.eof, c.readable = true, false
+	return false
+}
+
+// flushClient writes what c.out holds. It returns false when the client
+// is gone (the connection is then closed, its exchange aborted).
+func (l *evloop) flushClient(c *lconn) bool {
+	for !c.out.empty() {
+		n, err := syscall.Write(c.fd, c.out.pending())
+		if n > 0 {
+			c.out.consume(n)
+			continue
+		}
+		if err == syscall.EAGAIN {
+			return true
+		}
+		if err == syscall.EINTR {
+			continue
+		}
+		l.clientGone(c)
+		return false
+	}
+	return true
+}
+
+// clientGone ends a connection whose client went away.
+func (l *evloop) clientGone(c *lconn) {
+	if x := c.x; x != nil {
+		x.c.setEnder(nil)
+		x.c.cancel(errClientGone)
+		l.abort(x)
+	}
+	l.closeClient(c)
+}
+
+// stepClient makes all the progress it can on c.
+func (l *evloop) stepClient(c *lconn) {
+	for c.fd >= 0 {
+		if !l.flushClient(c) {
+			return
+		}
+		if c.x != nil {
+			if !l.progress(c.x) {
+				return
+			}
+			if c.x != nil {
+				return // waiting for a socket
+			}
+			continue // the exchange ended: next request
+		}
+		if !c.out.empty() {
+			return // the answer is still going out
+		}
+		if c.lingering {
+			l.linger(c)
+			return
+		}
+		if c.closeAfter || (l.down && len(c.in) == 0) {
+			if c.closeAfter && !c.eof {
+				// The client may still be sending (an unread body): stop
+				// writing, drop what comes for a while, then close, so the
+				// answer already sent is not destroyed by a reset.
+				syscall.Shutdown(c.fd, syscall.SHUT_WR)
+				c.lingering = true
+				c.deadline = time.Now().Add(lingerTime)
+				continue
+			}
+			l.closeClient(c)
+			return
+		}
+		if !l.nextRequest(c) {
+			return
+		}
+	}
+}
+
+// linger drops input until the end of stream (or the deadline, in expire).
+func (l *evloop) linger(c *lconn) {
+	for c.readable {
+		c.in = c.in[:0]
+		if !l.readClient(c) {
+			break
+		}
+	}
+	if c.eof {
+		l.closeClient(c)
+	}
+}
+
+// nextRequest parses the next request from c.in, reading more while the
+// socket has some, and starts it. It returns false when it must wait for
+// the socket (or the connection ended or was handed off).
+func (l *evloop) nextRequest(c *lconn) bool {
+	for {
+		// Empty lines before a request line are ignored (RFC 9112 section 2.2).
+		i := 0
+		for i < len(c.in) && (c.in[i] == '\r' || c.in[i] == '\n') {
+			i++
+		}
+		if i > 0 {
+			c.in = append(c.in[:0], c.in[i:]...)
+		}
+		if len(c.in) == 0 {
+			if !c.waitArmed {
+				c.waitArmed = true
+				wait := l.srv.idleTimeout
+				if c.served == 0 && l.srv.readHeaderTimeout > 0 {
+					wait, c.headerArmed = l.srv.readHeaderTimeout, true
+				}
+				if wait > 0 {
+					c.deadline = time.Now().Add(wait)
+				}
+			}
+			if l.down {
+				l.closeClient(c)
+				return false
+			}
+			if !l.readMore(c) {
+				return false
+			}
+			continue
+		}
+		n := headEnd(c.in)
+		if n == 0 {
+			if len(c.in) == cap(c.in) {
+				l.handOff(c) // too large for the fast path: net/http decides
+				return false
+			}
+			if !c.headerArmed && l.srv.readHeaderTimeout > 0 {
+				c.headerArmed = true
+				c.deadline = time.Now().Add(l.srv.readHeaderTimeout)
+			}
+			if !l.readMore(c) {
+				return false
+			}
+			continue
+		}
+		head := c.in[:n]
+		if !wellFormedHead(head) {
+			l.handOff(c)
+			return false
+		}
+		l.rd.Reset(head)
+		l.br.Reset(&l.rd)
+		req, err := http.ReadRequest(l.br)
+		if err != nil || !fastRequest(req) || !plain(req) || len(req.TransferEncoding) > 0 {
+			l.handOff(c)
+			return false
+		}
+		c.in = append(c.in[:0], c.in[n:]...)
+		c.deadline, c.waitArmed, c.headerArmed = time.Time{}, false, false
+		c.served++
+		l.srv.setState(c.id, http.StateActive)
+		l.start(c, req)
+		return true
+	}
+}
+
+// readMore reads what the socket has for a request head. It returns false
+// when there is nothing now, or the connection ended (and is closed).
+func (l *evloop) readMore(c *lconn) bool {
+	if !c.readable {
+		return false
+	}
+	if !l.readClient(c) {
+		l.closeClient(c)
+		return false
+	}
+	return true
+}
+
+// handOff gives the connection, with the bytes read so far, to the
+// Server's goroutine path, which serves it from then on.
+func (l *evloop) handOff(c *lconn) {
+	l.unregister(c.fd)
+	delete(l.conns, c)
+	f := os.NewFile(uintptr(c.fd), "")
+	c.fd = -1
+	nc, err := net.FileConn(f)
+	f.Close()
+	if err != nil {
+		l.srv.log.Warn("event loop: cannot hand a connection over", "err", err)
+		l.srv.loopClosed(c.id)
+		return
+	}
+	pending := append([]byte(nil), c.in...)
+	l.srv.loopHandOff(c.id, nc, pending, c.served)
+}
+
+// --- requests ----------------------------------------------------------
+
+// loopResponse is the http.ResponseWriter of the router's own answers
+// (color path, 502, 413, 504) on the loop: it appends the response to the
+// client's output. It supports only what those answers use.
+type loopResponse struct {
+	c      *lconn
+	h      http.Header
+	head   bool // HEAD request: no body bytes
+	status int
+}
+
+func (w *loopResponse) Header() http.Header { return w.h }
+
+func (w *loopResponse) WriteHeader(code int) {
+	if w.status != 0 {
+		return
+	}
+	w.status = code
+	b := w.c.out.b
+	b = append(b, "HTTP/1.1 "...)
+	b = strconv.AppendInt(b, int64(code), 10)
+	b = append(b, ' ')
+	b = append(b, http.StatusText(code)...)
+	b = append(b, "\r\n"...)
+	for k, vv := range w.h {
+		for _, v := range vv {
+			b = appendHeader(b, k, v)
+		}
+	}
+	w.c.out.b = append(b, "\r\n"...)
+	if listed(w.h["Connection"], "close") {
+		w.c.closeAfter = true
+	}
+}
+
+func (w *loopResponse) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	if !w.head {
+		w.c.out.add(p)
+	}
+	return len(p), nil
+}
+
+func appendHeader(b []byte, k, v string) []byte {
+	b = append(b, k...)
+	b = append(b, ": "...)
+	b = append(b, v...)
+	return append(b, "\r\n"...)
+}
+
+func (l *evloop) response(c *lconn, req *http.Request) *loopResponse {
+	if c.hdr == nil {
+		c.hdr = make(http.Header, 8)
+	}
+	clear(c.hdr)
+	if req.Close {
+		c.closeAfter = true
+		c.hdr["Connection"] = connClose
+	}
+	return &loopResponse{c: c, h: c.hdr, head: req.Method == http.MethodHead}
+}
+
+// start serves a request the loop has parsed: the color path, or a call
+// to the upstream.
+func (l *evloop) start(conn *lconn, req *http.Request) {
+	rt := l.rt
+	rt.loopServed.Add(1)
+	req.RemoteAddr = conn.remote
+	if req.URL.Path == rt.opts.ColorPath {
+		w := l.response(conn, req)
+		rt.serveColor(w, req)
+		if req.ContentLength != 0 {
+			conn.closeAfter = true // its body is not read
+		}
+		l.srv.setState(conn.id, http.StateIdle)
+		return
+	}
+	c := rt.begin(context.Background(), l.h.preview)
+	x := &lexch{l: l, c: c, cl: conn, req: req, hasBody: req.ContentLength > 0}
+	x.bodyLeft = req.ContentLength
+	conn.x = x
+	if len(c.pool.ups) == 0 {
+		l.fail(x, errNoUpstreams)
+		return
+	}
+	c.up, c.seq = c.pool.pick()
+	if limit := rt.opts.MaxRequestBody; limit > 0 && req.ContentLength > limit {
+		c.status = http.StatusRequestEntityTooLarge
+		rt.writeError(l.response(conn, req), c.color, c.status, bodyTooLarge, true)
+		l.end(x)
+		return
+	}
+	if c.gen != nil {
+		c.reg = true
+		c.gen.register(c, c.seq)
+	}
+	if !c.setEnder(x) {
+		l.fail(x, errDrainDeadline) // cancelled as it registered
+		return
+	}
+	l.headBuf.Reset()
+	l.bw.Reset(&l.headBuf)
+	writeRequestHead(l.bw, req, c.up.addr, x.hasBody, rt.opts.TrustForwarded)
+	l.bw.Flush()
+	x.head = append(x.head[:0], l.headBuf.Bytes()...)
+	l.connect(x)
+}
+
+// callEnded is the call's cancellation (drain deadline), from another
+// goroutine: the loop ends the exchange.
+func (x *lexch) callEnded(*call) {
+	x.l.post(func() { x.l.cancelled(x) })
+}
+
+func (l *evloop) cancelled(x *lexch) {
+	if x.over {
+		return
+	}
+	conn := x.cl
+	if x.headDone {
+		l.abort(x)
+		l.closeClient(conn)
+		return
+	}
+	l.fail(x, x.c.endCause())
+	l.stepClient(conn)
+}
+
+// connect gives x an upstream connection: an idle one to its address, or
+// a new one (dialled by a goroutine).
+func (l *evloop) connect(x *lexch) {
+	addr := x.c.up.addr
+	ups := l.idle[addr]
+	for len(ups) > 0 {
+		u := ups[len(ups)-1]
+		ups = ups[:len(ups)-1]
+		if u.dead {
+			continue
+		}
+		if time.Since(u.idleAt) > idleConnTimeout || (x.hasBody && !idempotent(x.req.Method) && !aliveFD(u.fd)) {
+			l.closeUp(u)
+			continue
+		}
+		l.idle[addr] = ups
+		u.reused = true
+		l.attach(x, u)
+		return
+	}
+	l.idle[addr] = ups
+	l.dial(x)
+}
+
+// aliveFD is alive for a raw socket.
+func aliveFD(fd int) bool {
+	var b [1]byte
+	_, _, err := syscall.Recvfrom(fd, b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	return err == syscall.EAGAIN
+}
+
+func (l *evloop) dial(x *lexch) {
+	x.dialing = true
+	c := x.c
+	addr := c.up.addr
+	go func() {
+		nc, err := l.dialer.DialContext(c, "tcp", addr)
+		fd := -1
+		if err == nil {
+			fd, err = takeFD(nc)
+		}
+		if !l.post(func() { l.dialed(x, addr, fd, err) }) && fd >= 0 {
+			syscall.Close(fd)
+		}
+	}()
+}
+
+func (l *evloop) dialed(x *lexch, addr string, fd int, err error) {
+	x.dialing = false
+	if x.over {
+		if fd >= 0 {
+			syscall.Close(fd)
+		}
+		return
+	}
+	if err == nil {
+		u := &lup{fd: fd, addr: addr, readable: true}
+		if err = l.register(fd, u); err == nil {
+			l.attach(x, u)
+			return
+		}
+		syscall.Close(fd)
+	}
+	// A refused connection moves on to the color's next upstream: nothing
+	// was sent, so that is safe for any method.
+	c := x.c
+	if n := uint64(len(c.pool.ups)); isDialError(err) && c.Err() == nil && uint64(x.attempt+1) < n {
+		x.attempt++
+		c.up = c.pool.ups[(c.seq+uint64(x.attempt))%n]
+		l.dial(x)
+		return
+	}
+	l.fail(x, err)
+	l.stepClient(x.cl)
+}
+
+// attach sends x's request on u.
+func (l *evloop) attach(x *lexch, u *lup) {
+	x.up = u
+	u.x = x
+	u.in = u.in[:0]
+	u.out.add(x.head)
+	l.takeBody(x)
+	if l.progress(x) {
+		l.stepClient(x.cl)
+	}
+}
+
+// takeBody moves request body bytes already read (in the client's buffer)
+// to the upstream's output.
+func (l *evloop) takeBody(x *lexch) {
+	conn := x.cl
+	if x.bodyLeft <= 0 || len(conn.in) == 0 {
+		return
+	}
+	n := int(min(int64(len(conn.in)), x.bodyLeft))
+	x.up.out.add(conn.in[:n])
+	conn.in = append(conn.in[:0], conn.in[n:]...)
+	x.bodyLeft -= int64(n)
+	x.bodySent = true
+}
+
+// upEvent handles an upstream connection's readiness.
+func (l *evloop) upEvent(u *lup, ev uint32) {
+	if ev&(epollIn|epollHup) != 0 {
+		u.readable = true
+		if ev&epollHup != 0 {
+			u.rdhup = true
+		}
+	}
+	x := u.x
+	if x == nil {
+		if u.readable {
+			// Idle and readable: the upstream closed it (or sent bytes
+			// nobody asked for). Either way it cannot carry a request.
+			l.closeUp(u)
+		}
+		return
+	}
+	if l.progress(x) {
+		l.stepClient(x.cl)
+	}
+}
+
+// progress moves x's bytes as far as the sockets allow. It returns true
+// when the caller should go on with the client connection (the exchange
+// ended, or nothing more to do on this side) and false when the client
+// connection was closed.
+func (l *evloop) progress(x *lexch) bool {
+	conn := x.cl
+	for !x.over {
+		if x.dialing || x.up == nil {
+			// Waiting for a connection; meanwhile keep an eye on the
+			// client (a request without a body reads nothing more).
+			return l.watchClient(x)
+		}
+		u := x.up
+		moved := false
+		// Request side.
+		if !x.sendErr && !u.out.empty() {
+			n, err := syscall.Write(u.fd, u.out.pending())
+			switch {
+			case n > 0:
+				u.out.consume(n)
+				moved = true
+			case err == syscall.EAGAIN, err == syscall.EINTR:
+			default:
+				if l.sendFailed(x, err) {
+					return conn.fd >= 0
+				}
+				moved = true
+			}
+		}
+		if !x.sendErr && u.out.empty() && x.bodyLeft > 0 && conn.readable {
+			free := l.scratch[:min(int64(len(l.scratch)), x.bodyLeft)]
+			n, err := syscall.Read(conn.fd, free)
+			switch {
+			case n > 0:
+				if n < len(free) && !conn.rdhup {
+					conn.readable = false
+				}
+				x.bodyLeft -= int64(n)
+				x.bodySent = true
+				u.out.add(free[:n])
+				moved = true
+			case err == syscall.EAGAIN:
+				conn.readable = false
+			case err == syscall.EINTR:
+			default:
+				// The client went away in the middle of its body.
+				conn.eof = true
+				l.clientGone(conn)
+				return false
+			}
+		}
+		if x.bodyLeft == 0 && !x.dialing {
+			if !l.watchClient(x) {
+				return false
+			}
+		}
+		// Response side: read only when the client took what came before.
+		if conn.out.empty() && u.readable {
+			if !l.readResponse(x) {
+				return conn.fd >= 0
+			}
+			moved = true
+			if !l.flushClient(conn) {
+				return false
+			}
+		}
+		if !moved {
+			return true
+		}
+	}
+	return true
+}
+
+// watchClient reads what the client sends while its request is served (a
+// pipelined request, or the end of stream). It returns false when the
+// client went away.
+func (l *evloop) watchClient(x *lexch) bool {
+	conn := x.cl
+	if x.bodyLeft > 0 {
+		return true // its body is still to be read: progress reads it
+	}
+	for conn.readable && len(conn.in) < cap(conn.in) {
+		if !l.readClient(conn) {
+			l.clientGone(conn)
+			return false
+		}
+	}
+	return true
+}
+
+// sendFailed handles a failed write of the request. It reports true when
+// the exchange is over (retried elsewhere or failed).
+func (l *evloop) sendFailed(x *lexch, err error) bool {
+	if l.canRetry(x) {
+		l.retry(x)
+		return true
+	}
+	if !x.bodySent {
+		l.abandonUp(x)
+		l.fail(x, err)
+		return true
+	}
+	// The upstream may have answered without reading the whole body:
+	// forward that answer, but do not reuse the connection.
+	x.sendErr, x.noReuse = true, true
+	x.up.out = obuf{}
+	return false
+}
+
+func (l *evloop) canRetry(x *lexch) bool {
+	return x.up.reused && !x.headDone && len(x.up.in) == 0 && x.c.Err() == nil && !x.hasBody
+}
+
+// retry sends x again on a fresh connection: its reused one was dead.
+func (l *evloop) retry(x *lexch) {
+	l.abandonUp(x)
+	l.dial(x)
+}
+
+// abandonUp closes x's upstream connection.
+func (l *evloop) abandonUp(x *lexch) {
+	if u := x.up; u != nil {
+		u.x = nil
+		l.closeUp(u)
+		x.up = nil
+	}
+}
+
+// readResponse reads once from the upstream and forwards what it can. It
+// returns false when the exchange ended (or failed).
+func (l *evloop) readResponse(x *lexch) bool {
+	u := x.up
+	n, err := syscall.Read(u.fd, l.scratch)
+	if n > 0 && n < len(l.scratch) && !u.rdhup {
+		u.readable = false
+	}
+	if n <= 0 {
+		if err == syscall.EAGAIN {
+			u.readable = false
+			return true
+		}
+		if err == syscall.EINTR {
+			return true
+		}
+		u.readable = false
+		return l.upstreamEnded(x, err)
+	}
+	data := l.scratch[:n]
+	if !x.headDone {
+		u.in = append(u.in, data...)
+		return l.parseHead(x)
+	}
+	return l.forwardBody(x, data)
+}
+
+// upstreamEnded handles the end of the upstream's stream (or an error).
+func (l *evloop) upstreamEnded(x *lexch, err error) bool {
+	if err == nil {
+		err = errUpstreamClosed
+	}
+	if !x.headDone {
+		if l.canRetry(x) {
+			l.retry(x)
+			return false
+		}
+		l.abandonUp(x)
+		l.fail(x, err)
+		return false
+	}
+	if x.framing == bodyToClose {
+		x.noReuse = true
+		x.cl.out.add(lastChunk)
+		l.end(x)
+		return false
+	}
+	// The body broke off: the client cannot tell a short body from a
+	// whole one but by the connection closing, as net/http does.
+	x.c.log(slog.LevelWarn, "upstream response body broken", err)
+	l.abort(x)
+	l.closeClient(x.cl)
+	return false
+}
+
+var (
+	errUpstreamClosed = errorString("upstream closed the connection")
+	lastChunk         = []byte("0\r\n\r\n")
+)
+
+// parseHead parses the response head once it is whole, writes the
+// client's, and forwards what followed it.
+func (l *evloop) parseHead(x *lexch) bool {
+	u := x.up
+	for {
+		n := bytes.Index(u.in, crlfcrlf)
+		if n < 0 {
+			if len(u.in) > maxResponseHead {
+				l.abandonUp(x)
+				l.fail(x, errHeadTooLarge)
+				return false
+			}
+			return true
+		}
+		n += len(crlfcrlf)
+		l.rd.Reset(u.in[:n])
+		l.br.Reset(&l.rd)
+		res, err := http.ReadResponse(l.br, x.req)
+		if err != nil {
+			l.abandonUp(x)
+			l.fail(x, err)
+			return false
+		}
+		rest := u.in[n:]
+		conn := x.cl
+		if res.StatusCode < 200 {
+			if res.StatusCode == http.StatusSwitchingProtocols {
+				l.abandonUp(x)
+				l.fail(x, errUnexpected101)
+				return false
+			}
+			h := l.clientHeader(conn, res)
+			conn.out.b = appendHead(conn.out.b, res.StatusCode, h, skipInformationalHeader)
+			u.in = append(u.in[:0], rest...)
+			continue
+		}
+		h := l.clientHeader(conn, res)
+		if len(res.Trailer) > 0 {
+			keys := make([]string, 0, len(res.Trailer))
+			for k := range res.Trailer {
+				keys = append(keys, k)
+			}
+			h["Trailer"] = []string{joinComma(keys)}
+		}
+		x.c.responded(res.StatusCode, h)
+		x.resClose = res.Close
+		switch {
+		case x.req.Method == http.MethodHead || res.StatusCode == http.StatusNoContent || res.StatusCode == http.StatusNotModified:
+			x.framing = bodyNone
+		case len(res.TransferEncoding) > 0 && res.TransferEncoding[0] == "chunked":
+			x.framing = bodyChunked
+			h["Transfer-Encoding"] = chunkedValue
+			x.chunks = chunkScanner{}
+		case res.ContentLength >= 0:
+			x.framing, x.left = bodyLength, res.ContentLength
+		default:
+			x.framing = bodyToClose
+			h["Transfer-Encoding"] = chunkedValue
+			delete(h, "Content-Length")
+		}
+		if x.req.Close {
+			h["Connection"] = connClose
+			conn.closeAfter = true
+		}
+		conn.out.b = appendHead(conn.out.b, res.StatusCode, h, nil)
+		x.headDone = true
+		body := append([]byte(nil), rest...) // u.in is reused
+		u.in = u.in[:0]
+		if x.framing == bodyNone {
+			if len(body) > 0 {
+				x.noReuse = true
+			}
+			l.end(x)
+			return false
+		}
+		if x.framing == bodyLength && x.left == 0 {
+			if len(body) > 0 {
+				x.noReuse = true
+			}
+			l.end(x)
+			return false
+		}
+		if len(body) == 0 {
+			return true
+		}
+		return l.forwardBody(x, body)
+	}
+}
+
+var (
+	errHeadTooLarge = errorString("upstream response head too large")
+	chunkedValue    = []string{"chunked"}
+)
+
+func joinComma(ss []string) string {
+	var b []byte
+	for i, s := range ss {
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		b = append(b, s...)
+	}
+	return string(b)
+}
+
+// clientHeader is the connection's header map with the response's headers
+// the client gets (hop-by-hop ones removed).
+func (l *evloop) clientHeader(conn *lconn, res *http.Response) http.Header {
+	if conn.hdr == nil {
+		conn.hdr = make(http.Header, 8)
+	}
+	clear(conn.hdr)
+	copyResponseHeader(conn.hdr, res.Header)
+	return conn.hdr
+}
+
+// appendHead appends a status line and the headers (minus skip, and minus
+// any name or value that would break the head) with the blank line.
+func appendHead(b []byte, code int, h http.Header, skip func(string) bool) []byte {
+	b = append(b, "HTTP/1.1 "...)
+	b = strconv.AppendInt(b, int64(code), 10)
+	b = append(b, ' ')
+	b = append(b, http.StatusText(code)...)
+	b = append(b, "\r\n"...)
+	for k, vv := range h {
+		if skip != nil && skip(k) || !validHeaderName(k) {
+			continue
+		}
+		for _, v := range vv {
+			if validHeaderValue(v) {
+				b = appendHeader(b, k, v)
+			}
+		}
+	}
+	return append(b, "\r\n"...)
+}
+
+// forwardBody queues body bytes for the client per the response's
+// framing, and ends the exchange at the body's end. It returns false when
+// the exchange ended.
+func (l *evloop) forwardBody(x *lexch, data []byte) bool {
+	conn := x.cl
+	switch x.framing {
+	case bodyLength:
+		take := int64(len(data))
+		if take > x.left {
+			take = x.left
+			x.noReuse = true // bytes after the body: the connection is out of step
+		}
+		conn.out.add(data[:take])
+		x.left -= take
+		if x.left == 0 {
+			l.end(x)
+			return false
+		}
+	case bodyChunked:
+		n, done, err := x.chunks.scan(data)
+		if err != nil {
+			x.c.log(slog.LevelWarn, "upstream chunked body malformed", err)
+			l.abort(x)
+			l.closeClient(conn)
+			return false
+		}
+		conn.out.add(data[:n])
+		if done {
+			if n < len(data) {
+				x.noReuse = true
+			}
+			l.end(x)
+			return false
+		}
+	case bodyToClose:
+		conn.out.b = strconv.AppendInt(conn.out.b, int64(len(data)), 16)
+		conn.out.b = append(conn.out.b, "\r\n"...)
+		conn.out.add(data)
+		conn.out.b = append(conn.out.b, "\r\n"...)
+	}
+	return true
+}
+
+// end finishes an exchange whose answer is queued for the client: the
+// upstream connection goes back to the idle set when it can carry another
+// request, and the call is recorded.
+func (l *evloop) end(x *lexch) {
+	if x.over {
+		return
+	}
+	x.over = true
+	if u := x.up; u != nil {
+		u.x = nil
+		x.up = nil
+		// A last read that filled the buffer may have left bytes (or the
+		// end of stream) behind, of which no new edge will tell.
+		if x.noReuse || x.resClose || x.sendErr || !u.out.empty() || len(u.in) > 0 || x.bodyLeft > 0 ||
+			u.rdhup || x.c.Err() != nil || (u.readable && !aliveFD(u.fd)) {
+			l.closeUp(u)
+		} else {
+			u.readable = false
+			u.idleAt = time.Now()
+			ups := l.idle[u.addr]
+			if len(ups) < maxIdleConnsPerHost {
+				l.idle[u.addr] = append(ups, u)
+			} else {
+				l.closeUp(u)
+			}
+		}
+	}
+	if x.bodyLeft > 0 {
+		x.cl.closeAfter = true // the rest of the body was not read
+	}
+	x.c.setEnder(nil)
+	x.c.finish()
+	x.cl.x = nil
+	l.srv.setState(x.cl.id, http.StateIdle)
+}
+
+// fail answers x with the router's own error (502, 504, 499 unsent) and
+// ends it.
+func (l *evloop) fail(x *lexch, err error) {
+	if x.over {
+		return
+	}
+	l.abandonUp(x)
+	x.c.fail(l.response(x.cl, x.req), err)
+	l.end(x)
+}
+
+// abort ends x without an answer: its upstream connection is closed; the
+// caller closes the client's.
+func (l *evloop) abort(x *lexch) {
+	if x.over {
+		return
+	}
+	l.abandonUp(x)
+	x.over = true
+	if x.c.status == 0 {
+		x.c.status = statusClientClosed
+	}
+	x.c.setEnder(nil)
+	x.c.finish()
+	x.cl.x = nil
+}
+
+// --- chunked bodies ----------------------------------------------------
+
+// chunkScanner follows a chunked body (RFC 9112 section 7.1) passed
+// through as it is, to find where it ends.
+type chunkScanner struct {
+	state  int
+	size   int64 // bytes left of the current chunk's data
+	digits int
+	line   int // length of the current trailer line
+}
+
+const (
+	chunkSize    = iota // hex digits
+	chunkExt            // extension, up to CR
+	chunkSizeLF         // LF after the size line
+	chunkData           // data bytes
+	chunkDataCR         // CR after the data
+	chunkDataLF         // LF after the data
+	chunkTrailer        // trailer lines, up to an empty one
+	chunkTrailerLF
+)
+
+var errBadChunk = errorString("malformed chunked encoding")
+
+// scan consumes p; it returns how many bytes belong to the body, whether
+// the body ended, and an error for malformed framing.
+func (s *chunkScanner) scan(p []byte) (int, bool, error) {
+	for i := 0; i < len(p); i++ {
+		b := p[i]
+		switch s.state {
+		case chunkSize:
+			var d int64
+			switch {
+			case '0' <= b && b <= '9':
+				d = int64(b - '0')
+			case 'a' <= b && b <= 'f':
+				d = int64(b-'a') + 10
+			case 'A' <= b && b <= 'F':
+				d = int64(b-'A') + 10
+			case b == ';' || b == ' ' || b == '\t':
+				if s.digits == 0 {
+					return 0, false, errBadChunk
+				}
+				s.state = chunkExt
+				continue
+			case b == '\r':
+				if s.digits == 0 {
+					return 0, false, errBadChunk
+				}
+				s.state = chunkSizeLF
+				continue
+			default:
+				return 0, false, errBadChunk
+			}
+			if s.digits >= 15 {
+				return 0, false, errBadChunk
+			}
+			s.digits++
+			s.size = s.size<<4 | d
+		case chunkExt:
+			if b == '\r' {
+				s.state = chunkSizeLF
+			} else if b == '\n' {
+				return 0, false, errBadChunk
+			}
+		case chunkSizeLF:
+			if b != '\n' {
+				return 0, false, errBadChunk
+			}
+			s.digits = 0
+			if s.size == 0 {
+				s.state, s.line = chunkTrailer, 0
+			} else {
+				s.state = chunkData
+			}
+		case chunkData:
+			n := int64(len(p) - i)
+			if n > s.size {
+				n = s.size
+			}
+			s.size -= n
+			i += int(n) - 1
+			if s.size == 0 {
+				s.state = chunkDataCR
+			}
+		case chunkDataCR:
+			if b != '\r' {
+				return 0, false, errBadChunk
+			}
+			s.state = chunkDataLF
+		case chunkDataLF:
+			if b != '\n' {
+				return 0, false, errBadChunk
+			}
+			s.state = chunkSize
+		case chunkTrailer:
+			if b == '\r' {
+				s.state = chunkTrailerLF
+			} else if b == '\n' {
+				return 0, false, errBadChunk
+			} else {
+				s.line++
+			}
+		case chunkTrailerLF:
+			if b != '\n' {
+				return 0, false, errBadChunk
+			}
+			if s.line == 0 {
+				return i + 1, true, nil
+			}
+			s.state, s.line = chunkTrailer, 0
+		}
+	}
+	return len(p), false, nil
+}

@@ -1,0 +1,296 @@
+package router
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/rand"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bluegreen/bluegreen"
+)
+
+// TestLoopServes: startRouter's routers serve on the event loop in the
+// first run of the tests and never in the second (TestMain).
+func TestLoopServes(t *testing.T) {
+	tr := twoColors(t, Options{})
+	c := newClient(t)
+	for range 3 {
+		if status, _, body := get(t, c, "http://"+tr.pub+"/"); status != 200 || body != "blue" {
+			t.Fatalf("got %d %q", status, body)
+		}
+	}
+	n := tr.loopServed.Load()
+	if goroutinePath && n != 0 {
+		t.Fatalf("the event loop served %d requests on the goroutine path", n)
+	}
+	if !goroutinePath && n != 3 {
+		t.Fatalf("the event loop served %d requests, want 3", n)
+	}
+}
+
+// readResponse reads one response and its whole body from br.
+func readResponse(t *testing.T, br *bufio.Reader, method string) (*http.Response, string) {
+	t.Helper()
+	res, err := http.ReadResponse(br, &http.Request{Method: method})
+	if err != nil {
+		t.Fatalf("reading a response: %v", err)
+	}
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatalf("reading a body: %v", err)
+	}
+	return res, string(b)
+}
+
+// TestLoopPipelined: requests sent back to back in one write, one of them
+// the color path, are answered in order on the same connection.
+func TestLoopPipelined(t *testing.T) {
+	tr := twoColors(t, Options{})
+	conn, br := rawConn(t, tr.pub)
+	io.WriteString(conn, "GET /a HTTP/1.1\r\nHost: x\r\n\r\n"+
+		"GET /deployment/color/ HTTP/1.1\r\nHost: x\r\n\r\n"+
+		"POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"+
+		"HEAD /c HTTP/1.1\r\nHost: x\r\n\r\n")
+	want := []struct{ method, body string }{{"GET", "blue"}, {"GET", `{"color":"blue"}`}, {"POST", "blue"}, {"HEAD", ""}}
+	for i, w := range want {
+		res, body := readResponse(t, br, w.method)
+		if res.StatusCode != 200 || body != w.body {
+			t.Fatalf("response %d: %d %q, want 200 %q", i, res.StatusCode, body, w.body)
+		}
+	}
+}
+
+// TestLoopHandOffMidConnection: a kept-alive connection whose next
+// request the loop does not take (a chunked body) moves to the goroutine
+// path with what was read, and goes on serving; it is one connection for
+// ConnState throughout.
+func TestLoopHandOffMidConnection(t *testing.T) {
+	tr := twoColors(t, Options{})
+	conn, br := rawConn(t, tr.pub)
+	io.WriteString(conn, "GET /1 HTTP/1.1\r\nHost: x\r\n\r\n")
+	if res, body := readResponse(t, br, "GET"); res.StatusCode != 200 || body != "blue" {
+		t.Fatalf("first: %d %q", res.StatusCode, body)
+	}
+	io.WriteString(conn, "POST /2 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"+
+		"GET /3 HTTP/1.1\r\nHost: x\r\n\r\n")
+	for i := range 2 {
+		if res, body := readResponse(t, br, "GET"); res.StatusCode != 200 || body != "blue" {
+			t.Fatalf("after the hand-off, %d: %d %q", i, res.StatusCode, body)
+		}
+	}
+	if n := tr.newConns.Load(); n != 1 {
+		t.Fatalf("ConnState saw %d new connections, want 1", n)
+	}
+	conn.Close()
+	waitFor(t, 5*time.Second, "the connection reported closed once", func() bool { return tr.closed.Load() == 1 })
+}
+
+// TestLoopUploadAndDownload: large bodies both ways, several at once,
+// arrive whole (the loop's buffers fill and drain on both sides).
+func TestLoopUploadAndDownload(t *testing.T) {
+	echo := newBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+		w.Write(b)
+	}))
+	tr := startRouter(t, Options{}, bluegreen.Blue, map[bluegreen.Color][]string{bluegreen.Blue: {echo}})
+	c := newClient(t)
+	var wg sync.WaitGroup
+	errs := make(chan string, 4)
+	for i := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			body := make([]byte, (1<<20)+i*4099)
+			rand.Read(body)
+			resp, err := c.Post("http://"+tr.pub+"/", "application/octet-stream", bytes.NewReader(body))
+			if err != nil {
+				errs <- err.Error()
+				return
+			}
+			defer resp.Body.Close()
+			got, err := io.ReadAll(resp.Body)
+			if err != nil || resp.StatusCode != 200 || !bytes.Equal(got, body) {
+				errs <- "status " + resp.Status + ", " + strconv.Itoa(len(got)) + " of " + strconv.Itoa(len(body)) + " bytes back"
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+}
+
+// rawBackend serves each connection with f.
+func rawBackend(t *testing.T, f func(net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				f(conn)
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// readRequestHead reads up to the blank line of a request head.
+func readRequestHead(conn net.Conn) error {
+	var got []byte
+	b := make([]byte, 1)
+	for !bytes.HasSuffix(got, []byte("\r\n\r\n")) {
+		if _, err := conn.Read(b); err != nil {
+			return err
+		}
+		got = append(got, b[0])
+	}
+	return nil
+}
+
+// TestLoopResponseInPieces: a response head written a byte at a time,
+// after an informational 103, and a chunked body with a trailer in small
+// writes, reach the client whole; hop-by-hop headers do not.
+func TestLoopResponseInPieces(t *testing.T) {
+	const resp = "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n" +
+		"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nKeep-Alive: timeout=5\r\nTrailer: X-Sum\r\nTransfer-Encoding: chunked\r\n\r\n" +
+		"5;ext=1\r\nhello\r\n7\r\n, world\r\n0\r\nX-Sum: 12\r\n\r\n"
+	up := rawBackend(t, func(conn net.Conn) {
+		for {
+			if readRequestHead(conn) != nil {
+				return
+			}
+			for i := range len(resp) {
+				if _, err := conn.Write([]byte{resp[i]}); err != nil {
+					return
+				}
+			}
+		}
+	})
+	tr := startRouter(t, Options{ColorHeader: true}, bluegreen.Blue, map[bluegreen.Color][]string{bluegreen.Blue: {up}})
+	conn, br := rawConn(t, tr.pub)
+	for i := range 2 { // the second on the same connections, both sides
+		io.WriteString(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		head := readHead(t, br)
+		if !strings.HasPrefix(head, "HTTP/1.1 103 ") || !strings.Contains(head, "Link: </a.css>; rel=preload\r\n") {
+			t.Fatalf("request %d: the informational response came as %q", i, head)
+		}
+		res, body := readResponse(t, br, "GET")
+		if res.StatusCode != 200 || body != "hello, world" {
+			t.Fatalf("request %d: %d %q", i, res.StatusCode, body)
+		}
+		if got := res.Trailer.Get("X-Sum"); got != "12" {
+			t.Fatalf("request %d: trailer X-Sum %q, want 12", i, got)
+		}
+		if res.Header.Get("Keep-Alive") != "" || res.Header.Get("X-Bluegreen-Color") != "blue" {
+			t.Fatalf("request %d: headers %v", i, res.Header)
+		}
+	}
+}
+
+// TestLoopShutdown: Shutdown closes the idle connections at once, lets a
+// request in flight finish, then returns.
+func TestLoopShutdown(t *testing.T) {
+	release := make(chan struct{})
+	var releaseOnce sync.Once
+	unblock := func() { releaseOnce.Do(func() { close(release) }) }
+	started := make(chan struct{}, 1)
+	up := newBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			started <- struct{}{}
+			<-release
+		}
+		io.WriteString(w, "done")
+	}))
+	t.Cleanup(unblock) // before the backend's Close, which waits for its handlers
+	rt, err := New(Options{EventLoop: !goroutinePath}, bluegreen.Blue, map[bluegreen.Color][]string{bluegreen.Blue: {up}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rt.Close)
+	srv := rt.NewServer(rt.Public())
+	addr := serve(t, srv)
+
+	idle, idleBR := rawConn(t, addr)
+	io.WriteString(idle, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	if res, body := readResponse(t, idleBR, "GET"); res.StatusCode != 200 || body != "done" {
+		t.Fatalf("idle connection's request: %d %q", res.StatusCode, body)
+	}
+	busy, busyBR := rawConn(t, addr)
+	io.WriteString(busy, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+	recv(t, started, 5*time.Second, "the slow request at the backend")
+
+	shut := make(chan error, 1)
+	go func() { shut <- srv.Shutdown(ctxT(t, 10*time.Second)) }()
+	if _, err := idleBR.ReadByte(); err != io.EOF {
+		t.Fatalf("the idle connection: read %v, want EOF", err)
+	}
+	select {
+	case err := <-shut:
+		t.Fatalf("Shutdown returned %v with a request in flight", err)
+	default:
+	}
+	unblock()
+	if res, body := readResponse(t, busyBR, "GET"); res.StatusCode != 200 || body != "done" {
+		t.Fatalf("the request in flight: %d %q", res.StatusCode, body)
+	}
+	if err := recv(t, shut, 10*time.Second, "Shutdown's return"); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if _, err := busyBR.ReadByte(); err != io.EOF {
+		t.Fatalf("the busy connection after its request: read %v, want EOF", err)
+	}
+	if _, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		t.Fatal("the listener still accepts after Shutdown")
+	}
+}
+
+// TestChunkScanner: the end of a chunked body is found wherever reads
+// split it, bytes after it are not part of it, and bad framing is an
+// error.
+func TestChunkScanner(t *testing.T) {
+	body := "4\r\nWiki\r\n6;name=v\r\npedia \r\nE\r\nin \r\n\r\nchunks.\r\n0\r\nX-A: 1\r\nX-B: 2\r\n\r\n"
+	for split := 0; split <= len(body); split++ {
+		var s chunkScanner
+		n1, done, err := s.scan([]byte(body[:split]))
+		if err != nil || n1 != split || (done && split != len(body)) {
+			t.Fatalf("split %d, first part: n=%d done=%v err=%v", split, n1, done, err)
+		}
+		if done {
+			continue
+		}
+		n2, done, err := s.scan([]byte(body[split:] + "GET / HTTP/1.1"))
+		if err != nil || !done || split+n2 != len(body) {
+			t.Fatalf("split %d, second part: n=%d done=%v err=%v", split, n2, done, err)
+		}
+	}
+	for _, bad := range []string{
+		"x\r\n", "\r\n", "4\nWiki\r\n", "4\r\nWikiX\r\n", "0\r\nX-A: 1\n\r\n", "10000000000000000\r\n",
+	} {
+		var s chunkScanner
+		if _, _, err := s.scan([]byte(bad)); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+}
