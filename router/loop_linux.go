@@ -599,7 +599,7 @@ func (l *evloop) stepClient(c *lconn) {
 			l.linger(c)
 			return
 		}
-		if c.closeAfter || (l.down && len(c.in) == 0) {
+		if c.closeAfter || l.down {
 			if c.closeAfter && !c.eof {
 				// The client may still be sending (an unread body): stop
 				// writing, drop what comes for a while, then close, so the
@@ -1240,7 +1240,9 @@ func (l *evloop) parseHead(x *lexch) bool {
 		}
 		conn.out.b = appendHead(conn.out.b, res.StatusCode, h, nil)
 		x.headDone = true
-		body := append([]byte(nil), rest...) // u.in is reused
+		// The body's first bytes stay in u.in's array, which nothing
+		// reuses before this returns: forwardBody copies them out.
+		body := rest
 		u.in = u.in[:0]
 		if x.framing == bodyNone {
 			if len(body) > 0 {

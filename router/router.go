@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -67,6 +68,14 @@ type Options struct {
 	// request; see evloop. Ignored where unavailable and with
 	// NetHTTPServer.
 	EventLoop bool
+	// EventLoops is how many event loops each server runs, its
+	// connections spread round-robin over them. Each loop's goroutine
+	// keeps a P (GOMAXPROCS) busy in system calls while it has work, so
+	// the rest of the process (API, health checks, the garbage collector)
+	// needs Ps of its own: 0 means half of GOMAXPROCS (at least one).
+	// serve raises GOMAXPROCS to twice the cores and runs one loop per
+	// core.
+	EventLoops int
 }
 
 // EventLoopAvailable reports whether Options.EventLoop has an effect on
@@ -123,6 +132,9 @@ func New(opts Options, live bluegreen.Color, upstreams map[bluegreen.Color][]str
 	}
 	if opts.IdleTimeout <= 0 {
 		opts.IdleTimeout = DefaultIdleTimeout
+	}
+	if opts.EventLoops <= 0 {
+		opts.EventLoops = max(1, runtime.GOMAXPROCS(0)/2)
 	}
 	log := opts.Logger
 	if log == nil {

@@ -197,7 +197,7 @@ func (s *Server) loopFor() *evloop {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.loops == nil {
-		for range loopCount() {
+		for range s.handler.(*handler).rt.opts.EventLoops {
 			l, err := newLoop(s, s.handler.(*handler))
 			if err != nil {
 				s.log.Warn("event loop unavailable; serving connections with goroutines", "err", err)
@@ -337,10 +337,6 @@ func (s *Server) stopLoop() {
 	}
 }
 
-// loopCount is how many event loops a server runs: one per P, as nginx
-// runs a worker per core, so that one loop's thread waiting for a core
-// does not hold every connection up.
-func loopCount() int { return runtime.GOMAXPROCS(0) }
 
 func (s *Server) setState(nc net.Conn, st http.ConnState) {
 	if s.ConnState != nil {

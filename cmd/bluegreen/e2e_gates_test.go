@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -138,6 +139,11 @@ func TestWatchRollsBackBadRelease(t *testing.T) {
 	// serve's GC target, unless the environment (inherited by serve) sets one.
 	if _, set := os.LookupEnv("GOGC"); !set && m["go_gc_gogc_percent"] != serveGCPercent {
 		t.Errorf("go_gc_gogc_percent = %v, want %d", m["go_gc_gogc_percent"], serveGCPercent)
+	}
+	// Twice this machine's Ps for the event loops (one per core), unless
+	// the environment sets GOMAXPROCS.
+	if _, set := os.LookupEnv("GOMAXPROCS"); !set && m["go_sched_gomaxprocs_threads"] != float64(2*runtime.GOMAXPROCS(0)) {
+		t.Errorf("go_sched_gomaxprocs_threads = %v, want %d", m["go_sched_gomaxprocs_threads"], 2*runtime.GOMAXPROCS(0))
 	}
 	before := m[`bluegreen_requests_total{color="blue",class="2xx"}`]
 	for range 5 {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"net/http"
+	"runtime"
 	"strconv"
 
 	"github.com/bluegreen/bluegreen"
@@ -76,4 +77,6 @@ func writeMetrics(w *bufio.Writer, stats map[bluegreen.Color]router.ColorStats, 
 	fmt.Fprintf(w, "bluegreen_verifications_total{outcome=\"failed\"} %d\n", k.VerificationsFailed)
 	family("go_gc_gogc_percent", "gauge", "The garbage collector's heap growth target: GOGC if set, otherwise serve's default of 400 (-1: off).")
 	fmt.Fprintf(w, "go_gc_gogc_percent %d\n", gcPercent())
+	family("go_sched_gomaxprocs_threads", "gauge", "GOMAXPROCS: twice the cores with the event-loop data path unless GOMAXPROCS is set (see router.data_path).")
+	fmt.Fprintf(w, "go_sched_gomaxprocs_threads %d\n", runtime.GOMAXPROCS(0))
 }

@@ -89,6 +89,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 		return err
 	}
 	gogc := tuneGC()
+	procs, loops := tuneProcs(dataPath(cfg.Router.DataPath) == config.DataPathLoop)
 	tokenFile := filepath.Join(cfg.StateDir, tokenFileName)
 	token, created, err := ensureToken(tokenFile, logger)
 	if err != nil {
@@ -126,6 +127,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 		ReverseProxyOnly:  cfg.Router.DataPath == config.DataPathStandard,
 		NetHTTPServer:     cfg.Router.DataPath == config.DataPathStandard,
 		EventLoop:         cfg.Router.DataPath == config.DataPathLoop,
+		EventLoops:        loops,
 		Logger:            logger,
 	}, state.Live, upstreams)
 	if err != nil {
@@ -259,7 +261,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 		logger.Warn("the API listens beyond this machine over plain HTTP: the token can be seen on the network; bind it to 127.0.0.1 or put it behind TLS", "api", lns[2].Addr().String())
 	}
 	logger.Info("serving", "live", state.Live, "public", lns[0].Addr().String(), "preview", lns[1].Addr().String(),
-		"api", lns[2].Addr().String(), "state", cfg.StateDir, "gogc", gogc, "data_path", dataPath(cfg.Router.DataPath))
+		"api", lns[2].Addr().String(), "state", cfg.StateDir, "gogc", gogc, "data_path", dataPath(cfg.Router.DataPath), "gomaxprocs", procs, "event_loops", loops)
 	if ready != nil {
 		ready(endpoints{Public: lns[0].Addr().String(), Preview: lns[1].Addr().String(), API: lns[2].Addr().String(),
 			Live: state.Live, TokenFile: tokenFile, TokenCreated: created, Token: token, APIScheme: apiScheme(cfg)})
