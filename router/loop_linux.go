@@ -303,9 +303,12 @@ func (l *evloop) run() {
 	}
 }
 
-// yieldEvery is how often the busy loop yields to the scheduler, well
-// under the runtime's 10 ms preemption period.
-const yieldEvery = 2 * time.Millisecond
+// yieldEvery is how often the busy loop yields to the scheduler, under
+// the runtime's 10 ms preemption period. Each yield costs a trip through
+// the scheduler (a futex wake now and then): at 2 ms they were 8% of the
+// loop's CPU samples at 5,000 req/s, and 5 ms cut serve's futex calls from
+// 0.28 to 0.16 per request with no preemption signals (perf trace).
+const yieldEvery = 5 * time.Millisecond
 
 // runPosted runs what was posted; it reports whether the loop must end.
 func (l *evloop) runPosted() bool {
