@@ -203,13 +203,26 @@ EOF
 	PIDS+=("$SERVE_PID")
 	wait_for "bluegreen serve" "$SERVE_PID" curl -fsS "http://127.0.0.1:$PUB_PORT/"
 	wait_for "the API token" "$SERVE_PID" test -s "$STATE/api-token"
+
+	# A second serve on the goroutine-per-connection data path (data_path:
+	# fast, the default before the event loop), for the throughput and
+	# latency parts only: the two data paths side by side in one run.
+	FAST_PORT=$(freeport) FAST_PRE_PORT=$(freeport) FAST_API_PORT=$(freeport)
+	sed -e "s/^listen: .*/listen: 127.0.0.1:$FAST_PORT/" -e "s/^preview: .*/preview: 127.0.0.1:$FAST_PRE_PORT/" \
+		-e "s/^api: .*/api: 127.0.0.1:$FAST_API_PORT/" -e "s|^state: .*|state: $WORK/state-fast|" \
+		-e "s/^router:/router:\n  data_path: fast/" "$WORK/bluegreen.yaml" >"$WORK/bluegreen-fast.yaml"
+	"$BIN" serve --config "$WORK/bluegreen-fast.yaml" >"$WORK/serve-fast.out" 2>"$WORK/serve-fast.log" &
+	FAST_PID=$!
+	PIDS+=("$FAST_PID")
+	wait_for "bluegreen serve (data_path: fast)" "$FAST_PID" curl -fsS "http://127.0.0.1:$FAST_PORT/"
 fi
 
 TARGETS=(direct nginx)
 declare -A URL=([direct]="http://$BLUE/" [nginx]="http://127.0.0.1:$NGINX_PORT/")
 if [[ -n $BIN ]]; then
-	TARGETS+=(bluegreen)
+	TARGETS+=(bluegreen bluegreen-fast)
 	URL[bluegreen]="http://127.0.0.1:$PUB_PORT/"
+	URL[bluegreen-fast]="http://127.0.0.1:$FAST_PORT/"
 fi
 
 if [[ $HOLD == 1 ]]; then
@@ -217,6 +230,7 @@ if [[ $HOLD == 1 ]]; then
 	echo "nginx     ${URL[nginx]}  (master pid $NGINX_PID)"
 	if [[ -n $BIN ]]; then
 		echo "bluegreen ${URL[bluegreen]}  (serve pid $SERVE_PID; api http://127.0.0.1:$API_PORT, token $STATE/api-token)"
+		echo "bluegreen-fast ${URL[bluegreen-fast]}  (serve pid $FAST_PID, data_path: fast)"
 	fi
 	echo "holding; Ctrl-C stops everything"
 	trap 'exit 0' INT TERM
