@@ -337,7 +337,6 @@ func (s *Server) stopLoop() {
 	}
 }
 
-
 func (s *Server) setState(nc net.Conn, st http.ConnState) {
 	if s.ConnState != nil {
 		s.ConnState(nc, st)
