@@ -135,6 +135,7 @@ type lexch struct {
 	dialing  bool
 	sendErr  bool // writing to the upstream failed: read what it answered
 
+	answered bool // a byte of the response arrived: never send the request again
 	headDone bool // the response head went to the client
 	framing  int
 	left     int64 // bodyLength: bytes still to come
@@ -224,24 +225,31 @@ func (l *evloop) post(f func()) bool {
 		l.mu.Unlock()
 		return false
 	}
-	first := len(l.posted) == 0
-	l.posted = append(l.posted, f)
-	l.mu.Unlock()
-	if first {
+	if len(l.posted) == 0 {
+		// Under mu: the loop closes wake only after quit is set (under
+		// mu), so this never writes to a closed (or reused) descriptor.
 		var one = [8]byte{1}
 		syscall.Write(l.wake, one[:])
 	}
+	l.posted = append(l.posted, f)
+	l.mu.Unlock()
 	return true
+}
+
+// quitNow refuses further posts; what was posted before still runs (run
+// drains it before returning).
+func (l *evloop) quitNow() {
+	l.mu.Lock()
+	l.quit = true
+	l.mu.Unlock()
 }
 
 // stop ends the loop, closing every connection on it, and returns once
 // the loop goroutine has.
 func (l *evloop) stop() {
 	l.post(func() {
+		l.quitNow()
 		l.closeAll()
-		l.mu.Lock()
-		l.quit = true
-		l.mu.Unlock()
 	})
 	<-l.done
 }
@@ -259,10 +267,8 @@ func (l *evloop) run() {
 		n, err := syscall.EpollWait(l.ep, evs, wait)
 		if err != nil && err != syscall.EINTR {
 			l.rt.log.Error("event loop: epoll_wait failed; closing its connections", "err", err)
+			l.quitNow()
 			l.closeAll()
-			l.mu.Lock()
-			l.quit = true
-			l.mu.Unlock()
 		}
 		for i := 0; i < n; i++ {
 			fd := int(evs[i].Fd)
@@ -311,22 +317,30 @@ func (l *evloop) run() {
 const yieldEvery = 5 * time.Millisecond
 
 // runPosted runs what was posted; it reports whether the loop must end.
+// Once quit is set nothing more can be posted, so it first runs what is
+// left (a connection accepted or a dial finished while the loop was
+// stopping: each closes what it carries, the loop being down).
 func (l *evloop) runPosted() bool {
-	l.mu.Lock()
-	fs := l.posted
-	l.posted = nil
-	quit := l.quit
-	l.mu.Unlock()
-	for _, f := range fs {
-		f()
+	for {
+		l.mu.Lock()
+		fs, quit := l.posted, l.quit
+		l.posted = nil
+		l.mu.Unlock()
+		for _, f := range fs {
+			f()
+		}
+		if quit && len(fs) == 0 {
+			return true
+		}
+		if !quit {
+			l.mu.Lock()
+			quit = l.quit
+			l.mu.Unlock()
+			if !quit {
+				return false
+			}
+		}
 	}
-	if quit {
-		return true
-	}
-	l.mu.Lock()
-	quit = l.quit
-	l.mu.Unlock()
-	return quit
 }
 
 // timed reports whether any connection has a deadline to watch.
@@ -603,10 +617,11 @@ func (l *evloop) stepClient(c *lconn) {
 			return
 		}
 		if c.closeAfter || l.down {
-			if c.closeAfter && !c.eof {
-				// The client may still be sending (an unread body): stop
-				// writing, drop what comes for a while, then close, so the
-				// answer already sent is not destroyed by a reset.
+			if !c.eof {
+				// The client may still be sending (an unread body, a
+				// pipelined request): stop writing, drop what comes for a
+				// while, then close, so the answer already sent is not
+				// destroyed by a reset.
 				syscall.Shutdown(c.fd, syscall.SHUT_WR)
 				c.lingering = true
 				c.deadline = time.Now().Add(lingerTime)
@@ -787,12 +802,16 @@ func appendHeader(b []byte, k, v string) []byte {
 	return append(b, "\r\n"...)
 }
 
-func (l *evloop) response(c *lconn, req *http.Request) *loopResponse {
+// response starts one of the router's own answers to req on c. unread
+// says the client may still be sending a body the answer leaves unread:
+// then, as when the client asked or the server shuts down, the answer
+// says "Connection: close" and the connection closes after it.
+func (l *evloop) response(c *lconn, req *http.Request, unread bool) *loopResponse {
 	if c.hdr == nil {
 		c.hdr = make(http.Header, 8)
 	}
 	clear(c.hdr)
-	if req.Close {
+	if req.Close || unread || l.down {
 		c.closeAfter = true
 		c.hdr["Connection"] = connClose
 	}
@@ -806,11 +825,7 @@ func (l *evloop) start(conn *lconn, req *http.Request) {
 	rt.loopServed.Add(1)
 	req.RemoteAddr = conn.remote
 	if req.URL.Path == rt.opts.ColorPath {
-		w := l.response(conn, req)
-		rt.serveColor(w, req)
-		if req.ContentLength != 0 {
-			conn.closeAfter = true // its body is not read
-		}
+		rt.serveColor(l.response(conn, req, req.ContentLength != 0), req)
 		l.srv.setState(conn.id, http.StateIdle)
 		return
 	}
@@ -825,7 +840,7 @@ func (l *evloop) start(conn *lconn, req *http.Request) {
 	c.up, c.seq = c.pool.pick()
 	if limit := rt.opts.MaxRequestBody; limit > 0 && req.ContentLength > limit {
 		c.status = http.StatusRequestEntityTooLarge
-		rt.writeError(l.response(conn, req), c.color, c.status, bodyTooLarge, true)
+		rt.writeError(l.response(conn, req, true), c.color, c.status, bodyTooLarge, true)
 		l.end(x)
 		return
 	}
@@ -876,7 +891,9 @@ func (l *evloop) connect(x *lexch) {
 		if u.dead {
 			continue
 		}
-		if time.Since(u.idleAt) > idleConnTimeout || (x.hasBody && !idempotent(x.req.Method) && !aliveFD(u.fd)) {
+		// A request with a body cannot be sent again (canRetry), so make
+		// sure its connection was not closed while idle.
+		if time.Since(u.idleAt) > idleConnTimeout || (x.hasBody && !aliveFD(u.fd)) {
 			l.closeUp(u)
 			continue
 		}
@@ -1099,7 +1116,7 @@ func (l *evloop) sendFailed(x *lexch, err error) bool {
 }
 
 func (l *evloop) canRetry(x *lexch) bool {
-	return x.up.reused && !x.headDone && len(x.up.in) == 0 && x.c.Err() == nil && !x.hasBody
+	return x.up.reused && !x.answered && x.c.Err() == nil && !x.hasBody
 }
 
 // retry sends x again on a fresh connection: its reused one was dead.
@@ -1137,6 +1154,7 @@ func (l *evloop) readResponse(x *lexch) bool {
 		return l.upstreamEnded(x, err)
 	}
 	data := l.scratch[:n]
+	x.answered = true
 	if !x.headDone {
 		u.in = append(u.in, data...)
 		return l.parseHead(x)
@@ -1146,7 +1164,8 @@ func (l *evloop) readResponse(x *lexch) bool {
 
 // upstreamEnded handles the end of the upstream's stream (or an error).
 func (l *evloop) upstreamEnded(x *lexch, err error) bool {
-	if err == nil {
+	clean := err == nil // the end of stream, not a reset or an error
+	if clean {
 		err = errUpstreamClosed
 	}
 	if !x.headDone {
@@ -1158,7 +1177,7 @@ func (l *evloop) upstreamEnded(x *lexch, err error) bool {
 		l.fail(x, err)
 		return false
 	}
-	if x.framing == bodyToClose {
+	if x.framing == bodyToClose && clean {
 		x.noReuse = true
 		x.cl.out.add(lastChunk)
 		l.end(x)
@@ -1237,7 +1256,7 @@ func (l *evloop) parseHead(x *lexch) bool {
 			h["Transfer-Encoding"] = chunkedValue
 			delete(h, "Content-Length")
 		}
-		if x.req.Close {
+		if x.req.Close || l.down {
 			h["Connection"] = connClose
 			conn.closeAfter = true
 		}
@@ -1402,7 +1421,7 @@ func (l *evloop) fail(x *lexch, err error) {
 		return
 	}
 	l.abandonUp(x)
-	x.c.fail(l.response(x.cl, x.req), err)
+	x.c.fail(l.response(x.cl, x.req, x.bodyLeft > 0), err)
 	l.end(x)
 }
 

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -210,7 +211,8 @@ func TestLoopResponseInPieces(t *testing.T) {
 }
 
 // TestLoopShutdown: Shutdown closes the idle connections at once, lets a
-// request in flight finish, then returns.
+// request in flight finish (its answer says "Connection: close"), then
+// returns.
 func TestLoopShutdown(t *testing.T) {
 	release := make(chan struct{})
 	var releaseOnce sync.Once
@@ -252,8 +254,8 @@ func TestLoopShutdown(t *testing.T) {
 	default:
 	}
 	unblock()
-	if res, body := readResponse(t, busyBR, "GET"); res.StatusCode != 200 || body != "done" {
-		t.Fatalf("the request in flight: %d %q", res.StatusCode, body)
+	if res, body := readResponse(t, busyBR, "GET"); res.StatusCode != 200 || body != "done" || !res.Close {
+		t.Fatalf("the request in flight: %d %q, Connection: close announced %v", res.StatusCode, body, res.Close)
 	}
 	if err := recv(t, shut, 10*time.Second, "Shutdown's return"); err != nil {
 		t.Fatalf("Shutdown: %v", err)
@@ -292,5 +294,150 @@ func TestChunkScanner(t *testing.T) {
 		if _, _, err := s.scan([]byte(bad)); err == nil {
 			t.Errorf("%q: no error", bad)
 		}
+	}
+}
+
+// TestLoopUntilCloseBodyReset: an upstream that resets the connection in
+// the middle of a body delimited by its close does not make a complete
+// response for the client: the client sees the body break off.
+func TestLoopUntilCloseBodyReset(t *testing.T) {
+	reset := make(chan struct{})
+	var once sync.Once
+	t.Cleanup(func() { once.Do(func() { close(reset) }) })
+	up := rawBackend(t, func(conn net.Conn) {
+		if readRequestHead(conn) != nil {
+			return
+		}
+		io.WriteString(conn, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nhello")
+		<-reset
+		conn.(*net.TCPConn).SetLinger(0) // Close sends a reset
+	})
+	tr := startRouter(t, Options{}, bluegreen.Blue, map[bluegreen.Color][]string{bluegreen.Blue: {up}})
+	conn, br := rawConn(t, tr.pub)
+	io.WriteString(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	res, err := http.ReadResponse(br, &http.Request{Method: "GET"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := make([]byte, 5)
+	if _, err := io.ReadFull(res.Body, first); err != nil || string(first) != "hello" {
+		t.Fatalf("the body's first bytes: %q, %v", first, err)
+	}
+	once.Do(func() { close(reset) })
+	if rest, err := io.ReadAll(res.Body); err == nil {
+		t.Fatalf("a body cut by a reset reached the client as complete (%q, then %q)", first, rest)
+	}
+}
+
+// TestLoopNoRetryAfterAnAnswer: a request whose reused upstream connection
+// answered a 103 and then closed is not sent again (the upstream had it).
+func TestLoopNoRetryAfterAnAnswer(t *testing.T) {
+	var conns, reqs atomic.Int32
+	up := rawBackend(t, func(conn net.Conn) {
+		n := conns.Add(1)
+		for i := 0; ; i++ {
+			if readRequestHead(conn) != nil {
+				return
+			}
+			reqs.Add(1)
+			if n == 1 && i == 1 {
+				io.WriteString(conn, "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n")
+				return // and close
+			}
+			io.WriteString(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	tr := startRouter(t, Options{}, bluegreen.Blue, map[bluegreen.Color][]string{bluegreen.Blue: {up}})
+	conn, br := rawConn(t, tr.pub)
+	io.WriteString(conn, "DELETE /1 HTTP/1.1\r\nHost: x\r\n\r\n")
+	if res, body := readResponse(t, br, "DELETE"); res.StatusCode != 200 || body != "ok" {
+		t.Fatalf("first: %d %q", res.StatusCode, body)
+	}
+	io.WriteString(conn, "DELETE /2 HTTP/1.1\r\nHost: x\r\n\r\n")
+	if head := readHead(t, br); !strings.HasPrefix(head, "HTTP/1.1 103 ") {
+		t.Fatalf("second: %q, want the 103 first", head)
+	}
+	if res, _ := readResponse(t, br, "DELETE"); res.StatusCode != http.StatusBadGateway {
+		t.Fatalf("second: %d after the 103, want 502", res.StatusCode)
+	}
+	if n := reqs.Load(); n != 2 {
+		t.Fatalf("the upstream saw %d requests, want 2", n)
+	}
+}
+
+// TestLoopStopRunsWhatWasPosted: what reaches the loop while Close is
+// closing its connections still runs: a connection accepted then is
+// closed and reported closed, not leaked.
+func TestLoopStopRunsWhatWasPosted(t *testing.T) {
+	if goroutinePath {
+		t.Skip("the event loop's own stop")
+	}
+	rt, err := New(Options{EventLoop: true, EventLoops: 1}, bluegreen.Blue, map[bluegreen.Color][]string{bluegreen.Blue: {newBackend(t, colorHandler("blue"))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rt.Close)
+	srv := rt.NewServer(rt.Public())
+	inClose, resume := make(chan struct{}), make(chan struct{})
+	var first atomic.Bool
+	var late atomic.Value // the connection accepted during Close
+	lateClosed := make(chan struct{})
+	srv.ConnState = func(c net.Conn, st http.ConnState) {
+		if st != http.StateClosed {
+			return
+		}
+		if id := late.Load(); id != nil && c == id.(net.Conn) {
+			close(lateClosed)
+			return
+		}
+		if first.CompareAndSwap(false, true) {
+			close(inClose)
+			<-resume // hold the loop inside closeAll
+		}
+	}
+	addr := serve(t, srv)
+	early, earlyBR := rawConn(t, addr)
+	io.WriteString(early, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	readResponse(t, earlyBR, "GET")
+
+	// A connection as Serve would hand it over, accepted just before Close.
+	side, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer side.Close()
+	client, err := net.Dial("tcp", side.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	nc, err := side.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	late.Store(nc)
+	if !srv.trackLoop() {
+		t.Fatal("the server is already down")
+	}
+	srv.mu.Lock()
+	l := srv.loops[0]
+	srv.mu.Unlock()
+
+	closed := make(chan struct{})
+	go func() { srv.Close(); close(closed) }()
+	recv(t, inClose, 5*time.Second, "Close closing the first connection")
+	l.accept(nc)
+	close(resume)
+	recv(t, closed, 5*time.Second, "Close's return")
+	recv(t, lateClosed, 5*time.Second, "the late connection reported closed")
+	client.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := client.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("the late connection: read %v, want EOF", err)
+	}
+	srv.mu.Lock()
+	n := srv.loopConns
+	srv.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("loopConns = %d after Close, want 0", n)
 	}
 }
