@@ -12,7 +12,9 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -59,6 +61,7 @@ type evloop struct {
 	posted []func()
 	quit   bool
 	done   chan struct{} // closed when run returns
+	served atomic.Int64  // requests started (tests read it)
 
 	// Owned by the loop goroutine.
 	fds      []any // by descriptor: *lconn or *lup
@@ -343,18 +346,9 @@ func (l *evloop) runPosted() bool {
 	}
 }
 
-// timed reports whether any connection has a deadline to watch.
-func (l *evloop) timed() bool {
-	if len(l.conns) > 0 {
-		return true
-	}
-	for _, ups := range l.idle {
-		if len(ups) > 0 {
-			return true
-		}
-	}
-	return false
-}
+// timed reports whether any connection has a deadline to watch (expire
+// drops the idle sets it empties).
+func (l *evloop) timed() bool { return len(l.conns) > 0 || len(l.idle) > 0 }
 
 // expire closes the client connections past their deadline and the
 // upstream connections idle too long.
@@ -768,18 +762,7 @@ func (w *loopResponse) WriteHeader(code int) {
 		return
 	}
 	w.status = code
-	b := w.c.out.b
-	b = append(b, "HTTP/1.1 "...)
-	b = strconv.AppendInt(b, int64(code), 10)
-	b = append(b, ' ')
-	b = append(b, http.StatusText(code)...)
-	b = append(b, "\r\n"...)
-	for k, vv := range w.h {
-		for _, v := range vv {
-			b = appendHeader(b, k, v)
-		}
-	}
-	w.c.out.b = append(b, "\r\n"...)
+	w.c.out.b = appendHead(w.c.out.b, code, w.h, nil)
 	if listed(w.h["Connection"], "close") {
 		w.c.closeAfter = true
 	}
@@ -822,7 +805,7 @@ func (l *evloop) response(c *lconn, req *http.Request, unread bool) *loopRespons
 // to the upstream.
 func (l *evloop) start(conn *lconn, req *http.Request) {
 	rt := l.rt
-	rt.loopServed.Add(1)
+	l.served.Add(1)
 	req.RemoteAddr = conn.remote
 	if req.URL.Path == rt.opts.ColorPath {
 		rt.serveColor(l.response(conn, req, req.ContentLength != 0), req)
@@ -1238,7 +1221,7 @@ func (l *evloop) parseHead(x *lexch) bool {
 			for k := range res.Trailer {
 				keys = append(keys, k)
 			}
-			h["Trailer"] = []string{joinComma(keys)}
+			h["Trailer"] = []string{strings.Join(keys, ", ")}
 		}
 		x.c.responded(res.StatusCode, h)
 		x.resClose = res.Close
@@ -1291,17 +1274,6 @@ var (
 	errHeadTooLarge = errorString("upstream response head too large")
 	chunkedValue    = []string{"chunked"}
 )
-
-func joinComma(ss []string) string {
-	var b []byte
-	for i, s := range ss {
-		if i > 0 {
-			b = append(b, ", "...)
-		}
-		b = append(b, s...)
-	}
-	return string(b)
-}
 
 // clientHeader is the connection's header map with the response's headers
 // the client gets (hop-by-hop ones removed).

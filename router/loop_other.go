@@ -5,6 +5,7 @@ package router
 import (
 	"errors"
 	"net"
+	"sync/atomic"
 )
 
 // loopAvailable says whether this platform has the event loop.
@@ -12,7 +13,10 @@ const loopAvailable = false
 
 // evloop is the event loop of Options.EventLoop, which needs Linux (epoll);
 // elsewhere the goroutine path serves every connection.
-type evloop struct{ rt *Router }
+type evloop struct {
+	rt     *Router
+	served atomic.Int64
+}
 
 func newLoop(*Server, *handler) (*evloop, error) {
 	return nil, errors.New("the event loop needs Linux")

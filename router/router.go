@@ -96,9 +96,8 @@ type Router struct {
 
 	switchMu sync.Mutex // serialises Switch; never taken by requests
 
-	loopsMu    sync.Mutex
-	loops      map[*evloop]struct{} // the servers' event loops
-	loopServed atomic.Int64         // requests the event loops started (tests read it)
+	loopsMu sync.Mutex
+	loops   map[*evloop]struct{} // the servers' event loops
 
 	public, preview http.Handler
 	drainCut        [2]errorBody
