@@ -53,9 +53,17 @@ func BenchmarkDirect(b *testing.B) {
 	benchGet(b, "http://"+addr+"/")
 }
 
-// BenchmarkRouter measures the default engine, BenchmarkRouterReverseProxy
-// the ReverseProxy one.
+// BenchmarkRouter measures the default engine on the goroutine path,
+// BenchmarkRouterLoop the same on the event loop (where available), and
+// BenchmarkRouterReverseProxy the ReverseProxy engine.
 func BenchmarkRouter(b *testing.B) { benchRouter(b, Options{ColorHeader: true}) }
+
+func BenchmarkRouterLoop(b *testing.B) {
+	if !loopAvailable {
+		b.Skip("no event loop on this platform")
+	}
+	benchRouter(b, Options{ColorHeader: true, EventLoop: true})
+}
 
 func BenchmarkRouterReverseProxy(b *testing.B) {
 	benchRouter(b, Options{ColorHeader: true, ReverseProxyOnly: true})
