@@ -12,6 +12,7 @@ WARMUP=${BENCH_WARMUP:-2s}               # one wrk run per target before measuri
 SWITCHES=${BENCH_SWITCHES:-100}          # switchbench -n
 MEM_CONNS=${BENCH_MEMORY_CONNECTIONS:-1000}
 RATE=${BENCH_RATE:-5000}                 # bench/latency -rate: req/s offered to every target
+LAT_ROUNDS=${BENCH_LATENCY_ROUNDS:-5}    # interleaved latency runs per target
 PARTS=${BENCH_PARTS:-throughput,latency,switch,memory}
 BASELINES_ONLY=${BENCH_BASELINES_ONLY:-0}
 HOLD=0
@@ -24,6 +25,7 @@ usage: bash bench/run.sh [options]
   -t THREADS       wrk threads (env BENCH_THREADS, default $THREADS)
   -w DURATION      warm-up per target (and per latency run), 0 for none (env BENCH_WARMUP, default $WARMUP)
   -r RATE          req/s of the latency part, the same for every target (env BENCH_RATE, default $RATE)
+  -l ROUNDS        interleaved latency runs per target, odd (env BENCH_LATENCY_ROUNDS, default $LAT_ROUNDS)
   -n SWITCHES      switches under load (env BENCH_SWITCHES, default $SWITCHES)
   -m CONNECTIONS   idle connections for the memory figure (env BENCH_MEMORY_CONNECTIONS, default $MEM_CONNS)
   -p PARTS         comma list of throughput, latency, switch, memory (env BENCH_PARTS, default $PARTS)
@@ -39,6 +41,7 @@ while (($#)); do
 	-t) THREADS=$2; shift 2 ;;
 	-w) WARMUP=$2; shift 2 ;;
 	-r) RATE=$2; shift 2 ;;
+	-l) LAT_ROUNDS=$2; shift 2 ;;
 	-n) SWITCHES=$2; shift 2 ;;
 	-m) MEM_CONNS=$2; shift 2 ;;
 	-p) PARTS=$2; shift 2 ;;
@@ -314,14 +317,15 @@ fi
 
 # ---- latency at a fixed rate (open loop) ----
 if has_part latency; then
-	declare -A LAT LAT_P99S
+	declare -A LAT LAT_P99S ROUND_P99
+	((LAT_ROUNDS >= 1 && LAT_ROUNDS % 2 == 1)) || die "the latency rounds must be an odd number, not $LAT_ROUNDS"
 	# fmt_ms MS: 3 significant digits or so, e.g. 0.254, 2.03, 14.7, 1203.
 	fmt_ms() {
 		awk -v v="$1" 'BEGIN { if (v < 1) f = "%.3f"; else if (v < 10) f = "%.2f"; else if (v < 100) f = "%.1f"; else f = "%.0f"; printf f, v }'
 	}
-	# run_latency NAME ROUND: one measured run at RATE, keeping the run with
-	# the lower p99 per target. Sets LAT[NAME.key] from bench/latency's
-	# key=value line.
+	# run_latency NAME ROUND: one measured run at RATE. Keeps its p99 in
+	# ROUND_P99[NAME.ROUND] and all of bench/latency's key=value line in
+	# LAT[NAME.ROUND.key].
 	run_latency() {
 		local name=$1 out=$WORK/latency-$1-$2.txt rc=0 f p99 keys=(rate achieved kept_up requests failed p50_ms p90_ms p99_ms p999_ms max_ms sent_p99_ms)
 		"$WORK/bin/latency" -url "${URL[$name]}" -rate "$RATE" -c "$CONNS" -d "$DURATION" -warmup "$WARMUP" \
@@ -335,43 +339,61 @@ if has_part latency; then
 		log "latency $name round $2: ${kv[achieved]} of $RATE req/s, p50 ${kv[p50_ms]} ms, p99 $p99 ms," \
 			"p99.9 ${kv[p999_ms]} ms, max ${kv[max_ms]} ms, ${kv[failed]} failed (load average now $(cut -d' ' -f1 /proc/loadavg))"
 		LAT_P99S[$name]+="${LAT_P99S[$name]:+, }$(fmt_ms "$p99")"
-		if [[ -z ${LAT[$name.p99_ms]:-} ]] || awk -v a="$p99" -v b="${LAT[$name.p99_ms]}" 'BEGIN {exit !(a < b)}'; then
-			for f in "${keys[@]}"; do LAT[$name.$f]=${kv[$f]}; done
-		fi
+		ROUND_P99[$name.$2]=$p99
+		for f in "${keys[@]}"; do LAT[$name.$2.$f]=${kv[$f]}; done
+	}
+	# median_round NAME: the round whose p99 is NAME's median.
+	median_round() {
+		local r
+		for r in $(seq 1 "$LAT_ROUNDS"); do echo "${ROUND_P99[$1.$r]} $r"; done |
+			sort -g | awk -v n="$LAT_ROUNDS" 'NR == (n + 1) / 2 {print $2}'
 	}
 	for t in "${TARGETS[@]}"; do
 		curl -fsS -o /dev/null "${URL[$t]}" || die "$t (${URL[$t]}) does not answer 200"
 	done
-	for round in 1 2; do
+	for round in $(seq 1 "$LAT_ROUNDS"); do
 		for t in "${TARGETS[@]}"; do
 			run_latency "$t" "$round"
 		done
 	done
-	echo "## Latency at a fixed rate: bench/latency -rate $RATE -c $CONNS -d $DURATION, GET / (open loop; best of 2 interleaved runs by p99)"
+	echo "## Latency at a fixed rate: bench/latency -rate $RATE -c $CONNS -d $DURATION, GET / (open loop; median of $LAT_ROUNDS interleaved runs by p99)"
 	echo
 	echo "Measured from each request's scheduled send time to the end of its body (no coordinated omission);"
-	echo "percentiles over-state by at most 6.25% (histogram buckets). \"achieved\" below 95% of the offered rate"
-	echo "means the run could not keep up and its figures do not describe that rate."
+	echo "percentiles over-state by at most 6.25% (histogram buckets). Each row is the target's run with the median"
+	echo "p99 of its $LAT_ROUNDS; the runs take turns (direct, nginx, bluegreen, ... then again), so each round's"
+	echo "targets share the machine's weather. \"achieved\" below 95% of the offered rate means the run could not keep"
+	echo "up and its figures do not describe that rate."
 	echo
 	echo "| target | offered req/s | achieved req/s | p50 | p90 | p99 | p99.9 | max | failed | p99 of each run | p99 from the actual send |"
 	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"
+	declare -A MED
 	for t in "${TARGETS[@]}"; do
-		achieved=${LAT[$t.achieved]}
-		[[ ${LAT[$t.kept_up]} == true ]] || achieved="$achieved (**did not keep up**)"
+		m=$(median_round "$t") MED[$t]=$m
+		achieved=${LAT[$t.$m.achieved]}
+		[[ ${LAT[$t.$m.kept_up]} == true ]] || achieved="$achieved (**did not keep up**)"
 		printf '| %s | %s | %s | %s ms | %s ms | %s ms | %s ms | %s ms | %s | %s | %s ms |\n' "$t" "$RATE" "$achieved" \
-			"$(fmt_ms "${LAT[$t.p50_ms]}")" "$(fmt_ms "${LAT[$t.p90_ms]}")" "$(fmt_ms "${LAT[$t.p99_ms]}")" \
-			"$(fmt_ms "${LAT[$t.p999_ms]}")" "$(fmt_ms "${LAT[$t.max_ms]}")" "${LAT[$t.failed]}" "${LAT_P99S[$t]}" \
-			"$(fmt_ms "${LAT[$t.sent_p99_ms]}")"
+			"$(fmt_ms "${LAT[$t.$m.p50_ms]}")" "$(fmt_ms "${LAT[$t.$m.p90_ms]}")" "$(fmt_ms "${LAT[$t.$m.p99_ms]}")" \
+			"$(fmt_ms "${LAT[$t.$m.p999_ms]}")" "$(fmt_ms "${LAT[$t.$m.max_ms]}")" "${LAT[$t.$m.failed]}" "${LAT_P99S[$t]}" \
+			"$(fmt_ms "${LAT[$t.$m.sent_p99_ms]}")"
 	done
 	echo
 	if [[ -n $BIN ]]; then
-		p99bg=${LAT[bluegreen.p99_ms]} p99ng=${LAT[nginx.p99_ms]}
-		note=
-		if [[ ${LAT[bluegreen.kept_up]} != true || ${LAT[nginx.kept_up]} != true ]]; then
-			note=" (a run did not keep up with the rate: not a valid comparison)"
-		fi
-		echo "- target bluegreen p99 <= nginx p99 at $RATE req/s: $(fmt_ms "$p99bg") ms vs $(fmt_ms "$p99ng") ms," \
-			"$(met "$p99bg <= $p99ng")$note"
+		# The verdict pairs the runs of one round: bluegreen's p99 over
+		# nginx's, run back to back, then the median of those ratios.
+		ratios=() wins=0 note=
+		for r in $(seq 1 "$LAT_ROUNDS"); do
+			ratios+=("$(awk -v a="${ROUND_P99[bluegreen.$r]}" -v b="${ROUND_P99[nginx.$r]}" 'BEGIN {printf "%.2f", a / b}')")
+			awk -v a="${ROUND_P99[bluegreen.$r]}" -v b="${ROUND_P99[nginx.$r]}" 'BEGIN {exit !(a <= b)}' && wins=$((wins + 1))
+			if [[ ${LAT[bluegreen.$r.kept_up]} != true || ${LAT[nginx.$r.kept_up]} != true ]]; then
+				note=" (a run did not keep up with the rate: not a valid comparison)"
+			fi
+		done
+		mratio=$(printf '%s\n' "${ratios[@]}" | sort -g | awk -v n="$LAT_ROUNDS" 'NR == (n + 1) / 2')
+		echo "- target bluegreen p99 <= nginx p99 at $RATE req/s: median p99 $(fmt_ms "${ROUND_P99[bluegreen.${MED[bluegreen]}]}") ms" \
+			"vs $(fmt_ms "${ROUND_P99[nginx.${MED[nginx]}]}") ms; per round, bluegreen over nginx: $(
+				IFS=,
+				echo "${ratios[*]}" | sed 's/,/, /g'
+			) (median ${mratio}x, bluegreen lower or equal in $wins of $LAT_ROUNDS), $(met "$mratio <= 1")$note"
 	fi
 	echo "- load average after this part: $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo
