@@ -254,13 +254,14 @@ func callFrom(ctx context.Context) *call {
 }
 
 // responded records the upstream's final response headers: status and
-// time to first byte, and stamps the color header on them. Engines call it
-// before the headers are copied to the client.
+// time to first byte, and stamps the color header on h. Engines call it
+// before the headers are copied to the client; one that writes the head
+// without a header map passes nil and writes the color header itself.
 func (c *call) responded(status int, h http.Header) {
 	c.status = status
 	c.ttfb = time.Since(c.start)
 	c.upgraded = status == http.StatusSwitchingProtocols
-	if c.rt.opts.ColorHeader {
+	if h != nil && c.rt.opts.ColorHeader {
 		h[headerColor] = colorValue[c.color]
 	}
 }

@@ -1199,56 +1199,88 @@ func (l *evloop) parseHead(x *lexch) bool {
 			return true
 		}
 		n += len(crlfcrlf)
-		l.rd.Reset(u.in[:n])
-		l.br.Reset(&l.rd)
-		res, err := http.ReadResponse(l.br, x.req)
-		if err != nil {
-			l.abandonUp(x)
-			l.fail(x, err)
-			return false
-		}
 		rest := u.in[n:]
 		conn := x.cl
-		if res.StatusCode < 200 {
-			if res.StatusCode == http.StatusSwitchingProtocols {
+		isHead := x.req.Method == http.MethodHead
+		colorOn := l.rt.opts.ColorHeader
+		var status int
+		if b, h, ok := appendRawHead(conn.out.b, u.in[:n], isHead, colorOn); ok {
+			// The plain case, without a header map.
+			status = h.status
+			x.resClose = h.close
+			switch {
+			case isHead || status == http.StatusNoContent || status == http.StatusNotModified:
+				x.framing = bodyNone
+			case h.chunked:
+				x.framing = bodyChunked
+				x.chunks = chunkScanner{}
+				b = appendHeader(b, "Transfer-Encoding", "chunked")
+			case h.length >= 0:
+				x.framing, x.left = bodyLength, h.length
+			default:
+				x.framing = bodyToClose
+				b = appendHeader(b, "Transfer-Encoding", "chunked")
+			}
+			if colorOn {
+				b = appendHeader(b, headerColor, colorValue[x.c.color][0])
+			}
+			if x.req.Close || l.down {
+				b = appendHeader(b, "Connection", "close")
+				conn.closeAfter = true
+			}
+			conn.out.b = append(b, "\r\n"...)
+			x.c.responded(status, nil)
+		} else {
+			l.rd.Reset(u.in[:n])
+			l.br.Reset(&l.rd)
+			res, err := http.ReadResponse(l.br, x.req)
+			if err != nil {
 				l.abandonUp(x)
-				l.fail(x, errUnexpected101)
+				l.fail(x, err)
 				return false
 			}
-			h := l.clientHeader(conn, res)
-			conn.out.b = appendHead(conn.out.b, res.StatusCode, h, skipInformationalHeader)
-			u.in = append(u.in[:0], rest...)
-			continue
-		}
-		h := l.clientHeader(conn, res)
-		if len(res.Trailer) > 0 {
-			keys := make([]string, 0, len(res.Trailer))
-			for k := range res.Trailer {
-				keys = append(keys, k)
+			if res.StatusCode < 200 {
+				if res.StatusCode == http.StatusSwitchingProtocols {
+					l.abandonUp(x)
+					l.fail(x, errUnexpected101)
+					return false
+				}
+				h := l.clientHeader(conn, res)
+				conn.out.b = appendHead(conn.out.b, res.StatusCode, h, skipInformationalHeader)
+				u.in = append(u.in[:0], rest...)
+				continue
 			}
-			h["Trailer"] = []string{strings.Join(keys, ", ")}
+			status = res.StatusCode
+			h := l.clientHeader(conn, res)
+			if len(res.Trailer) > 0 {
+				keys := make([]string, 0, len(res.Trailer))
+				for k := range res.Trailer {
+					keys = append(keys, k)
+				}
+				h["Trailer"] = []string{strings.Join(keys, ", ")}
+			}
+			x.c.responded(status, h)
+			x.resClose = res.Close
+			switch {
+			case isHead || status == http.StatusNoContent || status == http.StatusNotModified:
+				x.framing = bodyNone
+			case len(res.TransferEncoding) > 0 && res.TransferEncoding[0] == "chunked":
+				x.framing = bodyChunked
+				h["Transfer-Encoding"] = chunkedValue
+				x.chunks = chunkScanner{}
+			case res.ContentLength >= 0:
+				x.framing, x.left = bodyLength, res.ContentLength
+			default:
+				x.framing = bodyToClose
+				h["Transfer-Encoding"] = chunkedValue
+				delete(h, "Content-Length")
+			}
+			if x.req.Close || l.down {
+				h["Connection"] = connClose
+				conn.closeAfter = true
+			}
+			conn.out.b = appendHead(conn.out.b, status, h, nil)
 		}
-		x.c.responded(res.StatusCode, h)
-		x.resClose = res.Close
-		switch {
-		case x.req.Method == http.MethodHead || res.StatusCode == http.StatusNoContent || res.StatusCode == http.StatusNotModified:
-			x.framing = bodyNone
-		case len(res.TransferEncoding) > 0 && res.TransferEncoding[0] == "chunked":
-			x.framing = bodyChunked
-			h["Transfer-Encoding"] = chunkedValue
-			x.chunks = chunkScanner{}
-		case res.ContentLength >= 0:
-			x.framing, x.left = bodyLength, res.ContentLength
-		default:
-			x.framing = bodyToClose
-			h["Transfer-Encoding"] = chunkedValue
-			delete(h, "Content-Length")
-		}
-		if x.req.Close || l.down {
-			h["Connection"] = connClose
-			conn.closeAfter = true
-		}
-		conn.out.b = appendHead(conn.out.b, res.StatusCode, h, nil)
 		x.headDone = true
 		// The body's first bytes stay in u.in's array, which nothing
 		// reuses before this returns: forwardBody copies them out.
