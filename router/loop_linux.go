@@ -92,6 +92,7 @@ type lconn struct {
 	served   int
 	x        *lexch
 	hdr      http.Header // reused by each own answer and response head
+	head     []byte      // the current request's head as sent upstream
 
 	deadline    time.Time // header, idle or linger deadline; zero for none
 	headerArmed bool      // the head's deadline is set (once per request)
@@ -128,8 +129,10 @@ type lexch struct {
 	c   *call
 	cl  *lconn
 	up  *lup
-	req *http.Request
+	req *http.Request // as net/http parsed it; nil when the loop did (request)
 
+	method   string // the request's
+	close    bool   // the request asked to close the connection
 	head     []byte // the request head as sent upstream, for a retry
 	hasBody  bool
 	bodyLeft int64 // request body bytes still to forward
@@ -701,6 +704,12 @@ func (l *evloop) nextRequest(c *lconn) bool {
 			l.handOff(c)
 			return false
 		}
+		if b, r, ok := appendRawRequest(c.head[:0], head, l.rt.opts.ColorPath, c.remote, l.rt.opts.TrustForwarded); ok {
+			c.head = b
+			l.begun(c, n)
+			l.startRaw(c, r)
+			return true
+		}
 		l.rd.Reset(head)
 		l.br.Reset(&l.rd)
 		req, err := http.ReadRequest(l.br)
@@ -708,13 +717,19 @@ func (l *evloop) nextRequest(c *lconn) bool {
 			l.handOff(c)
 			return false
 		}
-		c.in = append(c.in[:0], c.in[n:]...)
-		c.deadline, c.waitArmed, c.headerArmed = time.Time{}, false, false
-		c.served++
-		l.srv.setState(c.id, http.StateActive)
+		l.begun(c, n)
 		l.start(c, req)
 		return true
 	}
+}
+
+// begun drops a request's head of n bytes from c's input and marks the
+// connection busy with it.
+func (l *evloop) begun(c *lconn, n int) {
+	c.in = append(c.in[:0], c.in[n:]...)
+	c.deadline, c.waitArmed, c.headerArmed = time.Time{}, false, false
+	c.served++
+	l.srv.setState(c.id, http.StateActive)
 }
 
 // readMore reads what the socket has for a request head. It returns false
@@ -790,47 +805,77 @@ func appendHeader(b []byte, k, v string) []byte {
 	return append(b, "\r\n"...)
 }
 
-// response starts one of the router's own answers to req on c. unread
-// says the client may still be sending a body the answer leaves unread:
-// then, as when the client asked or the server shuts down, the answer
-// says "Connection: close" and the connection closes after it.
-func (l *evloop) response(c *lconn, req *http.Request, unread bool) *loopResponse {
+// response starts one of the router's own answers on c, to a request
+// with method HEAD when isHead, which asked to close the connection when
+// closing. unread says the client may still be sending a body the answer
+// leaves unread: then, as when the client asked or the server shuts down,
+// the answer says "Connection: close" and the connection closes after it.
+func (l *evloop) response(c *lconn, isHead, closing, unread bool) *loopResponse {
 	if c.hdr == nil {
 		c.hdr = make(http.Header, 8)
 	}
 	clear(c.hdr)
-	if req.Close || unread || l.down {
+	if closing || unread || l.down {
 		c.closeAfter = true
 		c.hdr["Connection"] = connClose
 	}
-	return &loopResponse{c: c, h: c.hdr, head: req.Method == http.MethodHead}
+	return &loopResponse{c: c, h: c.hdr, head: isHead}
 }
 
-// start serves a request the loop has parsed: the color path, or a call
-// to the upstream.
+// start serves a request the loop has parsed with net/http: the color
+// path, or a call to the upstream.
 func (l *evloop) start(conn *lconn, req *http.Request) {
 	rt := l.rt
 	l.served.Add(1)
 	req.RemoteAddr = conn.remote
+	isHead := req.Method == http.MethodHead
 	if req.URL.Path == rt.opts.ColorPath {
-		rt.serveColor(l.response(conn, req, req.ContentLength != 0), req)
+		rt.serveColor(l.response(conn, isHead, req.Close, req.ContentLength != 0), req)
 		l.srv.setState(conn.id, http.StateIdle)
 		return
 	}
+	x := l.exchange(conn, rawRequest{method: req.Method, close: req.Close, length: req.ContentLength})
+	if x == nil {
+		return
+	}
+	x.req = req
+	l.headBuf.Reset()
+	l.bw.Reset(&l.headBuf)
+	writeRequestHead(l.bw, req, x.c.up.addr, x.hasBody, rt.opts.TrustForwarded)
+	l.bw.Flush()
+	conn.head = append(conn.head[:0], l.headBuf.Bytes()...)
+	x.head = conn.head
+	l.connect(x)
+}
+
+// startRaw serves a request appendRawRequest took, whose upstream head
+// is in conn.head.
+func (l *evloop) startRaw(conn *lconn, r rawRequest) {
+	l.served.Add(1)
+	if x := l.exchange(conn, r); x != nil {
+		x.head = conn.head
+		l.connect(x)
+	}
+}
+
+// exchange begins the call of a request to the upstream on conn. It
+// returns nil when the request was answered already (no upstreams, a body
+// over the limit, cancelled by a drain as it began).
+func (l *evloop) exchange(conn *lconn, r rawRequest) *lexch {
+	rt := l.rt
 	c := rt.begin(context.Background(), l.h.preview)
-	x := &lexch{l: l, c: c, cl: conn, req: req, hasBody: req.ContentLength > 0}
-	x.bodyLeft = req.ContentLength
+	x := &lexch{l: l, c: c, cl: conn, method: r.method, close: r.close, hasBody: r.length > 0, bodyLeft: r.length}
 	conn.x = x
 	if len(c.pool.ups) == 0 {
 		l.fail(x, errNoUpstreams)
-		return
+		return nil
 	}
 	c.up, c.seq = c.pool.pick()
-	if limit := rt.opts.MaxRequestBody; limit > 0 && req.ContentLength > limit {
+	if limit := rt.opts.MaxRequestBody; limit > 0 && r.length > limit {
 		c.status = http.StatusRequestEntityTooLarge
-		rt.writeError(l.response(conn, req, true), c.color, c.status, bodyTooLarge, true)
+		rt.writeError(l.response(conn, r.method == http.MethodHead, r.close, true), c.color, c.status, bodyTooLarge, true)
 		l.end(x)
-		return
+		return nil
 	}
 	if c.gen != nil {
 		c.reg = true
@@ -838,14 +883,18 @@ func (l *evloop) start(conn *lconn, req *http.Request) {
 	}
 	if !c.setEnder(x) {
 		l.fail(x, errDrainDeadline) // cancelled as it registered
-		return
+		return nil
 	}
-	l.headBuf.Reset()
-	l.bw.Reset(&l.headBuf)
-	writeRequestHead(l.bw, req, c.up.addr, x.hasBody, rt.opts.TrustForwarded)
-	l.bw.Flush()
-	x.head = append(x.head[:0], l.headBuf.Bytes()...)
-	l.connect(x)
+	return x
+}
+
+// request is x's request for http.ReadResponse: the parsed one, or one
+// made of its method when the loop parsed the head itself.
+func (x *lexch) request() *http.Request {
+	if x.req == nil {
+		x.req = &http.Request{Method: x.method, Close: x.close}
+	}
+	return x.req
 }
 
 // callEnded is the call's cancellation (drain deadline), from another
@@ -1201,7 +1250,7 @@ func (l *evloop) parseHead(x *lexch) bool {
 		n += len(crlfcrlf)
 		rest := u.in[n:]
 		conn := x.cl
-		isHead := x.req.Method == http.MethodHead
+		isHead := x.method == http.MethodHead
 		colorOn := l.rt.opts.ColorHeader
 		var status int
 		if b, h, ok := appendRawHead(conn.out.b, u.in[:n], isHead, colorOn); ok {
@@ -1224,7 +1273,7 @@ func (l *evloop) parseHead(x *lexch) bool {
 			if colorOn {
 				b = appendHeader(b, headerColor, colorValue[x.c.color][0])
 			}
-			if x.req.Close || l.down {
+			if x.close || l.down {
 				b = appendHeader(b, "Connection", "close")
 				conn.closeAfter = true
 			}
@@ -1233,7 +1282,7 @@ func (l *evloop) parseHead(x *lexch) bool {
 		} else {
 			l.rd.Reset(u.in[:n])
 			l.br.Reset(&l.rd)
-			res, err := http.ReadResponse(l.br, x.req)
+			res, err := http.ReadResponse(l.br, x.request())
 			if err != nil {
 				l.abandonUp(x)
 				l.fail(x, err)
@@ -1275,7 +1324,7 @@ func (l *evloop) parseHead(x *lexch) bool {
 				h["Transfer-Encoding"] = chunkedValue
 				delete(h, "Content-Length")
 			}
-			if x.req.Close || l.down {
+			if x.close || l.down {
 				h["Connection"] = connClose
 				conn.closeAfter = true
 			}
@@ -1430,7 +1479,7 @@ func (l *evloop) fail(x *lexch, err error) {
 		return
 	}
 	l.abandonUp(x)
-	x.c.fail(l.response(x.cl, x.req, x.bodyLeft > 0), err)
+	x.c.fail(l.response(x.cl, x.method == http.MethodHead, x.close, x.bodyLeft > 0), err)
 	l.end(x)
 }
 

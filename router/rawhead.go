@@ -2,6 +2,7 @@ package router
 
 import (
 	"bytes"
+	"net"
 	"net/http"
 	"strconv"
 )
@@ -166,4 +167,162 @@ var (
 	comma               = []byte(",")
 	hopByHopNames       = [][]byte{[]byte("Proxy-Connection"), []byte("Keep-Alive"),
 		[]byte("Proxy-Authenticate"), []byte("Proxy-Authorization"), []byte("Te"), []byte("Upgrade")}
+)
+
+// rawRequest is what the event loop needs from a client's request head
+// that it forwards without net/http (appendRawRequest).
+type rawRequest struct {
+	method string // one of commonMethod's, as the net/http constant
+	close  bool   // Connection: close
+	length int64  // Content-Length, 0 when there is none
+}
+
+// appendRawRequest parses a client's request head (which wellFormedHead
+// accepted) when it is in the plain subset the event loop forwards by
+// itself, and appends to dst the head to send upstream, as
+// writeRequestHead writes it for the same request with trust off: the
+// request line, Host, every other line as it came except the hop-by-hop
+// ones, then X-Forwarded-For (remote's address), X-Forwarded-Host,
+// X-Forwarded-Proto and the framing. The subset: HTTP/1.1, one of
+// commonMethod's methods, an origin-form target of printable ASCII
+// without '%' whose path is not colorPath, a plainHost Host, at most one
+// Content-Length, a Connection that names only close or keep-alive, and
+// none of Transfer-Encoding, Expect, Upgrade, Trailer, TE, or (when
+// trust) the forwarding headers. For anything else it returns ok false
+// and dst unchanged in content: the caller then uses http.ReadRequest,
+// the reference. It allocates nothing but dst's growth.
+func appendRawRequest(dst, head []byte, colorPath, remote string, trust bool) (_ []byte, r rawRequest, ok bool) {
+	mark := len(dst)
+	fail := func() ([]byte, rawRequest, bool) { return dst[:mark], rawRequest{}, false }
+	ip, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		return fail()
+	}
+	line, rest, _ := bytes.Cut(head, crlf)
+	method, line, _ := bytes.Cut(line, space)
+	target, proto, _ := bytes.Cut(line, space)
+	if r.method = methodName(method); r.method == "" || string(proto) != "HTTP/1.1" || len(target) == 0 || target[0] != '/' {
+		return fail()
+	}
+	for _, c := range target {
+		if c <= ' ' || c >= 0x7f || c == '%' {
+			return fail()
+		}
+	}
+	path, _, _ := bytes.Cut(target, question)
+	if string(path) == colorPath {
+		return fail()
+	}
+	// The Host line goes first: find it before copying the others.
+	var host []byte
+	for lines := rest; len(lines) > 0; {
+		line, lines, _ = bytes.Cut(lines, crlf)
+		if name, value, _ := bytes.Cut(line, colon); bytes.EqualFold(name, hdrHost) {
+			host = bytes.Trim(value, " \t")
+			break
+		}
+	}
+	if !plainHost(string(host)) { // no copy: the conversion does not escape
+		return fail()
+	}
+	dst = append(dst, method...)
+	dst = append(dst, ' ')
+	dst = append(dst, target...)
+	dst = append(dst, " HTTP/1.1\r\nHost: "...)
+	dst = append(dst, host...)
+	dst = append(dst, "\r\n"...)
+	lengths := 0
+	for len(rest) > 0 {
+		line, rest, _ = bytes.Cut(rest, crlf)
+		if len(line) == 0 {
+			break // the blank line
+		}
+		name, value, _ := bytes.Cut(line, colon)
+		value = bytes.Trim(value, " \t")
+		switch {
+		case bytes.EqualFold(name, hdrHost):
+			continue
+		case bytes.EqualFold(name, hdrContentLength):
+			lengths++
+			n, good := parseLength(value)
+			if !good || lengths > 1 {
+				return fail()
+			}
+			r.length = n
+			continue
+		case bytes.EqualFold(name, hdrConnection):
+			for v := value; len(v) > 0; {
+				var t []byte
+				t, v, _ = bytes.Cut(v, comma)
+				switch t = bytes.Trim(t, " \t"); {
+				case bytes.EqualFold(t, tokenClose):
+					r.close = true
+				case len(t) == 0, bytes.EqualFold(t, tokenKeepAlive):
+				default:
+					return fail()
+				}
+			}
+			continue
+		case listedName(name, refusedRequestNames):
+			return fail()
+		case listedName(name, forwardingNames):
+			if trust {
+				return fail()
+			}
+			continue
+		case hopByHop(name):
+			continue
+		}
+		dst = append(dst, name...)
+		dst = append(dst, ": "...)
+		dst = append(dst, value...)
+		dst = append(dst, "\r\n"...)
+	}
+	dst = append(dst, "X-Forwarded-For: "...)
+	dst = append(dst, ip...)
+	dst = append(dst, "\r\nX-Forwarded-Host: "...)
+	dst = append(dst, host...)
+	dst = append(dst, "\r\nX-Forwarded-Proto: http\r\n"...)
+	switch {
+	case r.length > 0:
+		dst = append(dst, "Content-Length: "...)
+		dst = strconv.AppendInt(dst, r.length, 10)
+		dst = append(dst, "\r\n"...)
+	case r.method == http.MethodPost || r.method == http.MethodPut || r.method == http.MethodPatch:
+		dst = append(dst, "Content-Length: 0\r\n"...)
+	}
+	return append(dst, "\r\n"...), r, true
+}
+
+// methodName is commonMethod's constant for m, or "".
+func methodName(m []byte) string {
+	for _, k := range commonMethods {
+		if string(m) == k {
+			return k
+		}
+	}
+	return ""
+}
+
+var commonMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
+	http.MethodPatch, http.MethodDelete, http.MethodOptions}
+
+func listedName(name []byte, names [][]byte) bool {
+	for _, k := range names {
+		if bytes.EqualFold(name, k) {
+			return true
+		}
+	}
+	return false
+}
+
+var (
+	hdrHost             = []byte("Host")
+	space               = []byte(" ")
+	question            = []byte("?")
+	colon               = []byte(":")
+	refusedRequestNames = [][]byte{[]byte("Transfer-Encoding"), []byte("Expect"), []byte("Upgrade"),
+		[]byte("Trailer"), []byte("Te")}
+	forwardingNames = [][]byte{[]byte("X-Forwarded-For"), []byte("X-Forwarded-Host"),
+		[]byte("X-Forwarded-Proto"), []byte("Forwarded")}
 )

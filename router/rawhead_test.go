@@ -176,3 +176,149 @@ func FuzzRawHead(f *testing.F) {
 		checkRawHead(t, head, method, true, out, h)
 	})
 }
+
+// rawRequests are request heads (all accepted by wellFormedHead) for
+// appendRawRequest: true for those it must take itself.
+var rawRequests = []struct {
+	head string
+	take bool
+}{
+	{"GET / HTTP/1.1\r\nHost: a.example\r\n\r\n", true},
+	{"GET /x?y=1&z=/w HTTP/1.1\r\nhost: a.example:8080\r\nUser-Agent: t\r\nAccept: */*\r\nX-A: 1\r\nx-a: 2\r\n\r\n", true},
+	{"HEAD /h HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", true},
+	{"POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\nContent-Type: text/plain\r\n\r\n", true},
+	{"POST /p HTTP/1.1\r\nHost: h\r\n\r\n", true},
+	{"PUT /p HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n", true},
+	{"DELETE /d HTTP/1.1\r\nHost: h\r\nConnection: keep-alive\r\nKeep-Alive: 5\r\nProxy-Connection: x\r\n\r\n", true},
+	{"OPTIONS /o HTTP/1.1\r\nHost: [::1]:80\r\nProxy-Authorization: Basic x\r\n\r\n", true},
+	{"PATCH /p HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 1.2.3.4\r\nForwarded: for=1.2.3.4\r\n\r\n", true},
+	{"GET /deployment/color/x HTTP/1.1\r\nHost: h\r\nX-Empty:\r\nX-Pad:  v \t\r\n\r\n", true},
+
+	{"GET /deployment/color/ HTTP/1.1\r\nHost: h\r\n\r\n", false},
+	{"GET /deployment/color/?a=1 HTTP/1.1\r\nHost: h\r\n\r\n", false},
+	{"GET /deployment%2Fcolor/ HTTP/1.1\r\nHost: h\r\n\r\n", false},
+	{"GET /a%20b HTTP/1.1\r\nHost: h\r\n\r\n", false},
+	{"GET http://h/ HTTP/1.1\r\nHost: h\r\n\r\n", false},
+	{"OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n", false},
+	{"GET / HTTP/1.0\r\nHost: h\r\n\r\n", false},
+	{"GET / HTTP/1.1 \r\nHost: h\r\n\r\n", false},
+	{"GET  / HTTP/1.1\r\nHost: h\r\n\r\n", false},
+	{"CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n", false},
+	{"TRACE / HTTP/1.1\r\nHost: h\r\n\r\n", false},
+	{"get / HTTP/1.1\r\nHost: h\r\n\r\n", false},
+	{"GET /\xff HTTP/1.1\r\nHost: h\r\n\r\n", false},
+	{"GET / HTTP/1.1\r\nHost: h/x\r\n\r\n", false},
+	{"GET / HTTP/1.1\r\nHost: h@x\r\n\r\n", false},
+	{"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n", false},
+	{"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n", false},
+	{"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: -1\r\n\r\n", false},
+	{"POST / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n", false},
+	{"GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n", false},
+	{"GET / HTTP/1.1\r\nHost: h\r\nConnection: X-Secret\r\nX-Secret: 1\r\n\r\n", false},
+	{"GET / HTTP/1.1\r\nHost: h\r\nTe: trailers\r\n\r\n", false},
+	{"GET / HTTP/1.1\r\nHost: h\r\nTrailer: X-T\r\n\r\n", false},
+}
+
+// TestRawRequestMatchesWriteRequestHead checks appendRawRequest against
+// the path it stands in for: http.ReadRequest, fastRequest and plain,
+// then writeRequestHead. Both heads are read back and compared.
+func TestRawRequestMatchesWriteRequestHead(t *testing.T) {
+	for _, tc := range rawRequests {
+		if !wellFormedHead([]byte(tc.head)) {
+			t.Fatalf("%q: not a head wellFormedHead accepts", tc.head)
+		}
+		for _, trust := range []bool{false, true} {
+			prefix := []byte("old")
+			out, r, ok := appendRawRequest(prefix, []byte(tc.head), DefaultColorPath, "192.0.2.7:5555", trust)
+			want := tc.take && !(trust && strings.Contains(tc.head, "Forwarded"))
+			if ok != want {
+				t.Errorf("%q (trust %v): taken %v, want %v", tc.head, trust, ok, want)
+				continue
+			}
+			if !ok {
+				if string(out) != "old" {
+					t.Errorf("%q: refused but dst became %q", tc.head, out)
+				}
+				continue
+			}
+			checkRawRequest(t, tc.head, trust, out[len("old"):], r)
+		}
+	}
+	if _, _, ok := appendRawRequest(nil, []byte(rawRequests[0].head), DefaultColorPath, "no port", false); ok {
+		t.Error("a remote address without a port was taken")
+	}
+}
+
+// checkRawRequest compares what appendRawRequest made of head with what
+// the net/http path makes of it.
+func checkRawRequest(t *testing.T, head string, trust bool, out []byte, r rawRequest) {
+	t.Helper()
+	req, err := http.ReadRequest(bufio.NewReader(strings.NewReader(head)))
+	if err != nil {
+		t.Errorf("%q: taken, but http.ReadRequest refuses it: %v", head, err)
+		return
+	}
+	if !fastRequest(req) || !plain(req) || len(req.TransferEncoding) > 0 || req.URL.Path == DefaultColorPath {
+		t.Errorf("%q: taken, but the loop's net/http path would not serve it", head)
+		return
+	}
+	if r.method != req.Method || r.close != req.Close || r.length != req.ContentLength {
+		t.Errorf("%q: %+v, ReadRequest %s close %v length %d", head, r, req.Method, req.Close, req.ContentLength)
+	}
+	req.RemoteAddr = "192.0.2.7:5555"
+	var ref bytes.Buffer
+	bw := bufio.NewWriter(&ref)
+	writeRequestHead(bw, req, "upstream:1", req.ContentLength > 0, trust)
+	bw.Flush()
+	got, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(out)))
+	if err != nil {
+		t.Errorf("%q: the head written does not parse: %v\n%s", head, err, out)
+		return
+	}
+	want, err := http.ReadRequest(bufio.NewReader(&ref))
+	if err != nil {
+		t.Fatalf("%q: writeRequestHead's head does not parse: %v", head, err)
+	}
+	if got.Method != want.Method || got.RequestURI != want.RequestURI || got.Host != want.Host ||
+		got.ContentLength != want.ContentLength || !reflect.DeepEqual(got.Header, want.Header) {
+		t.Errorf("%q:\n got %s %s host %s length %d %v\nwant %s %s host %s length %d %v", head,
+			got.Method, got.RequestURI, got.Host, got.ContentLength, got.Header,
+			want.Method, want.RequestURI, want.Host, want.ContentLength, want.Header)
+	}
+}
+
+func TestRawRequestAllocatesNothing(t *testing.T) {
+	head := []byte("GET /api/items?page=2 HTTP/1.1\r\nHost: app.example\r\nUser-Agent: curl/8.5.0\r\nAccept: */*\r\n\r\n")
+	dst := make([]byte, 0, 512)
+	allocs := testing.AllocsPerRun(100, func() {
+		if _, _, ok := appendRawRequest(dst[:0], head, DefaultColorPath, "127.0.0.1:40000", false); !ok {
+			t.Fatal("refused")
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per head, want 0", allocs)
+	}
+}
+
+// FuzzRawRequest holds appendRawRequest to the net/http path on any head
+// wellFormedHead accepts.
+func FuzzRawRequest(f *testing.F) {
+	for _, tc := range rawRequests {
+		f.Add(tc.head, false)
+	}
+	f.Fuzz(func(t *testing.T, head string, trust bool) {
+		end := strings.Index(head, "\r\n\r\n")
+		if end < 0 {
+			return
+		}
+		head = head[:end+4]
+		if !wellFormedHead([]byte(head)) {
+			return
+		}
+		out, r, ok := appendRawRequest(nil, []byte(head), DefaultColorPath, "192.0.2.7:5555", trust)
+		if !ok {
+			return
+		}
+		checkRawRequest(t, head, trust, out, r)
+	})
+}
