@@ -45,11 +45,15 @@
 // without a chunked body, plus the color path, and does the bookkeeping
 // above with the same call records (the drain's cancellation reaches the
 // loop through callEnder); a connection whose next request is anything
-// else moves, with the bytes read so far, to the goroutine path. Its
-// upstream side writes heads with the direct engine's writeRequestHead,
-// parses responses with http.ReadResponse and passes bodies through as
-// framed (Content-Length, chunked with trailers, or until close, which it
-// chunks for the client).
+// else moves, with the bytes read so far, to the goroutine path. Plain
+// heads it forwards line by line without net/http (rawhead.go:
+// appendRawRequest writes the upstream's head straight from the client's,
+// appendRawHead the client's from the upstream's, hop-by-hop lines
+// dropped), with no allocation; any head outside that subset goes through
+// http.ReadRequest and writeRequestHead, or http.ReadResponse, which are
+// the reference the raw paths are tested and fuzzed against. Bodies pass
+// through as framed (Content-Length, chunked with trailers, or until
+// close, which it chunks for the client).
 //
 // The default engine (direct.go) forwards plain HTTP/1.x requests (GET,
 // HEAD, POST, PUT, PATCH, DELETE, OPTIONS without Upgrade, Expect or

@@ -39,8 +39,9 @@ const loopAvailable = true
 // the bytes read so far, to the Server's goroutine path (fastConn.serve),
 // which keeps it from then on. The bookkeeping is the Router's: the same
 // call record, generation, drain cancellation and counters as the other
-// paths; the bytes on the upstream side are the direct engine's
-// (writeRequestHead, http.ReadResponse, copyResponseHeader).
+// paths. Plain heads are forwarded line by line (appendRawRequest,
+// appendRawHead); others go through net/http and the direct engine's
+// writeRequestHead, http.ReadResponse and copyResponseHeader.
 //
 // Sockets are registered edge-triggered for input, output and peer
 // close. A read that returns less than it asked for means the socket was
