@@ -86,17 +86,11 @@ func appendRawHead(dst, head []byte, isHead, dropColor bool) (_ []byte, h rawHea
 			h.chunked = true
 			continue
 		case bytes.EqualFold(name, hdrConnection):
-			for v := value; len(v) > 0; {
-				var t []byte
-				t, v, _ = bytes.Cut(v, comma)
-				switch t = bytes.Trim(t, " \t"); {
-				case bytes.EqualFold(t, tokenClose):
-					h.close = true
-				case len(t) == 0, bytes.EqualFold(t, tokenKeepAlive):
-				default:
-					return fail() // it names a header to drop: net/http's path does that
-				}
+			closing, plain := connectionTokens(value)
+			if !plain {
+				return fail() // it names a header to drop: net/http's path does that
 			}
+			h.close = h.close || closing
 			continue
 		case bytes.EqualFold(name, hdrTrailer):
 			return fail()
@@ -117,6 +111,23 @@ func appendRawHead(dst, head []byte, isHead, dropColor bool) (_ []byte, h rawHea
 		h.close = true
 	}
 	return dst, h, true
+}
+
+// connectionTokens reads a Connection value: closing when it names
+// close, plain when it names nothing but close and keep-alive.
+func connectionTokens(value []byte) (closing, plain bool) {
+	for v := value; len(v) > 0; {
+		var t []byte
+		t, v, _ = bytes.Cut(v, comma)
+		switch t = bytes.Trim(t, " \t"); {
+		case bytes.EqualFold(t, tokenClose):
+			closing = true
+		case len(t) == 0, bytes.EqualFold(t, tokenKeepAlive):
+		default:
+			return false, false
+		}
+	}
+	return closing, true
 }
 
 // printable reports whether b holds no control character but HTAB.
@@ -251,17 +262,11 @@ func appendRawRequest(dst, head []byte, colorPath, remote string, trust bool) (_
 			r.length = n
 			continue
 		case bytes.EqualFold(name, hdrConnection):
-			for v := value; len(v) > 0; {
-				var t []byte
-				t, v, _ = bytes.Cut(v, comma)
-				switch t = bytes.Trim(t, " \t"); {
-				case bytes.EqualFold(t, tokenClose):
-					r.close = true
-				case len(t) == 0, bytes.EqualFold(t, tokenKeepAlive):
-				default:
-					return fail()
-				}
+			closing, plain := connectionTokens(value)
+			if !plain {
+				return fail()
 			}
+			r.close = r.close || closing
 			continue
 		case listedName(name, refusedRequestNames):
 			return fail()
