@@ -202,6 +202,7 @@ var rawRequests = []struct {
 	{"OPTIONS /o HTTP/1.1\r\nHost: [::1]:80\r\nProxy-Authorization: Basic x\r\n\r\n", true},
 	{"PATCH /p HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 1.2.3.4\r\nForwarded: for=1.2.3.4\r\n\r\n", true},
 	{"GET /deployment/color/x HTTP/1.1\r\nHost: h\r\nX-Empty:\r\nX-Pad:  v \t\r\n\r\n", true},
+	{"GET /a#frag?q=1 HTTP/1.1\r\nHost: h\r\nX-Obs: caf\xc3\xa9\r\n\r\n", true},
 
 	{"GET /deployment/color/ HTTP/1.1\r\nHost: h\r\n\r\n", false},
 	{"GET /deployment/color/?a=1 HTTP/1.1\r\nHost: h\r\n\r\n", false},
