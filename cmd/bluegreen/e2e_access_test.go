@@ -222,12 +222,7 @@ func (r *receiver) waitKind(t *testing.T, d time.Duration, kind string, want ...
 // its secret URL.
 func TestWebhooks(t *testing.T) {
 	rcv, url := newReceiver(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	downURL := "http://" + ln.Addr().String() + "/down/secret-token-path"
-	ln.Close() // nothing listens there now
+	downURL := fmt.Sprintf("http://127.0.0.1:%d/down/secret-token-path", freePort(t)) // nothing listens there
 	r := newAppRepo(t)
 	r.commit(t, "green", "green v2: every 5th request fails", map[string]string{"VERSION": "v2\n", "FAIL_EVERY": "5\n"})
 	s := startGateServe(t, r, fmt.Sprintf(`watch: {window: 30s, interval: 250ms, min_requests: 40}
