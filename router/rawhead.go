@@ -198,7 +198,7 @@ type rawRequest struct {
 // commonMethod's methods, an origin-form target of printable ASCII
 // without '%' whose path is not colorPath, a plainHost Host, at most one
 // Content-Length, a Connection that names only close or keep-alive, and
-// none of Transfer-Encoding, Expect, Upgrade, Trailer, TE, or (when
+// none of Transfer-Encoding, Expect, Upgrade, Trailer, TE, Close, or (when
 // trust) the forwarding headers. For anything else it returns ok false
 // and dst unchanged in content: the caller then uses http.ReadRequest,
 // the reference. It allocates nothing but dst's growth.
@@ -322,12 +322,14 @@ func listedName(name []byte, names [][]byte) bool {
 }
 
 var (
-	hdrHost             = []byte("Host")
-	space               = []byte(" ")
-	question            = []byte("?")
-	colon               = []byte(":")
+	hdrHost  = []byte("Host")
+	space    = []byte(" ")
+	question = []byte("?")
+	colon    = []byte(":")
+	// A header named Close goes to net/http too: the reference drops it
+	// when Connection says close (a name Connection lists is dropped).
 	refusedRequestNames = [][]byte{[]byte("Transfer-Encoding"), []byte("Expect"), []byte("Upgrade"),
-		[]byte("Trailer"), []byte("Te")}
+		[]byte("Trailer"), []byte("Te"), []byte("Close")}
 	forwardingNames = [][]byte{[]byte("X-Forwarded-For"), []byte("X-Forwarded-Host"),
 		[]byte("X-Forwarded-Proto"), []byte("Forwarded")}
 )

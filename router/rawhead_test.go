@@ -227,6 +227,8 @@ var rawRequests = []struct {
 	{"GET / HTTP/1.1\r\nHost: h\r\nConnection: X-Secret\r\nX-Secret: 1\r\n\r\n", false},
 	{"GET / HTTP/1.1\r\nHost: h\r\nTe: trailers\r\n\r\n", false},
 	{"GET / HTTP/1.1\r\nHost: h\r\nTrailer: X-T\r\n\r\n", false},
+	{"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\nClose: x\r\n\r\n", false}, // found by review
+	{"GET / HTTP/1.1\r\nHost: h\r\nClose: x\r\n\r\n", false},
 }
 
 // TestRawRequestMatchesWriteRequestHead checks appendRawRequest against
