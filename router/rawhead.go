@@ -73,9 +73,8 @@ func appendRawHead(dst, head []byte, isHead, dropColor bool) (_ []byte, h rawHea
 		}
 		switch {
 		case bytes.EqualFold(name, hdrContentLength):
-			lengths++
-			n, good := parseLength(value)
-			if !good || lengths > 1 {
+			n, good := oneLength(value, &lengths)
+			if !good {
 				return fail()
 			}
 			h.length = n
@@ -151,6 +150,14 @@ func hopByHop(name []byte) bool {
 	return false
 }
 
+// oneLength parses a Content-Length value, counting it in seen: ok only
+// for the first one of a head, and only if parseLength takes it.
+func oneLength(v []byte, seen *int) (int64, bool) {
+	*seen++
+	n, ok := parseLength(v)
+	return n, ok && *seen == 1
+}
+
 // parseLength parses a Content-Length value: digits only, at most 18.
 func parseLength(v []byte) (int64, bool) {
 	if len(v) == 0 || len(v) > 18 {
@@ -191,9 +198,9 @@ type rawRequest struct {
 // appendRawRequest parses a client's request head (which wellFormedHead
 // accepted) when it is in the plain subset the event loop forwards by
 // itself, and appends to dst the head to send upstream, as
-// writeRequestHead writes it for the same request with trust off: the
-// request line, Host, every other line as it came except the hop-by-hop
-// ones, then X-Forwarded-For (remote's address), X-Forwarded-Host,
+// writeRequestHead writes it for the same request with trust off (in
+// the client's order of lines): the request line, every line as it came
+// except the hop-by-hop ones, then X-Forwarded-For (remote's address), X-Forwarded-Host,
 // X-Forwarded-Proto and the framing. The subset: HTTP/1.1, one of
 // commonMethod's methods, an origin-form target of printable ASCII
 // without '%' whose path is not colorPath, a plainHost Host, at most one
@@ -224,24 +231,11 @@ func appendRawRequest(dst, head []byte, colorPath, remote string, trust bool) (_
 	if string(path) == colorPath {
 		return fail()
 	}
-	// The Host line goes first: find it before copying the others.
-	var host []byte
-	for lines := rest; len(lines) > 0; {
-		line, lines, _ = bytes.Cut(lines, crlf)
-		if name, value, _ := bytes.Cut(line, colon); bytes.EqualFold(name, hdrHost) {
-			host = bytes.Trim(value, " \t")
-			break
-		}
-	}
-	if !plainHost(string(host)) { // no copy: the conversion does not escape
-		return fail()
-	}
 	dst = append(dst, method...)
 	dst = append(dst, ' ')
 	dst = append(dst, target...)
-	dst = append(dst, " HTTP/1.1\r\nHost: "...)
-	dst = append(dst, host...)
-	dst = append(dst, "\r\n"...)
+	dst = append(dst, " HTTP/1.1\r\n"...)
+	var host []byte // wellFormedHead saw exactly one Host line
 	lengths := 0
 	for len(rest) > 0 {
 		line, rest, _ = bytes.Cut(rest, crlf)
@@ -252,11 +246,17 @@ func appendRawRequest(dst, head []byte, colorPath, remote string, trust bool) (_
 		value = bytes.Trim(value, " \t")
 		switch {
 		case bytes.EqualFold(name, hdrHost):
+			if !plainHost(string(value)) { // no copy: the conversion does not escape
+				return fail()
+			}
+			host = value
+			dst = append(dst, "Host: "...)
+			dst = append(dst, host...)
+			dst = append(dst, "\r\n"...)
 			continue
 		case bytes.EqualFold(name, hdrContentLength):
-			lengths++
-			n, good := parseLength(value)
-			if !good || lengths > 1 {
+			n, good := oneLength(value, &lengths)
+			if !good {
 				return fail()
 			}
 			r.length = n
@@ -282,6 +282,9 @@ func appendRawRequest(dst, head []byte, colorPath, remote string, trust bool) (_
 		dst = append(dst, ": "...)
 		dst = append(dst, value...)
 		dst = append(dst, "\r\n"...)
+	}
+	if host == nil {
+		return fail()
 	}
 	dst = append(dst, "X-Forwarded-For: "...)
 	dst = append(dst, ip...)
