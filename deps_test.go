@@ -15,7 +15,8 @@ func TestImportsPointTowardTheRoot(t *testing.T) {
 	allowed := map[string][]string{
 		mod:                     {},
 		mod + "/config":         {mod},
-		mod + "/check":          {mod, mod + "/runner"},
+		mod + "/check":          {mod, mod + "/runner", mod + "/internal/sched"},
+		mod + "/internal/sched": {},
 		mod + "/runner":         {},
 		mod + "/dns":            {mod},
 		mod + "/dns/cloud":      {mod, mod + "/dns"},

@@ -14,6 +14,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/bluegreen/bluegreen/internal/sched"
 )
 
 // HTTPSpec says how to health-check one upstream over HTTP.
@@ -110,6 +112,12 @@ func (p *prober) exchange(ctx context.Context, conn net.Conn, req *http.Request,
 	}
 	if err := bw.Flush(); err != nil {
 		return 0, reused, err
+	}
+	if sched.Raised(ctx) {
+		// A switch waits for this answer on a thread of raised priority:
+		// let the kernel wake that thread, not the runtime's poller.
+		d, _ := ctx.Deadline()
+		sched.WaitReadable(ctx, conn, d)
 	}
 	br := bufio.NewReaderSize(conn, 4<<10)
 	if _, err := br.Peek(1); err != nil {

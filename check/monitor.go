@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bluegreen/bluegreen"
+	"github.com/bluegreen/bluegreen/internal/sched"
 )
 
 // Target is what the Monitor checks for one color.
@@ -182,7 +183,7 @@ func (m *Monitor) round(ctx context.Context, t Target) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = m.probes.probe(ctx, u, t.Spec)
+			errs[i] = m.probes.probe(sched.Without(ctx), u, t.Spec)
 		}()
 	}
 	if len(t.Upstreams) > 0 {

@@ -10,12 +10,28 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/bluegreen/bluegreen/internal/sched"
 )
 
 // TestProberReusesAndRecovers: probes share one kept-alive connection; when
 // the upstream closes it while idle, the next probe passes on a new one; a
 // slow upstream is reported as "no answer within"; a wrong status is named.
+// All of it holds as well for a switch's probe, which waits for the answer
+// blocked on a thread of raised priority.
 func TestProberReusesAndRecovers(t *testing.T) {
+	t.Run("plain", func(t *testing.T) { testProber(t, context.Background()) })
+	t.Run("raised", func(t *testing.T) {
+		ctx, done := sched.Raise(context.Background())
+		defer done()
+		if !sched.Raised(ctx) {
+			t.Skip("this process may not raise a thread's priority (no CAP_SYS_NICE or RLIMIT_NICE)")
+		}
+		testProber(t, ctx)
+	})
+}
+
+func testProber(t *testing.T, ctx context.Context) {
 	var conns atomic.Int32
 	var status atomic.Int32
 	status.Store(200)
@@ -41,7 +57,6 @@ func TestProberReusesAndRecovers(t *testing.T) {
 	t.Cleanup(srv.Close)
 	addr := strings.TrimPrefix(srv.URL, "http://")
 	p := &prober{now: time.Now}
-	ctx := context.Background()
 
 	for i := range 5 {
 		if err := p.probe(ctx, addr, spec()); err != nil {

@@ -85,6 +85,13 @@ type Options struct {
 	// verifications, switches, rollbacks, watch results), after they are
 	// recorded. It must not block; nil means nobody is told.
 	Notify func(bluegreen.Event)
+	// Raise, when not nil, is called on the goroutine that runs a switch
+	// or rollback when the controller receives it, and may raise the
+	// scheduling priority of that goroutine's thread (sched.Raise does).
+	// It returns the context for the switch's health round and a function
+	// that undoes it, which the controller calls once the router has
+	// swapped (or the switch ended early), on the same goroutine.
+	Raise func(context.Context) (context.Context, func())
 }
 
 // Counters are the controller's operation counts since it started.
@@ -118,6 +125,7 @@ type Controller struct {
 	notifyFn  func(bluegreen.Event)
 	dns       DNSSwitcher
 	preview   string
+	raise     func(context.Context) (context.Context, func())
 
 	countMu  sync.Mutex
 	counters Counters
@@ -150,6 +158,9 @@ func New(o Options, state bluegreen.State) *Controller {
 	if o.Instance == "" {
 		o.Instance = newInstanceID()
 	}
+	if o.Raise == nil {
+		o.Raise = func(ctx context.Context) (context.Context, func()) { return ctx, func() {} }
+	}
 	return &Controller{
 		instance:  o.Instance,
 		deployCfg: o.Deploy,
@@ -167,6 +178,7 @@ func New(o Options, state bluegreen.State) *Controller {
 		notifyFn:  o.Notify,
 		dns:       o.DNS,
 		preview:   o.PreviewURL,
+		raise:     o.Raise,
 	}
 }
 

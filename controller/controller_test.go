@@ -45,11 +45,31 @@ type env struct {
 	store  *sqlite.Store
 	rt     *router.Router
 	status map[bluegreen.Color]*atomic.Int32 // each color's /healthz status
+	// verified is the context of the controller's last health round.
+	verified atomic.Pointer[context.Context]
+}
+
+// verifySpy notes the context of each Verify in env.verified.
+type verifySpy struct {
+	*check.Monitor
+	e *env
+}
+
+func (v verifySpy) Verify(ctx context.Context, c bluegreen.Color) (bluegreen.Health, error) {
+	v.e.verified.Store(&ctx)
+	return v.Monitor.Verify(ctx, c)
 }
 
 // newEnv starts two colors, a store, a router and a controller. wrap, when
 // given, wraps the store the controller uses.
 func newEnv(t *testing.T, wrap ...func(*sqlite.Store, *router.Router) bluegreen.Store) *env {
+	t.Helper()
+	return newEnvWith(t, wrap, nil)
+}
+
+// newEnvWith is newEnv with the controller's Raise option.
+func newEnvWith(t *testing.T, wrap []func(*sqlite.Store, *router.Router) bluegreen.Store,
+	raise func(context.Context) (context.Context, func())) *env {
 	t.Helper()
 	ctx := context.Background()
 	e := &env{status: map[bluegreen.Color]*atomic.Int32{}}
@@ -94,7 +114,8 @@ func newEnv(t *testing.T, wrap ...func(*sqlite.Store, *router.Router) bluegreen.
 	for _, w := range wrap {
 		used = w(store, rt)
 	}
-	ctl = controller.New(controller.Options{Store: used, Router: routerAdapter{rt}, Health: mon, DrainTimeout: time.Second}, state)
+	ctl = controller.New(controller.Options{Store: used, Router: routerAdapter{rt}, Health: verifySpy{mon, e},
+		DrainTimeout: time.Second, Raise: raise}, state)
 	e.ctl, e.store, e.rt = ctl, store, rt
 	return e
 }
@@ -188,6 +209,53 @@ func TestSwitchSwapsBeforeTheFlushAndReportsAfter(t *testing.T) {
 	if sw := e.history(t, bluegreen.ActionSwitch); len(sw) != 1 || sw[0].Actor != "alice" || sw[0].Revision != res.Revision {
 		t.Fatalf("switch events %+v", sw)
 	}
+}
+
+// TestSwitchIsRaisedUntilTheSwap: Options.Raise is called once per switch,
+// the fresh health round runs under its context, and the undo comes once
+// the router has swapped, or before a refusal is returned.
+func TestSwitchIsRaisedUntilTheSwap(t *testing.T) {
+	type raisedKey struct{}
+	var (
+		mu      sync.Mutex
+		raises  int
+		lowered []string // the router's color and the drains recorded at each undo
+		e       *env
+	)
+	raise := func(ctx context.Context) (context.Context, func()) {
+		mu.Lock()
+		raises++
+		mu.Unlock()
+		return context.WithValue(ctx, raisedKey{}, true), sync.OnceFunc(func() {
+			// Before the drain: no drain recorded yet for this switch.
+			drains, err := e.store.History(context.Background(), bluegreen.HistoryFilter{Action: bluegreen.ActionDrain})
+			mu.Lock()
+			lowered = append(lowered, fmt.Sprintf("%s after %d drains (%v)", e.rt.Live(), len(drains), err))
+			mu.Unlock()
+		})
+	}
+	e = newEnvWith(t, nil, raise)
+	if _, err := e.ctl.Switch(context.Background(), bluegreen.SwitchRequest{To: bluegreen.Green}); err != nil {
+		t.Fatal(err)
+	}
+	if ctx := e.verified.Load(); ctx == nil || (*ctx).Value(raisedKey{}) != true {
+		t.Error("the switch's health round did not run under the raised context")
+	}
+	mu.Lock()
+	if want := "green after 0 drains (<nil>)"; raises != 1 || len(lowered) != 1 || lowered[0] != want {
+		t.Errorf("after a switch: %d raises, undone %q; want 1, [%s]", raises, lowered, want)
+	}
+	mu.Unlock()
+
+	e.status[bluegreen.Blue].Store(503)
+	if _, err := e.ctl.Switch(context.Background(), bluegreen.SwitchRequest{To: bluegreen.Blue}); bluegreen.ErrorCode(err) != bluegreen.EREFUSED {
+		t.Fatalf("switch to an unhealthy color: %v, want refused", err)
+	}
+	mu.Lock()
+	if want := "green after 1 drains (<nil>)"; raises != 2 || len(lowered) != 2 || lowered[1] != want {
+		t.Errorf("after a refused switch: %d raises, undone %q; want 2, the second %s", raises, lowered, want)
+	}
+	mu.Unlock()
 }
 
 func TestRefuseUnhealthyThenForce(t *testing.T) {

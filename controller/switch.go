@@ -43,6 +43,10 @@ func (c *Controller) move(ctx context.Context, req bluegreen.SwitchRequest, acti
 	// The commit and the swap must not be abandoned half way because the
 	// caller went away.
 	ctx = context.WithoutCancel(ctx)
+	// From here to the swap is what switch_ms measures: run it ahead of
+	// the data path and the load on a busy machine (Options.Raise).
+	raisedCtx, lower := c.raise(ctx)
+	defer lower()
 
 	c.op.Lock()
 	opHeld := true
@@ -97,7 +101,7 @@ func (c *Controller) move(ctx context.Context, req bluegreen.SwitchRequest, acti
 	// color may have died since. Not under mu: the round may report a
 	// verdict change to RecordHealth, which takes mu.
 	checkStart := c.now()
-	h, herr := c.health.Verify(ctx, req.To)
+	h, herr := c.health.Verify(raisedCtx, req.To)
 	res.CheckMS = bluegreen.Milliseconds(c.now().Sub(checkStart))
 	if herr != nil {
 		if !req.Force {
@@ -114,6 +118,9 @@ func (c *Controller) move(ctx context.Context, req bluegreen.SwitchRequest, acti
 	}
 	res.Forced = len(res.ForcedGates) > 0
 
+	if dc := c.deployCfg; dc != nil && dc.PreSwitch != "" {
+		lower() // the hook's process would inherit the raised priority
+	}
 	if err := c.switchHook(ctx, "pre_switch", from, req.To); err != nil {
 		msg := fmt.Sprintf("%s refused: the pre_switch hook failed: %v", action, err)
 		ev := c.event(req, action, bluegreen.OutcomeRefused, msg, map[string]any{"from": from, "to": req.To})
@@ -189,6 +196,7 @@ func (c *Controller) move(ctx context.Context, req bluegreen.SwitchRequest, acti
 	c.state = committed
 	drain := c.router.Swap(req.To)
 	swapped := c.now()
+	lower()
 	c.cancelWatch() // the watched color is no longer the one going live
 	if committed.Watch != nil {
 		c.startWatch(*committed.Watch)

@@ -26,6 +26,7 @@ import (
 	"github.com/bluegreen/bluegreen/check"
 	"github.com/bluegreen/bluegreen/config"
 	"github.com/bluegreen/bluegreen/controller"
+	"github.com/bluegreen/bluegreen/internal/sched"
 	"github.com/bluegreen/bluegreen/router"
 	"github.com/bluegreen/bluegreen/store/sqlite"
 )
@@ -183,6 +184,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 		Verifier: newCheckVerifier(cfg, lns[0].Addr(), lns[1].Addr()),
 		Watch:    watchConfig(cfg, logger), Meter: routerMeter{rt},
 		PreviewURL: cfg.PreviewURL,
+		Raise:      sched.Raise,
 	}
 	if opts.PreviewURL == "" {
 		opts.PreviewURL = baseURL(lns[1].Addr())
@@ -259,6 +261,11 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 		Message: fmt.Sprintf("serve started (pid %d, version %s); %s is live", os.Getpid(), version, state.Live)})
 	if !isLoopback(lns[2].Addr()) && cfg.APITLS == nil {
 		logger.Warn("the API listens beyond this machine over plain HTTP: the token can be seen on the network; bind it to 127.0.0.1 or put it behind TLS", "api", lns[2].Addr().String())
+	}
+	if n, err := sched.Ability(); err != nil {
+		logger.Info("switch priority", "nice", n, "note", err.Error())
+	} else {
+		logger.Info("switch priority", "nice", n)
 	}
 	logger.Info("serving", "live", state.Live, "public", lns[0].Addr().String(), "preview", lns[1].Addr().String(),
 		"api", lns[2].Addr().String(), "state", cfg.StateDir, "gogc", gogc, "data_path", dataPath(cfg.Router.DataPath), "gomaxprocs", procs, "event_loops", loops)
