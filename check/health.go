@@ -117,7 +117,7 @@ func (p *prober) exchange(ctx context.Context, conn net.Conn, req *http.Request,
 		// A switch waits for this answer on a thread of raised priority:
 		// let the kernel wake that thread, not the runtime's poller.
 		d, _ := ctx.Deadline()
-		sched.WaitReadable(ctx, conn, d)
+		waitReadable(ctx, conn, d)
 	}
 	br := bufio.NewReaderSize(conn, 4<<10)
 	if _, err := br.Peek(1); err != nil {
@@ -136,6 +136,9 @@ func (p *prober) exchange(ctx context.Context, conn net.Conn, req *http.Request,
 	}
 	return res.StatusCode, false, nil
 }
+
+// waitReadable is sched.WaitReadable; tests count its calls.
+var waitReadable = sched.WaitReadable
 
 // fail words err for the verdict.
 func (p *prober) fail(ctx context.Context, upstream string, spec HTTPSpec, err error) error {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bluegreen/bluegreen"
 	"github.com/bluegreen/bluegreen/internal/sched"
 )
 
@@ -27,8 +28,54 @@ func TestProberReusesAndRecovers(t *testing.T) {
 		if !sched.Raised(ctx) {
 			t.Skip("this process may not raise a thread's priority (no CAP_SYS_NICE or RLIMIT_NICE)")
 		}
+		waits := countWaits(t)
 		testProber(t, ctx)
+		// One wait per exchange: 5 probes, the failed reuse and its
+		// retry, the 503 and the stalled one.
+		if n := waits.Load(); n != 9 {
+			t.Errorf("%d waits on the raised thread, want 9", n)
+		}
 	})
+}
+
+// countWaits counts the calls of waitReadable until the test ends.
+func countWaits(t *testing.T) *atomic.Int32 {
+	var n atomic.Int32
+	orig := waitReadable
+	waitReadable = func(ctx context.Context, conn net.Conn, d time.Time) {
+		n.Add(1)
+		orig(ctx, conn, d)
+	}
+	t.Cleanup(func() { waitReadable = orig })
+	return &n
+}
+
+// TestRaisedRoundWaitsOnItsOwnGoroutineOnly: in a round over several
+// upstreams, only the probe on the raised caller's goroutine waits blocked
+// on its thread; the others, on goroutines of their own, do not.
+func TestRaisedRoundWaitsOnItsOwnGoroutineOnly(t *testing.T) {
+	ctx, done := sched.Raise(context.Background())
+	defer done()
+	if !sched.Raised(ctx) {
+		t.Skip("this process may not raise a thread's priority (no CAP_SYS_NICE or RLIMIT_NICE)")
+	}
+	var status atomic.Int32
+	status.Store(200)
+	ups := []string{upstream(t, &status), upstream(t, &status), upstream(t, &status)}
+	m := NewMonitor(map[bluegreen.Color]Target{bluegreen.Green: {Upstreams: ups, Spec: spec()}}, nil, nil)
+	waits := countWaits(t)
+	if _, err := m.Verify(ctx, bluegreen.Green); err != nil {
+		t.Fatal(err)
+	}
+	if n := waits.Load(); n != 1 {
+		t.Errorf("%d waits in a raised round over 3 upstreams, want 1 (the caller's own probe)", n)
+	}
+	if _, err := m.Verify(context.Background(), bluegreen.Green); err != nil {
+		t.Fatal(err)
+	}
+	if n := waits.Load(); n != 1 {
+		t.Errorf("an ordinary round waited on its thread (%d waits in all, want still 1)", n)
+	}
 }
 
 func testProber(t *testing.T, ctx context.Context) {

@@ -86,11 +86,13 @@ type Options struct {
 	// recorded. It must not block; nil means nobody is told.
 	Notify func(bluegreen.Event)
 	// Raise, when not nil, is called on the goroutine that runs a switch
-	// or rollback when the controller receives it, and may raise the
+	// or rollback once it holds the operation lock, and may raise the
 	// scheduling priority of that goroutine's thread (sched.Raise does).
 	// It returns the context for the switch's health round and a function
-	// that undoes it, which the controller calls once the router has
-	// swapped (or the switch ended early), on the same goroutine.
+	// that undoes it, which the controller calls on the same goroutine
+	// once the router has swapped or the switch ends early. Around a
+	// pre_switch hook or a DNS update it undoes it first and calls Raise
+	// again after them, so that neither runs raised.
 	Raise func(context.Context) (context.Context, func())
 }
 

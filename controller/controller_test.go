@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -12,10 +13,14 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/bluegreen/bluegreen"
 	"github.com/bluegreen/bluegreen/check"
 	"github.com/bluegreen/bluegreen/controller"
+	"github.com/bluegreen/bluegreen/internal/sched"
 	"github.com/bluegreen/bluegreen/router"
+	"github.com/bluegreen/bluegreen/runner"
 	"github.com/bluegreen/bluegreen/store/sqlite"
 )
 
@@ -47,6 +52,8 @@ type env struct {
 	status map[bluegreen.Color]*atomic.Int32 // each color's /healthz status
 	// verified is the context of the controller's last health round.
 	verified atomic.Pointer[context.Context]
+	// onVerify, when set, runs on the goroutine of each health round.
+	onVerify func()
 }
 
 // verifySpy notes the context of each Verify in env.verified.
@@ -57,6 +64,9 @@ type verifySpy struct {
 
 func (v verifySpy) Verify(ctx context.Context, c bluegreen.Color) (bluegreen.Health, error) {
 	v.e.verified.Store(&ctx)
+	if v.e.onVerify != nil {
+		v.e.onVerify()
+	}
 	return v.Monitor.Verify(ctx, c)
 }
 
@@ -67,9 +77,10 @@ func newEnv(t *testing.T, wrap ...func(*sqlite.Store, *router.Router) bluegreen.
 	return newEnvWith(t, wrap, nil)
 }
 
-// newEnvWith is newEnv with the controller's Raise option.
+// newEnvWith is newEnv with more options: opts, when not nil, changes the
+// controller's Options before it is made.
 func newEnvWith(t *testing.T, wrap []func(*sqlite.Store, *router.Router) bluegreen.Store,
-	raise func(context.Context) (context.Context, func())) *env {
+	opts func(*controller.Options)) *env {
 	t.Helper()
 	ctx := context.Background()
 	e := &env{status: map[bluegreen.Color]*atomic.Int32{}}
@@ -114,8 +125,11 @@ func newEnvWith(t *testing.T, wrap []func(*sqlite.Store, *router.Router) bluegre
 	for _, w := range wrap {
 		used = w(store, rt)
 	}
-	ctl = controller.New(controller.Options{Store: used, Router: routerAdapter{rt}, Health: verifySpy{mon, e},
-		DrainTimeout: time.Second, Raise: raise}, state)
+	o := controller.Options{Store: used, Router: routerAdapter{rt}, Health: verifySpy{mon, e}, DrainTimeout: time.Second}
+	if opts != nil {
+		opts(&o)
+	}
+	ctl = controller.New(o, state)
 	e.ctl, e.store, e.rt = ctl, store, rt
 	return e
 }
@@ -234,7 +248,7 @@ func TestSwitchIsRaisedUntilTheSwap(t *testing.T) {
 			mu.Unlock()
 		})
 	}
-	e = newEnvWith(t, nil, raise)
+	e = newEnvWith(t, nil, func(o *controller.Options) { o.Raise = raise })
 	if _, err := e.ctl.Switch(context.Background(), bluegreen.SwitchRequest{To: bluegreen.Green}); err != nil {
 		t.Fatal(err)
 	}
@@ -256,6 +270,75 @@ func TestSwitchIsRaisedUntilTheSwap(t *testing.T) {
 		t.Errorf("after a refused switch: %d raises, undone %q; want 2, the second %s", raises, lowered, want)
 	}
 	mu.Unlock()
+}
+
+// threadNice is the calling thread's nice value (99 when it cannot be
+// read); it means something only on a goroutine pinned to its thread.
+func threadNice() int32 {
+	p, err := unix.Getpriority(unix.PRIO_PROCESS, unix.Gettid())
+	if err != nil {
+		return 99
+	}
+	return int32(20 - p)
+}
+
+// niceSpy notes the thread's nice value at each visible commit.
+type niceSpy struct {
+	*sqlite.Store
+	nice *atomic.Int32
+}
+
+func (s niceSpy) CommitVisible(ctx context.Context, next bluegreen.State, events ...bluegreen.Event) (bluegreen.State, func() error, error) {
+	s.nice.Store(threadNice())
+	return s.Store.CommitVisible(ctx, next, events...)
+}
+
+// TestPreSwitchHookRunsAtNormalPriority: with serve's real Raise, the
+// switch's health round and commit run raised, but a pre_switch hook's
+// process, which would inherit the priority of the thread that starts it,
+// does not.
+func TestPreSwitchHookRunsAtNormalPriority(t *testing.T) {
+	if _, err := sched.Ability(); err != nil {
+		t.Skipf("this process may not raise a thread's priority: %v", err)
+	}
+	out := filepath.Join(t.TempDir(), "nice")
+	var commitNice atomic.Int32
+	commitNice.Store(99)
+	spy := func(st *sqlite.Store, _ *router.Router) bluegreen.Store {
+		return niceSpy{st, &commitNice}
+	}
+	var e *env
+	e = newEnvWith(t, []func(*sqlite.Store, *router.Router) bluegreen.Store{spy}, func(o *controller.Options) {
+		o.Raise = sched.Raise
+		o.Deploy = &controller.DeployConfig{
+			// Field 19 of /proc/PID/stat is the nice value.
+			PreSwitch: "cut -d' ' -f19 /proc/self/stat > " + out,
+			HookDir:   t.TempDir(),
+			Run: func(ctx context.Context, dir, command string, env []string, onLine func(string)) (int, []string, error) {
+				res, err := runner.Run(ctx, runner.Cmd{Command: command, Dir: dir, Env: env}, onLine)
+				return res.ExitCode, res.Tail, err
+			},
+		}
+	})
+	var roundNice atomic.Int32
+	roundNice.Store(99)
+	e.onVerify = func() { roundNice.Store(threadNice()) }
+	if _, err := e.ctl.Switch(context.Background(), bluegreen.SwitchRequest{To: bluegreen.Green}); err != nil {
+		t.Fatal(err)
+	}
+	if n := roundNice.Load(); n != sched.Nice {
+		t.Errorf("nice during the health round = %d, want %d", n, sched.Nice)
+	}
+	if n := commitNice.Load(); n != sched.Nice {
+		t.Errorf("nice during the commit, after the hook = %d, want %d", n, sched.Nice)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatalf("the hook did not run: %v", err)
+	}
+	if got := strings.TrimSpace(string(b)); got != "0" {
+		t.Errorf("the pre_switch hook ran at nice %s, want 0", got)
+	}
 }
 
 func TestRefuseUnhealthyThenForce(t *testing.T) {

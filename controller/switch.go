@@ -43,10 +43,6 @@ func (c *Controller) move(ctx context.Context, req bluegreen.SwitchRequest, acti
 	// The commit and the swap must not be abandoned half way because the
 	// caller went away.
 	ctx = context.WithoutCancel(ctx)
-	// From here to the swap is what switch_ms measures: run it ahead of
-	// the data path and the load on a busy machine (Options.Raise).
-	raisedCtx, lower := c.raise(ctx)
-	defer lower()
 
 	c.op.Lock()
 	opHeld := true
@@ -55,6 +51,12 @@ func (c *Controller) move(ctx context.Context, req bluegreen.SwitchRequest, acti
 			c.op.Unlock()
 		}
 	}()
+	// From here to the swap, the switch's own steps (the health round, the
+	// commit, the swap) run ahead of the data path and the load on a busy
+	// machine (Options.Raise); a hook and a DNS update, which may take
+	// seconds or start a process, do not.
+	raisedCtx, lower := c.raise(ctx)
+	defer func() { lower() }()
 	c.mu.Lock()
 	from, prev, rev, lock := c.state.Live, c.state.Previous, c.state.Revision, c.state.Lock
 	c.mu.Unlock()
@@ -118,8 +120,9 @@ func (c *Controller) move(ctx context.Context, req bluegreen.SwitchRequest, acti
 	}
 	res.Forced = len(res.ForcedGates) > 0
 
-	if dc := c.deployCfg; dc != nil && dc.PreSwitch != "" {
-		lower() // the hook's process would inherit the raised priority
+	slow := c.dns != nil || (c.deployCfg != nil && c.deployCfg.PreSwitch != "")
+	if slow {
+		lower() // a hook's process would inherit the raised priority
 	}
 	if err := c.switchHook(ctx, "pre_switch", from, req.To); err != nil {
 		msg := fmt.Sprintf("%s refused: the pre_switch hook failed: %v", action, err)
@@ -136,6 +139,9 @@ func (c *Controller) move(ctx context.Context, req bluegreen.SwitchRequest, acti
 		return res, err
 	}
 	res.DNS = dnsRep
+	if slow {
+		_, lower = c.raise(ctx) // again for the commit and the swap
+	}
 
 	c.mu.Lock()
 	if l := c.state.Lock; l != nil { // cannot happen: locks are taken under op

@@ -33,9 +33,11 @@ func Raise(ctx context.Context) (context.Context, func()) {
 		return ctx, sync.OnceFunc(runtime.UnlockOSThread)
 	}
 	return context.WithValue(ctx, raisedKey{}, true), sync.OnceFunc(func() {
-		// Raising a nice value back is always allowed. Should it fail,
-		// the thread stays pinned and ends with its goroutine rather than
-		// run other goroutines ahead of their turn.
+		// Raising a nice value back is always allowed. Should it fail
+		// anyway, the thread stays pinned rather than run other
+		// goroutines ahead of their turn; the goroutine keeps it (an API
+		// handler's goroutine serves the next request on its connection
+		// raised) and it ends with the goroutine.
 		if unix.Setpriority(unix.PRIO_PROCESS, tid, old) == nil {
 			runtime.UnlockOSThread()
 		}

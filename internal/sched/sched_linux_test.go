@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"runtime"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -92,9 +93,7 @@ func TestRaiseUnprivileged(t *testing.T) {
 			cmd := exec.Command(exe, "-test.run=^TestRaiseHelper$", "-test.v")
 			cmd.Env = append(os.Environ(), "SCHED_HELPER_WANT="+strconv.Itoa(tc.want))
 			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-			// The child inherits the limit from the thread that starts it.
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
+			// Resource limits are the process's; the child inherits them.
 			var old unix.Rlimit
 			if err := unix.Prlimit(0, unix.RLIMIT_NICE, nil, &old); err != nil {
 				t.Fatal(err)
@@ -147,6 +146,46 @@ func TestRaiseHelper(t *testing.T) {
 	}
 }
 
+// endsAt is a context whose Err is nil until it has been asked left times.
+type endsAt struct {
+	context.Context
+	left  int32
+	looks atomic.Int32
+}
+
+func (c *endsAt) Err() error {
+	if c.looks.Add(1) >= c.left {
+		return context.Canceled
+	}
+	return nil
+}
+
+// TestRaisePins: the goroutine stays on the raised thread when it blocks
+// and resumes, so the priority goes wherever it runs until done.
+func TestRaisePins(t *testing.T) {
+	want, err := Ability()
+	if err != nil {
+		t.Skipf("this process may not raise a thread's priority: %v", err)
+	}
+	ctx, done := Raise(t.Context())
+	defer done()
+	if !Raised(ctx) {
+		t.Fatal("Raise did not raise although Ability said it can")
+	}
+	for i := range 50 {
+		// Park the goroutine and let another wake it: unpinned, it would
+		// often resume on another thread.
+		ch := make(chan struct{})
+		go func() { ch <- struct{}{} }()
+		<-ch
+		runtime.Gosched()
+		n, err := nice(unix.Gettid())
+		if err != nil || n != want {
+			t.Fatalf("after %d hand-offs the goroutine runs at nice %d (%v), want %d", i+1, n, err, want)
+		}
+	}
+}
+
 // TestWaitReadable checks that WaitReadable returns when data comes, at the
 // deadline, and when the context ends, and leaves the data to be read.
 func TestWaitReadable(t *testing.T) {
@@ -173,15 +212,18 @@ func TestWaitReadable(t *testing.T) {
 		t.Error("WaitReadable returned before its deadline with nothing to read")
 	}
 
-	// The context ends: it returns.
-	ctx, cancel := context.WithCancel(t.Context())
+	// The context ends while it waits: it notices within a turn. The
+	// context below ends at its third look, so the wait has polled twice.
+	ctx := &endsAt{Context: t.Context(), left: 3}
 	returned := make(chan struct{})
 	go func() { WaitReadable(ctx, client, time.Time{}); close(returned) }()
-	cancel()
 	select {
 	case <-returned:
 	case <-time.After(10 * time.Second):
 		t.Fatal("WaitReadable did not return after its context ended")
+	}
+	if n := ctx.looks.Load(); n != 3 {
+		t.Errorf("the context was asked %d times, want 3 (it ends at the third)", n)
 	}
 
 	// Data comes: it returns, and the data is still there to read.
