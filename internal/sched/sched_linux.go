@@ -22,15 +22,12 @@ import (
 func Raise(ctx context.Context) (context.Context, func()) {
 	runtime.LockOSThread()
 	tid := unix.Gettid()
-	old, err := nice(tid)
-	if err != nil {
+	old, err := raiseThread(tid)
+	switch {
+	case err != nil:
 		return ctx, sync.OnceFunc(runtime.UnlockOSThread)
-	}
-	if old <= Nice { // already as high (the whole process runs at it)
+	case old <= Nice: // already as high (the whole process runs at it)
 		return context.WithValue(ctx, raisedKey{}, true), sync.OnceFunc(runtime.UnlockOSThread)
-	}
-	if setNice(tid, old) != nil {
-		return ctx, sync.OnceFunc(runtime.UnlockOSThread)
 	}
 	return context.WithValue(ctx, raisedKey{}, true), sync.OnceFunc(func() {
 		// Raising a nice value back is always allowed. Should it fail
@@ -42,6 +39,23 @@ func Raise(ctx context.Context) (context.Context, func()) {
 			runtime.UnlockOSThread()
 		}
 	})
+}
+
+// raiseThread lowers the nice value of tid, the caller's pinned thread, to
+// Nice or as far towards it as allowed, and returns the value it had. It
+// changes nothing when the thread already runs at Nice or lower, and fails
+// when the value cannot be lowered at all.
+func raiseThread(tid int) (old int, err error) {
+	if old, err = nice(tid); err != nil {
+		return 0, fmt.Errorf("reading the thread's priority: %w", err)
+	}
+	if old <= Nice {
+		return old, nil
+	}
+	if err := setNice(tid, old); err != nil {
+		return old, fmt.Errorf("switches run at the normal priority: raising it needs CAP_SYS_NICE or RLIMIT_NICE (systemd's LimitNICE=): %w", err)
+	}
+	return old, nil
 }
 
 // nice returns the thread's nice value (getpriority's raw system call
@@ -82,17 +96,9 @@ func Ability() (int, error) {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
 		tid := unix.Gettid()
-		old, err := nice(tid)
-		if err != nil {
-			out <- result{err: fmt.Errorf("reading the thread's priority: %w", err)}
-			return
-		}
-		if old <= Nice {
-			out <- result{nice: old}
-			return
-		}
-		if err := setNice(tid, old); err != nil {
-			out <- result{nice: old, err: fmt.Errorf("switches run at the normal priority: raising it needs CAP_SYS_NICE or RLIMIT_NICE (systemd's LimitNICE=): %w", err)}
+		old, err := raiseThread(tid)
+		if err != nil || old <= Nice {
+			out <- result{nice: old, err: err}
 			return
 		}
 		got, err := nice(tid)
