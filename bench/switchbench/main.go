@@ -11,6 +11,11 @@
 // API waits for a core on a saturated machine; without it the connections
 // send as fast as they can.
 //
+// Before the load it makes -idle switches, each after -idle-gap without
+// one: what a switch costs on a quiet machine, where it usually comes
+// after a while without traffic moving (on this VM code and data go cold
+// within milliseconds of idleness).
+//
 // It reports total and failed requests (the goal is 0 failed), requests per
 // color, the API's switch_ms (from the API receiving the request to the
 // router swap) and the drain figures, and exits 1 when any request or switch
@@ -54,7 +59,7 @@ type options struct {
 	public, apiAddr, token, tokenFile string
 	switches, conns, slowEvery, idle  int
 	slowMS, rate                      int
-	gap, warmup, healthWait           time.Duration
+	gap, idleGap, warmup, healthWait  time.Duration
 }
 
 func parseFlags(args []string) (options, error) {
@@ -71,6 +76,7 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.slowEvery, "slow-every", 10, "start a slow request before every Nth switch (0: never)")
 	fs.IntVar(&o.slowMS, "slow-ms", 1500, "duration of the slow request in ms")
 	fs.DurationVar(&o.gap, "gap", 50*time.Millisecond, "pause between the end of one switch and the next")
+	fs.DurationVar(&o.idleGap, "idle-gap", time.Second, "pause before each switch without load (a switch usually comes after a quiet while)")
 	fs.DurationVar(&o.warmup, "warmup", time.Second, "load before the first switch")
 	fs.DurationVar(&o.healthWait, "health-wait", 30*time.Second, "how long to wait for both colors to be healthy")
 	if err := fs.Parse(args); err != nil {
@@ -89,8 +95,8 @@ func parseFlags(args []string) (options, error) {
 	if o.token == "" {
 		return o, errors.New("-token or -token-file is required")
 	}
-	if o.switches < 1 || o.conns < 1 || o.slowEvery < 0 || o.slowMS < 0 || o.idle < 0 || o.rate < 0 {
-		return o, errors.New("-n and -c must be positive, -idle, -slow-every, -slow-ms and -rate not negative")
+	if o.switches < 1 || o.conns < 1 || o.slowEvery < 0 || o.slowMS < 0 || o.idle < 0 || o.rate < 0 || o.gap < 0 || o.idleGap < 0 {
+		return o, errors.New("-n and -c must be positive, -idle, -slow-every, -slow-ms, -rate, -gap and -idle-gap not negative")
 	}
 	return o, nil
 }
@@ -120,14 +126,17 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	// Switches without load: what a switch costs when the machine is idle.
 	var idle []switchRecord
 	for i := range o.idle {
+		if err := pause(ctx, o.idleGap); err != nil {
+			return err
+		}
 		rec := doSwitch(ctx, client, &live, fmt.Sprintf("switchbench idle %d/%d", i+1, o.idle))
 		if rec.err != nil && ctx.Err() != nil {
 			return ctx.Err()
 		}
 		idle = append(idle, rec)
-		if err := pause(ctx, o.gap); err != nil {
-			return err
-		}
+	}
+	if err := pause(ctx, o.gap); err != nil {
+		return err
 	}
 
 	load, err := loadgen.Start(ctx, loadgen.Options{URL: "http://" + o.public + "/", Connections: o.conns, Rate: o.rate})

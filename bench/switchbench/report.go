@@ -105,15 +105,18 @@ func (r *report) print(w io.Writer) {
 	fmt.Fprintf(w, "| of which the fresh health check of the target, p50 / p99 / max | %s |\n", pcts(checkMS, "%.2f ms"))
 	fmt.Fprintf(w, "| of which the commit (visible, safe from a kill; flushed to disk after the swap), p50 / p99 / max | %s |\n", pcts(commitMS, "%.2f ms"))
 	fmt.Fprintf(w, "| flush of the commit to disk, after the swap and before the API answers, p50 / p99 / max | %s |\n", pcts(syncMS, "%.2f ms"))
-	var idleMS []float64
+	var idleMS, idleCheckMS, idleCommitMS []float64
 	for i, s := range r.idle {
 		if s.err != nil {
 			errs = append(errs, fmt.Sprintf("idle switch %d: %v", i+1, s.err))
 			continue
 		}
 		idleMS = append(idleMS, s.res.SwitchMS)
+		idleCheckMS = append(idleCheckMS, s.res.CheckMS)
+		idleCommitMS = append(idleCommitMS, s.res.CommitMS)
 	}
-	fmt.Fprintf(w, "| switch_ms with no load (%d switches before the load) p50 / p99 / max | %s |\n", len(r.idle), pcts(idleMS, "%.2f ms"))
+	fmt.Fprintf(w, "| switch_ms with no load (%d switches before the load, each after %v without a switch) p50 / p99 / max | %s |\n", len(r.idle), o.idleGap, pcts(idleMS, "%.2f ms"))
+	fmt.Fprintf(w, "| of which the health check / the commit, p50 / p99 / max | %s; %s |\n", pcts(idleCheckMS, "%.2f ms"), pcts(idleCommitMS, "%.2f ms"))
 	fmt.Fprintf(w, "| switch API round trip incl. drain, p50 / p99 / max | %s |\n", pcts(rttMS, "%.1f ms"))
 	fmt.Fprintf(w, "| requests in flight on the old color at the swap, p50 / p99 / max | %s |\n", pcts(inFlight, "%.0f"))
 	fmt.Fprintf(w, "| drain duration, switches without a slow request, p50 / p99 / max | %s |\n", pcts(drainMS, "%.1f ms"))
