@@ -58,11 +58,7 @@ func Run(ctx context.Context, c Cmd, onLine func(string)) (Result, error) {
 	cmd := exec.Command("/bin/sh", "-c", c.Command)
 	cmd.Dir = c.Dir
 	cmd.Env = c.Env
-	// Its own process group, so that a stopped run kills every process it
-	// started; and killed with serve, should serve die (kill -9, a crash):
-	// a build step of a deployment that is then marked interrupted must not
-	// go on changing things alone.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = procAttr()
 	// A command may leave a child running that still holds its output
 	// (a daemon that did not redirect): Wait gives up on the pipe after this.
 	cmd.WaitDelay = 2 * time.Second

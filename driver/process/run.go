@@ -71,9 +71,7 @@ func (s *supervisor) start() (*app, error) {
 	cmd.Dir = s.spec.Dir
 	cmd.Env = append([]string{}, s.spec.Env...) // never nil: nil would inherit ours
 	cmd.Stdout, cmd.Stderr = s.output, s.output
-	// Pdeathsig fires when the forking OS thread ends; Go ends a thread
-	// only when a goroutine locked to it exits, which this package never does.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = procAttr()
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
