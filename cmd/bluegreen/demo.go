@@ -558,9 +558,16 @@ func (d *demo) switchTo(ctx context.Context, to bluegreen.Color, reason string) 
 	}
 	d.switches = append(d.switches, res)
 	snap := d.load.Snapshot()
-	d.p("   #%-2d %-5s → %-5s live %5.2f ms after the request; %s drained in %6.1f ms (%d in flight, %d cut)   load: %d requests, %d failed",
+	// The client's raw count: on the switch to the bad release it already
+	// holds that release's own 500s, which the report puts apart; say what
+	// they are rather than call them failed here.
+	notOK := "0 not 2xx"
+	if snap.Failed > 0 {
+		notOK = fmt.Sprintf("%d not 2xx (%s)", snap.Failed, demoJoinCounts(snap.Failures))
+	}
+	d.p("   #%-2d %-5s → %-5s live %5.2f ms after the request; %s drained in %6.1f ms (%d in flight, %d cut)   load: %d requests, %s",
 		len(d.switches), res.From, res.To, res.SwitchMS, res.From, res.Drain.DurationMS, res.Drain.InFlight, res.Drain.Cancelled,
-		snap.Requests, snap.Failed)
+		snap.Requests, notOK)
 	return res, nil
 }
 
