@@ -3,9 +3,11 @@ package api
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -246,5 +248,66 @@ func TestVerifyStreamsChecksAndApprove(t *testing.T) {
 	// Without a Metrics handler there is no /metrics route.
 	if _, err := c.Metrics(ctx); bluegreen.ErrorCode(err) != bluegreen.ENOTFOUND {
 		t.Errorf("metrics without a handler: %v, want not found", err)
+	}
+}
+
+// TestClientKnowsTheAPIFromOtherServers: an address that answers but is not
+// the API (the router's listeners pass calls on to an app, which may well
+// answer 200 with JSON) is an error naming the address, never a silent
+// success; so is an address that is not an http(s) URL; and a read that
+// gets no answer ends at ReadTimeout instead of hanging.
+func TestClientKnowsTheAPIFromOtherServers(t *testing.T) {
+	var calls atomic.Int32
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"color":"green"}`)
+	}))
+	t.Cleanup(app.Close)
+	c := NewClient(app.URL, "s3cret", "tester")
+	if _, err := c.Switch(t.Context(), bluegreen.SwitchRequest{To: bluegreen.Green}); bluegreen.ErrorCode(err) != bluegreen.EINVALID ||
+		!strings.Contains(err.Error(), app.URL+" is not a bluegreen API") {
+		t.Fatalf("switch through an app: %v, want an invalid-address error naming %s", err, app.URL)
+	}
+	if col, err := c.Color(t.Context()); err == nil {
+		t.Fatalf("color from an app: %q, no error", col)
+	}
+	if calls.Load() != 2 {
+		t.Fatalf("the app got %d calls, want 2", calls.Load())
+	}
+
+	for _, bad := range []string{"ftp://127.0.0.1:1", "htp:/127.0.0.1:1", "http://host:port", "http://"} {
+		if _, err := NewClient(bad, "t", "").Status(t.Context()); bluegreen.ErrorCode(err) != bluegreen.EINVALID {
+			t.Errorf("status at %q: %v, want an invalid-address error", bad, err)
+		}
+	}
+
+	// A listener that takes connections and never answers.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := make(chan net.Conn, 4)
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				close(accepted)
+				return
+			}
+			accepted <- conn
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		for conn := range accepted {
+			conn.Close()
+		}
+	})
+	silent := NewClient(ln.Addr().String(), "t", "")
+	silent.ReadTimeout = 200 * time.Millisecond
+	_, err = silent.Status(t.Context())
+	if bluegreen.ErrorCode(err) != bluegreen.EUNAVAILABLE || !strings.Contains(err.Error(), "did not answer GET /v1/status within 200ms") {
+		t.Fatalf("status from a silent server: %v, want it unavailable after 200ms", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -32,7 +33,16 @@ type Client struct {
 	// HTTP is the client used; nil means one with no overall timeout (a
 	// switch waits for the drain), bounded by the caller's context.
 	HTTP *http.Client
+	// ReadTimeout bounds a read (a GET) whose context has no deadline of
+	// its own, so that a server that takes the connection and never
+	// answers cannot hang a status or history call; 0 means 30s. Calls
+	// that change something (a switch waits for its drain, a deploy
+	// streams its progress) are bounded by their context only.
+	ReadTimeout time.Duration
 }
+
+// defaultReadTimeout is ReadTimeout's default.
+const defaultReadTimeout = 30 * time.Second
 
 // NewClient returns a Client for server, which may be "host:port" or a URL.
 func NewClient(server, token, actor string) *Client {
@@ -189,7 +199,22 @@ func (c *Client) ReleaseLock(ctx context.Context, force bool) error {
 	return c.do(ctx, http.MethodDelete, path, nil, nil)
 }
 
-func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+func (c *Client) do(ctx context.Context, method, path string, in, out any) (err error) {
+	if _, ok := ctx.Deadline(); !ok && method == http.MethodGet {
+		d := c.ReadTimeout
+		if d <= 0 {
+			d = defaultReadTimeout
+		}
+		parent := ctx
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+		defer func() {
+			if errors.Is(err, context.DeadlineExceeded) && parent.Err() == nil {
+				err = bluegreen.Errorf(bluegreen.EUNAVAILABLE, "the bluegreen server at %s did not answer %s %s within %s", c.BaseURL, method, path, d)
+			}
+		}()
+	}
 	resp, err := c.send(ctx, method, path, in)
 	if err != nil {
 		return err
@@ -217,6 +242,9 @@ func (c *Client) send(ctx context.Context, method, path string, in any) (*http.R
 			return nil, fmt.Errorf("encoding request: %w", err)
 		}
 		body = bytes.NewReader(b)
+	}
+	if err := checkBaseURL(c.BaseURL); err != nil {
+		return nil, err
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.BaseURL+path, body)
 	if err != nil {
@@ -249,6 +277,12 @@ func (c *Client) send(ctx context.Context, method, path string, in any) (*http.R
 		}
 		return nil, bluegreen.Errorf(bluegreen.EUNAVAILABLE, "cannot reach the bluegreen server at %s: %v", c.BaseURL, err)
 	}
+	if resp.Header.Get(APIHeader) == "" {
+		resp.Body.Close()
+		return nil, bluegreen.Errorf(bluegreen.EINVALID,
+			"%s is not a bluegreen API: its answer to %s %s (%s) has no %s header; the server address must be the API's (api: in bluegreen.yaml), not the public or preview listener",
+			c.BaseURL, method, path, resp.Status, APIHeader)
+	}
 	if resp.StatusCode/100 == 2 {
 		return resp, nil
 	}
@@ -263,6 +297,25 @@ func (c *Client) send(ctx context.Context, method, path string, in any) (*http.R
 		code = bluegreen.EINTERNAL
 	}
 	return nil, bluegreen.Errorf(code, "%s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(data)))
+}
+
+// checkBaseURL refuses a server address that is not an http(s) URL with a
+// host (and, when it names one, a numeric port).
+func checkBaseURL(base string) error {
+	u, err := url.Parse(base)
+	if err != nil {
+		return bluegreen.Errorf(bluegreen.EINVALID, "bad server address %q: %v", base, err)
+	}
+	bad := u.Scheme != "http" && u.Scheme != "https" || u.Host == "" || u.User != nil
+	if !bad && strings.Contains(u.Host, ":") && !strings.HasSuffix(u.Host, "]") {
+		_, port, err := net.SplitHostPort(u.Host)
+		_, perr := strconv.ParseUint(port, 10, 16)
+		bad = err != nil || perr != nil
+	}
+	if bad {
+		return bluegreen.Errorf(bluegreen.EINVALID, "bad server address %q: want host:port or an http:// or https:// URL", base)
+	}
+	return nil
 }
 
 var defaultHTTP = &http.Client{

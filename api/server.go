@@ -79,6 +79,12 @@ type Options struct {
 	Now func() time.Time
 }
 
+// APIHeader is set on every answer of the API, errors included, so that a
+// client can tell the API from whatever else answers at the address it was
+// given (the router's public or preview listener, which would pass the
+// call on to an app). Its value is the API's version, "1".
+const APIHeader = "X-Bluegreen-API"
+
 // AdminTokenName is the name the history gives the token file's token.
 const AdminTokenName = "admin"
 
@@ -153,6 +159,7 @@ func NewHandler(svc Service, o Options) http.Handler {
 	// kept out of the mux: its pattern syntax must not reinterpret it.
 	colorPath := o.ColorPath
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(APIHeader, "1")
 		if r.URL.Path == colorPath && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 			color(w, r)
 			return

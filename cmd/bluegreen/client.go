@@ -21,26 +21,38 @@ const tokenFileName = "api-token"
 
 // client builds the API client from flags, environment and, for what is
 // still missing, the configuration file (its api address and token file).
-func (g *globals) client() (*api.Client, error) {
+func (g *globals) client() (*api.Client, error) { return g.newClient(true) }
+
+// anonClient is client for the routes that need no token (the live
+// color): without one, from anywhere, it goes without.
+func (g *globals) anonClient() (*api.Client, error) { return g.newClient(false) }
+
+func (g *globals) newClient(needToken bool) (*api.Client, error) {
 	server := firstNonEmpty(g.server, getenv("BLUEGREEN_SERVER"))
 	token := firstNonEmpty(g.token, getenv("BLUEGREEN_TOKEN"))
 	if server == "" || token == "" {
 		cfg, err := config.Load(g.configPath)
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil, usageErrorf("no server to talk to: pass --server and --token (or set BLUEGREEN_SERVER and BLUEGREEN_TOKEN), or run where %s is", g.configPath)
-			}
+		switch {
+		case err != nil && server != "" && !needToken:
+			// The server is known and the token optional: no config needed.
+		case errors.Is(err, fs.ErrNotExist):
+			return nil, usageErrorf("no server to talk to: pass --server and --token (or set BLUEGREEN_SERVER and BLUEGREEN_TOKEN), or run where %s is", g.configPath)
+		case err != nil:
 			return nil, err
-		}
-		if server == "" {
-			server = apiScheme(cfg) + "://" + dialable(cfg.API)
-		}
-		if token == "" {
-			b, err := os.ReadFile(filepath.Join(cfg.StateDir, tokenFileName))
-			if err != nil {
-				return nil, usageErrorf("no API token: pass --token or set BLUEGREEN_TOKEN (reading the token file: %v)", err)
+		default:
+			if server == "" {
+				server = apiScheme(cfg) + "://" + dialable(cfg.API)
 			}
-			token = strings.TrimSpace(string(b))
+			if token == "" {
+				b, err := os.ReadFile(filepath.Join(cfg.StateDir, tokenFileName))
+				if err != nil && needToken {
+					return nil, usageErrorf("no API token: pass --token or set BLUEGREEN_TOKEN (reading the token file: %v)", err)
+				}
+				token = strings.TrimSpace(string(b))
+				if token == "" && needToken {
+					return nil, usageErrorf("no API token: the token file %s is empty; pass --token or set BLUEGREEN_TOKEN", filepath.Join(cfg.StateDir, tokenFileName))
+				}
+			}
 		}
 	}
 	caFile := firstNonEmpty(g.caFile, getenv("BLUEGREEN_CA_FILE"))

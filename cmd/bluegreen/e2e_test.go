@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -163,6 +164,33 @@ func TestAPIAuth(t *testing.T) {
 	}
 	if code, body, _ := get(t, "http://"+s.apiAd+"/deployment/color/"); code != 200 || body != `{"color":"blue"}` {
 		t.Fatalf("color on the API listener: %d %q", code, body)
+	}
+
+	// The CLI pointed at the router's listeners, which pass the call on
+	// to an app, says so (a usage error) and changes nothing.
+	for _, addr := range []string{s.public, s.preview} {
+		out, errOut, code := runCLI(t, "--server", addr, "--token", s.token, "switch", "green")
+		if code != 2 || !strings.Contains(errOut, "is not a bluegreen API") {
+			t.Errorf("switch through %s: exit %d, stdout %q, stderr %q; want 2 and 'is not a bluegreen API'", addr, code, out, errOut)
+		}
+	}
+	if _, body, _ := get(t, "http://"+s.public+"/deployment/color/"); body != `{"color":"blue"}` {
+		t.Fatalf("color after switches sent to the router's listeners: %q", body)
+	}
+	// color needs neither a token nor a config file.
+	if out, errOut, code := runCLI(t, "--server", s.apiAd, "--config", "/nonexistent.yaml", "color"); code != 0 || out != "blue\n" {
+		t.Errorf("color without a token or config: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	// Usage errors come out as JSON when JSON was asked for, even where
+	// parsing stopped before reading the flag, with the code "invalid".
+	for _, args := range [][]string{{"history", "--limit", "0", "-o", "json"}, {"history", "--limit", "abc", "--json"}, {"switch", "-o", "json"}} {
+		out, _, code := s.cli(t, args...)
+		var v struct {
+			Error struct{ Code, Message string }
+		}
+		if err := json.Unmarshal([]byte(out), &v); err != nil || code != 2 || v.Error.Code != "invalid" || v.Error.Message == "" {
+			t.Errorf("%v: exit %d, stdout %q (%v); want 2 and a JSON error with code invalid", args, code, out, err)
+		}
 	}
 }
 

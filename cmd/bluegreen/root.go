@@ -91,12 +91,33 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	code := exitCode(err)
-	if g.json() {
+	if g.json() || wantsJSON(args) {
+		errCode := bluegreen.ErrorCode(err)
+		if code == exitUsage && errCode == bluegreen.EINTERNAL {
+			errCode = bluegreen.EINVALID // a usage error of the CLI's own
+		}
 		writeJSON(stdout, map[string]any{"error": map[string]string{
-			"code": bluegreen.ErrorCode(err), "message": errText(err)}})
+			"code": errCode, "message": errText(err)}})
 	}
 	fmt.Fprintln(stderr, "bluegreen: "+errText(err))
 	return code
+}
+
+// wantsJSON reports whether args ask for JSON (-o json, --output=json,
+// history's --json) even where parsing stopped before reaching them: an
+// error must come out in the format the caller reads.
+func wantsJSON(args []string) bool {
+	for i, a := range args {
+		switch {
+		case a == "--":
+			return false
+		case a == "--json" || a == "--json=true" || a == "--output=json" || a == "-ojson" || a == "-o=json":
+			return true
+		case (a == "-o" || a == "--output") && i+1 < len(args) && args[i+1] == "json":
+			return true
+		}
+	}
+	return false
 }
 
 // errText is what the user reads: the domain message when there is one,

@@ -115,10 +115,10 @@ func short(sha string) string {
 func newColorCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "color",
-		Short: "Print the live color (blue or green)",
+		Short: "Print the live color (blue or green); needs no token",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.client()
+			c, err := g.anonClient()
 			if err != nil {
 				return err
 			}
