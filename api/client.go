@@ -277,13 +277,15 @@ func (c *Client) send(ctx context.Context, method, path string, in any) (*http.R
 		}
 		return nil, bluegreen.Errorf(bluegreen.EUNAVAILABLE, "cannot reach the bluegreen server at %s: %v", c.BaseURL, err)
 	}
-	if resp.Header.Get(APIHeader) == "" {
-		resp.Body.Close()
-		return nil, bluegreen.Errorf(bluegreen.EINVALID,
-			"%s is not a bluegreen API: its answer to %s %s (%s) has no %s header; the server address must be the API's (api: in bluegreen.yaml), not the public or preview listener",
-			c.BaseURL, method, path, resp.Status, APIHeader)
-	}
 	if resp.StatusCode/100 == 2 {
+		// Only the API's success counts: an app behind the router's
+		// listeners may answer 200 with JSON too.
+		if resp.Header.Get(APIHeader) == "" {
+			resp.Body.Close()
+			return nil, bluegreen.Errorf(bluegreen.EINVALID,
+				"%s is not a bluegreen API: its answer to %s %s (%s) has no %s header; the server address must be the API's (api: in bluegreen.yaml), not the public or preview listener",
+				c.BaseURL, method, path, resp.Status, APIHeader)
+		}
 		return resp, nil
 	}
 	defer resp.Body.Close()

@@ -91,7 +91,7 @@ func (c *Controller) move(ctx context.Context, req bluegreen.SwitchRequest, acti
 	c.mu.Unlock()
 	unmet := c.gates(target, req.To, action, prevDeployment)
 	if len(unmet) > 0 && !req.Force {
-		msg := fmt.Sprintf("%s refused: %s (use --force to %s anyway; it is recorded)", action, strings.Join(unmet, "; "), action)
+		msg := fmt.Sprintf("%s refused: %s (use --force to %s anyway; it is recorded)", action, strings.Join(unmet, "; "), verbOf(action))
 		ev := c.event(req, action, bluegreen.OutcomeRefused, msg, map[string]any{"from": from, "to": req.To, "gates": unmet})
 		ev.Revision = rev
 		c.record(ctx, ev)
@@ -107,7 +107,7 @@ func (c *Controller) move(ctx context.Context, req bluegreen.SwitchRequest, acti
 	res.CheckMS = bluegreen.Milliseconds(c.now().Sub(checkStart))
 	if herr != nil {
 		if !req.Force {
-			msg := fmt.Sprintf("%s refused: %s is unhealthy: %v (use --force to %s anyway)", action, req.To, herr, action)
+			msg := fmt.Sprintf("%s refused: %s is unhealthy: %v (use --force to %s anyway)", action, req.To, herr, verbOf(action))
 			if req.Automatic {
 				msg = fmt.Sprintf("automatic %s refused: %s is unhealthy: %v", action, req.To, herr)
 			}
@@ -264,6 +264,14 @@ func (c *Controller) move(ctx context.Context, req bluegreen.SwitchRequest, acti
 		c.logger.Error("recording drain", "err", err)
 	}
 	return res, nil
+}
+
+// verbOf is an action's verb for a sentence: "roll back" for a rollback.
+func verbOf(action string) string {
+	if action == bluegreen.ActionRollback {
+		return "roll back"
+	}
+	return action
 }
 
 func (c *Controller) event(req bluegreen.SwitchRequest, action, outcome, msg string, details map[string]any) bluegreen.Event {

@@ -22,7 +22,7 @@ func newDeployCmd(g *globals) *cobra.Command {
 		Long: "deploy fetches the ref, checks it out into a new release directory, runs the build steps,\n" +
 			"restarts the color's app on it and waits for its health check, printing each step as it\n" +
 			"happens. The live color is refused and never touched. Exit 0 when the release is up, 1 when it failed.",
-		Args: cobra.ExactArgs(1),
+		Args: oneColor("deploy"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := bluegreen.ParseColor(args[0])
 			if err != nil {
@@ -186,7 +186,7 @@ func newLogsCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "logs <blue|green>",
 		Short: "Print the last lines of a color's app output (process driver)",
-		Args:  cobra.ExactArgs(1),
+		Args:  oneColor("logs"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			col, err := bluegreen.ParseColor(args[0])
 			if err != nil {

@@ -35,6 +35,17 @@ func usageErrorf(format string, args ...any) error {
 	return &exitError{code: exitUsage, err: fmt.Errorf(format, args...)}
 }
 
+// oneColor is the positional-argument rule of a verb that takes one color:
+// its error (a usage error) says what is missing.
+func oneColor(verb string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != 1 {
+			return usageErrorf("%s takes one color, blue or green (%d arguments given)", verb, len(args))
+		}
+		return nil
+	}
+}
+
 // globals are the flags every verb shares.
 type globals struct {
 	configPath string

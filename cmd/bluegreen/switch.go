@@ -22,7 +22,7 @@ func newSwitchCmd(g *globals) *cobra.Command {
 			"with app.require_approval); --force overrides these gates and the history records it, with who.\n" +
 			"The command returns once the old color's in-flight requests have finished (or the drain deadline\n" +
 			"cut them) and prints the figures. The post-switch watch then judges the new color for its window.",
-		Args: cobra.ExactArgs(1),
+		Args: oneColor("switch"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			to, err := bluegreen.ParseColor(args[0])
 			if err != nil {

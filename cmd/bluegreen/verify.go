@@ -25,7 +25,7 @@ func newVerifyCmd(g *globals) *cobra.Command {
 			"command checks in the release directory with BLUEGREEN_URL and BLUEGREEN_COLOR set. The result\n" +
 			"is stored against the release: switch refuses a release that has not passed. Exit 0 when every\n" +
 			"check passed, 1 when one failed.",
-		Args: cobra.ExactArgs(1),
+		Args: oneColor("verify"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			col, err := bluegreen.ParseColor(args[0])
 			if err != nil {
@@ -127,7 +127,7 @@ func newApproveCmd(g *globals) *cobra.Command {
 		Short: "Record that you approved a color's current release (after manual QA)",
 		Long: "approve records who approved the release the color runs now. With app.require_approval,\n" +
 			"switch needs it; a new deploy into the color needs a new approval.",
-		Args: cobra.ExactArgs(1),
+		Args: oneColor("approve"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			col, err := bluegreen.ParseColor(args[0])
 			if err != nil {
