@@ -91,15 +91,14 @@ func plain(r *http.Request) bool {
 func (e *directEngine) send(x *exchange) (*http.Response, error) {
 	cp := e.conns.pool(x.c.up.addr)
 	pc := cp.get(x.c.start)
-	if x.hasBody && !idempotent(x.req.Method) {
-		// This request cannot be sent twice, so make sure the connection
-		// was not closed by the upstream while idle (it restarted, or timed
-		// the connection out). Other requests skip the check: a dead idle
-		// connection costs them a retry.
-		for pc != nil && !alive(pc.nc) {
-			pc.nc.Close()
-			pc = cp.get(x.c.start)
-		}
+	// Make sure an idle connection is still open and has nothing to read:
+	// the upstream may have closed it while idle (it restarted, or timed
+	// the connection out), and bytes nobody asked for (a second response)
+	// would be taken for this request's answer, and the answer after it
+	// for the next one's: another client's data. It costs one system call.
+	for pc != nil && !alive(pc.nc) {
+		pc.nc.Close()
+		pc = cp.get(x.c.start)
 	}
 	for attempt := 0; ; attempt++ {
 		if pc == nil {
@@ -146,8 +145,9 @@ func (e *directEngine) try(x *exchange) (res *http.Response, retry bool, err err
 	bw := getWriter(x.pc.nc)
 	err = e.writeRequest(bw, x)
 	putWriter(bw)
-	canRetry := x.pc.reused && x.c.Err() == nil &&
-		(!x.hasBody || (idempotent(x.req.Method) && !x.bodyRead))
+	// Only a safe request is sent again (RFC 9110 9.2.2): one that reached
+	// the upstream may have been acted on, body or no body.
+	canRetry := x.pc.reused && x.c.Err() == nil && idempotent(x.req.Method) && !x.bodyRead
 	if err != nil {
 		if x.bodyErr || !x.hasBody {
 			return nil, canRetry && !x.bodyErr, err
@@ -219,6 +219,8 @@ func commonMethod(m string) bool {
 	return false
 }
 
+// idempotent reports whether a request with this method may be sent twice:
+// the safe methods, which the fast paths take.
 func idempotent(method string) bool {
 	return method == http.MethodGet || method == http.MethodHead || method == http.MethodOptions
 }

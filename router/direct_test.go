@@ -3,6 +3,7 @@ package router
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -203,20 +204,20 @@ func newDropSecond(t *testing.T) *dropSecond {
 
 // TestDirectRetryAfterSendOnlyIfSafe: a request that reached the upstream
 // on a reused connection and got no answer is sent again on a fresh
-// connection when it is a GET, and answered 502 when it is a POST.
+// connection when it is a GET, and answered 502 otherwise: a POST or a
+// PATCH may have been acted on, with a body or without one.
 func TestDirectRetryAfterSendOnlyIfSafe(t *testing.T) {
-	for _, method := range []string{"GET", "POST"} {
+	for _, tc := range []struct{ method, payload string }{
+		{"GET", ""}, {"POST", "payload"}, {"POST", ""}, {"PATCH", ""},
+	} {
+		method := tc.method
 		d := newDropSecond(t)
 		tr := startRouter(t, Options{}, bluegreen.Blue, map[bluegreen.Color][]string{bluegreen.Blue: {d.addr}})
 		c := newClient(t)
 		if status, _ := do(t, c, "GET", "http://"+tr.pub+"/", ""); status != 200 {
 			t.Fatalf("first GET: %d", status)
 		}
-		payload := ""
-		if method == "POST" {
-			payload = "payload"
-		}
-		status, body := do(t, c, method, "http://"+tr.pub+"/", payload)
+		status, body := do(t, c, method, "http://"+tr.pub+"/", tc.payload)
 		got := []string{recv(t, d.methods, 5*time.Second, "first request"), recv(t, d.methods, 5*time.Second, "second request")}
 		switch method {
 		case "GET":
@@ -227,16 +228,16 @@ func TestDirectRetryAfterSendOnlyIfSafe(t *testing.T) {
 			if got[2] != "GET" {
 				t.Fatalf("retry was %s", got[2])
 			}
-		case "POST":
+		default:
 			if status != http.StatusBadGateway || body != "bluegreen: blue upstream "+d.addr+" unavailable\n" {
-				t.Fatalf("POST: %d %q, want the 502", status, body)
+				t.Fatalf("%s %q: %d %q, want the 502", method, tc.payload, status, body)
 			}
 			if n := d.conns.Load(); n != 1 {
-				t.Fatalf("POST was retried: %d connections", n)
+				t.Fatalf("%s %q was retried: %d connections", method, tc.payload, n)
 			}
 			select {
 			case m := <-d.methods:
-				t.Fatalf("upstream got another request (%s): the POST was sent twice", m)
+				t.Fatalf("upstream got another request (%s): the %s was sent twice", m, method)
 			default:
 			}
 			if s := tr.Stats()[bluegreen.Blue]; s.UpstreamErrors != 1 {
@@ -245,6 +246,64 @@ func TestDirectRetryAfterSendOnlyIfSafe(t *testing.T) {
 		}
 		if got[0] != "GET" || got[1] != method {
 			t.Fatalf("upstream got %v", got)
+		}
+	}
+}
+
+// TestDirectStrayBytesNeverReachAClient: an upstream that sends bytes
+// nobody asked for on an idle connection (a second response after the
+// first) leaves that connection unusable: the next request goes out on a
+// fresh one and gets its own answer, never the stray one (nor, after it,
+// the answer meant for the request before).
+func TestDirectStrayBytesNeverReachAClient(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var conns atomic.Int64
+	inject, strayed := make(chan struct{}), make(chan struct{})
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			n := conns.Add(1)
+			go func() {
+				defer conn.Close()
+				br := bufio.NewReader(conn)
+				for {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					io.Copy(io.Discard, req.Body)
+					body := fmt.Sprintf("conn %d %s", n, req.URL.Path)
+					fmt.Fprintf(conn, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+					if n == 1 && req.URL.Path == "/first" {
+						// Once the router has the answer and the connection
+						// is idle again (on loopback a write is in the
+						// peer's buffer when it returns).
+						<-inject
+						io.WriteString(conn, "HTTP/1.1 200 OK\r\nX-Injected: 1\r\nContent-Length: 8\r\n\r\npoisoned")
+						close(strayed)
+					}
+				}
+			}()
+		}
+	}()
+	tr := startRouter(t, Options{}, bluegreen.Blue, map[bluegreen.Color][]string{bluegreen.Blue: {ln.Addr().String()}})
+	c := newClient(t)
+	if status, body := do(t, c, "GET", "http://"+tr.pub+"/first", ""); status != 200 || body != "conn 1 /first" {
+		t.Fatalf("first GET: %d %q", status, body)
+	}
+	close(inject)
+	<-strayed
+	for i, path := range []string{"/second", "/third"} {
+		status, body := do(t, c, "GET", "http://"+tr.pub+path, "")
+		if status != 200 || !strings.HasSuffix(body, " "+path) || strings.Contains(body, "poisoned") {
+			t.Fatalf("request %d (%s) after the stray response: %d %q, want its own answer", i+2, path, status, body)
 		}
 	}
 }

@@ -1153,8 +1153,11 @@ func (l *evloop) sendFailed(x *lexch, err error) bool {
 	return false
 }
 
+// canRetry reports whether x, which failed on a reused connection, may be
+// sent again: only a safe request without a body (RFC 9110 9.2.2), since
+// one that reached the upstream may have been acted on.
 func (l *evloop) canRetry(x *lexch) bool {
-	return x.up.reused && !x.answered && x.c.Err() == nil && !x.hasBody
+	return x.up.reused && !x.answered && x.c.Err() == nil && !x.hasBody && idempotent(x.method)
 }
 
 // retry sends x again on a fresh connection: its reused one was dead.
