@@ -54,6 +54,9 @@ type call struct {
 	upErr    bool
 	upgraded bool
 	body     *limitedBody
+	// badBody is set when reading the client's body failed for a reason
+	// of the client's (chunked framing it got wrong, a body cut short).
+	badBody atomic.Bool
 
 	// values answers Value and Deadline: the client request's context, or
 	// a WithoutCancel view of it when it can end (so that context.Cause
@@ -286,6 +289,16 @@ func (c *call) fail(w http.ResponseWriter, err error) {
 		// The client went away; nobody is left to answer.
 		c.status = statusClientClosed
 		c.log(slog.LevelDebug, "client gone", err)
+	case c.badBody.Load():
+		// The client's body could not be read: its fault, not the
+		// upstream's (a 502 here would count against the color, and a
+		// client could fail a post-switch watch at will). Its framing is
+		// lost, so the connection closes.
+		c.status = http.StatusBadRequest
+		c.log(slog.LevelInfo, "bad request body", err)
+		if !c.upgraded {
+			c.rt.writeError(w, c.color, c.status, badRequestBody, true)
+		}
 	default:
 		c.status = http.StatusBadGateway
 		c.upErr = true
@@ -335,6 +348,25 @@ func (c *call) finish() {
 		c.gen.release()
 	}
 }
+
+// clientBody marks its call when reading the client's body fails for a
+// reason of the client's (anything but the end of the body, while the
+// request is still on), so that the failure is answered 400 and not put
+// down to the upstream.
+type clientBody struct {
+	rc io.ReadCloser
+	c  *call
+}
+
+func (b *clientBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if err != nil && err != io.EOF && b.c.Err() == nil {
+		b.c.badBody.Store(true)
+	}
+	return n, err
+}
+
+func (b *clientBody) Close() error { return b.rc.Close() }
 
 // limitedBody is http.MaxBytesReader with a flag the error path can read:
 // the transport may report a body read error in several shapes, but the

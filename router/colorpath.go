@@ -27,6 +27,7 @@ var (
 
 	methodNotAllowed = newErrorBody("bluegreen: method not allowed\n")
 	bodyTooLarge     = newErrorBody("bluegreen: request body too large\n")
+	badRequestBody   = newErrorBody("bluegreen: the request body could not be read (malformed or cut short)\n")
 )
 
 // serveColor answers the color path with the live color: exactly

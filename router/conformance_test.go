@@ -503,3 +503,35 @@ func TestStats(t *testing.T) {
 		t.Fatalf("traffic %+v", tf)
 	}
 }
+
+// TestMalformedBodyIsTheClients: a chunked request body with a malformed
+// chunk size, or a sized one cut short, is answered 400 and closes the
+// connection; it is not an upstream error and not a 5xx, which would count
+// against the color (a client could fail a post-switch watch at will).
+func TestMalformedBodyIsTheClients(t *testing.T) {
+	tr := echoRouter(t, Options{}, nil)
+	for name, raw := range map[string]string{
+		"bad chunk size":  "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+		"chunk size 0x3":  "POST /b HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0x3\r\nabc\r\n0\r\n\r\n",
+		"huge chunk size": "POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			conn, br := rawConn(t, tr.pub)
+			if _, err := io.WriteString(conn, raw); err != nil {
+				t.Fatal(err)
+			}
+			res, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if res.StatusCode != http.StatusBadRequest {
+				t.Fatalf("answered %d, want 400", res.StatusCode)
+			}
+		})
+	}
+	s := tr.Stats()[bluegreen.Blue]
+	if s.UpstreamErrors != 0 || s.Status[4] != 0 {
+		t.Fatalf("stats %+v: a client's malformed body counted as an upstream error or a 5xx", s)
+	}
+}

@@ -162,6 +162,9 @@ func (e *directEngine) writeBody(bw *bufio.Writer, x *exchange) error {
 	}
 	if r.ContentLength > 0 && n != r.ContentLength {
 		x.bodyErr = true
+		if x.c.Err() == nil {
+			x.c.badBody.Store(true)
+		}
 		return io.ErrUnexpectedEOF
 	}
 	if cw != nil {

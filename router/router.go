@@ -325,6 +325,17 @@ func (rt *Router) serve(w http.ResponseWriter, req *http.Request, preview bool) 
 			req.Body = c.body
 		}
 	}
+	if req.ContentLength < 0 && req.Body != nil && req.Body != http.NoBody {
+		// A chunked body can be malformed; note it if it is. On a copy of
+		// the request: net/http's server looks at its own request's body
+		// after the handler (an unread Expect: 100-continue body must not
+		// be waited for). A sized body cut short is noted where it is
+		// copied.
+		r2 := new(http.Request)
+		*r2 = *req
+		r2.Body = &clientBody{rc: req.Body, c: c}
+		req = r2
+	}
 
 	if c.gen != nil {
 		// The drain of the generation cancels the requests still open at

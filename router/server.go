@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -406,6 +407,16 @@ func (c *fastConn) serve() {
 			handedOff = c.handOff(nil)
 			return
 		}
+		if conflictingFraming(head) {
+			// net/http would forward it (Content-Length dropped, or the
+			// Transfer-Encoding of HTTP/1.0 ignored, its body then read as
+			// the next request) and keep the connection: refuse it and
+			// close (RFC 9112 6.1, 6.3).
+			_ = c.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
+			_, _ = io.WriteString(c.nc, badFramingAnswer)
+			c.linger = true
+			return
+		}
 		if !wellFormedHead(head) {
 			handedOff = c.handOff(nil) // the head is still in br
 			return
@@ -502,6 +513,39 @@ func headEnd(buf []byte) int {
 		return len(buf)
 	}
 	return 0
+}
+
+// badFramingAnswer is the whole answer to a request whose framing cannot be
+// trusted.
+var badFramingAnswer = func() string {
+	const body = "bluegreen: Transfer-Encoding with Content-Length, or in an HTTP/1.0 request: the request's framing is ambiguous\n"
+	return fmt.Sprintf("HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+}()
+
+// conflictingFraming reports whether head (lines ending in CRLF or a bare
+// LF) carries Transfer-Encoding together with Content-Length, or in an
+// HTTP/1.0 request: framing that a server must treat as an error and
+// close the connection after (RFC 9112 sections 6.1 and 6.3), since two
+// parsers may read it differently (request smuggling).
+func conflictingFraming(head []byte) bool {
+	line, rest, _ := bytes.Cut(head, []byte("\n"))
+	http10 := bytes.HasSuffix(bytes.TrimRight(line, "\r"), []byte(" HTTP/1.0"))
+	codings, lengths := false, false
+	for len(rest) > 0 {
+		line, rest, _ = bytes.Cut(rest, []byte("\n"))
+		name, _, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			continue
+		}
+		name = bytes.TrimRight(name, " \t")
+		switch {
+		case bytes.EqualFold(name, transferEncodingName):
+			codings = true
+		case bytes.EqualFold(name, contentLengthName):
+			lengths = true
+		}
+	}
+	return codings && (lengths || http10)
 }
 
 var (

@@ -134,7 +134,6 @@ func TestServerHandsOffTheUnusual(t *testing.T) {
 		{"unknown method", "PROPFIND /p HTTP/1.1\r\nHost: h\r\n\r\n"},
 		{"Expect", "POST /e HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\nhi"},
 		{"gzip transfer coding", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"},
-		{"length and chunked", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n"},
 		{"two lengths", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nabc"},
 		{"version 1.2", "GET / HTTP/1.2\r\nHost: h\r\n\r\n"},
 		{"HTTP/2 preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"},
@@ -521,5 +520,46 @@ func TestServerTooLargeUploadGets413(t *testing.T) {
 		if resp.StatusCode != http.StatusRequestEntityTooLarge {
 			t.Fatalf("upload %d: %d, want 413", i+1, resp.StatusCode)
 		}
+	}
+}
+
+// TestServerRefusesConflictingFraming: a request with Transfer-Encoding and
+// Content-Length, or with Transfer-Encoding in HTTP/1.0, is answered 400 and
+// the connection closed: net/http would forward it (its Content-Length
+// dropped, or the HTTP/1.0 Transfer-Encoding ignored and the body read as
+// the next request) and keep the connection, which two parsers may frame
+// differently (request smuggling). Nothing reaches the handler.
+func TestServerRefusesConflictingFraming(t *testing.T) {
+	var seen atomic.Int64
+	ts := startServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen.Add(1)
+		echoInfo(w, r)
+	}), false)
+	for name, raw := range map[string]string{
+		"length and chunked": "POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" +
+			"GET /second HTTP/1.1\r\nHost: h\r\n\r\n",
+		"chunked in HTTP/1.0": "POST /b HTTP/1.0\r\nHost: h\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n" +
+			"GET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			conn, br := rawConn(t, ts.addr)
+			if _, err := io.WriteString(conn, raw); err != nil {
+				t.Fatal(err)
+			}
+			res, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(res.Body)
+			if res.StatusCode != http.StatusBadRequest || !res.Close || !strings.Contains(string(body), "framing") {
+				t.Fatalf("answered %d (close %v) %q, want 400 and the connection closed", res.StatusCode, res.Close, body)
+			}
+			if rest, err := io.ReadAll(br); err != nil || len(rest) != 0 {
+				t.Fatalf("after the 400: %q, %v; want the connection closed with nothing more", rest, err)
+			}
+		})
+	}
+	if n := seen.Load(); n != 0 {
+		t.Fatalf("the handler saw %d requests, want none", n)
 	}
 }
