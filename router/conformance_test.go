@@ -535,3 +535,36 @@ func TestMalformedBodyIsTheClients(t *testing.T) {
 		t.Fatalf("stats %+v: a client's malformed body counted as an upstream error or a 5xx", s)
 	}
 }
+
+// TestNoContentTypeAdded: a response without a Content-Type reaches the
+// client without one, whichever path forwards it (the plain path, net/http
+// with the direct engine for HTTP/1.0, ReverseProxy for an unusual
+// method): net/http would sniff the body and call it text/html.
+func TestNoContentTypeAdded(t *testing.T) {
+	untyped := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Content-Type"] = nil // no sniffing here either
+		io.WriteString(w, "<html><script>alert(1)</script></html>")
+	})
+	tr := startRouter(t, Options{}, bluegreen.Blue, map[bluegreen.Color][]string{bluegreen.Blue: {newBackend(t, untyped)}})
+	for _, raw := range []string{
+		"GET /plain HTTP/1.1\r\nHost: x\r\n\r\n",
+		"GET /old HTTP/1.0\r\nHost: x\r\n\r\n",
+		"PROPFIND /odd HTTP/1.1\r\nHost: x\r\n\r\n",
+	} {
+		conn, br := rawConn(t, tr.pub)
+		if _, err := io.WriteString(conn, raw); err != nil {
+			t.Fatal(err)
+		}
+		res, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		if res.StatusCode != 200 || !strings.Contains(string(body), "<script>") {
+			t.Fatalf("%q: %d %q", raw, res.StatusCode, body)
+		}
+		if ct, ok := res.Header["Content-Type"]; ok {
+			t.Errorf("%q: Content-Type %q added", strings.SplitN(raw, "\r\n", 2)[0], ct)
+		}
+	}
+}

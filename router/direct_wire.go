@@ -195,6 +195,16 @@ func copyResponseHeader(dst, src http.Header) {
 	}
 }
 
+// noSniff keeps net/http's ResponseWriter from adding a Content-Type the
+// upstream did not send (it sniffs the body when the key is absent; a nil
+// value is written as nothing): a proxy must not change the message, and a
+// guessed text/html can make untyped content run as a page.
+func noSniff(h http.Header) {
+	if _, ok := h["Content-Type"]; !ok {
+		h["Content-Type"] = nil
+	}
+}
+
 // respond forwards the response: 1xx informational responses, the head,
 // the body (flushed per write when streaming), the trailers; then it
 // returns the connection to the pool when it can be reused. A body that
@@ -228,6 +238,7 @@ func (e *directEngine) respond(w http.ResponseWriter, x *exchange, res *http.Res
 		}
 		dst["Trailer"] = []string{strings.Join(keys, ", ")}
 	}
+	noSniff(dst)
 	c.responded(res.StatusCode, dst)
 	w.WriteHeader(res.StatusCode)
 

@@ -76,30 +76,37 @@ func newProxyEngine(connectTimeout time.Duration, trust bool, log *slog.Logger) 
 
 func (e *proxyEngine) forward(w http.ResponseWriter, r *http.Request, c *call) {
 	r = r.WithContext(c)
-	if r.ContentLength != 0 && r.Header["Expect"] != nil && strings.EqualFold(r.Header.Get("Expect"), "100-continue") {
-		w = noForwardedContinue{w}
-	}
-	e.rp.ServeHTTP(w, r)
+	expect := r.ContentLength != 0 && r.Header["Expect"] != nil && strings.EqualFold(r.Header.Get("Expect"), "100-continue")
+	e.rp.ServeHTTP(proxyWriter{w, expect}, r)
 }
 
-// noForwardedContinue drops the upstream's "100 Continue" that ReverseProxy
-// forwards. The client still gets exactly one: net/http sends its own when
-// the transport starts reading the request body, which happens after the
-// upstream's 100 (or ExpectContinueTimeout). Forwarding the upstream's one
-// too races with that and can send two. If the upstream answers with a
-// final status instead, the body is never read and no 100 is sent, as
-// RFC 9110 section 10.1.1 intends. Other 1xx responses pass through.
-type noForwardedContinue struct{ http.ResponseWriter }
+// proxyWriter is the ResponseWriter ReverseProxy writes to. It keeps
+// net/http from adding a Content-Type the upstream did not send (noSniff),
+// and with dropContinue it drops the upstream's "100 Continue" that
+// ReverseProxy forwards: the client still gets exactly one, as net/http
+// sends its own when the transport starts reading the request body, which
+// happens after the upstream's 100 (or ExpectContinueTimeout); forwarding
+// the upstream's too races with that and can send two. If the upstream
+// answers with a final status instead, the body is never read and no 100
+// is sent, as RFC 9110 section 10.1.1 intends. Other 1xx responses pass
+// through.
+type proxyWriter struct {
+	http.ResponseWriter
+	dropContinue bool
+}
 
-func (w noForwardedContinue) WriteHeader(code int) {
-	if code == http.StatusContinue {
+func (w proxyWriter) WriteHeader(code int) {
+	if code == http.StatusContinue && w.dropContinue {
 		return
+	}
+	if code >= 200 {
+		noSniff(w.Header())
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
 // Unwrap lets http.ResponseController reach Flush and Hijack.
-func (w noForwardedContinue) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+func (w proxyWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (e *proxyEngine) closeIdle() { e.tr.CloseIdleConnections() }
 
