@@ -1,10 +1,12 @@
 package router
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -565,6 +567,44 @@ func TestNoContentTypeAdded(t *testing.T) {
 		}
 		if ct, ok := res.Header["Content-Type"]; ok {
 			t.Errorf("%q: Content-Type %q added", strings.SplitN(raw, "\r\n", 2)[0], ct)
+		}
+	}
+}
+
+// TestBareLFResponseHead: an upstream whose response head ends its lines
+// with a bare LF (RFC 9112 section 2.2 lets a recipient accept that), and
+// keeps its connection open, is answered, not waited on.
+func TestBareLFResponseHead(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() { close(done); ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				br := bufio.NewReader(conn)
+				for {
+					if _, err := http.ReadRequest(br); err != nil {
+						return
+					}
+					io.WriteString(conn, "HTTP/1.1 200 OK\nX-A: b\nContent-Length: 2\n\nok")
+				}
+			}()
+			go func() { <-done; conn.Close() }()
+		}
+	}()
+	tr := startRouter(t, Options{}, bluegreen.Blue, map[bluegreen.Color][]string{bluegreen.Blue: {ln.Addr().String()}})
+	c := newClient(t)
+	for i := range 2 {
+		if status, body := do(t, c, "GET", "http://"+tr.pub+"/lf", ""); status != 200 || body != "ok" {
+			t.Fatalf("request %d: %d %q, want 200 \"ok\"", i+1, status, body)
 		}
 	}
 }

@@ -1239,10 +1239,28 @@ var (
 
 // parseHead parses the response head once it is whole, writes the
 // client's, and forwards what followed it.
+// responseHeadLen returns the length of the response head at the start of
+// b, through the empty line that ends it, or -1 when b holds no complete
+// head yet. Lines may end with a bare LF, which RFC 9112 section 2.2 lets a
+// recipient accept: such a head is not plain, so net/http reads it.
+func responseHeadLen(b []byte) int {
+	for i := 0; ; {
+		j := bytes.IndexByte(b[i:], '\n')
+		if j < 0 {
+			return -1
+		}
+		i += j
+		if i >= 1 && b[i-1] == '\n' || i >= 2 && b[i-1] == '\r' && b[i-2] == '\n' {
+			return i + 1
+		}
+		i++
+	}
+}
+
 func (l *evloop) parseHead(x *lexch) bool {
 	u := x.up
 	for {
-		n := bytes.Index(u.in, crlfcrlf)
+		n := responseHeadLen(u.in)
 		if n < 0 {
 			if len(u.in) > maxResponseHead {
 				l.abandonUp(x)
@@ -1251,7 +1269,6 @@ func (l *evloop) parseHead(x *lexch) bool {
 			}
 			return true
 		}
-		n += len(crlfcrlf)
 		rest := u.in[n:]
 		conn := x.cl
 		isHead := x.method == http.MethodHead
