@@ -289,6 +289,12 @@ func (c *call) fail(w http.ResponseWriter, err error) {
 		// The client went away; nobody is left to answer.
 		c.status = statusClientClosed
 		c.log(slog.LevelDebug, "client gone", err)
+		if _, ours := w.(ownWriter); !ours {
+			// net/http would answer 200 with an empty body once the
+			// handler returns without writing (a client that only
+			// half-closed would read it): abort the response instead.
+			panic(http.ErrAbortHandler)
+		}
 	case c.badBody.Load():
 		// The client's body could not be read: its fault, not the
 		// upstream's (a 502 here would count against the color, and a
@@ -348,6 +354,11 @@ func (c *call) finish() {
 		c.gen.release()
 	}
 }
+
+// ownWriter is implemented by the router's own response writers (the fast
+// path's and the event loop's), which send nothing for a request that ends
+// without a response; net/http's sends a 200.
+type ownWriter interface{ ownWriter() }
 
 // clientBody marks its call when reading the client's body fails for a
 // reason of the client's (anything but the end of the body, while the

@@ -608,3 +608,37 @@ func TestBareLFResponseHead(t *testing.T) {
 		}
 	}
 }
+
+// TestHalfClosedClientGetsNoMadeUpAnswer: a client that sends its request
+// and shuts its side down (nc -N) before the upstream answers gets the
+// upstream's answer or nothing: never a status the upstream did not send
+// (net/http would answer 200 with an empty body for a handler that wrote
+// nothing).
+func TestHalfClosedClientGetsNoMadeUpAnswer(t *testing.T) {
+	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(300 * time.Millisecond) // an upstream that takes its time
+		io.WriteString(w, "done")
+	})
+	tr := startRouter(t, Options{}, bluegreen.Blue, map[bluegreen.Color][]string{bluegreen.Blue: {newBackend(t, slow)}})
+	for _, raw := range []string{
+		"GET /old HTTP/1.0\r\nHost: x\r\n\r\n",
+		"PROPFIND /odd HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+	} {
+		conn, br := rawConn(t, tr.pub)
+		if _, err := io.WriteString(conn, raw); err != nil {
+			t.Fatal(err)
+		}
+		if err := conn.(*net.TCPConn).CloseWrite(); err != nil {
+			t.Fatal(err)
+		}
+		res, err := http.ReadResponse(br, nil)
+		if err != nil {
+			continue // nothing: fine
+		}
+		body, _ := io.ReadAll(res.Body)
+		if res.StatusCode != 200 || string(body) != "done" {
+			t.Errorf("%q: %d %q (color %q), which the upstream never sent", strings.SplitN(raw, "\r\n", 2)[0],
+				res.StatusCode, body, res.Header.Get("X-Bluegreen-Color"))
+		}
+	}
+}

@@ -776,6 +776,8 @@ type loopResponse struct {
 	status int
 }
 
+func (*loopResponse) ownWriter() {}
+
 func (w *loopResponse) Header() http.Header { return w.h }
 
 func (w *loopResponse) WriteHeader(code int) {

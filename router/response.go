@@ -33,6 +33,8 @@ type fastResponse struct {
 	err         error // the first write error: the connection is broken
 }
 
+func (*fastResponse) ownWriter() {}
+
 // newFastResponse starts the response to req on c. The header map is the
 // connection's, cleared and reused for its next request: handlers must not
 // keep it.
