@@ -250,19 +250,20 @@ func TestDirectRetryAfterSendOnlyIfSafe(t *testing.T) {
 	}
 }
 
-// TestDirectStrayBytesNeverReachAClient: an upstream that sends bytes
-// nobody asked for on an idle connection (a second response after the
-// first) leaves that connection unusable: the next request goes out on a
-// fresh one and gets its own answer, never the stray one (nor, after it,
-// the answer meant for the request before).
-func TestDirectStrayBytesNeverReachAClient(t *testing.T) {
+// strayBackend is a raw HTTP/1.1 upstream that answers every request with
+// "conn N PATH" and, after its first answer on its first connection, once
+// inject is closed, sends a response nobody asked for on that connection;
+// strayed is closed once it has (on loopback a write is in the peer's
+// buffer when it returns).
+func strayBackend(t *testing.T) (addr string, inject, strayed chan struct{}) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
 	var conns atomic.Int64
-	inject, strayed := make(chan struct{}), make(chan struct{})
+	inject, strayed = make(chan struct{}), make(chan struct{})
 	go func() {
 		for {
 			conn, err := ln.Accept()
@@ -273,7 +274,7 @@ func TestDirectStrayBytesNeverReachAClient(t *testing.T) {
 			go func() {
 				defer conn.Close()
 				br := bufio.NewReader(conn)
-				for {
+				for first := true; ; first = false {
 					req, err := http.ReadRequest(br)
 					if err != nil {
 						return
@@ -281,10 +282,7 @@ func TestDirectStrayBytesNeverReachAClient(t *testing.T) {
 					io.Copy(io.Discard, req.Body)
 					body := fmt.Sprintf("conn %d %s", n, req.URL.Path)
 					fmt.Fprintf(conn, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
-					if n == 1 && req.URL.Path == "/first" {
-						// Once the router has the answer and the connection
-						// is idle again (on loopback a write is in the
-						// peer's buffer when it returns).
+					if n == 1 && first {
 						<-inject
 						io.WriteString(conn, "HTTP/1.1 200 OK\r\nX-Injected: 1\r\nContent-Length: 8\r\n\r\npoisoned")
 						close(strayed)
@@ -293,19 +291,59 @@ func TestDirectStrayBytesNeverReachAClient(t *testing.T) {
 			}()
 		}
 	}()
-	tr := startRouter(t, Options{}, bluegreen.Blue, map[bluegreen.Color][]string{bluegreen.Blue: {ln.Addr().String()}})
-	c := newClient(t)
-	if status, body := do(t, c, "GET", "http://"+tr.pub+"/first", ""); status != 200 || body != "conn 1 /first" {
-		t.Fatalf("first GET: %d %q", status, body)
-	}
-	close(inject)
-	<-strayed
-	for i, path := range []string{"/second", "/third"} {
-		status, body := do(t, c, "GET", "http://"+tr.pub+path, "")
-		if status != 200 || !strings.HasSuffix(body, " "+path) || strings.Contains(body, "poisoned") {
-			t.Fatalf("request %d (%s) after the stray response: %d %q, want its own answer", i+2, path, status, body)
+	return ln.Addr().String(), inject, strayed
+}
+
+// TestStrayBytesNeverReachAClient: an upstream that sends bytes nobody
+// asked for on an idle connection (a second response after the first)
+// leaves that connection unusable: the next requests go out on a fresh one
+// and get their own answers, never the stray one (nor, after it, the
+// answer meant for the request before). With net/http's client (whose
+// requests the goroutine path forwards) and with the plainest raw
+// requests (which the event loop forwards over its own connections).
+func TestStrayBytesNeverReachAClient(t *testing.T) {
+	t.Run("http client", func(t *testing.T) {
+		addr, inject, strayed := strayBackend(t)
+		tr := startRouter(t, Options{}, bluegreen.Blue, map[bluegreen.Color][]string{bluegreen.Blue: {addr}})
+		c := newClient(t)
+		if status, body := do(t, c, "GET", "http://"+tr.pub+"/first", ""); status != 200 || body != "conn 1 /first" {
+			t.Fatalf("first GET: %d %q", status, body)
 		}
-	}
+		close(inject)
+		<-strayed
+		for i, path := range []string{"/second", "/third"} {
+			status, body := do(t, c, "GET", "http://"+tr.pub+path, "")
+			if status != 200 || !strings.HasSuffix(body, " "+path) || strings.Contains(body, "poisoned") {
+				t.Fatalf("request %d (%s) after the stray response: %d %q, want its own answer", i+2, path, status, body)
+			}
+		}
+	})
+	t.Run("raw", func(t *testing.T) {
+		addr, inject, strayed := strayBackend(t)
+		tr := startRouter(t, Options{}, bluegreen.Blue, map[bluegreen.Color][]string{bluegreen.Blue: {addr}})
+		conn, br := rawConn(t, tr.pub)
+		get := func(path string) (int, string) {
+			if _, err := io.WriteString(conn, "GET "+path+" HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+				t.Fatal(err)
+			}
+			res, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(res.Body)
+			return res.StatusCode, string(body)
+		}
+		if status, body := get("/first"); status != 200 || body != "conn 1 /first" {
+			t.Fatalf("first GET: %d %q", status, body)
+		}
+		close(inject)
+		<-strayed
+		for i, path := range []string{"/second", "/third"} {
+			if status, body := get(path); status != 200 || !strings.HasSuffix(body, " "+path) || strings.Contains(body, "poisoned") {
+				t.Fatalf("request %d (%s) after the stray response: %d %q, want its own answer", i+2, path, status, body)
+			}
+		}
+	})
 }
 
 // TestDirectConnectionCloseNotReused: an upstream that answers
