@@ -183,7 +183,8 @@ func TestAPIAuth(t *testing.T) {
 	}
 	// Usage errors come out as JSON when JSON was asked for, even where
 	// parsing stopped before reading the flag, with the code "invalid".
-	for _, args := range [][]string{{"history", "--limit", "0", "-o", "json"}, {"history", "--limit", "abc", "--json"}, {"switch", "-o", "json"}} {
+	for _, args := range [][]string{{"history", "--limit", "0", "-o", "json"}, {"history", "--limit", "abc", "--json"}, {"switch", "-o", "json"},
+		{"history", "--outcome", "bogus", "--json"}, {"history", "--since", "2h", "--until", "3h", "-o", "json"}} {
 		out, _, code := s.cli(t, args...)
 		var v struct {
 			Error struct{ Code, Message string }

@@ -36,6 +36,14 @@ func newHistoryCmd(g *globals) *cobra.Command {
 			if f.Until, err = parseWhen(until, time.Now()); err != nil {
 				return usageErrorf("--until: %v", err)
 			}
+			if !f.Since.IsZero() && !f.Until.IsZero() && !f.Since.Before(f.Until) {
+				return usageErrorf("--since %s is not before --until %s: no event can match", since, until)
+			}
+			switch f.Outcome {
+			case "", bluegreen.OutcomeOK, bluegreen.OutcomeRefused, bluegreen.OutcomeFailed:
+			default:
+				return usageErrorf("--outcome %q: want ok, refused or failed", f.Outcome)
+			}
 			if f.Limit < 1 || f.Limit > 10000 {
 				return usageErrorf("--limit %d: want 1 to 10000", f.Limit)
 			}
@@ -70,7 +78,7 @@ func newHistoryCmd(g *globals) *cobra.Command {
 			return tw.Flush()
 		},
 	}
-	cmd.Flags().IntVar(&f.Limit, "limit", 20, "how many events")
+	cmd.Flags().IntVar(&f.Limit, "limit", 20, "how many events, 1 to 10000")
 	cmd.Flags().StringVar(&color, "color", "", "only events about this color")
 	cmd.Flags().StringVar(&f.Action, "action", "", "only this action (switch, rollback, drain, health, ...)")
 	cmd.Flags().StringVar(&f.Actor, "actor", "", "only this actor")
