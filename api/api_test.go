@@ -311,3 +311,30 @@ func TestClientKnowsTheAPIFromOtherServers(t *testing.T) {
 		t.Fatalf("status from a silent server: %v, want it unavailable after 200ms", err)
 	}
 }
+
+// TestAuthSchemeIsCaseInsensitive: "bearer" and "BEARER" are the Bearer
+// scheme (RFC 9110 section 11.1); another scheme, an empty token or a
+// wrong one is 401, and every answer says it comes from the API.
+func TestAuthSchemeIsCaseInsensitive(t *testing.T) {
+	srv, _ := newServer(t, &service{})
+	for value, want := range map[string]int{
+		"Bearer s3cret": 200, "bearer s3cret": 200, "BEARER s3cret": 200,
+		"Basic s3cret": 401, "Bearer ": 401, "bearer wrong": 401, "s3cret": 401, "": 401,
+	} {
+		req, err := http.NewRequest(http.MethodGet, srv.URL+"/v1/status", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if value != "" {
+			req.Header.Set("Authorization", value)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != want || res.Header.Get(APIHeader) != "1" {
+			t.Errorf("Authorization %q: %d (%s %q), want %d from the API", value, res.StatusCode, APIHeader, res.Header.Get(APIHeader), want)
+		}
+	}
+}

@@ -199,8 +199,9 @@ func (s *server) auth(need bluegreen.Role) func(h handlerFunc) http.Handler {
 // (admin), else a named token from the store.
 func (s *server) authenticate(r *http.Request) (bluegreen.Caller, error) {
 	unauthorized := bluegreen.Errorf(bluegreen.EUNAUTHORIZED, "missing or wrong API token")
-	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || tok == "" {
+	// The scheme is case-insensitive (RFC 9110 section 11.1).
+	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
 		return bluegreen.Caller{}, unauthorized
 	}
 	// Comparing fixed-size hashes keeps the comparison constant-time even
