@@ -518,16 +518,7 @@ func TestMalformedBodyIsTheClients(t *testing.T) {
 		"huge chunk size": "POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\n",
 	} {
 		t.Run(name, func(t *testing.T) {
-			conn, br := rawConn(t, tr.pub)
-			if _, err := io.WriteString(conn, raw); err != nil {
-				t.Fatal(err)
-			}
-			res, err := http.ReadResponse(br, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			res.Body.Close()
-			if res.StatusCode != http.StatusBadRequest {
+			if res, _, _ := sendRaw(t, tr.pub, raw); res.StatusCode != http.StatusBadRequest {
 				t.Fatalf("answered %d, want 400", res.StatusCode)
 			}
 		})
@@ -553,16 +544,8 @@ func TestNoContentTypeAdded(t *testing.T) {
 		"GET /old HTTP/1.0\r\nHost: x\r\n\r\n",
 		"PROPFIND /odd HTTP/1.1\r\nHost: x\r\n\r\n",
 	} {
-		conn, br := rawConn(t, tr.pub)
-		if _, err := io.WriteString(conn, raw); err != nil {
-			t.Fatal(err)
-		}
-		res, err := http.ReadResponse(br, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(res.Body)
-		if res.StatusCode != 200 || !strings.Contains(string(body), "<script>") {
+		res, body, _ := sendRaw(t, tr.pub, raw)
+		if res.StatusCode != 200 || !strings.Contains(body, "<script>") {
 			t.Fatalf("%q: %d %q", raw, res.StatusCode, body)
 		}
 		if ct, ok := res.Header["Content-Type"]; ok {
@@ -575,32 +558,16 @@ func TestNoContentTypeAdded(t *testing.T) {
 // with a bare LF (RFC 9112 section 2.2 lets a recipient accept that), and
 // keeps its connection open, is answered, not waited on.
 func TestBareLFResponseHead(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	t.Cleanup(func() { close(done); ln.Close() })
-	go func() {
+	addr := rawBackend(t, func(conn net.Conn) {
+		br := bufio.NewReader(conn)
 		for {
-			conn, err := ln.Accept()
-			if err != nil {
+			if _, err := http.ReadRequest(br); err != nil {
 				return
 			}
-			go func() {
-				defer conn.Close()
-				br := bufio.NewReader(conn)
-				for {
-					if _, err := http.ReadRequest(br); err != nil {
-						return
-					}
-					io.WriteString(conn, "HTTP/1.1 200 OK\nX-A: b\nContent-Length: 2\n\nok")
-				}
-			}()
-			go func() { <-done; conn.Close() }()
+			io.WriteString(conn, "HTTP/1.1 200 OK\nX-A: b\nContent-Length: 2\n\nok")
 		}
-	}()
-	tr := startRouter(t, Options{}, bluegreen.Blue, map[bluegreen.Color][]string{bluegreen.Blue: {ln.Addr().String()}})
+	})
+	tr := startRouter(t, Options{}, bluegreen.Blue, map[bluegreen.Color][]string{bluegreen.Blue: {addr}})
 	c := newClient(t)
 	for i := range 2 {
 		if status, body := do(t, c, "GET", "http://"+tr.pub+"/lf", ""); status != 200 || body != "ok" {

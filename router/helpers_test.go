@@ -195,6 +195,22 @@ func rawConn(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
 
 // readHead reads a status line and headers up to the blank line and
 // returns them as one string.
+// sendRaw writes raw on a new connection to addr and reads one response
+// and its body; br reads what comes after.
+func sendRaw(t *testing.T, addr, raw string) (res *http.Response, body string, br *bufio.Reader) {
+	t.Helper()
+	conn, br := rawConn(t, addr)
+	if _, err := io.WriteString(conn, raw); err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	return res, string(b), br
+}
+
 func readHead(t *testing.T, br *bufio.Reader) string {
 	t.Helper()
 	var sb strings.Builder

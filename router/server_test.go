@@ -542,16 +542,8 @@ func TestServerRefusesConflictingFraming(t *testing.T) {
 			"GET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n",
 	} {
 		t.Run(name, func(t *testing.T) {
-			conn, br := rawConn(t, ts.addr)
-			if _, err := io.WriteString(conn, raw); err != nil {
-				t.Fatal(err)
-			}
-			res, err := http.ReadResponse(br, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			body, _ := io.ReadAll(res.Body)
-			if res.StatusCode != http.StatusBadRequest || !res.Close || !strings.Contains(string(body), "framing") {
+			res, body, br := sendRaw(t, ts.addr, raw)
+			if res.StatusCode != http.StatusBadRequest || !res.Close || !strings.Contains(body, "framing") {
 				t.Fatalf("answered %d (close %v) %q, want 400 and the connection closed", res.StatusCode, res.Close, body)
 			}
 			if rest, err := io.ReadAll(br); err != nil || len(rest) != 0 {
