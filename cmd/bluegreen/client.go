@@ -35,6 +35,8 @@ func (g *globals) newClient(needToken bool) (*api.Client, error) {
 		switch {
 		case err != nil && server != "" && !needToken:
 			// The server is known and the token optional: no config needed.
+		case errors.Is(err, fs.ErrNotExist) && g.configPath != defaultConfigPath:
+			return nil, usageErrorf("the configuration file %s does not exist: pass --server and --token (or set BLUEGREEN_SERVER and BLUEGREEN_TOKEN), or a --config that does", g.configPath)
 		case errors.Is(err, fs.ErrNotExist):
 			return nil, usageErrorf("no server to talk to: pass --server and --token (or set BLUEGREEN_SERVER and BLUEGREEN_TOKEN), or run where %s is", g.configPath)
 		case err != nil:

@@ -177,6 +177,10 @@ func TestAPIAuth(t *testing.T) {
 	if _, body, _ := get(t, "http://"+s.public+"/deployment/color/"); body != `{"color":"blue"}` {
 		t.Fatalf("color after switches sent to the router's listeners: %q", body)
 	}
+	// A --config that does not exist is named as such.
+	if _, errOut, code := runCLI(t, "--config", "/nonexistent.yaml", "status"); code != 2 || !strings.Contains(errOut, "/nonexistent.yaml does not exist") {
+		t.Errorf("status with a missing --config: exit %d, stderr %q", code, errOut)
+	}
 	// color needs neither a token nor a config file.
 	if out, errOut, code := runCLI(t, "--server", s.apiAd, "--config", "/nonexistent.yaml", "color"); code != 0 || out != "blue\n" {
 		t.Errorf("color without a token or config: exit %d, stdout %q, stderr %q", code, out, errOut)

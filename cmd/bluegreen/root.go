@@ -46,6 +46,9 @@ func oneColor(verb string) cobra.PositionalArgs {
 	}
 }
 
+// defaultConfigPath is --config's default.
+const defaultConfigPath = "bluegreen.yaml"
+
 // globals are the flags every verb shares.
 type globals struct {
 	configPath string
@@ -81,7 +84,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.SetArgs(args)
 	root.SetContext(ctx)
 	pf := root.PersistentFlags()
-	pf.StringVarP(&g.configPath, "config", "c", "bluegreen.yaml", "configuration file")
+	pf.StringVarP(&g.configPath, "config", "c", defaultConfigPath, "configuration file")
 	pf.StringVar(&g.server, "server", "", "API address (env BLUEGREEN_SERVER; default: the config's api address)")
 	pf.StringVar(&g.token, "token", "", "API token (env BLUEGREEN_TOKEN; default: the token file in the config's state directory)")
 	pf.StringVar(&g.caFile, "ca-file", "", "PEM file of the CA that signed the API's TLS certificate (env BLUEGREEN_CA_FILE; default: the system's)")
