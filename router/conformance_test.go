@@ -609,3 +609,33 @@ func TestHalfClosedClientGetsNoMadeUpAnswer(t *testing.T) {
 		}
 	}
 }
+
+// TestNoContentLengthWith204: an upstream's 204 that carries a
+// Content-Length (and, wrongly, body bytes) reaches the client without
+// either, whichever path forwards it (RFC 9110 section 8.6).
+func TestNoContentLengthWith204(t *testing.T) {
+	addr := rawBackend(t, func(conn net.Conn) {
+		br := bufio.NewReader(conn)
+		for {
+			if _, err := http.ReadRequest(br); err != nil {
+				return
+			}
+			io.WriteString(conn, "HTTP/1.1 204 No Content\r\nContent-Length: 5\r\nX-A: b\r\n\r\nhello")
+		}
+	})
+	tr := startRouter(t, Options{}, bluegreen.Blue, map[bluegreen.Color][]string{bluegreen.Blue: {addr}})
+	for _, raw := range []string{
+		"GET /plain HTTP/1.1\r\nHost: x\r\n\r\n",
+		"GET /old HTTP/1.0\r\nHost: x\r\n\r\n",
+		"PROPFIND /odd HTTP/1.1\r\nHost: x\r\n\r\n",
+	} {
+		res, body, _ := sendRaw(t, tr.pub, raw)
+		line := strings.SplitN(raw, "\r\n", 2)[0]
+		if res.StatusCode != http.StatusNoContent || body != "" || res.Header.Get("X-A") != "b" {
+			t.Errorf("%q: %d %q, X-A %q; want the 204 with its header and no body", line, res.StatusCode, body, res.Header.Get("X-A"))
+		}
+		if cl, ok := res.Header["Content-Length"]; ok {
+			t.Errorf("%q: a 204 with Content-Length %q", line, cl)
+		}
+	}
+}

@@ -205,6 +205,17 @@ func noSniff(h http.Header) {
 	}
 }
 
+// finalHeader makes h, copied from the upstream's response, fit to send
+// with status: no sniffed Content-Type (noSniff), and no Content-Length
+// with a 204 (RFC 9110 section 8.6: an upstream may send one; a 204 has
+// no body, so it must not be passed on).
+func finalHeader(h http.Header, status int) {
+	noSniff(h)
+	if status == http.StatusNoContent {
+		delete(h, "Content-Length")
+	}
+}
+
 // respond forwards the response: 1xx informational responses, the head,
 // the body (flushed per write when streaming), the trailers; then it
 // returns the connection to the pool when it can be reused. A body that
@@ -238,7 +249,7 @@ func (e *directEngine) respond(w http.ResponseWriter, x *exchange, res *http.Res
 		}
 		dst["Trailer"] = []string{strings.Join(keys, ", ")}
 	}
-	noSniff(dst)
+	finalHeader(dst, res.StatusCode)
 	c.responded(res.StatusCode, dst)
 	w.WriteHeader(res.StatusCode)
 

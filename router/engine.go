@@ -81,8 +81,8 @@ func (e *proxyEngine) forward(w http.ResponseWriter, r *http.Request, c *call) {
 }
 
 // proxyWriter is the ResponseWriter ReverseProxy writes to. It keeps
-// net/http from adding a Content-Type the upstream did not send (noSniff),
-// and with dropContinue it drops the upstream's "100 Continue" that
+// net/http from adding a Content-Type the upstream did not send and drops
+// a 204's Content-Length (finalHeader), and with dropContinue it drops the upstream's "100 Continue" that
 // ReverseProxy forwards: the client still gets exactly one, as net/http
 // sends its own when the transport starts reading the request body, which
 // happens after the upstream's 100 (or ExpectContinueTimeout); forwarding
@@ -100,7 +100,7 @@ func (w proxyWriter) WriteHeader(code int) {
 		return
 	}
 	if code >= 200 {
-		noSniff(w.Header())
+		finalHeader(w.Header(), code)
 	}
 	w.ResponseWriter.WriteHeader(code)
 }

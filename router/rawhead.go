@@ -78,6 +78,9 @@ func appendRawHead(dst, head []byte, isHead, dropColor bool) (_ []byte, h rawHea
 				return fail()
 			}
 			h.length = n
+			if h.status == http.StatusNoContent {
+				continue // never sent with a 204 (RFC 9110 8.6)
+			}
 		case bytes.EqualFold(name, hdrTransferEncoding):
 			if h.chunked || !bytes.EqualFold(value, tokenChunked) {
 				return fail()
