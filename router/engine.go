@@ -82,14 +82,14 @@ func (e *proxyEngine) forward(w http.ResponseWriter, r *http.Request, c *call) {
 
 // proxyWriter is the ResponseWriter ReverseProxy writes to. It keeps
 // net/http from adding a Content-Type the upstream did not send and drops
-// a 204's Content-Length (finalHeader), and with dropContinue it drops the upstream's "100 Continue" that
-// ReverseProxy forwards: the client still gets exactly one, as net/http
-// sends its own when the transport starts reading the request body, which
-// happens after the upstream's 100 (or ExpectContinueTimeout); forwarding
-// the upstream's too races with that and can send two. If the upstream
-// answers with a final status instead, the body is never read and no 100
-// is sent, as RFC 9110 section 10.1.1 intends. Other 1xx responses pass
-// through.
+// a 204's Content-Length (finalHeader). With dropContinue it drops the
+// upstream's "100 Continue" that ReverseProxy forwards: the client still
+// gets exactly one, as net/http sends its own when the transport starts
+// reading the request body, which happens after the upstream's 100 (or
+// ExpectContinueTimeout); forwarding the upstream's too races with that
+// and can send two. If the upstream answers with a final status instead,
+// the body is never read and no 100 is sent, as RFC 9110 section 10.1.1
+// intends. Other 1xx responses pass through.
 type proxyWriter struct {
 	http.ResponseWriter
 	dropContinue bool

@@ -1239,8 +1239,6 @@ var (
 	lastChunk         = []byte("0\r\n\r\n")
 )
 
-// parseHead parses the response head once it is whole, writes the
-// client's, and forwards what followed it.
 // responseHeadLen returns the length of the response head at the start of
 // b, through the empty line that ends it, or -1 when b holds no complete
 // head yet. Lines may end with a bare LF, which RFC 9112 section 2.2 lets a
@@ -1259,6 +1257,8 @@ func responseHeadLen(b []byte) int {
 	}
 }
 
+// parseHead parses the response head once it is whole, writes the
+// client's, and forwards what followed it.
 func (l *evloop) parseHead(x *lexch) bool {
 	u := x.up
 	for {
