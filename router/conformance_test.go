@@ -529,6 +529,30 @@ func TestMalformedBodyIsTheClients(t *testing.T) {
 	}
 }
 
+// fixedBackend is a raw upstream that answers every request with resp,
+// bytes as given.
+func fixedBackend(t *testing.T, resp string) string {
+	t.Helper()
+	return rawBackend(t, func(conn net.Conn) {
+		br := bufio.NewReader(conn)
+		for {
+			if _, err := http.ReadRequest(br); err != nil {
+				return
+			}
+			io.WriteString(conn, resp)
+		}
+	})
+}
+
+// threePaths are requests that take the router's three ways to forward: the
+// plain path (the event loop, or the goroutine path's own writer), net/http
+// with the direct engine (HTTP/1.0), and ReverseProxy (an unusual method).
+var threePaths = []string{
+	"GET /plain HTTP/1.1\r\nHost: x\r\n\r\n",
+	"GET /old HTTP/1.0\r\nHost: x\r\n\r\n",
+	"PROPFIND /odd HTTP/1.1\r\nHost: x\r\n\r\n",
+}
+
 // TestNoContentTypeAdded: a response without a Content-Type reaches the
 // client without one, whichever path forwards it (the plain path, net/http
 // with the direct engine for HTTP/1.0, ReverseProxy for an unusual
@@ -539,11 +563,7 @@ func TestNoContentTypeAdded(t *testing.T) {
 		io.WriteString(w, "<html><script>alert(1)</script></html>")
 	})
 	tr := startRouter(t, Options{}, bluegreen.Blue, map[bluegreen.Color][]string{bluegreen.Blue: {newBackend(t, untyped)}})
-	for _, raw := range []string{
-		"GET /plain HTTP/1.1\r\nHost: x\r\n\r\n",
-		"GET /old HTTP/1.0\r\nHost: x\r\n\r\n",
-		"PROPFIND /odd HTTP/1.1\r\nHost: x\r\n\r\n",
-	} {
+	for _, raw := range threePaths {
 		res, body, _ := sendRaw(t, tr.pub, raw)
 		if res.StatusCode != 200 || !strings.Contains(body, "<script>") {
 			t.Fatalf("%q: %d %q", raw, res.StatusCode, body)
@@ -558,15 +578,7 @@ func TestNoContentTypeAdded(t *testing.T) {
 // with a bare LF (RFC 9112 section 2.2 lets a recipient accept that), and
 // keeps its connection open, is answered, not waited on.
 func TestBareLFResponseHead(t *testing.T) {
-	addr := rawBackend(t, func(conn net.Conn) {
-		br := bufio.NewReader(conn)
-		for {
-			if _, err := http.ReadRequest(br); err != nil {
-				return
-			}
-			io.WriteString(conn, "HTTP/1.1 200 OK\nX-A: b\nContent-Length: 2\n\nok")
-		}
-	})
+	addr := fixedBackend(t, "HTTP/1.1 200 OK\nX-A: b\nContent-Length: 2\n\nok")
 	tr := startRouter(t, Options{}, bluegreen.Blue, map[bluegreen.Color][]string{bluegreen.Blue: {addr}})
 	c := newClient(t)
 	for i := range 2 {
@@ -614,21 +626,9 @@ func TestHalfClosedClientGetsNoMadeUpAnswer(t *testing.T) {
 // Content-Length (and, wrongly, body bytes) reaches the client without
 // either, whichever path forwards it (RFC 9110 section 8.6).
 func TestNoContentLengthWith204(t *testing.T) {
-	addr := rawBackend(t, func(conn net.Conn) {
-		br := bufio.NewReader(conn)
-		for {
-			if _, err := http.ReadRequest(br); err != nil {
-				return
-			}
-			io.WriteString(conn, "HTTP/1.1 204 No Content\r\nContent-Length: 5\r\nX-A: b\r\n\r\nhello")
-		}
-	})
+	addr := fixedBackend(t, "HTTP/1.1 204 No Content\r\nContent-Length: 5\r\nX-A: b\r\n\r\nhello")
 	tr := startRouter(t, Options{}, bluegreen.Blue, map[bluegreen.Color][]string{bluegreen.Blue: {addr}})
-	for _, raw := range []string{
-		"GET /plain HTTP/1.1\r\nHost: x\r\n\r\n",
-		"GET /old HTTP/1.0\r\nHost: x\r\n\r\n",
-		"PROPFIND /odd HTTP/1.1\r\nHost: x\r\n\r\n",
-	} {
+	for _, raw := range threePaths {
 		res, body, _ := sendRaw(t, tr.pub, raw)
 		line := strings.SplitN(raw, "\r\n", 2)[0]
 		if res.StatusCode != http.StatusNoContent || body != "" || res.Header.Get("X-A") != "b" {

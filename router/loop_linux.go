@@ -1244,17 +1244,19 @@ var (
 // head yet. Lines may end with a bare LF, which RFC 9112 section 2.2 lets a
 // recipient accept: such a head is not plain, so net/http reads it.
 func responseHeadLen(b []byte) int {
-	for i := 0; ; {
-		j := bytes.IndexByte(b[i:], '\n')
-		if j < 0 {
-			return -1
-		}
-		i += j
-		if i >= 1 && b[i-1] == '\n' || i >= 2 && b[i-1] == '\r' && b[i-2] == '\n' {
-			return i + 1
-		}
-		i++
+	// An empty line is "\n\r\n" (which the usual CRLF CRLF ends with) or
+	// "\n\n"; the latter is looked for only before the former, never in
+	// the body bytes that may follow the head.
+	end := bytes.Index(b, lfcrlf)
+	within := b
+	if end >= 0 {
+		end += len(lfcrlf)
+		within = b[:end]
 	}
+	if i := bytes.Index(within, lflf); i >= 0 {
+		return i + len(lflf)
+	}
+	return end
 }
 
 // parseHead parses the response head once it is whole, writes the
