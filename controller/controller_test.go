@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/bluegreen/bluegreen"
 	"github.com/bluegreen/bluegreen/check"
 	"github.com/bluegreen/bluegreen/controller"
@@ -274,22 +272,23 @@ func TestSwitchIsRaisedUntilTheSwap(t *testing.T) {
 
 // threadNice is the calling thread's nice value (99 when it cannot be
 // read); it means something only on a goroutine pinned to its thread.
-func threadNice() int32 {
-	p, err := unix.Getpriority(unix.PRIO_PROCESS, unix.Gettid())
+// threadLevel is the calling thread's scheduling level, as a string.
+func threadLevel() string {
+	l, err := sched.Current()
 	if err != nil {
-		return 99
+		return err.Error()
 	}
-	return int32(20 - p)
+	return l.String()
 }
 
-// niceSpy notes the thread's nice value at each visible commit.
-type niceSpy struct {
+// levelSpy notes the thread's scheduling level at each visible commit.
+type levelSpy struct {
 	*sqlite.Store
-	nice *atomic.Int32
+	level *atomic.Value
 }
 
-func (s niceSpy) CommitVisible(ctx context.Context, next bluegreen.State, events ...bluegreen.Event) (bluegreen.State, func() error, error) {
-	s.nice.Store(threadNice())
+func (s levelSpy) CommitVisible(ctx context.Context, next bluegreen.State, events ...bluegreen.Event) (bluegreen.State, func() error, error) {
+	s.level.Store(threadLevel())
 	return s.Store.CommitVisible(ctx, next, events...)
 }
 
@@ -298,21 +297,23 @@ func (s niceSpy) CommitVisible(ctx context.Context, next bluegreen.State, events
 // process, which would inherit the priority of the thread that starts it,
 // does not.
 func TestPreSwitchHookRunsAtNormalPriority(t *testing.T) {
-	if _, err := sched.Ability(); err != nil {
+	want, err := sched.Ability()
+	if err != nil {
 		t.Skipf("this process may not raise a thread's priority: %v", err)
 	}
 	out := filepath.Join(t.TempDir(), "nice")
-	var commitNice atomic.Int32
-	commitNice.Store(99)
+	var commitLevel atomic.Value
+	commitLevel.Store("none")
 	spy := func(st *sqlite.Store, _ *router.Router) bluegreen.Store {
-		return niceSpy{st, &commitNice}
+		return levelSpy{st, &commitLevel}
 	}
 	var e *env
 	e = newEnvWith(t, []func(*sqlite.Store, *router.Router) bluegreen.Store{spy}, func(o *controller.Options) {
 		o.Raise = sched.Raise
 		o.Deploy = &controller.DeployConfig{
-			// Field 19 of /proc/PID/stat is the nice value.
-			PreSwitch: "cut -d' ' -f19 /proc/self/stat > " + out,
+			// Fields 19 and 41 of /proc/PID/stat are the nice value
+			// and the scheduling policy (0: normal).
+			PreSwitch: "cut -d' ' -f19,41 /proc/self/stat > " + out,
 			HookDir:   t.TempDir(),
 			Run: func(ctx context.Context, dir, command string, env []string, onLine func(string)) (int, []string, error) {
 				res, err := runner.Run(ctx, runner.Cmd{Command: command, Dir: dir, Env: env}, onLine)
@@ -320,24 +321,24 @@ func TestPreSwitchHookRunsAtNormalPriority(t *testing.T) {
 			},
 		}
 	})
-	var roundNice atomic.Int32
-	roundNice.Store(99)
-	e.onVerify = func() { roundNice.Store(threadNice()) }
+	var roundLevel atomic.Value
+	roundLevel.Store("none")
+	e.onVerify = func() { roundLevel.Store(threadLevel()) }
 	if _, err := e.ctl.Switch(context.Background(), bluegreen.SwitchRequest{To: bluegreen.Green}); err != nil {
 		t.Fatal(err)
 	}
-	if n := roundNice.Load(); n != sched.Nice {
-		t.Errorf("nice during the health round = %d, want %d", n, sched.Nice)
+	if l := roundLevel.Load(); l != want.String() {
+		t.Errorf("during the health round the thread ran at %s, want %s", l, want)
 	}
-	if n := commitNice.Load(); n != sched.Nice {
-		t.Errorf("nice during the commit, after the hook = %d, want %d", n, sched.Nice)
+	if l := commitLevel.Load(); l != want.String() {
+		t.Errorf("during the commit, after the hook, the thread ran at %s, want %s", l, want)
 	}
 	b, err := os.ReadFile(out)
 	if err != nil {
 		t.Fatalf("the hook did not run: %v", err)
 	}
-	if got := strings.TrimSpace(string(b)); got != "0" {
-		t.Errorf("the pre_switch hook ran at nice %s, want 0", got)
+	if got := strings.TrimSpace(string(b)); got != "0 0" {
+		t.Errorf("the pre_switch hook ran at nice and policy %q, want \"0 0\" (normal)", got)
 	}
 }
 

@@ -262,10 +262,10 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 	if !isLoopback(lns[2].Addr()) && cfg.APITLS == nil {
 		logger.Warn("the API listens beyond this machine over plain HTTP: the token can be seen on the network; bind it to 127.0.0.1 or put it behind TLS", "api", lns[2].Addr().String())
 	}
-	if n, err := sched.Ability(); err != nil {
-		logger.Info("switch priority", "nice", n, "note", err.Error())
+	if l, err := sched.Ability(); err != nil {
+		logger.Info("switch priority", "level", "normal", "note", err.Error())
 	} else {
-		logger.Info("switch priority", "nice", n)
+		logger.Info("switch priority", "level", l.String())
 	}
 	logger.Info("serving", "live", state.Live, "public", lns[0].Addr().String(), "preview", lns[1].Addr().String(),
 		"api", lns[2].Addr().String(), "state", cfg.StateDir, "gogc", gogc, "data_path", dataPath(cfg.Router.DataPath), "gomaxprocs", procs, "event_loops", loops)

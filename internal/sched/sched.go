@@ -6,22 +6,51 @@
 // CPU under load. On a machine whose cores the data path and the load keep
 // busy, the scheduler shares the cores fairly, and the switch's p99
 // stretched to 6-10 ms in bench/switchbench. Raise gives the switch's
-// thread a higher priority for those steps only. (etcd's tuning guide
+// thread a higher priority for those steps only: the real-time policy when
+// the process may, a lower nice value otherwise. (etcd's tuning guide
 // renices the whole etcd process for the same reason; here the data path
 // keeps the normal priority.)
 package sched
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"syscall"
 	"time"
 )
 
-// Nice is the priority Raise asks for: the Linux nice value of the raised
-// thread (lower runs first; 0 is the default). At -10 a thread weighs
-// about nine times a default one in the fair scheduler.
+// RTPriority is the real-time priority Raise asks for first, with the
+// SCHED_FIFO policy: the lowest there is, so that the kernel's own
+// real-time threads still come first. A SCHED_FIFO thread runs until it
+// blocks, ahead of every thread of the normal policy; a raised step must
+// therefore be short and block rather than spin (the kernel keeps 5% of
+// each second for the others anyway: sched_rt_runtime_us).
+const RTPriority = 1
+
+// Nice is the priority Raise asks for when the real-time policy is not
+// allowed: the Linux nice value of the raised thread (lower runs first; 0
+// is the default). At -10 a thread weighs about nine times a default one
+// in the fair scheduler, which still shares a core with the others.
 const Nice = -10
+
+// Level is how a raised thread is scheduled.
+type Level struct {
+	// RealTime is set when the thread runs the real-time policy
+	// (SCHED_FIFO or SCHED_RR) at Priority; otherwise it runs the normal
+	// policy at nice value Nice.
+	RealTime bool
+	Priority int
+	Nice     int
+}
+
+// String says the level for a log: "real-time priority 1" or "nice -10".
+func (l Level) String() string {
+	if l.RealTime {
+		return fmt.Sprintf("real-time priority %d", l.Priority)
+	}
+	return fmt.Sprintf("nice %d", l.Nice)
+}
 
 type raisedKey struct{}
 

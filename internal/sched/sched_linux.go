@@ -11,106 +11,140 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Raise pins the calling goroutine to its OS thread and lowers that
-// thread's nice value to Nice, or as far towards it as the process may
-// (CAP_SYS_NICE allows any; otherwise RLIMIT_NICE sets the floor, as
-// systemd's LimitNICE= does). It returns ctx marked as raised and done,
-// which restores the thread's nice value and unpins the goroutine; done
-// must be called on the same goroutine and may be called more than once.
-// When the priority cannot be raised at all, ctx comes back unmarked and
-// done only unpins.
+// Raise pins the calling goroutine to its OS thread and raises that
+// thread: to the real-time policy SCHED_FIFO at RTPriority when the process
+// may (CAP_SYS_NICE, or an RLIMIT_RTPRIO of at least RTPriority: systemd's
+// LimitRTPRIO=), and otherwise to the nice value Nice, or as far towards it
+// as the process may (CAP_SYS_NICE allows any; otherwise RLIMIT_NICE sets
+// the floor, as systemd's LimitNICE= does). A process the raised thread
+// starts does not inherit the real-time policy (SCHED_RESET_ON_FORK).
+//
+// It returns ctx marked as raised and done, which puts the thread back as
+// it was and unpins the goroutine; done must be called on the same
+// goroutine and may be called more than once. When the thread cannot be
+// raised at all, ctx comes back unmarked and done only unpins.
 func Raise(ctx context.Context) (context.Context, func()) {
 	runtime.LockOSThread()
 	tid := unix.Gettid()
-	old, err := raiseThread(tid)
+	_, restore, err := raiseThread(tid)
 	switch {
 	case err != nil:
 		return ctx, sync.OnceFunc(runtime.UnlockOSThread)
-	case old <= Nice: // already as high (the whole process runs at it)
+	case restore == nil: // already as high (the whole process runs at it)
 		return context.WithValue(ctx, raisedKey{}, true), sync.OnceFunc(runtime.UnlockOSThread)
 	}
 	return context.WithValue(ctx, raisedKey{}, true), sync.OnceFunc(func() {
-		// Raising a nice value back is always allowed. Should it fail
+		// Lowering a thread's priority is always allowed. Should it fail
 		// anyway, the thread stays pinned rather than run other
 		// goroutines ahead of their turn; the goroutine keeps it (an API
 		// handler's goroutine serves the next request on its connection
 		// raised) and it ends with the goroutine.
-		if unix.Setpriority(unix.PRIO_PROCESS, tid, old) == nil {
+		if restore() == nil {
 			runtime.UnlockOSThread()
 		}
 	})
 }
 
-// raiseThread lowers the nice value of tid, the caller's pinned thread, to
-// Nice or as far towards it as allowed, and returns the value it had. It
-// changes nothing when the thread already runs at Nice or lower, and fails
-// when the value cannot be lowered at all.
-func raiseThread(tid int) (old int, err error) {
-	if old, err = nice(tid); err != nil {
-		return 0, fmt.Errorf("reading the thread's priority: %w", err)
+// raiseThread raises tid, the caller's pinned thread, as Raise describes,
+// and returns the level it reached and how to put the thread back. restore
+// is nil when nothing changed because the thread already runs as high
+// (a real-time policy, or a nice value of Nice or lower). It fails when
+// the thread cannot be raised at all.
+func raiseThread(tid int) (got Level, restore func() error, err error) {
+	old, err := unix.SchedGetAttr(tid, 0)
+	if err != nil {
+		return Level{}, nil, fmt.Errorf("reading the thread's scheduling policy: %w", err)
 	}
-	if old <= Nice {
-		return old, nil
+	switch old.Policy {
+	case unix.SCHED_FIFO, unix.SCHED_RR:
+		return Level{RealTime: true, Priority: int(old.Priority)}, nil, nil
 	}
-	if err := setNice(tid, old); err != nil {
-		return old, fmt.Errorf("switches run at the normal priority: raising it needs CAP_SYS_NICE or RLIMIT_NICE (systemd's LimitNICE=): %w", err)
+	back := *old
+	back.Size = unix.SizeofSchedAttr
+	back.Flags &^= schedFlagsGetOnly
+	restore = func() error { return unix.SchedSetAttr(tid, &back, 0) }
+	rt := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_FIFO, Priority: RTPriority,
+		Flags: unix.SCHED_FLAG_RESET_ON_FORK}
+	if unix.SchedSetAttr(tid, &rt, 0) == nil {
+		return Level{RealTime: true, Priority: RTPriority}, restore, nil
 	}
-	return old, nil
+	if int(old.Nice) <= Nice {
+		return Level{Nice: int(old.Nice)}, nil, nil
+	}
+	n, err := setNice(tid, int(old.Nice))
+	if err != nil {
+		return Level{}, nil, fmt.Errorf("switches run at the normal priority: raising it needs CAP_SYS_NICE, RLIMIT_RTPRIO (systemd's LimitRTPRIO=) or RLIMIT_NICE (LimitNICE=): %w", err)
+	}
+	return Level{Nice: n}, restore, nil
 }
 
-// nice returns the thread's nice value (getpriority's raw system call
-// answers 20 minus it).
-func nice(tid int) (int, error) {
-	p, err := unix.Getpriority(unix.PRIO_PROCESS, tid)
-	return 20 - p, err
+// schedFlagsGetOnly are sched_getattr flags that sched_setattr refuses or
+// reads as a request to keep a value rather than set it: only the
+// reset-on-fork flag is carried back.
+const schedFlagsGetOnly = ^uint64(unix.SCHED_FLAG_RESET_ON_FORK)
+
+// level returns tid's scheduling level as Level describes it.
+func level(tid int) (Level, error) {
+	a, err := unix.SchedGetAttr(tid, 0)
+	if err != nil {
+		return Level{}, err
+	}
+	if a.Policy == unix.SCHED_FIFO || a.Policy == unix.SCHED_RR {
+		return Level{RealTime: true, Priority: int(a.Priority)}, nil
+	}
+	return Level{Nice: int(a.Nice)}, nil
 }
 
 // setNice lowers tid's nice value to Nice, or to the floor RLIMIT_NICE
-// allows; it fails when that is no lower than old.
-func setNice(tid, old int) error {
+// allows, and returns the value set; it fails when that is no lower than
+// old.
+func setNice(tid, old int) (int, error) {
 	err := unix.Setpriority(unix.PRIO_PROCESS, tid, Nice)
+	if err == nil {
+		return Nice, nil
+	}
 	if !errors.Is(err, unix.EPERM) && !errors.Is(err, unix.EACCES) {
-		return err
+		return 0, err
 	}
 	var lim unix.Rlimit
 	if unix.Getrlimit(unix.RLIMIT_NICE, &lim) != nil {
-		return err
+		return 0, err
 	}
 	floor := 20 - int(min(lim.Cur, 40)) // RLIMIT_NICE holds 20 - the lowest nice
 	if floor >= old {
-		return err
+		return 0, err
 	}
-	return unix.Setpriority(unix.PRIO_PROCESS, tid, max(floor, Nice))
+	n := max(floor, Nice)
+	return n, unix.Setpriority(unix.PRIO_PROCESS, tid, n)
 }
 
-// Ability reports the nice value Raise reaches in this process, by raising
-// a thread of its own and putting it back, or why it cannot raise one
-// (for serve's start-up log).
-func Ability() (int, error) {
+// Ability reports the level Raise reaches in this process, by raising a
+// thread of its own and putting it back, or why it cannot raise one (for
+// serve's start-up log).
+func Ability() (Level, error) {
 	type result struct {
-		nice int
-		err  error
+		level Level
+		err   error
 	}
 	out := make(chan result, 1)
 	go func() {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
 		tid := unix.Gettid()
-		old, err := raiseThread(tid)
-		if err != nil || old <= Nice {
-			out <- result{nice: old, err: err}
+		got, restore, err := raiseThread(tid)
+		if err != nil || restore == nil {
+			out <- result{got, err}
 			return
 		}
-		got, err := nice(tid)
-		if rerr := unix.Setpriority(unix.PRIO_PROCESS, tid, old); rerr != nil {
+		if rerr := restore(); rerr != nil {
 			runtime.LockOSThread() // stays pinned: the thread ends with this goroutine
 			out <- result{err: fmt.Errorf("restoring the thread's priority: %w", rerr)}
 			return
 		}
-		out <- result{nice: got, err: err}
+		out <- result{level: got}
 	}()
 	r := <-out
-	return r.nice, r.err
+	return r.level, r.err
 }
 
 // waitReadable polls fd in turns of at most 20 ms so that ctx is noticed.
@@ -132,3 +166,8 @@ func waitReadable(ctx context.Context, fd uintptr, deadline time.Time) {
 		}
 	}
 }
+
+// Current reports the calling thread's level, for a goroutine that Raise
+// pinned (elsewhere the answer may be another thread's by the time it is
+// read).
+func Current() (Level, error) { return level(unix.Gettid()) }

@@ -2,11 +2,12 @@ package sched
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"runtime"
-	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -15,54 +16,66 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// threadNice is the calling thread's nice value; the caller must be pinned.
-func threadNice(t *testing.T) int {
+// threadLevel is the calling thread's scheduling level; the caller must be
+// pinned.
+func threadLevel(t *testing.T) Level {
 	t.Helper()
-	n, err := nice(unix.Gettid())
+	l, err := level(unix.Gettid())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return n
+	return l
 }
 
 // TestRaise checks what Raise does with the privileges this test has: as
-// root it must reach Nice; without any, and with an RLIMIT_NICE floor, the
-// helper process below checks the other two cases. In every case done puts
-// the thread back as it was.
+// root it must reach the real-time policy; without any, with an
+// RLIMIT_NICE floor and with an RLIMIT_RTPRIO, the helper process below
+// checks the other cases. In every case done puts the thread back as it
+// was, and a process started from the raised thread runs the normal
+// policy.
 func TestRaise(t *testing.T) {
 	want, ableErr := Ability()
-	runtime.LockOSThread() // so that threadNice reads the thread Raise pins
+	runtime.LockOSThread() // so that threadLevel reads the thread Raise pins
 	defer runtime.UnlockOSThread()
-	before := threadNice(t)
+	before := threadLevel(t)
 
 	ctx, done := Raise(t.Context())
-	during := threadNice(t)
+	during := threadLevel(t)
+	// Field 41 of /proc/PID/stat is the scheduling policy (0: normal).
+	child, err := exec.Command("cut", "-d ", "-f41", "/proc/self/stat").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
 	done()
 	done() // twice is allowed
-	if after := threadNice(t); after != before {
-		t.Errorf("nice after done = %d, want %d as before", after, before)
+	if after := threadLevel(t); after != before {
+		t.Errorf("after done the thread runs at %s, want %s as before", after, before)
 	}
 	switch {
 	case ableErr != nil:
 		if Raised(ctx) || during != before {
-			t.Errorf("Ability said %v, but Raise raised: Raised = %v, nice %d -> %d", ableErr, Raised(ctx), before, during)
+			t.Errorf("Ability said %v, but Raise raised: Raised = %v, %s -> %s", ableErr, Raised(ctx), before, during)
 		}
 	default:
 		if !Raised(ctx) || during != want {
-			t.Errorf("Raise: Raised = %v, nice during = %d; want true and %d (Ability)", Raised(ctx), during, want)
+			t.Errorf("Raise: Raised = %v, during: %s; want true and %s (Ability)", Raised(ctx), during, want)
 		}
 	}
-	if os.Geteuid() == 0 && (ableErr != nil || want != Nice) {
-		t.Errorf("as root Ability = %d, %v; want %d", want, ableErr, Nice)
+	if got := strings.TrimSpace(string(child)); got != "0" {
+		t.Errorf("a process started by the raised thread runs policy %s, want 0 (normal)", got)
+	}
+	if rt := (Level{RealTime: true, Priority: RTPriority}); os.Geteuid() == 0 && (ableErr != nil || want != rt) {
+		t.Errorf("as root Ability = %s, %v; want %s", want, ableErr, rt)
 	}
 	if Raised(Without(ctx)) {
 		t.Error("Without(ctx) is still raised")
 	}
 }
 
-// TestRaiseUnprivileged runs TestRaiseHelper as nobody, with no RLIMIT_NICE
-// and then with one that allows nice -5: Raise must stop at what is
-// allowed. It needs root to start the helper as another user.
+// TestRaiseUnprivileged runs TestRaiseHelper as nobody: with neither
+// RLIMIT_NICE nor RLIMIT_RTPRIO, with an RLIMIT_NICE that allows nice -5,
+// and with an RLIMIT_RTPRIO of 1. Raise must reach what is allowed and no
+// more. It needs root to start the helper as another user.
 func TestRaiseUnprivileged(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to run the helper as another user; TestRaise covers this user")
@@ -86,27 +99,39 @@ func TestRaiseUnprivileged(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
-		rlimit uint64
-		want   int // the nice value Raise reaches; 0: none
-	}{{0, 0}, {25, -5}} {
-		t.Run("RLIMIT_NICE="+strconv.FormatUint(tc.rlimit, 10), func(t *testing.T) {
+		nice, rtprio uint64
+		want         string // the level Raise reaches; "": none
+	}{
+		{0, 0, ""},
+		{25, 0, Level{Nice: -5}.String()},
+		{0, 1, Level{RealTime: true, Priority: 1}.String()},
+	} {
+		t.Run(fmt.Sprintf("RLIMIT_NICE=%d,RLIMIT_RTPRIO=%d", tc.nice, tc.rtprio), func(t *testing.T) {
 			cmd := exec.Command(exe, "-test.run=^TestRaiseHelper$", "-test.v")
-			cmd.Env = append(os.Environ(), "SCHED_HELPER_WANT="+strconv.Itoa(tc.want))
+			cmd.Env = append(os.Environ(), "SCHED_HELPER_WANT="+tc.want)
 			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 			// Resource limits are the process's; the child inherits them.
-			var old unix.Rlimit
-			if err := unix.Prlimit(0, unix.RLIMIT_NICE, nil, &old); err != nil {
-				t.Fatal(err)
-			}
-			if err := unix.Prlimit(0, unix.RLIMIT_NICE, &unix.Rlimit{Cur: tc.rlimit, Max: max(tc.rlimit, old.Max)}, nil); err != nil {
-				// Raising a hard limit needs CAP_SYS_RESOURCE, which a
-				// container's root may not have.
-				t.Skipf("setting RLIMIT_NICE to %d: %v", tc.rlimit, err)
+			for _, lim := range []struct {
+				name     string
+				resource int
+				value    uint64
+			}{{"RLIMIT_NICE", unix.RLIMIT_NICE, tc.nice}, {"RLIMIT_RTPRIO", unix.RLIMIT_RTPRIO, tc.rtprio}} {
+				var old unix.Rlimit
+				if err := unix.Prlimit(0, lim.resource, nil, &old); err != nil {
+					t.Fatal(err)
+				}
+				if err := unix.Prlimit(0, lim.resource, &unix.Rlimit{Cur: lim.value, Max: max(lim.value, old.Max)}, nil); err != nil {
+					// Raising a hard limit needs CAP_SYS_RESOURCE, which a
+					// container's root may not have.
+					t.Skipf("setting %s to %d: %v", lim.name, lim.value, err)
+				}
+				defer func() {
+					if err := unix.Prlimit(0, lim.resource, &old, nil); err != nil {
+						t.Fatal(err)
+					}
+				}()
 			}
 			out, err := cmd.CombinedOutput()
-			if err := unix.Prlimit(0, unix.RLIMIT_NICE, &old, nil); err != nil {
-				t.Fatal(err)
-			}
 			if err != nil {
 				t.Fatalf("helper: %v\n%s", err, out)
 			}
@@ -117,32 +142,31 @@ func TestRaiseUnprivileged(t *testing.T) {
 
 // TestRaiseHelper is TestRaiseUnprivileged's child; alone it does nothing.
 func TestRaiseHelper(t *testing.T) {
-	w, ok := os.LookupEnv("SCHED_HELPER_WANT")
+	want, ok := os.LookupEnv("SCHED_HELPER_WANT")
 	if !ok {
 		t.Skip("run by TestRaiseUnprivileged")
 	}
-	want, _ := strconv.Atoi(w)
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	if os.Geteuid() == 0 {
 		t.Fatal("the helper runs as root")
 	}
-	before := threadNice(t)
-	n, ableErr := Ability()
+	before := threadLevel(t)
+	l, ableErr := Ability()
 	ctx, done := Raise(context.Background())
-	during := threadNice(t)
+	during := threadLevel(t)
 	done()
-	if after := threadNice(t); after != before {
-		t.Errorf("nice after done = %d, want %d", after, before)
+	if after := threadLevel(t); after != before {
+		t.Errorf("after done: %s, want %s", after, before)
 	}
-	if want == 0 {
+	if want == "" {
 		if ableErr == nil || Raised(ctx) || during != before {
-			t.Errorf("unprivileged: Ability = %d, %v; Raised = %v; nice during %d; want an error, false, %d", n, ableErr, Raised(ctx), during, before)
+			t.Errorf("unprivileged: Ability = %s, %v; Raised = %v; during %s; want an error, false, %s", l, ableErr, Raised(ctx), during, before)
 		}
 		return
 	}
-	if ableErr != nil || n != want || !Raised(ctx) || during != want {
-		t.Errorf("Ability = %d, %v; Raised = %v; nice during %d; want %d, nil, true, %d", n, ableErr, Raised(ctx), during, want, want)
+	if ableErr != nil || l.String() != want || !Raised(ctx) || during.String() != want {
+		t.Errorf("Ability = %s, %v; Raised = %v; during %s; want %s, nil, true, %s", l, ableErr, Raised(ctx), during, want, want)
 	}
 }
 
@@ -179,9 +203,9 @@ func TestRaisePins(t *testing.T) {
 		go func() { ch <- struct{}{} }()
 		<-ch
 		runtime.Gosched()
-		n, err := nice(unix.Gettid())
-		if err != nil || n != want {
-			t.Fatalf("after %d hand-offs the goroutine runs at nice %d (%v), want %d", i+1, n, err, want)
+		l, err := level(unix.Gettid())
+		if err != nil || l != want {
+			t.Fatalf("after %d hand-offs the goroutine runs at %s (%v), want %s", i+1, l, err, want)
 		}
 	}
 }
