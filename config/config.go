@@ -82,6 +82,8 @@ type Router struct {
 	DrainTimeout time.Duration
 	// ReadHeaderTimeout and IdleTimeout apply to client connections.
 	ReadHeaderTimeout, IdleTimeout time.Duration
+	// BodyTimeout bounds each wait for more of a request body.
+	BodyTimeout time.Duration
 	// ConnectTimeout bounds dialing an upstream.
 	ConnectTimeout time.Duration
 	// MaxRequestBody caps request bodies in bytes; 0 means unlimited.
@@ -157,6 +159,7 @@ func DefaultRouter() Router {
 		DrainTimeout:      30 * time.Second,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
+		BodyTimeout:       60 * time.Second,
 		ConnectTimeout:    5 * time.Second,
 		DataPath:          DataPathLoop,
 	}

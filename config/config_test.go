@@ -120,7 +120,7 @@ func TestMinimalConfigGetsDefaults(t *testing.T) {
 	// The documented defaults, spelled out once so a change is deliberate.
 	r := c.Router
 	if r.ColorPath != "/deployment/color/" || !r.ColorHeader || r.DrainTimeout != 30*time.Second ||
-		r.ReadHeaderTimeout != 10*time.Second || r.IdleTimeout != 120*time.Second ||
+		r.ReadHeaderTimeout != 10*time.Second || r.IdleTimeout != 120*time.Second || r.BodyTimeout != 60*time.Second ||
 		r.ConnectTimeout != 5*time.Second || r.MaxRequestBody != 0 || r.TrustForwardedHeaders || r.DataPath != DataPathLoop {
 		t.Errorf("router defaults = %+v", r)
 	}
@@ -142,7 +142,7 @@ func TestFullConfig(t *testing.T) {
 		t.Errorf("InitialLive = %q", c.InitialLive)
 	}
 	wantRouter := Router{ColorPath: "/color", ColorHeader: false, DrainTimeout: 90 * time.Second,
-		ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute, ConnectTimeout: 250 * time.Millisecond,
+		ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute, BodyTimeout: 15 * time.Second, ConnectTimeout: 250 * time.Millisecond,
 		MaxRequestBody: 10 << 20, TrustForwardedHeaders: true, DataPath: DataPathStandard}
 	if c.Router != wantRouter {
 		t.Errorf("Router = %+v\nwant     %+v", c.Router, wantRouter)
@@ -180,7 +180,7 @@ func TestExampleParses(t *testing.T) {
 	}
 	// Every key the schema knows appears in the example, so it documents them all.
 	for _, key := range []string{"listen:", "preview:", "api:", "state:", "initial_live:", "router:",
-		"color_path:", "color_header:", "drain_timeout:", "read_header_timeout:", "idle_timeout:",
+		"color_path:", "color_header:", "drain_timeout:", "read_header_timeout:", "idle_timeout:", "body_timeout:",
 		"connect_timeout:", "max_request_body:", "trust_forwarded_headers:", "blue:", "green:", "branch:",
 		"upstreams:", "health:", "path:", "status:", "interval:", "timeout:", "healthy_threshold:",
 		"unhealthy_threshold:", "app:", "repo:", "driver:", "run:", "build:", "env:", "start_timeout:",

@@ -35,6 +35,8 @@ router:
   drain_timeout: 30s
   read_header_timeout: 10s
   idle_timeout: 120s
+  # Longest wait for more of a request body (a slow body is answered 408).
+  body_timeout: 60s
   # Upstream dial timeout.
   connect_timeout: 5s
   # Request body limit: bytes, or a size with B, KB, MB, GB (powers of 1000)

@@ -123,6 +123,7 @@ func (d *decoder) router(v value, r *Router) {
 		opt("drain_timeout", func(v value) { d.duration(v, &r.DrainTimeout) }),
 		opt("read_header_timeout", func(v value) { d.duration(v, &r.ReadHeaderTimeout) }),
 		opt("idle_timeout", func(v value) { d.duration(v, &r.IdleTimeout) }),
+		opt("body_timeout", func(v value) { d.duration(v, &r.BodyTimeout) }),
 		opt("connect_timeout", func(v value) { d.duration(v, &r.ConnectTimeout) }),
 		opt("max_request_body", func(v value) { d.size(v, &r.MaxRequestBody) }),
 		opt("trust_forwarded_headers", func(v value) { d.boolean(v, &r.TrustForwardedHeaders) }),

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,6 +16,10 @@ import (
 // errDrainDeadline is the cancellation cause of requests cut at the end of a
 // drain.
 var errDrainDeadline = errors.New("bluegreen: drain deadline passed")
+
+// errSlowBody ends a loop exchange whose client sent none of the rest of
+// its body within Options.BodyTimeout.
+var errSlowBody = errors.New("bluegreen: the client sent none of the rest of its request body in time")
 
 // statusClientClosed is recorded (never sent) when the client went away
 // before the upstream answered, as nginx does.
@@ -57,6 +62,9 @@ type call struct {
 	// badBody is set when reading the client's body failed for a reason
 	// of the client's (chunked framing it got wrong, a body cut short).
 	badBody atomic.Bool
+	// slowBody is set when the client sent none of the rest of its body
+	// within Options.BodyTimeout.
+	slowBody atomic.Bool
 
 	// values answers Value and Deadline: the client request's context, or
 	// a WithoutCancel view of it when it can end (so that context.Cause
@@ -285,6 +293,15 @@ func (c *call) fail(w http.ResponseWriter, err error) {
 		if !c.upgraded {
 			c.rt.writeError(w, c.color, c.status, c.rt.drainCut[c.color], false)
 		}
+	case c.slowBody.Load():
+		// Before the client gone: net/http cancels the request once a
+		// read of the connection timed out. The client is still there
+		// to be told; the connection closes (its framing is lost).
+		c.status = http.StatusRequestTimeout
+		c.log(slog.LevelInfo, "request body too slow", err)
+		if !c.upgraded {
+			c.rt.writeError(w, c.color, c.status, slowRequestBody, true)
+		}
 	case cause != nil:
 		// The client went away; nobody is left to answer.
 		c.status = statusClientClosed
@@ -360,18 +377,42 @@ func (c *call) finish() {
 // without a response; net/http's sends a 200.
 type ownWriter interface{ ownWriter() }
 
-// clientBody marks its call when reading the client's body fails for a
-// reason of the client's (anything but the end of the body, while the
-// request is still on), so that the failure is answered 400 and not put
-// down to the upstream.
+// clientBody gives each read of the client's body a deadline of timeout
+// (through ctl, the request's ResponseController) and marks its call when
+// a read fails for a reason of the client's (anything but the end of the
+// body, while the request is still on): slowBody when the deadline
+// passed, badBody otherwise, so that the failure is answered 408 or 400
+// and not put down to the upstream. The deadline is lifted at the end of
+// the body, before the connection waits for anything else; after an error
+// it stays, so that nothing (net/http's drain of an unread body) waits on
+// a connection that is done.
 type clientBody struct {
-	rc io.ReadCloser
-	c  *call
+	rc      io.ReadCloser
+	c       *call
+	ctl     *http.ResponseController
+	timeout time.Duration
+	ended   bool
 }
 
 func (b *clientBody) Read(p []byte) (int, error) {
+	deadline := time.Now().Add(b.timeout)
+	timed := !b.ended && b.ctl.SetReadDeadline(deadline) == nil
 	n, err := b.rc.Read(p)
-	if err != nil && err != io.EOF && b.c.Err() == nil {
+	if err == nil {
+		return n, nil
+	}
+	b.ended = true
+	switch {
+	case err == io.EOF:
+		if timed {
+			_ = b.ctl.SetReadDeadline(time.Time{})
+		}
+	case timed && errors.Is(err, os.ErrDeadlineExceeded) && !time.Now().Before(deadline):
+		// This deadline passed, not one set in the past to end the call
+		// (closeOnEnd). net/http cancels the request's context on such an
+		// error, which must not be taken for the client gone.
+		b.c.slowBody.Store(true)
+	case b.c.Err() == nil:
 		b.c.badBody.Store(true)
 	}
 	return n, err

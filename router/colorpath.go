@@ -28,6 +28,7 @@ var (
 	methodNotAllowed = newErrorBody("bluegreen: method not allowed\n")
 	bodyTooLarge     = newErrorBody("bluegreen: request body too large\n")
 	badRequestBody   = newErrorBody("bluegreen: the request body could not be read (malformed or cut short)\n")
+	slowRequestBody  = newErrorBody("bluegreen: the rest of the request body did not come in time\n")
 )
 
 // serveColor answers the color path with the live color: exactly

@@ -639,3 +639,116 @@ func TestNoContentLengthWith204(t *testing.T) {
 		}
 	}
 }
+
+// bodyCounter is a backend that reads each request's whole body and
+// answers how many bytes it got. got receives that count for each request,
+// and -1 when the connection ends (closed by the router, or after a body
+// that broke off).
+func bodyCounter(t *testing.T, got chan<- int) string {
+	t.Helper()
+	return rawBackend(t, func(conn net.Conn) {
+		defer func() { got <- -1 }()
+		br := bufio.NewReader(conn)
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			b, err := io.ReadAll(req.Body)
+			if err != nil {
+				return
+			}
+			got <- len(b)
+			fmt.Fprintf(conn, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\ngot %d", len(fmt.Sprint("got ", len(b))), len(b))
+		}
+	})
+}
+
+// bodyHeads are requests whose bodies take each way the router reads one:
+// a sized body on the plain path (the event loop, or the goroutine path's
+// own reader), a chunked body and an HTTP/1.0 one (net/http with the
+// direct engine), and an unusual method (ReverseProxy). Each has a body of
+// ten bytes, in pieces: the head, then the pieces (a chunked body's
+// chunks whole, as a streaming client sends them).
+var bodyHeads = []struct {
+	name, head string
+	pieces     []string
+}{
+	{"sized", "POST /sized HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n", strings.Split("abcdefghij", "")},
+	{"chunked", "POST /chunked HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
+		append(strings.SplitAfter(strings.Repeat("1\r\nx\r\n", 10), "x\r\n")[:10], "0\r\n\r\n")},
+	{"http1.0", "POST /old HTTP/1.0\r\nHost: x\r\nContent-Length: 10\r\n\r\n", strings.Split("abcdefghij", "")},
+	{"proxy", "PROPFIND /odd HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n", strings.Split("abcdefghij", "")},
+}
+
+// TestSlowBodyAnswered408: a client that sends part of its body and then
+// nothing for BodyTimeout is answered 408 and its connection closed,
+// whichever way the body is read, and the upstream never gets the body
+// whole.
+func TestSlowBodyAnswered408(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	for _, bh := range bodyHeads {
+		t.Run(bh.name, func(t *testing.T) {
+			t.Parallel()
+			got := make(chan int, 4)
+			tr := startRouter(t, Options{BodyTimeout: timeout}, bluegreen.Blue, map[bluegreen.Color][]string{
+				bluegreen.Blue: {bodyCounter(t, got)}, bluegreen.Green: {bodyCounter(t, got)},
+			})
+			conn, br := rawConn(t, tr.pub)
+			start := time.Now()
+			io.WriteString(conn, bh.head+strings.Join(bh.pieces[:3], "")) // and never the rest
+			res, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatalf("no answer to a stalled body: %v", err)
+			}
+			b, _ := io.ReadAll(res.Body)
+			el := time.Since(start)
+			if res.StatusCode != http.StatusRequestTimeout || !strings.Contains(string(b), "did not come in time") {
+				t.Fatalf("stalled body answered %d %q, want 408 and why", res.StatusCode, b)
+			}
+			if el < timeout-50*time.Millisecond || el > 5*time.Second {
+				t.Fatalf("answered after %v, want about %v", el, timeout)
+			}
+			if rest, err := io.ReadAll(br); (err != nil && !isClosedErr(err)) || len(rest) != 0 {
+				t.Fatalf("after the 408 the connection sent %q (%v), want it closed", rest, err)
+			}
+			select {
+			case n := <-got:
+				if n != -1 {
+					t.Fatalf("the upstream read a whole body of %d bytes", n)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("the upstream's connection was left open with half a request")
+			}
+		})
+	}
+}
+
+// TestSlowSteadyBodyPasses: the body timeout bounds each wait, not the
+// whole body: ten pieces 100 ms apart pass a 300 ms timeout in about a
+// second.
+func TestSlowSteadyBodyPasses(t *testing.T) {
+	for _, bh := range bodyHeads {
+		t.Run(bh.name, func(t *testing.T) {
+			t.Parallel()
+			got := make(chan int, 4)
+			tr := startRouter(t, Options{BodyTimeout: 300 * time.Millisecond}, bluegreen.Blue, map[bluegreen.Color][]string{
+				bluegreen.Blue: {bodyCounter(t, got)}, bluegreen.Green: {bodyCounter(t, got)},
+			})
+			conn, br := rawConn(t, tr.pub)
+			io.WriteString(conn, bh.head)
+			for _, p := range bh.pieces {
+				time.Sleep(100 * time.Millisecond) // the client's pace, not a synchronisation
+				io.WriteString(conn, p)
+			}
+			res, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(res.Body)
+			if res.StatusCode != http.StatusOK || string(b) != "got 10" {
+				t.Fatalf("a slow but steady body: %d %q, want 200 \"got 10\"", res.StatusCode, b)
+			}
+		})
+	}
+}

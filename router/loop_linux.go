@@ -136,7 +136,8 @@ type lexch struct {
 	close    bool   // the request asked to close the connection
 	head     []byte // the request head as sent upstream, for a retry
 	hasBody  bool
-	bodyLeft int64 // request body bytes still to forward
+	bodyLeft int64     // request body bytes still to forward
+	bodyAt   time.Time // while bodyLeft > 0: when the body last moved (Options.BodyTimeout)
 	bodySent bool
 	attempt  int
 	dialing  bool
@@ -210,7 +211,7 @@ func newLoop(srv *Server, h *handler) (*evloop, error) {
 	l.bw = bufio.NewWriterSize(&l.headBuf, 4096)
 	l.br = bufio.NewReaderSize(&l.rd, 4096)
 	l.sweep = time.Second
-	for _, d := range []time.Duration{srv.readHeaderTimeout, srv.idleTimeout} {
+	for _, d := range []time.Duration{srv.readHeaderTimeout, srv.idleTimeout, h.rt.opts.BodyTimeout} {
 		if d > 0 {
 			l.sweep = min(l.sweep, max(d/10, 5*time.Millisecond))
 		}
@@ -363,7 +364,16 @@ func (l *evloop) timed() bool { return len(l.conns) > 0 || len(l.idle) > 0 }
 // upstream connections idle too long.
 func (l *evloop) expire(now time.Time) {
 	for c := range l.conns {
-		if !c.deadline.IsZero() && now.After(c.deadline) && c.x == nil {
+		if x := c.x; x != nil {
+			// Only a wait for the client counts: not a dial, nor an
+			// upstream slow to take what was sent.
+			if x.bodyLeft > 0 && x.up != nil && x.up.out.empty() && !x.sendErr &&
+				now.Sub(x.bodyAt) > l.rt.opts.BodyTimeout {
+				l.slowBody(x)
+			}
+			continue
+		}
+		if !c.deadline.IsZero() && now.After(c.deadline) {
 			l.closeClient(c)
 		}
 	}
@@ -1004,6 +1014,9 @@ func (l *evloop) attach(x *lexch, u *lup) {
 	u.x = x
 	u.in = u.in[:0]
 	u.out.add(x.head)
+	if x.bodyLeft > 0 {
+		x.bodyAt = time.Now()
+	}
 	l.takeBody(x)
 	if l.progress(x) {
 		l.stepClient(x.cl)
@@ -1067,6 +1080,9 @@ func (l *evloop) progress(x *lexch) bool {
 			case n > 0:
 				u.out.consume(n)
 				moved = true
+				if x.bodyLeft > 0 && u.out.empty() {
+					x.bodyAt = time.Now() // the wait for the client starts
+				}
 			case err == syscall.EAGAIN, err == syscall.EINTR:
 			default:
 				if l.sendFailed(x, err) {
@@ -1085,6 +1101,7 @@ func (l *evloop) progress(x *lexch) bool {
 				}
 				x.bodyLeft -= int64(n)
 				x.bodySent = true
+				x.bodyAt = time.Now()
 				u.out.add(free[:n])
 				moved = true
 			case err == syscall.EAGAIN:
@@ -1506,6 +1523,21 @@ func (l *evloop) fail(x *lexch, err error) {
 	l.abandonUp(x)
 	x.c.fail(l.response(x.cl, x.method == http.MethodHead, x.close, x.bodyLeft > 0), err)
 	l.end(x)
+}
+
+// slowBody ends x, whose client sent none of the rest of its body within
+// Options.BodyTimeout: answered 408 when its response has not begun, cut
+// otherwise; the connection closes either way (its framing is lost).
+func (l *evloop) slowBody(x *lexch) {
+	conn := x.cl
+	if x.headDone {
+		l.abort(x)
+		l.closeClient(conn)
+		return
+	}
+	x.c.slowBody.Store(true)
+	l.fail(x, errSlowBody)
+	l.stepClient(conn)
 }
 
 // abort ends x without an answer: its upstream connection is closed; the

@@ -19,6 +19,7 @@ const (
 	DefaultConnectTimeout    = 5 * time.Second
 	DefaultReadHeaderTimeout = 10 * time.Second
 	DefaultIdleTimeout       = 90 * time.Second
+	DefaultBodyTimeout       = 60 * time.Second
 )
 
 // Options configure a Router. The zero value is usable: zero fields take the
@@ -40,6 +41,13 @@ type Options struct {
 	// NewServer (slow clients, idle kept-alive connections).
 	ReadHeaderTimeout time.Duration
 	IdleTimeout       time.Duration
+	// BodyTimeout bounds each wait for more of a request body: a client
+	// that sends none of the rest of its body for this long is answered
+	// 408 (or, once the response has begun, cut) and its connection
+	// closed, so that a slow body cannot pin a connection and an
+	// upstream's (nginx's client_body_timeout). A wait for the upstream to
+	// take what was sent is not counted. Default DefaultBodyTimeout.
+	BodyTimeout time.Duration
 	// TrustForwarded keeps the client's X-Forwarded-For (appending the
 	// client address), X-Forwarded-Host, X-Forwarded-Proto and Forwarded
 	// headers; set it only behind a proxy you trust. When false they are
@@ -128,6 +136,9 @@ func New(opts Options, live bluegreen.Color, upstreams map[bluegreen.Color][]str
 	}
 	if opts.ReadHeaderTimeout <= 0 {
 		opts.ReadHeaderTimeout = DefaultReadHeaderTimeout
+	}
+	if opts.BodyTimeout <= 0 {
+		opts.BodyTimeout = DefaultBodyTimeout
 	}
 	if opts.IdleTimeout <= 0 {
 		opts.IdleTimeout = DefaultIdleTimeout
@@ -325,15 +336,15 @@ func (rt *Router) serve(w http.ResponseWriter, req *http.Request, preview bool) 
 			req.Body = c.body
 		}
 	}
-	if req.ContentLength < 0 && req.Body != nil && req.Body != http.NoBody {
-		// A chunked body can be malformed; note it if it is. On a copy of
-		// the request: net/http's server looks at its own request's body
+	if req.Body != nil && req.Body != http.NoBody {
+		// Each read of the body has BodyTimeout, and a body that cannot
+		// be read is noted as the client's fault. On a copy of the
+		// request: net/http's server looks at its own request's body
 		// after the handler (an unread Expect: 100-continue body must not
-		// be waited for). A sized body cut short is noted where it is
-		// copied.
+		// be waited for).
 		r2 := new(http.Request)
 		*r2 = *req
-		r2.Body = &clientBody{rc: req.Body, c: c}
+		r2.Body = &clientBody{rc: req.Body, c: c, ctl: http.NewResponseController(w), timeout: rt.opts.BodyTimeout}
 		req = r2
 	}
 

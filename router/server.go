@@ -429,9 +429,10 @@ func (c *fastConn) serve() {
 			return
 		}
 		if req.Body != http.NoBody {
-			// Bodies have no deadline, as in net/http. A request without
-			// one reads nothing more until the next head, which sets its
-			// own.
+			// The head's deadline does not bound the body: the router's
+			// handler gives each read of it Options.BodyTimeout
+			// (clientBody). A request without one reads nothing more
+			// until the next head, which sets its own.
 			_ = c.nc.SetReadDeadline(time.Time{})
 		}
 		c.served++

@@ -124,6 +124,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 		ConnectTimeout:    cfg.Router.ConnectTimeout,
 		ReadHeaderTimeout: cfg.Router.ReadHeaderTimeout,
 		IdleTimeout:       cfg.Router.IdleTimeout,
+		BodyTimeout:       cfg.Router.BodyTimeout,
 		TrustForwarded:    cfg.Router.TrustForwardedHeaders,
 		ReverseProxyOnly:  cfg.Router.DataPath == config.DataPathStandard,
 		NetHTTPServer:     cfg.Router.DataPath == config.DataPathStandard,
