@@ -364,6 +364,16 @@ func TestRefuseUnhealthyThenForce(t *testing.T) {
 	if sw := e.history(t, bluegreen.ActionSwitch); sw[0].Details["forced"] != true {
 		t.Fatalf("forced switch not recorded as forced: %+v", sw[0])
 	}
+
+	// --force on a healthy color forces nothing, but is recorded all the same.
+	res, err = e.ctl.Switch(context.Background(), bluegreen.SwitchRequest{To: bluegreen.Blue, Force: true, Actor: "bob"})
+	if err != nil || res.Forced || e.rt.Live() != bluegreen.Blue {
+		t.Fatalf("--force to a healthy color: %+v %v, router %s", res, err, e.rt.Live())
+	}
+	if sw := e.history(t, bluegreen.ActionSwitch); sw[0].Details["force_requested"] != true || sw[0].Details["forced"] != nil ||
+		!strings.Contains(sw[0].Message, "--force given by bob; nothing needed forcing") {
+		t.Fatalf("an unneeded --force not recorded: %+v", sw[0])
+	}
 }
 
 func TestRollback(t *testing.T) {

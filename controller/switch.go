@@ -169,6 +169,12 @@ func (c *Controller) move(ctx context.Context, req bluegreen.SwitchRequest, acti
 			details["check"] = herr.Error()
 		}
 	}
+	if req.Force && !res.Forced {
+		// Recorded too: who reaches for --force matters to an audit, even
+		// when every check passed.
+		msg += fmt.Sprintf(" (--force given by %s; nothing needed forcing)", actorOr(req.Actor))
+		details["force_requested"] = true
+	}
 	if req.Automatic {
 		msg = "automatically " + msg + ": " + strings.TrimPrefix(req.Reason, "automatic rollback: ")
 	}

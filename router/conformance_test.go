@@ -81,6 +81,9 @@ func TestColorPath(t *testing.T) {
 				t.Errorf("%s GET: %s = %q, want %q", addr, k, got, want)
 			}
 		}
+		if _, err := http.ParseTime(resp.Header.Get("Date")); err != nil {
+			t.Errorf("%s GET: Date %q: %v; want the router's own answers dated (RFC 9110 6.6.1)", addr, resp.Header.Get("Date"), err)
+		}
 		head := readHead(t, br)
 		if !strings.HasPrefix(head, "HTTP/1.1 200") || !strings.Contains(head, "Content-Length: 16\r\n") {
 			t.Fatalf("%s HEAD: %q", addr, head)
@@ -371,7 +374,8 @@ func TestUpstreamDown(t *testing.T) {
 	if resp.StatusCode != 502 || string(body) != "bluegreen: green upstream "+dead+" unavailable\n" {
 		t.Fatalf("got %d %q", resp.StatusCode, body)
 	}
-	if resp.Header.Get(headerColor) != "green" || resp.Header.Get("Content-Type") != "text/plain; charset=utf-8" {
+	if _, derr := http.ParseTime(resp.Header.Get("Date")); resp.Header.Get(headerColor) != "green" ||
+		resp.Header.Get("Content-Type") != "text/plain; charset=utf-8" || derr != nil {
 		t.Fatalf("headers %v", resp.Header)
 	}
 	if el := time.Since(start); el > 2*time.Second {

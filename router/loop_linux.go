@@ -796,6 +796,11 @@ func (w *loopResponse) WriteHeader(code int) {
 	}
 	w.status = code
 	w.c.out.b = appendHead(w.c.out.b, code, w.h, nil)
+	if _, set := w.h["Date"]; !set { // as net/http: a nil value suppresses it
+		// Before the blank line appendHead ended with.
+		w.c.out.b = appendHeader(w.c.out.b[:len(w.c.out.b)-2], "Date", httpDate())
+		w.c.out.b = append(w.c.out.b, "\r\n"...)
+	}
 	if listed(w.h["Connection"], "close") {
 		w.c.closeAfter = true
 	}

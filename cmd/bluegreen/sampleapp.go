@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/bluegreen/bluegreen"
 	"github.com/coder/websocket"
 	"github.com/spf13/cobra"
 )
@@ -39,6 +40,12 @@ func newSampleAppCmd(g *globals) *cobra.Command {
 			}
 			if color == "" {
 				color = os.Getenv("BLUEGREEN_COLOR")
+			}
+			if c := bluegreen.Color(color); !c.Valid() {
+				return usageErrorf("sample-app needs --color (or $BLUEGREEN_COLOR) blue or green, got %q", color)
+			}
+			if _, _, err := net.SplitHostPort(listen); err != nil {
+				return usageErrorf("sample-app --listen %q: want host:port (%v)", listen, err)
 			}
 			ln, err := net.Listen("tcp", listen)
 			if err != nil {
