@@ -12,7 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/bluegreen/bluegreen"
 	"github.com/coder/websocket"
 	"github.com/spf13/cobra"
 )
@@ -41,8 +40,8 @@ func newSampleAppCmd(g *globals) *cobra.Command {
 			if color == "" {
 				color = os.Getenv("BLUEGREEN_COLOR")
 			}
-			if c := bluegreen.Color(color); !c.Valid() {
-				return usageErrorf("sample-app needs --color (or $BLUEGREEN_COLOR) blue or green, got %q", color)
+			if color == "" {
+				return usageErrorf("sample-app needs --color or $BLUEGREEN_COLOR (blue, green, or any label to tell upstreams apart)")
 			}
 			if _, _, err := net.SplitHostPort(listen); err != nil {
 				return usageErrorf("sample-app --listen %q: want host:port (%v)", listen, err)
@@ -65,7 +64,7 @@ func newSampleAppCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&color, "color", "", "the color it reports (default $BLUEGREEN_COLOR)")
+	cmd.Flags().StringVar(&color, "color", "", "the color it reports, or any label (default $BLUEGREEN_COLOR)")
 	cmd.Flags().StringVar(&listen, "listen", "", "host:port to listen on (default 127.0.0.1:$PORT)")
 	cmd.Flags().StringVar(&version, "version", "1.0", "the version it reports")
 	cmd.Flags().IntVar(&failEvery, "fail-every", 0, "answer every Nth request to / with 500 (a bad release whose health check passes); 0 never")
