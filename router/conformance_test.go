@@ -756,3 +756,38 @@ func TestSlowSteadyBodyPasses(t *testing.T) {
 		})
 	}
 }
+
+// TestQueryPassesAsSent: a query Go's parser would refuse in part (a ";",
+// a bad escape, a bare key) reaches the app byte for byte on each path.
+func TestQueryPassesAsSent(t *testing.T) {
+	lines := make(chan string, 8)
+	up := rawBackend(t, func(conn net.Conn) {
+		br := bufio.NewReader(conn)
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			lines <- strings.TrimSpace(line)
+			for { // the rest of the head
+				if l, err := br.ReadString('\n'); err != nil || l == "\r\n" {
+					break
+				}
+			}
+			io.WriteString(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	tr := startRouter(t, Options{}, bluegreen.Blue, map[bluegreen.Color][]string{bluegreen.Blue: {up}, bluegreen.Green: {up}})
+	const query = "?a=1;b=2&c=%zz&d&e=%41"
+	for _, req := range threePaths {
+		method, rest, _ := strings.Cut(req, " ")
+		path, rest, _ := strings.Cut(rest, " ")
+		res, _, _ := sendRaw(t, tr.pub, method+" "+path+query+" "+rest)
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("%s %s: status %d", method, path, res.StatusCode)
+		}
+		if got, want := <-lines, method+" "+path+query+" HTTP/1.1"; got != want {
+			t.Errorf("the app got %q, want %q", got, want)
+		}
+	}
+}

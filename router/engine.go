@@ -122,6 +122,11 @@ func (e *proxyEngine) rewrite(pr *httputil.ProxyRequest) {
 	out.URL.Scheme = "http"
 	out.URL.Host = c.up.addr
 	// out.Host stays in.Host: the application sees the public host name.
+	// The query goes as the client sent it, as on the other paths:
+	// ReverseProxy drops the parameters Go's parser refuses (a ";", a bad
+	// escape) before Rewrite, and the app would get another request than
+	// the one sent.
+	out.URL.RawQuery = in.URL.RawQuery
 
 	// Request trailers arrive in in.Trailer when the body reaches EOF, which
 	// happens in the transport's goroutine before it writes the trailers;
