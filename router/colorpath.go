@@ -26,6 +26,7 @@ var (
 	connClose    = []string{"close"}
 
 	methodNotAllowed = newErrorBody("bluegreen: method not allowed\n")
+	connectRefused   = newErrorBody("bluegreen: CONNECT is not forwarded (this is a reverse proxy)\n")
 	bodyTooLarge     = newErrorBody("bluegreen: request body too large\n")
 	badRequestBody   = newErrorBody("bluegreen: the request body could not be read (malformed or cut short)\n")
 	slowRequestBody  = newErrorBody("bluegreen: the rest of the request body did not come in time\n")

@@ -317,6 +317,13 @@ func (rt *Router) serve(w http.ResponseWriter, req *http.Request, preview bool) 
 	}
 	defer c.finish()
 
+	if req.Method == http.MethodConnect {
+		// A tunnel is a forward proxy's business, not an app's: it
+		// never reaches the upstream.
+		c.status = http.StatusMethodNotAllowed
+		rt.writeError(w, c.color, c.status, connectRefused, true)
+		return
+	}
 	if len(c.pool.ups) == 0 {
 		c.fail(w, errNoUpstreams)
 		return
