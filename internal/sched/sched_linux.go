@@ -34,8 +34,9 @@ func Raise(ctx context.Context) (context.Context, func()) {
 		return context.WithValue(ctx, raisedKey{}, true), sync.OnceFunc(runtime.UnlockOSThread)
 	}
 	return context.WithValue(ctx, raisedKey{}, true), sync.OnceFunc(func() {
-		// Lowering a thread's priority is always allowed. Should it fail
-		// anyway, the thread stays pinned rather than run other
+		// Lowering a thread's priority is allowed (restoreAttr keeps the
+		// flag only CAP_SYS_NICE may clear). Should it fail anyway, the
+		// thread stays pinned rather than run other
 		// goroutines ahead of their turn; the goroutine keeps it (an API
 		// handler's goroutine serves the next request on its connection
 		// raised) and it ends with the goroutine.
@@ -59,9 +60,7 @@ func raiseThread(tid int) (got Level, restore func() error, err error) {
 	case unix.SCHED_FIFO, unix.SCHED_RR:
 		return Level{RealTime: true, Priority: int(old.Priority)}, nil, nil
 	}
-	back := *old
-	back.Size = unix.SizeofSchedAttr
-	back.Flags &^= schedFlagsGetOnly
+	back := restoreAttr(old)
 	restore = func() error { return unix.SchedSetAttr(tid, &back, 0) }
 	rt := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_FIFO, Priority: RTPriority,
 		Flags: unix.SCHED_FLAG_RESET_ON_FORK}
@@ -78,10 +77,19 @@ func raiseThread(tid int) (got Level, restore func() error, err error) {
 	return Level{Nice: n}, restore, nil
 }
 
-// schedFlagsGetOnly are sched_getattr flags that sched_setattr refuses or
-// reads as a request to keep a value rather than set it: only the
-// reset-on-fork flag is carried back.
-const schedFlagsGetOnly = ^uint64(unix.SCHED_FLAG_RESET_ON_FORK)
+// restoreAttr is what puts a thread raised from old back: old's policy,
+// priority and nice value, with the reset-on-fork flag set. The raise set
+// that flag, and only CAP_SYS_NICE may clear it (sched(7)): a process
+// raised through RLIMIT_RTPRIO could not be put back otherwise. On the
+// normal policy the flag only resets a negative nice value in a child.
+// Other sched_getattr flags are dropped: sched_setattr reads some of them
+// as requests to keep a value rather than set it.
+func restoreAttr(old *unix.SchedAttr) unix.SchedAttr {
+	back := *old
+	back.Size = unix.SizeofSchedAttr
+	back.Flags = unix.SCHED_FLAG_RESET_ON_FORK
+	return back
+}
 
 // level returns tid's scheduling level as Level describes it.
 func level(tid int) (Level, error) {

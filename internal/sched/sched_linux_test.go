@@ -152,6 +152,23 @@ func TestRaiseHelper(t *testing.T) {
 		t.Fatal("the helper runs as root")
 	}
 	before := threadLevel(t)
+	// A raise sets the reset-on-fork flag, which this unprivileged thread
+	// may set but not clear: restoreAttr must put the thread back anyway.
+	// (The RLIMIT_RTPRIO case below, which raises for real, needs a hard
+	// limit that a container's root may not be able to grant.)
+	tid := unix.Gettid()
+	old, err := unix.SchedGetAttr(tid, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flagged := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: old.Policy, Nice: old.Nice, Flags: unix.SCHED_FLAG_RESET_ON_FORK}
+	if err := unix.SchedSetAttr(tid, &flagged, 0); err != nil {
+		t.Fatalf("setting reset-on-fork unprivileged: %v", err)
+	}
+	back := restoreAttr(old)
+	if err := unix.SchedSetAttr(tid, &back, 0); err != nil {
+		t.Errorf("putting back a thread with reset-on-fork, unprivileged: %v", err)
+	}
 	l, ableErr := Ability()
 	ctx, done := Raise(context.Background())
 	during := threadLevel(t)
