@@ -806,3 +806,46 @@ func TestConnectRefused(t *testing.T) {
 		t.Fatalf("CONNECT reached the app %d times", n)
 	}
 }
+
+// TestEarlyAnswerSaysClose: an upstream that answers before the request's
+// body is all sent leaves a connection that cannot carry another request;
+// the answer must say "Connection: close" (or the next request must work).
+func TestEarlyAnswerSaysClose(t *testing.T) {
+	up := rawBackend(t, func(conn net.Conn) {
+		br := bufio.NewReader(conn)
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			// The answer first, then the body is read (and dropped), as
+			// a server that keeps the connection must.
+			io.WriteString(conn, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nearly")
+			io.Copy(io.Discard, req.Body)
+		}
+	})
+	tr := startRouter(t, Options{}, bluegreen.Blue, map[bluegreen.Color][]string{bluegreen.Blue: {up}, bluegreen.Green: {up}})
+	conn, br := rawConn(t, tr.pub)
+	io.WriteString(conn, "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n"+strings.Repeat("x", 1000))
+	go func() {
+		// The rest of the body, a little later: the goroutine path sends
+		// the whole body before it reads the answer.
+		time.Sleep(100 * time.Millisecond)
+		io.WriteString(conn, strings.Repeat("x", 99000))
+	}()
+	res, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode != 200 || string(b) != "early" {
+		t.Fatalf("early answer: %d %q", res.StatusCode, b)
+	}
+	if res.Close {
+		return
+	}
+	io.WriteString(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	if _, err := http.ReadResponse(br, nil); err != nil {
+		t.Fatalf("the early answer kept the connection (no Connection: close) but the next request failed: %v", err)
+	}
+}

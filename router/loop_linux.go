@@ -1320,7 +1320,10 @@ func (l *evloop) parseHead(x *lexch) bool {
 			if colorOn {
 				b = appendHeader(b, headerColor, colorValue[x.c.color][0])
 			}
-			if x.close || l.down {
+			if x.close || l.down || x.bodyLeft > 0 {
+				// With the request body not all read (the upstream
+				// answered early), the connection cannot carry another
+				// request (end closes it): the answer says so.
 				b = appendHeader(b, "Connection", "close")
 				conn.closeAfter = true
 			}
@@ -1371,7 +1374,7 @@ func (l *evloop) parseHead(x *lexch) bool {
 				h["Transfer-Encoding"] = chunkedValue
 				delete(h, "Content-Length")
 			}
-			if x.close || l.down {
+			if x.close || l.down || x.bodyLeft > 0 { // as above
 				h["Connection"] = connClose
 				conn.closeAfter = true
 			}
