@@ -397,6 +397,12 @@ type clientBody struct {
 func (b *clientBody) Read(p []byte) (int, error) {
 	deadline := time.Now().Add(b.timeout)
 	timed := !b.ended && b.ctl.SetReadDeadline(deadline) == nil
+	if timed && b.c.Err() != nil {
+		// The call ended (a drain cut it, the client left) and may have
+		// moved the deadline into the past just before the line above
+		// moved it forward: the read must not wait.
+		_ = b.ctl.SetReadDeadline(time.Unix(1, 0))
+	}
 	n, err := b.rc.Read(p)
 	if err == nil {
 		return n, nil

@@ -793,14 +793,14 @@ func TestQueryPassesAsSent(t *testing.T) {
 }
 
 // TestConnectRefused: CONNECT (a tunnel through a forward proxy) is
-// answered 405 by the router and never reaches the app.
+// answered 501 by the router and never reaches the app.
 func TestConnectRefused(t *testing.T) {
 	var reached atomic.Int64
 	up := newBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { reached.Add(1) }))
 	tr := startRouter(t, Options{ColorHeader: true}, bluegreen.Blue, map[bluegreen.Color][]string{bluegreen.Blue: {up}, bluegreen.Green: {up}})
 	res, body, _ := sendRaw(t, tr.pub, "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n")
-	if res.StatusCode != http.StatusMethodNotAllowed || !strings.Contains(body, "CONNECT is not forwarded") || res.Header.Get(headerColor) != "blue" {
-		t.Fatalf("CONNECT: %d %q %v, want 405 from the router", res.StatusCode, body, res.Header)
+	if res.StatusCode != http.StatusNotImplemented || !strings.Contains(body, "CONNECT is not forwarded") || res.Header.Get(headerColor) != "blue" {
+		t.Fatalf("CONNECT: %d %q %v, want 501 from the router", res.StatusCode, body, res.Header)
 	}
 	if n := reached.Load(); n != 0 {
 		t.Fatalf("CONNECT reached the app %d times", n)

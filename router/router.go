@@ -319,8 +319,9 @@ func (rt *Router) serve(w http.ResponseWriter, req *http.Request, preview bool) 
 
 	if req.Method == http.MethodConnect {
 		// A tunnel is a forward proxy's business, not an app's: it
-		// never reaches the upstream.
-		c.status = http.StatusMethodNotAllowed
+		// never reaches the upstream. 501 rather than 405, which would
+		// owe an Allow list of the app's methods (RFC 9110 15.5.6).
+		c.status = http.StatusNotImplemented
 		rt.writeError(w, c.color, c.status, connectRefused, true)
 		return
 	}

@@ -413,7 +413,7 @@ func (c *fastConn) serve() {
 			// the next request) and keep the connection: refuse it and
 			// close (RFC 9112 6.1, 6.3).
 			_ = c.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
-			_, _ = io.WriteString(c.nc, badFramingAnswer)
+			_, _ = io.WriteString(c.nc, badFramingAnswer(httpDate()))
 			c.linger = true
 			return
 		}
@@ -516,12 +516,13 @@ func headEnd(buf []byte) int {
 	return 0
 }
 
-// badFramingAnswer is the whole answer to a request whose framing cannot be
-// trusted.
-var badFramingAnswer = func() string {
+// badFramingAnswer is the whole answer, dated date, to a request whose
+// framing cannot be trusted.
+func badFramingAnswer(date string) string {
 	const body = "bluegreen: Transfer-Encoding with Content-Length, or in an HTTP/1.0 request: the request's framing is ambiguous\n"
-	return fmt.Sprintf("HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
-}()
+	return fmt.Sprintf("HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nDate: %s\r\nContent-Length: %d\r\n\r\n%s",
+		date, len(body), body)
+}
 
 // conflictingFraming reports whether head (lines ending in CRLF or a bare
 // LF) carries Transfer-Encoding together with Content-Length, or in an

@@ -546,6 +546,9 @@ func TestServerRefusesConflictingFraming(t *testing.T) {
 			if res.StatusCode != http.StatusBadRequest || !res.Close || !strings.Contains(body, "framing") {
 				t.Fatalf("answered %d (close %v) %q, want 400 and the connection closed", res.StatusCode, res.Close, body)
 			}
+			if _, err := http.ParseTime(res.Header.Get("Date")); err != nil {
+				t.Errorf("the 400 has Date %q (%v), want the router's own answers dated", res.Header.Get("Date"), err)
+			}
 			if rest, err := io.ReadAll(br); err != nil || len(rest) != 0 {
 				t.Fatalf("after the 400: %q, %v; want the connection closed with nothing more", rest, err)
 			}
