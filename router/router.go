@@ -47,6 +47,12 @@ type Options struct {
 	// closed, so that a slow body cannot pin a connection and an
 	// upstream's (nginx's client_body_timeout). A wait for the upstream to
 	// take what was sent is not counted. Default DefaultBodyTimeout.
+	//
+	// On the event loop it bounds each wait for bytes. On the goroutine
+	// paths (chunked bodies, HTTP/1.0, unusual requests) it bounds each
+	// read of the decoded body, and net/http's chunked reader waits inside
+	// one read until the chunk ends or 32 KiB came: there a chunk that
+	// trickles in slower than that per BodyTimeout is cut too.
 	BodyTimeout time.Duration
 	// TrustForwarded keeps the client's X-Forwarded-For (appending the
 	// client address), X-Forwarded-Host, X-Forwarded-Proto and Forwarded
