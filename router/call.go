@@ -377,24 +377,31 @@ func (c *call) finish() {
 // without a response; net/http's sends a 200.
 type ownWriter interface{ ownWriter() }
 
-// clientBody gives each read of the client's body a deadline of timeout
-// (through ctl, the request's ResponseController) and marks its call when
-// a read fails for a reason of the client's (anything but the end of the
-// body, while the request is still on): slowBody when the deadline
-// passed, badBody otherwise, so that the failure is answered 408 or 400
-// and not put down to the upstream. The deadline is lifted at the end of
-// the body, before the connection waits for anything else; after an error
-// it stays, so that nothing (net/http's drain of an unread body) waits on
-// a connection that is done.
+// clientBody times the reads of the client's body (Options.BodyTimeout)
+// and marks its call when a read fails for a reason of the client's
+// (anything but the end of the body, while the request is still on):
+// slowBody when the deadline passed, badBody otherwise, so that the failure
+// is answered 408 or 400 and not put down to the upstream. With clock (the
+// connection's, on the router's own Server) each read of the connection
+// gets the timeout; otherwise (ctl, the request's ResponseController) each
+// read of the body does. The deadline is lifted at the end of the body,
+// before the connection waits for anything else; after an error it stays,
+// so that nothing (net/http's drain of an unread body) waits on a
+// connection that is done.
 type clientBody struct {
 	rc      io.ReadCloser
 	c       *call
+	clock   *bodyClock
 	ctl     *http.ResponseController
 	timeout time.Duration
+	started bool
 	ended   bool
 }
 
 func (b *clientBody) Read(p []byte) (int, error) {
+	if b.clock != nil {
+		return b.clockedRead(p)
+	}
 	deadline := time.Now().Add(b.timeout)
 	timed := !b.ended && b.ctl.SetReadDeadline(deadline) == nil
 	if timed && b.c.Err() != nil {
@@ -420,6 +427,31 @@ func (b *clientBody) Read(p []byte) (int, error) {
 		b.c.slowBody.Store(true)
 	case b.c.Err() == nil:
 		b.c.badBody.Store(true)
+	}
+	return n, err
+}
+
+func (b *clientBody) clockedRead(p []byte) (int, error) {
+	if !b.started {
+		b.started = true
+		b.clock.start(b.c, b.timeout)
+	}
+	n, err := b.rc.Read(p)
+	if err == nil || b.ended {
+		return n, err
+	}
+	b.ended = true
+	switch {
+	case err == io.EOF:
+		b.clock.stop(true)
+	case errors.Is(err, os.ErrDeadlineExceeded) && b.clock.expired():
+		b.clock.stop(false)
+		b.c.slowBody.Store(true) // see Read
+	default:
+		b.clock.stop(false)
+		if b.c.Err() == nil {
+			b.c.badBody.Store(true)
+		}
 	}
 	return n, err
 }

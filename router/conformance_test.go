@@ -683,7 +683,15 @@ var bodyHeads = []struct {
 		append(strings.SplitAfter(strings.Repeat("1\r\nx\r\n", 10), "x\r\n")[:10], "0\r\n\r\n")},
 	{"http1.0", "POST /old HTTP/1.0\r\nHost: x\r\nContent-Length: 10\r\n\r\n", strings.Split("abcdefghij", "")},
 	{"proxy", "PROPFIND /odd HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n", strings.Split("abcdefghij", "")},
+	// One chunk trickling in a byte at a time: the timeout bounds each wait
+	// for bytes, not each read of the decoded body (net/http's chunked
+	// reader waits inside one read until the chunk ends).
+	{"chunk trickle", "POST /trickle HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", trickledChunk},
+	{"proxy chunk trickle", "PROPFIND /trickle HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", trickledChunk},
 }
+
+// trickledChunk is a chunked body of one 10-byte chunk, in pieces of a byte.
+var trickledChunk = append(append([]string{"a\r\nx"}, strings.Split(strings.Repeat("x", 9), "")...), "\r\n0\r\n\r\n")
 
 // TestSlowBodyAnswered408: a client that sends part of its body and then
 // nothing for BodyTimeout is answered 408 and its connection closed,

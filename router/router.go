@@ -46,13 +46,9 @@ type Options struct {
 	// 408 (or, once the response has begun, cut) and its connection
 	// closed, so that a slow body cannot pin a connection and an
 	// upstream's (nginx's client_body_timeout). A wait for the upstream to
-	// take what was sent is not counted. Default DefaultBodyTimeout.
-	//
-	// On the event loop it bounds each wait for bytes. On the goroutine
-	// paths (chunked bodies, HTTP/1.0, unusual requests) it bounds each
-	// read of the decoded body, and net/http's chunked reader waits inside
-	// one read until the chunk ends or 32 KiB came: there a chunk that
-	// trickles in slower than that per BodyTimeout is cut too.
+	// take what was sent is not counted. It bounds each wait for bytes on
+	// the connection, on every path (bodyClock), so a chunk trickling in
+	// steadily passes. Default DefaultBodyTimeout.
 	BodyTimeout time.Duration
 	// TrustForwarded keeps the client's X-Forwarded-For (appending the
 	// client address), X-Forwarded-Host, X-Forwarded-Proto and Forwarded
@@ -358,7 +354,18 @@ func (rt *Router) serve(w http.ResponseWriter, req *http.Request, preview bool) 
 		// be waited for).
 		r2 := new(http.Request)
 		*r2 = *req
-		r2.Body = &clientBody{rc: req.Body, c: c, ctl: http.NewResponseController(w), timeout: rt.opts.BodyTimeout}
+		cb := &clientBody{rc: req.Body, c: c, timeout: rt.opts.BodyTimeout}
+		if fw, ok := w.(*fastResponse); ok {
+			cb.clock = &fw.c.clock
+		} else if k, ok := req.Context().Value(bodyClockKey{}).(*bodyClock); ok {
+			cb.clock = k
+		} else {
+			cb.ctl = http.NewResponseController(w)
+		}
+		if cb.clock != nil {
+			defer cb.clock.stop(false) // a body left unread: the call is over
+		}
+		r2.Body = cb
 		req = r2
 	}
 

@@ -90,6 +90,13 @@ func newServer(h http.Handler, readHeaderTimeout, idleTimeout time.Duration, log
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       idleTimeout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			// The handler times a request body's reads with it.
+			if rc, ok := c.(*replayConn); ok {
+				return context.WithValue(ctx, bodyClockKey{}, &rc.clock)
+			}
+			return ctx
+		},
 		ConnState: func(c net.Conn, st http.ConnState) {
 			// The connection was reported new when it was accepted, and
 			// as the net.Conn accepted, not the replaying wrapper.
@@ -243,7 +250,7 @@ func (s *Server) loopClosed(id net.Conn) {
 // with the bytes the loop read replayed first. id is the net.Conn Serve
 // accepted (ConnState's identity); served counts the requests it carried.
 func (s *Server) loopHandOff(id, nc net.Conn, pending []byte, served int) {
-	c := &fastConn{srv: s, nc: &replayConn{Conn: nc, pending: pending, id: id}, id: id, served: served}
+	c := &fastConn{srv: s, nc: newReplayConn(nc, pending, id), id: id, served: served}
 	s.mu.Lock()
 	s.loopConns--
 	s.conns[c] = struct{}{}
@@ -354,7 +361,8 @@ type fastConn struct {
 	header http.Header // reused by each response; see newFastResponse
 	idle   atomic.Bool
 	served int
-	linger bool // close with lingerClose: the client may still be sending
+	linger bool      // close with lingerClose: the client may still be sending
+	clock  bodyClock // times c.br's reads of a request body
 
 	// The client-gone watch of the request in progress (watchGone).
 	gone       atomic.Bool // the client closed: no more requests
@@ -397,7 +405,8 @@ func (c *fastConn) serve() {
 		return
 	}
 	c.remote = c.nc.RemoteAddr().String()
-	c.br = bufio.NewReaderSize(c.nc, fastHeadSize)
+	c.clock.nc = c.nc
+	c.br = bufio.NewReaderSize(clockedReader{&c.clock, c.nc}, fastHeadSize)
 	for {
 		head, ok := c.readHead()
 		if !ok {
@@ -672,7 +681,7 @@ func (c *fastConn) handOff(head []byte) bool {
 		pending = append(pending, rest...)
 	}
 	_ = c.nc.SetReadDeadline(time.Time{})
-	rc := &replayConn{Conn: c.nc, pending: pending, id: c.id}
+	rc := newReplayConn(c.nc, pending, c.id)
 	return c.srv.handoff.put(rc)
 }
 
@@ -870,7 +879,16 @@ func (c *fastConn) stopWatching() {
 type replayConn struct {
 	net.Conn
 	pending []byte
-	id      net.Conn // the connection as first accepted (ConnState), or nil for Conn
+	id      net.Conn  // the connection as first accepted (ConnState), or nil for Conn
+	clock   bodyClock // times the reads of a request body (ConnContext)
+}
+
+// newReplayConn returns conn with pending read first; id is the
+// connection as first accepted.
+func newReplayConn(conn net.Conn, pending []byte, id net.Conn) *replayConn {
+	r := &replayConn{Conn: conn, pending: pending, id: id}
+	r.clock.nc = conn
+	return r
 }
 
 func (r *replayConn) ident() net.Conn {
@@ -894,6 +912,7 @@ func (r *replayConn) Read(p []byte) (int, error) {
 		r.pending = r.pending[n:]
 		return n, nil
 	}
+	r.clock.beforeRead()
 	return r.Conn.Read(p)
 }
 
