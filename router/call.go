@@ -65,6 +65,9 @@ type call struct {
 	// slowBody is set when the client sent none of the rest of its body
 	// within Options.BodyTimeout.
 	slowBody atomic.Bool
+	// closeConn makes the answer close the client's connection (see
+	// Router.serve).
+	closeConn bool
 
 	// values answers Value and Deadline: the client request's context, or
 	// a WithoutCancel view of it when it can end (so that context.Cause
@@ -291,7 +294,7 @@ func (c *call) fail(w http.ResponseWriter, err error) {
 		c.status = http.StatusGatewayTimeout
 		c.log(slog.LevelInfo, "request cut at the drain deadline", err)
 		if !c.upgraded {
-			c.rt.writeError(w, c.color, c.status, c.rt.drainCut[c.color], false)
+			c.rt.writeError(w, c.color, c.status, c.rt.drainCut[c.color], c.closeConn)
 		}
 	case c.slowBody.Load():
 		// Before the client gone: net/http cancels the request once a
@@ -331,7 +334,7 @@ func (c *call) fail(w http.ResponseWriter, err error) {
 			if c.up != nil {
 				body = c.up.down
 			}
-			c.rt.writeError(w, c.color, c.status, body, false)
+			c.rt.writeError(w, c.color, c.status, body, c.closeConn)
 		}
 	}
 }

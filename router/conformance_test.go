@@ -857,3 +857,47 @@ func TestEarlyAnswerSaysClose(t *testing.T) {
 		t.Fatalf("the early answer kept the connection (no Connection: close) but the next request failed: %v", err)
 	}
 }
+
+// TestAmbiguousFramingOnNetHTTPCloses: a request whose head net/http reads
+// (too large for the router's own reader, or data_path: standard) may
+// carry Transfer-Encoding with Content-Length, which net/http forwards by
+// the former after dropping the latter. The answer closes the connection,
+// so the bytes after the chunked body are never taken for a request.
+func TestAmbiguousFramingOnNetHTTPCloses(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts Options
+		pad  int
+	}{
+		{"large head", Options{}, 6 << 10},
+		{"data_path standard", Options{NetHTTPServer: true, ReverseProxyOnly: true}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var smuggled atomic.Int64
+			up := newBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/smuggled" {
+					smuggled.Add(1)
+				}
+				io.Copy(io.Discard, r.Body)
+				io.WriteString(w, "ok")
+			}))
+			tr := startRouter(t, tc.opts, bluegreen.Blue, map[bluegreen.Color][]string{bluegreen.Blue: {up}, bluegreen.Green: {up}})
+			raw := "POST /upload HTTP/1.1\r\nHost: x\r\nX-Pad: " + strings.Repeat("p", tc.pad) + "\r\n" +
+				"Content-Length: 40\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" +
+				"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
+			res, body, br := sendRaw(t, tr.pub, raw)
+			if res.StatusCode != http.StatusOK && res.StatusCode != http.StatusBadRequest {
+				t.Fatalf("answered %d %q", res.StatusCode, body)
+			}
+			if !res.Close {
+				t.Errorf("answered %d without closing the connection", res.StatusCode)
+			}
+			if rest, err := io.ReadAll(br); err != nil || len(rest) != 0 {
+				t.Errorf("after the answer: %q, %v; want the connection closed", rest, err)
+			}
+			if n := smuggled.Load(); n != 0 {
+				t.Fatalf("the app got the smuggled request %d times", n)
+			}
+		})
+	}
+}

@@ -209,10 +209,13 @@ func noSniff(h http.Header) {
 // with status: no sniffed Content-Type (noSniff), and no Content-Length
 // with a 204 (RFC 9110 section 8.6: an upstream may send one; a 204 has
 // no body, so it must not be passed on).
-func finalHeader(h http.Header, status int) {
+func finalHeader(h http.Header, status int, closeConn bool) {
 	noSniff(h)
 	if status == http.StatusNoContent {
 		delete(h, "Content-Length")
+	}
+	if closeConn {
+		h["Connection"] = connClose
 	}
 }
 
@@ -249,7 +252,7 @@ func (e *directEngine) respond(w http.ResponseWriter, x *exchange, res *http.Res
 		}
 		dst["Trailer"] = []string{strings.Join(keys, ", ")}
 	}
-	finalHeader(dst, res.StatusCode)
+	finalHeader(dst, res.StatusCode, c.closeConn)
 	c.responded(res.StatusCode, dst)
 	w.WriteHeader(res.StatusCode)
 

@@ -327,6 +327,16 @@ func (rt *Router) serve(w http.ResponseWriter, req *http.Request, preview bool) 
 		rt.writeError(w, c.color, c.status, connectRefused, true)
 		return
 	}
+	if _, own := w.(ownWriter); !own && len(req.TransferEncoding) > 0 {
+		// net/http serves this request (its head was too large for the
+		// router's own reader, or data_path: standard) and dropped any
+		// Content-Length it came with, which the router's reader refuses
+		// (conflictingFraming): a front proxy may have framed the body by
+		// that length. Whatever follows on the connection cannot be
+		// trusted to be a request: close it after the answer (RFC 9112
+		// 6.1), which costs a reconnection for a chunked upload there.
+		c.closeConn = true
+	}
 	if len(c.pool.ups) == 0 {
 		c.fail(w, errNoUpstreams)
 		return
