@@ -309,7 +309,7 @@ func (c *call) fail(w http.ResponseWriter, err error) {
 		// The client went away; nobody is left to answer.
 		c.status = statusClientClosed
 		c.log(slog.LevelDebug, "client gone", err)
-		if _, ours := w.(ownWriter); !ours {
+		if !isOwnWriter(w) {
 			// net/http would answer 200 with an empty body once the
 			// handler returns without writing (a client that only
 			// half-closed would read it): abort the response instead.
@@ -380,6 +380,12 @@ func (c *call) finish() {
 // without a response; net/http's sends a 200.
 type ownWriter interface{ ownWriter() }
 
+// isOwnWriter reports whether w is one of the router's own writers.
+func isOwnWriter(w http.ResponseWriter) bool {
+	_, ok := w.(ownWriter)
+	return ok
+}
+
 // clientBody times the reads of the client's body (Options.BodyTimeout)
 // and marks its call when a read fails for a reason of the client's
 // (anything but the end of the body, while the request is still on):
@@ -402,59 +408,46 @@ type clientBody struct {
 }
 
 func (b *clientBody) Read(p []byte) (int, error) {
-	if b.clock != nil {
-		return b.clockedRead(p)
+	if b.ended {
+		return b.rc.Read(p)
 	}
-	deadline := time.Now().Add(b.timeout)
-	timed := !b.ended && b.ctl.SetReadDeadline(deadline) == nil
-	if timed && b.c.Err() != nil {
-		// The call ended (a drain cut it, the client left) and may have
-		// moved the deadline into the past just before the line above
-		// moved it forward: the read must not wait.
-		_ = b.ctl.SetReadDeadline(time.Unix(1, 0))
+	var deadline time.Time // this read's, without a clock
+	if b.clock != nil {
+		if !b.started {
+			b.started = true
+			b.clock.start(b.c, b.timeout)
+		}
+	} else if d := time.Now().Add(b.timeout); b.ctl.SetReadDeadline(d) == nil {
+		deadline = d
+		if b.c.Err() != nil {
+			// The call ended (a drain cut it, the client left) and may
+			// have moved the deadline into the past just before the line
+			// above moved it forward: the read must not wait.
+			_ = b.ctl.SetReadDeadline(time.Unix(1, 0))
+		}
 	}
 	n, err := b.rc.Read(p)
 	if err == nil {
 		return n, nil
 	}
 	b.ended = true
+	// This body's deadline passed, not one set in the past to end the
+	// call (closeOnEnd). net/http cancels the request's context on such an
+	// error, which must not be taken for the client gone.
+	slow := errors.Is(err, os.ErrDeadlineExceeded) &&
+		((b.clock != nil && b.clock.expired()) || (!deadline.IsZero() && !time.Now().Before(deadline)))
+	lift := err == io.EOF
+	if b.clock != nil {
+		b.clock.stop(lift)
+	} else if lift && !deadline.IsZero() {
+		_ = b.ctl.SetReadDeadline(time.Time{})
+	}
 	switch {
-	case err == io.EOF:
-		if timed {
-			_ = b.ctl.SetReadDeadline(time.Time{})
-		}
-	case timed && errors.Is(err, os.ErrDeadlineExceeded) && !time.Now().Before(deadline):
-		// This deadline passed, not one set in the past to end the call
-		// (closeOnEnd). net/http cancels the request's context on such an
-		// error, which must not be taken for the client gone.
+	case lift:
+	case slow:
 		b.c.slowBody.Store(true)
 	case b.c.Err() == nil:
 		b.c.badBody.Store(true)
-	}
-	return n, err
-}
-
-func (b *clientBody) clockedRead(p []byte) (int, error) {
-	if !b.started {
-		b.started = true
-		b.clock.start(b.c, b.timeout)
-	}
-	n, err := b.rc.Read(p)
-	if err == nil || b.ended {
-		return n, err
-	}
-	b.ended = true
-	switch {
-	case err == io.EOF:
-		b.clock.stop(true)
-	case errors.Is(err, os.ErrDeadlineExceeded) && b.clock.expired():
-		b.clock.stop(false)
-		b.c.slowBody.Store(true) // see Read
-	default:
-		b.clock.stop(false)
-		if b.c.Err() == nil {
-			b.c.badBody.Store(true)
-		}
 	}
 	return n, err
 }

@@ -327,7 +327,7 @@ func (rt *Router) serve(w http.ResponseWriter, req *http.Request, preview bool) 
 		rt.writeError(w, c.color, c.status, connectRefused, true)
 		return
 	}
-	if _, own := w.(ownWriter); !own && len(req.TransferEncoding) > 0 {
+	if len(req.TransferEncoding) > 0 && !isOwnWriter(w) {
 		// net/http serves this request (its head was too large for the
 		// router's own reader, or data_path: standard) and dropped any
 		// Content-Length it came with, which the router's reader refuses
