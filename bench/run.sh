@@ -329,7 +329,7 @@ if has_part latency; then
 	run_latency() {
 		local name=$1 out=$WORK/latency-$1-$2.txt rc=0 f p99 keys=(rate achieved kept_up requests failed p50_ms p90_ms p99_ms p999_ms max_ms sent_p99_ms)
 		"$WORK/bin/latency" -url "${URL[$name]}" -rate "$RATE" -c "$CONNS" -d "$DURATION" -warmup "$WARMUP" \
-			-label "$name" -format kv >"$out" 2>"$out.err" || rc=$?
+			-label "$name" -format kv -hist "$WORK/latency-$1-$2.hist" >"$out" 2>"$out.err" || rc=$?
 		((rc <= 1)) || die "bench/latency failed on $name; see $out.err"
 		((rc == 0)) || { STATUS=1; cat "$out.err" >&2; }
 		declare -A kv=()
@@ -356,15 +356,34 @@ if has_part latency; then
 			run_latency "$t" "$round"
 		done
 	done
-	echo "## Latency at a fixed rate: bench/latency -rate $RATE -c $CONNS -d $DURATION, GET / (open loop; median of $LAT_ROUNDS interleaved runs by p99)"
+	# pool NAME: the percentiles of all NAME's runs together, in POOL[NAME.key].
+	declare -A POOL
+	pool() {
+		local f files=()
+		for f in $(seq 1 "$LAT_ROUNDS"); do files+=("$WORK/latency-$1-$f.hist"); done
+		for f in $("$WORK/bin/latency" -pool -format kv "${files[@]}"); do POOL[$1.${f%%=*}]=${f#*=}; done
+		[[ -n ${POOL[$1.p99_ms]:-} ]] || die "cannot pool the latency runs of $1"
+	}
+	for t in "${TARGETS[@]}"; do pool "$t"; done
+	echo "## Latency at a fixed rate: bench/latency -rate $RATE -c $CONNS -d $DURATION, GET / (open loop; $LAT_ROUNDS interleaved runs, pooled)"
 	echo
 	echo "Measured from each request's scheduled send time to the end of its body (no coordinated omission);"
-	echo "percentiles over-state by at most 6.25% (histogram buckets). Each row is the target's run with the median"
-	echo "p99 of its $LAT_ROUNDS; the runs take turns (direct, nginx, bluegreen, ... then again), so each round's"
-	echo "targets share the machine's weather. \"achieved\" below 95% of the offered rate means the run could not keep"
-	echo "up and its figures do not describe that rate."
+	echo "percentiles over-state by at most 6.25% (histogram buckets). The runs take turns (direct, nginx, bluegreen,"
+	echo "... then again), so each round's targets share the machine's weather. \"achieved\" below 95% of the offered"
+	echo "rate means the run could not keep up and its figures do not describe that rate."
 	echo
-	echo "| target | offered req/s | achieved req/s | p50 | p90 | p99 | p99.9 | max | failed | p99 of each run | p99 from the actual send |"
+	echo "The first table pools each target's $LAT_ROUNDS runs (\`bench/latency -pool\`: the percentiles of all their"
+	echo "requests together); the target is judged on it. The second shows each target's run with the median p99."
+	echo
+	echo "| target (all $LAT_ROUNDS runs pooled) | requests | p50 | p90 | p99 | p99.9 | max |"
+	echo "|---|---:|---:|---:|---:|---:|---:|"
+	for t in "${TARGETS[@]}"; do
+		printf '| %s | %s | %s ms | %s ms | %s ms | %s ms | %s ms |\n' "$t" "${POOL[$t.requests]}" \
+			"$(fmt_ms "${POOL[$t.p50_ms]}")" "$(fmt_ms "${POOL[$t.p90_ms]}")" "$(fmt_ms "${POOL[$t.p99_ms]}")" \
+			"$(fmt_ms "${POOL[$t.p999_ms]}")" "$(fmt_ms "${POOL[$t.max_ms]}")"
+	done
+	echo
+	echo "| target (run with the median p99) | offered req/s | achieved req/s | p50 | p90 | p99 | p99.9 | max | failed | p99 of each run | p99 from the actual send |"
 	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"
 	declare -A MED
 	for t in "${TARGETS[@]}"; do
@@ -378,8 +397,10 @@ if has_part latency; then
 	done
 	echo
 	if [[ -n $BIN ]]; then
-		# The verdict pairs the runs of one round: bluegreen's p99 over
-		# nginx's, run back to back, then the median of those ratios.
+		# The verdict compares the pooled p99s: one run's p99 is set by the
+		# few stalls of the shared machine (40-50 in 10 s, each holding up
+		# every request in flight for a few ms, for every target alike) that
+		# fell into it. The pairs of one round (run back to back) follow.
 		ratios=() wins=0 note=
 		for r in $(seq 1 "$LAT_ROUNDS"); do
 			ratios+=("$(awk -v a="${ROUND_P99[bluegreen.$r]}" -v b="${ROUND_P99[nginx.$r]}" 'BEGIN {printf "%.2f", a / b}')")
@@ -389,11 +410,20 @@ if has_part latency; then
 			fi
 		done
 		mratio=$(printf '%s\n' "${ratios[@]}" | sort -g | awk -v n="$LAT_ROUNDS" 'NR == (n + 1) / 2')
-		echo "- target bluegreen p99 <= nginx p99 at $RATE req/s: median p99 $(fmt_ms "${ROUND_P99[bluegreen.${MED[bluegreen]}]}") ms" \
-			"vs $(fmt_ms "${ROUND_P99[nginx.${MED[nginx]}]}") ms; per round, bluegreen over nginx: $(
-				IFS=,
-				echo "${ratios[*]}" | sed 's/,/, /g'
-			) (median ${mratio}x, bluegreen lower or equal in $wins of $LAT_ROUNDS), $(met "$mratio <= 1")$note"
+		pr=$(awk -v a="${POOL[bluegreen.p99_ms]}" -v b="${POOL[nginx.p99_ms]}" 'BEGIN {printf "%.2f", a / b}')
+		echo "- target bluegreen p99 <= nginx p99 at $RATE req/s, all runs pooled: $(fmt_ms "${POOL[bluegreen.p99_ms]}") ms" \
+			"vs $(fmt_ms "${POOL[nginx.p99_ms]}") ms (${pr}x), $(
+				if awk -v a="${POOL[bluegreen.p99_ms]}" -v b="${POOL[nginx.p99_ms]}" 'BEGIN {exit !(a == b)}'; then
+					echo "met: the same histogram bucket (within 6.25%)"
+				else
+					met "${POOL[bluegreen.p99_ms]} < ${POOL[nginx.p99_ms]}"
+				fi
+			)$note"
+		echo "- per round, bluegreen's p99 over nginx's: $(
+			IFS=,
+			echo "${ratios[*]}" | sed 's/,/, /g'
+		) (median ${mratio}x, bluegreen lower or equal in $wins of $LAT_ROUNDS; median runs $(fmt_ms "${ROUND_P99[bluegreen.${MED[bluegreen]}]}")" \
+			"vs $(fmt_ms "${ROUND_P99[nginx.${MED[nginx]}]}") ms)"
 	fi
 	echo "- load average after this part: $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo

@@ -1,7 +1,9 @@
 package loadgen
 
 import (
+	"fmt"
 	"math/bits"
+	"strings"
 	"time"
 )
 
@@ -89,4 +91,66 @@ func (h *histogram) percentiles() Percentiles {
 		P999: h.quantile(0.999),
 		Max:  time.Duration(h.max),
 	}
+}
+
+// Histogram is a record of latencies that runs measured apart can be
+// pooled in: the sum of two Histograms gives the percentiles of both runs'
+// requests together, which no combination of their Percentiles can. Its
+// text form (MarshalText) lets separate processes pool their runs. The zero
+// value is empty and ready to use; it is not safe for concurrent use.
+type Histogram struct {
+	h histogram
+}
+
+// histMagic starts a Histogram's text form.
+const histMagic = "loadgen-histogram v1"
+
+// Add adds o's counts to h.
+func (h *Histogram) Add(o *Histogram) { h.h.add(&o.h) }
+
+// Count returns how many latencies h holds.
+func (h *Histogram) Count() int64 { return h.h.total }
+
+// Percentiles summarises h as a Result does (bucket upper bounds, capped at
+// the exact maximum); all zero when h is empty.
+func (h *Histogram) Percentiles() Percentiles { return h.h.percentiles() }
+
+// MarshalText encodes h as a first line "loadgen-histogram v1 total=N
+// max=NS" and then one line "BUCKET COUNT" per bucket that is not empty.
+func (h *Histogram) MarshalText() ([]byte, error) {
+	b := fmt.Appendf(nil, "%s total=%d max=%d\n", histMagic, h.h.total, h.h.max)
+	for i, c := range h.h.counts {
+		if c != 0 {
+			b = fmt.Appendf(b, "%d %d\n", i, c)
+		}
+	}
+	return b, nil
+}
+
+// UnmarshalText replaces h with the histogram that MarshalText encoded in
+// text. It refuses anything else, naming the line, and leaves h unchanged
+// then.
+func (h *Histogram) UnmarshalText(text []byte) error {
+	lines := strings.Split(strings.TrimSuffix(string(text), "\n"), "\n")
+	var n histogram
+	if _, err := fmt.Sscanf(lines[0], histMagic+" total=%d max=%d", &n.total, &n.max); err != nil ||
+		n.total < 0 || n.max < 0 {
+		return fmt.Errorf("line 1: want %q, got %q", histMagic+" total=N max=NS", lines[0])
+	}
+	var sum int64
+	for i, l := range lines[1:] {
+		var bucket int
+		var count int64
+		if _, err := fmt.Sscanf(l, "%d %d", &bucket, &count); err != nil ||
+			bucket < 0 || bucket >= numBuckets || count <= 0 || n.counts[bucket] != 0 {
+			return fmt.Errorf("line %d: want a new bucket 0-%d and a positive count, got %q", i+2, numBuckets-1, l)
+		}
+		n.counts[bucket] = count
+		sum += count
+	}
+	if sum != n.total {
+		return fmt.Errorf("line 1 says total=%d, the buckets below it hold %d", n.total, sum)
+	}
+	h.h = n
+	return nil
 }

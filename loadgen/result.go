@@ -54,6 +54,10 @@ type Result struct {
 	// millisecond elsewhere (a Go timer in a mostly idle process), more
 	// when the machine's cores are busy. Zero without Rate.
 	CorrectedLatency Percentiles
+	// CorrectedHistogram holds the latencies that CorrectedLatency
+	// summarises, so that several runs can be pooled (Histogram.Add).
+	// Never nil in a Result from a Runner; empty without Rate.
+	CorrectedHistogram *Histogram
 	// Elapsed is the wall time of the run so far (or in total, once done),
 	// counted from Start or from the last Runner.Reset.
 	Elapsed time.Duration

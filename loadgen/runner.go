@@ -203,6 +203,7 @@ func (r *Runner) Snapshot() Result {
 	res.Requests = res.OK + res.Failed
 	res.Latency = h.percentiles()
 	res.CorrectedLatency = corrected.percentiles()
+	res.CorrectedHistogram = &Histogram{h: corrected}
 	since := r.start.Add(time.Duration(r.since.Load()))
 	select {
 	case <-r.done:

@@ -21,6 +21,12 @@
 // period; below 95% of -rate, the load generator or the target could not keep
 // up and the figures do not describe the asked rate: the output says so.
 //
+// With -hist FILE it also writes the histogram of the latencies from the
+// schedule to FILE, and "latency -pool FILE..." pools such files: it prints
+// the percentiles of all their requests together. bench/run.sh judges its
+// latency target on the pooled runs of each target: one run's p99 is set by
+// the few stalls of the shared machine that fell into its 10 s.
+//
 // The exit status is 1 when a request failed (any error or a status other
 // than 2xx), 2 for bad flags.
 package main
@@ -69,14 +75,22 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	timeout := fs.Duration("timeout", 10*time.Second, "per-request timeout")
 	label := fs.String("label", "", "target name printed in the output (default: the URL)")
 	format := fs.String("format", "text", "output: text (readable) or kv (one line of key=value, for scripts)")
+	histOut := fs.String("hist", "", "also write the histogram of the latencies from the schedule to this file")
+	pool := fs.Bool("pool", false, "pool the histogram files named after the flags instead of measuring")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *url == "" || *rate < 1 || *conns < 1 || *dur <= 0 || *warmup < 0 {
-		return errors.New("-url is required; -rate, -c and -d must be positive, -warmup not negative")
-	}
 	if *format != "text" && *format != "kv" {
 		return fmt.Errorf("-format %q: want text or kv", *format)
+	}
+	if *pool {
+		return poolFiles(fs.Args(), *format, stdout)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (histogram files go with -pool)", fs.Arg(0))
+	}
+	if *url == "" || *rate < 1 || *conns < 1 || *dur <= 0 || *warmup < 0 {
+		return errors.New("-url is required; -rate, -c and -d must be positive, -warmup not negative")
 	}
 	if *label == "" {
 		*label = *url
@@ -126,10 +140,47 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "  latency from the actual send:    p50 %s  p90 %s  p99 %s  p99.9 %s  max %s ms\n",
 			ms(l.P50), ms(l.P90), ms(l.P99), ms(l.P999), ms(l.Max))
 	}
+	if *histOut != "" {
+		text, _ := res.CorrectedHistogram.MarshalText()
+		if err := os.WriteFile(*histOut, text, 0o644); err != nil {
+			return err
+		}
+	}
 	if res.Failed > 0 {
 		fmt.Fprintf(os.Stderr, "latency: %s: %d of %d requests failed: %v %q\n",
 			*label, res.Failed, res.Requests, res.Failures, res.FirstErrors)
 		return errFailed
+	}
+	return nil
+}
+
+// poolFiles prints the percentiles of the requests of every histogram file
+// in names together.
+func poolFiles(names []string, format string, stdout io.Writer) error {
+	if len(names) == 0 {
+		return errors.New("-pool: name the histogram files (written by -hist)")
+	}
+	var all loadgen.Histogram
+	for _, name := range names {
+		text, err := os.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		var h loadgen.Histogram
+		if err := h.UnmarshalText(text); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		all.Add(&h)
+	}
+	p := all.Percentiles()
+	switch format {
+	case "kv":
+		fmt.Fprintf(stdout, "runs=%d requests=%d p50_ms=%s p90_ms=%s p99_ms=%s p999_ms=%s max_ms=%s\n",
+			len(names), all.Count(), ms(p.P50), ms(p.P90), ms(p.P99), ms(p.P999), ms(p.Max))
+	default:
+		fmt.Fprintf(stdout, "%d runs pooled, %d requests\n", len(names), all.Count())
+		fmt.Fprintf(stdout, "  latency from the scheduled send: p50 %s  p90 %s  p99 %s  p99.9 %s  max %s ms\n",
+			ms(p.P50), ms(p.P90), ms(p.P99), ms(p.P999), ms(p.Max))
 	}
 	return nil
 }
