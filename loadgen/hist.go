@@ -133,23 +133,30 @@ func (h *Histogram) MarshalText() ([]byte, error) {
 func (h *Histogram) UnmarshalText(text []byte) error {
 	lines := strings.Split(strings.TrimSuffix(string(text), "\n"), "\n")
 	var n histogram
+	header := func() string { return fmt.Sprintf("%s total=%d max=%d", histMagic, n.total, n.max) }
 	if _, err := fmt.Sscanf(lines[0], histMagic+" total=%d max=%d", &n.total, &n.max); err != nil ||
-		n.total < 0 || n.max < 0 {
+		n.total < 0 || n.max < 0 || header() != lines[0] {
 		return fmt.Errorf("line 1: want %q, got %q", histMagic+" total=N max=NS", lines[0])
 	}
 	var sum int64
+	top := -1
 	for i, l := range lines[1:] {
 		var bucket int
 		var count int64
-		if _, err := fmt.Sscanf(l, "%d %d", &bucket, &count); err != nil ||
-			bucket < 0 || bucket >= numBuckets || count <= 0 || n.counts[bucket] != 0 {
-			return fmt.Errorf("line %d: want a new bucket 0-%d and a positive count, got %q", i+2, numBuckets-1, l)
+		if _, err := fmt.Sscanf(l, "%d %d", &bucket, &count); err != nil || fmt.Sprintf("%d %d", bucket, count) != l ||
+			bucket <= top || bucket >= numBuckets || count <= 0 {
+			return fmt.Errorf("line %d: want a bucket above the line before's (up to %d) and a positive count, got %q",
+				i+2, numBuckets-1, l)
 		}
 		n.counts[bucket] = count
 		sum += count
+		top = bucket
 	}
 	if sum != n.total {
 		return fmt.Errorf("line 1 says total=%d, the buckets below it hold %d", n.total, sum)
+	}
+	if n.total > 0 && bucketOf(n.max) != top {
+		return fmt.Errorf("line 1 says max=%d, which is not in the last bucket, %d (line %d)", n.max, top, len(lines))
 	}
 	h.h = n
 	return nil

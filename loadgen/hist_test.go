@@ -109,6 +109,10 @@ func TestHistogramTextRefused(t *testing.T) {
 		histMagic + " total=1 max=5\n3 0\n",             // an empty bucket
 		histMagic + " total=-1 max=5\n",                 // a negative total
 		histMagic + " total=1 max=5\n3 1\nextra line\n", // trailing junk
+		histMagic + " total=1 max=5\n5 1 2\n",           // a third field
+		histMagic + " total=1 max=5 more\n5 1\n",        // more on line 1
+		histMagic + " total=2 max=6\n6 1\n5 1\n",        // buckets out of order
+		histMagic + " total=1 max=900\n5 1\n",           // max beyond the last bucket
 	} {
 		if err := h.UnmarshalText([]byte(bad)); err == nil {
 			t.Errorf("UnmarshalText(%q) = nil, want an error", bad)
