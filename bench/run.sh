@@ -13,6 +13,7 @@ SWITCHES=${BENCH_SWITCHES:-100}          # switchbench -n
 MEM_CONNS=${BENCH_MEMORY_CONNECTIONS:-1000}
 RATE=${BENCH_RATE:-5000}                 # bench/latency -rate: req/s offered to every target
 LAT_ROUNDS=${BENCH_LATENCY_ROUNDS:-5}    # interleaved latency runs per target
+WRK_ROUNDS=${BENCH_THROUGHPUT_ROUNDS:-4} # interleaved wrk runs per target
 PARTS=${BENCH_PARTS:-throughput,latency,switch,memory}
 BASELINES_ONLY=${BENCH_BASELINES_ONLY:-0}
 HOLD=0
@@ -26,6 +27,7 @@ usage: bash bench/run.sh [options]
   -w DURATION      warm-up per target (and per latency run), 0 for none (env BENCH_WARMUP, default $WARMUP)
   -r RATE          req/s of the latency part, the same for every target (env BENCH_RATE, default $RATE)
   -l ROUNDS        interleaved latency runs per target, odd (env BENCH_LATENCY_ROUNDS, default $LAT_ROUNDS)
+  -T ROUNDS        interleaved wrk runs per target (env BENCH_THROUGHPUT_ROUNDS, default $WRK_ROUNDS)
   -n SWITCHES      switches under load (env BENCH_SWITCHES, default $SWITCHES)
   -m CONNECTIONS   idle connections for the memory figure (env BENCH_MEMORY_CONNECTIONS, default $MEM_CONNS)
   -p PARTS         comma list of throughput, latency, switch, memory (env BENCH_PARTS, default $PARTS)
@@ -42,6 +44,7 @@ while (($#)); do
 	-w) WARMUP=$2; shift 2 ;;
 	-r) RATE=$2; shift 2 ;;
 	-l) LAT_ROUNDS=$2; shift 2 ;;
+	-T) WRK_ROUNDS=$2; shift 2 ;;
 	-n) SWITCHES=$2; shift 2 ;;
 	-m) MEM_CONNS=$2; shift 2 ;;
 	-p) PARTS=$2; shift 2 ;;
@@ -264,13 +267,44 @@ to_ms() {
 # met CONDITION: "met" when the awk condition holds, else "NOT met".
 met() { if awk "BEGIN {exit !($1)}"; then echo met; else echo "NOT met"; fi; }
 
+# wrk_pool FILE...: pools wrk latency histograms (lines "MICROSECONDS COUNT",
+# as wrk-hist.lua writes them) and prints "requests p50 p90 p99 p99.9" in ms.
+# wrk keeps latencies to the microsecond, so the pooled figures are exact.
+wrk_pool() {
+	cat "$@" | awk '{c[$1] += $2} END {for (v in c) print v, c[v]}' | sort -n | awk '
+		{v[NR] = $1; c[NR] = $2; n += $2}
+		END {
+			split("0.5 0.9 0.99 0.999", q, " "); k = 1; t = 0
+			for (i = 1; i <= NR && k <= 4; i++) {
+				t += c[i]
+				while (k <= 4 && t >= q[k] * n) { out[k] = v[i]; k++ }
+			}
+			if (n == 0) exit 1
+			printf "%d %.3f %.3f %.3f %.3f\n", n, out[1] / 1000, out[2] / 1000, out[3] / 1000, out[4] / 1000
+		}'
+}
+
 # ---- throughput ----
 if has_part throughput; then
-	declare -A BEST_RPS BEST_P50 BEST_P99 BEST_ERR RUNS
-	# run_wrk NAME ROUND: one measured run, keeping the best req/s per target.
+	((WRK_ROUNDS >= 1)) || die "the throughput rounds must be at least 1, not $WRK_ROUNDS"
+	declare -A BEST_RPS BEST_ERR RUNS WRK_P99S WRK_ROUND_P99 WRK_POOL
+	# wrk's done() hook writes the run's whole latency histogram, so that a
+	# target's runs can be pooled like the fixed-rate ones.
+	cat >"$WORK/wrk-hist.lua" <<'LUA'
+done = function(summary, latency, requests)
+  local f = assert(io.open(os.getenv("WRK_HIST"), "w"))
+  for i = 1, #latency do
+    local us, n = latency(i)
+    f:write(string.format("%d %d\n", us, n))
+  end
+  f:close()
+end
+LUA
+	# run_wrk NAME ROUND: one measured run, keeping the best req/s per target
+	# and the run's latency histogram.
 	run_wrk() {
-		local name=$1 out=$WORK/wrk-$1-$2.txt rps p50 p99 errs
-		wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "${URL[$name]}" >"$out"
+		local name=$1 out=$WORK/wrk-$1-$2.txt hist=$WORK/wrk-$1-$2.hist rps p50 p99 errs
+		WRK_HIST=$hist wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s "$WORK/wrk-hist.lua" "${URL[$name]}" >"$out"
 		rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
 		p50=$(awk '$1 == "50%" {print $2}' "$out")
 		p99=$(awk '$1 == "99%" {print $2}' "$out")
@@ -278,11 +312,15 @@ if has_part throughput; then
 			/Socket errors:/ {gsub(/,/, ""); n += $4 + $6 + $8 + $10}
 			END {print n + 0}' "$out")
 		[[ -n $rps && -n $p50 && -n $p99 ]] || die "cannot parse wrk output $out"
+		[[ -s $hist ]] || die "wrk wrote no latency histogram for $name (needs wrk 4.1's Lua done() hook); see $out"
 		log "$name round $2: $rps req/s, p50 $p50, p99 $p99, $errs errors"
 		RUNS[$name]+="${RUNS[$name]:+, }$(printf '%.0f' "$rps")"
+		WRK_P99S[$name]+="${WRK_P99S[$name]:+, }$(to_ms "$p99")"
+		WRK_ROUND_P99[$name.$2]=$(to_ms "$p99")
 		if [[ -z ${BEST_RPS[$name]:-} ]] || awk -v a="$rps" -v b="${BEST_RPS[$name]}" 'BEGIN {exit !(a > b)}'; then
-			BEST_RPS[$name]=$rps BEST_P50[$name]=$p50 BEST_P99[$name]=$p99 BEST_ERR[$name]=$errs
+			BEST_RPS[$name]=$rps
 		fi
+		BEST_ERR[$name]=$((${BEST_ERR[$name]:-0} + errs))
 	}
 	for t in "${TARGETS[@]}"; do
 		curl -fsS -o /dev/null "${URL[$t]}" || die "$t (${URL[$t]}) does not answer 200"
@@ -290,27 +328,50 @@ if has_part throughput; then
 			wrk -t"$THREADS" -c"$CONNS" -d"$WARMUP" "${URL[$t]}" >/dev/null
 		fi
 	done
-	for round in 1 2; do
-		for t in "${TARGETS[@]}"; do
-			run_wrk "$t" "$round"
+	# Each round starts with the next target, so that no target always
+	# runs right after the same other one.
+	for round in $(seq 1 "$WRK_ROUNDS"); do
+		for i in "${!TARGETS[@]}"; do
+			run_wrk "${TARGETS[$(((i + round - 1) % ${#TARGETS[@]}))]}" "$round"
 		done
 	done
-	echo "## Throughput: wrk -t$THREADS -c$CONNS -d$DURATION --latency, GET / (best of 2 interleaved runs)"
+	for t in "${TARGETS[@]}"; do
+		files=()
+		for r in $(seq 1 "$WRK_ROUNDS"); do files+=("$WORK/wrk-$t-$r.hist"); done
+		WRK_POOL[$t]=$(wrk_pool "${files[@]}") || die "cannot pool the wrk runs of $t"
+	done
+	echo "## Throughput: wrk -t$THREADS -c$CONNS -d$DURATION --latency, GET / ($WRK_ROUNDS interleaved runs)"
 	echo
-	echo "| target | req/s | ratio to direct | p50 | p99 | errors | req/s of each run |"
-	echo "|---|---:|---:|---:|---:|---:|---|"
+	echo "req/s is each target's best run; the latencies pool all of a target's runs (wrk's own histograms, to the"
+	echo "microsecond, written by a Lua done() hook), and the p99 target is judged on them. Each round starts with the"
+	echo "next target in turn."
+	echo
+	echo "| target | req/s (best) | ratio to direct | p50 | p90 | p99 | p99.9 | errors (all runs) | req/s of each run | p99 of each run (ms) |"
+	echo "|---|---:|---:|---:|---:|---:|---:|---:|---|---|"
 	for t in "${TARGETS[@]}"; do
 		ratio=$(awk -v a="${BEST_RPS[$t]}" -v b="${BEST_RPS[direct]}" 'BEGIN {printf "%.2fx", a / b}')
-		printf '| %s | %.0f | %s | %s | %s | %s | %s |\n' "$t" "${BEST_RPS[$t]}" "$ratio" \
-			"${BEST_P50[$t]}" "${BEST_P99[$t]}" "${BEST_ERR[$t]}" "${RUNS[$t]}"
+		read -r _ q50 q90 q99 q999 <<<"${WRK_POOL[$t]}"
+		printf '| %s | %.0f | %s | %s ms | %s ms | %s ms | %s ms | %s | %s | %s |\n' "$t" "${BEST_RPS[$t]}" "$ratio" \
+			"$q50" "$q90" "$q99" "$q999" "${BEST_ERR[$t]}" "${RUNS[$t]}" "${WRK_P99S[$t]}"
 		((BEST_ERR[$t] == 0)) || STATUS=1
 	done
 	echo
 	if [[ -n $BIN ]]; then
 		ratio=$(awk -v a="${BEST_RPS[bluegreen]}" -v b="${BEST_RPS[direct]}" 'BEGIN {printf "%.2f", a / b}')
-		p99bg=$(to_ms "${BEST_P99[bluegreen]}") p99ng=$(to_ms "${BEST_P99[nginx]}")
+		read -r _ _ _ p99bg _ <<<"${WRK_POOL[bluegreen]}"
+		read -r _ _ _ p99ng _ <<<"${WRK_POOL[nginx]}"
+		wins=0 ratios=()
+		for r in $(seq 1 "$WRK_ROUNDS"); do
+			ratios+=("$(awk -v a="${WRK_ROUND_P99[bluegreen.$r]}" -v b="${WRK_ROUND_P99[nginx.$r]}" 'BEGIN {printf "%.2f", a / b}')")
+			awk -v a="${WRK_ROUND_P99[bluegreen.$r]}" -v b="${WRK_ROUND_P99[nginx.$r]}" 'BEGIN {exit !(a <= b)}' && wins=$((wins + 1))
+		done
 		echo "- target bluegreen >= 0.35x direct: ${ratio}x, $(met "$ratio >= 0.35")"
-		echo "- target bluegreen p99 <= nginx p99: $p99bg ms vs $p99ng ms, $(met "$p99bg <= $p99ng")"
+		echo "- target bluegreen p99 <= nginx p99, all runs pooled: $p99bg ms vs $p99ng ms" \
+			"($(awk -v a="$p99bg" -v b="$p99ng" 'BEGIN {printf "%.3f", a / b}')x), $(met "$p99bg <= $p99ng")"
+		echo "- per round, bluegreen's p99 over nginx's: $(
+			IFS=,
+			echo "${ratios[*]}" | sed 's/,/, /g'
+		) (bluegreen lower or equal in $wins of $WRK_ROUNDS)"
 		echo
 	fi
 fi
