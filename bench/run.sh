@@ -267,6 +267,21 @@ to_ms() {
 # met CONDITION: "met" when the awk condition holds, else "NOT met".
 met() { if awk "BEGIN {exit !($1)}"; then echo met; else echo "NOT met"; fi; }
 
+# round_ratios ARRAY ROUNDS: bluegreen's p99 over nginx's in each round, from
+# ARRAY[bluegreen.R] and ARRAY[nginx.R] (ms), into RATIOS; WINS counts the
+# rounds where bluegreen's was lower or equal.
+round_ratios() {
+	local -n p99s=$1
+	local r
+	RATIOS=() WINS=0
+	for r in $(seq 1 "$2"); do
+		RATIOS+=("$(awk -v a="${p99s[bluegreen.$r]}" -v b="${p99s[nginx.$r]}" 'BEGIN {printf "%.2f", a / b}')")
+		if awk -v a="${p99s[bluegreen.$r]}" -v b="${p99s[nginx.$r]}" 'BEGIN {exit !(a <= b)}'; then
+			WINS=$((WINS + 1))
+		fi
+	done
+}
+
 # wrk_pool FILE...: pools wrk latency histograms (lines "MICROSECONDS COUNT",
 # as wrk-hist.lua writes them) and prints "requests p50 p90 p99 p99.9" in ms.
 # wrk keeps latencies to the microsecond, so the pooled figures are exact.
@@ -360,18 +375,14 @@ LUA
 		ratio=$(awk -v a="${BEST_RPS[bluegreen]}" -v b="${BEST_RPS[direct]}" 'BEGIN {printf "%.2f", a / b}')
 		read -r _ _ _ p99bg _ <<<"${WRK_POOL[bluegreen]}"
 		read -r _ _ _ p99ng _ <<<"${WRK_POOL[nginx]}"
-		wins=0 ratios=()
-		for r in $(seq 1 "$WRK_ROUNDS"); do
-			ratios+=("$(awk -v a="${WRK_ROUND_P99[bluegreen.$r]}" -v b="${WRK_ROUND_P99[nginx.$r]}" 'BEGIN {printf "%.2f", a / b}')")
-			awk -v a="${WRK_ROUND_P99[bluegreen.$r]}" -v b="${WRK_ROUND_P99[nginx.$r]}" 'BEGIN {exit !(a <= b)}' && wins=$((wins + 1))
-		done
+		round_ratios WRK_ROUND_P99 "$WRK_ROUNDS"
 		echo "- target bluegreen >= 0.35x direct: ${ratio}x, $(met "$ratio >= 0.35")"
 		echo "- target bluegreen p99 <= nginx p99, all runs pooled: $p99bg ms vs $p99ng ms" \
 			"($(awk -v a="$p99bg" -v b="$p99ng" 'BEGIN {printf "%.3f", a / b}')x), $(met "$p99bg <= $p99ng")"
 		echo "- per round, bluegreen's p99 over nginx's: $(
 			IFS=,
-			echo "${ratios[*]}" | sed 's/,/, /g'
-		) (bluegreen lower or equal in $wins of $WRK_ROUNDS)"
+			echo "${RATIOS[*]}" | sed 's/,/, /g'
+		) (bluegreen lower or equal in $WINS of $WRK_ROUNDS)"
 		echo
 	fi
 fi
@@ -462,15 +473,14 @@ if has_part latency; then
 		# few stalls of the shared machine (40-50 in 10 s, each holding up
 		# every request in flight for a few ms, for every target alike) that
 		# fell into it. The pairs of one round (run back to back) follow.
-		ratios=() wins=0 note=
+		round_ratios ROUND_P99 "$LAT_ROUNDS"
+		note=
 		for r in $(seq 1 "$LAT_ROUNDS"); do
-			ratios+=("$(awk -v a="${ROUND_P99[bluegreen.$r]}" -v b="${ROUND_P99[nginx.$r]}" 'BEGIN {printf "%.2f", a / b}')")
-			awk -v a="${ROUND_P99[bluegreen.$r]}" -v b="${ROUND_P99[nginx.$r]}" 'BEGIN {exit !(a <= b)}' && wins=$((wins + 1))
 			if [[ ${LAT[bluegreen.$r.kept_up]} != true || ${LAT[nginx.$r.kept_up]} != true ]]; then
 				note=" (a run did not keep up with the rate: not a valid comparison)"
 			fi
 		done
-		mratio=$(printf '%s\n' "${ratios[@]}" | sort -g | awk -v n="$LAT_ROUNDS" 'NR == (n + 1) / 2')
+		mratio=$(printf '%s\n' "${RATIOS[@]}" | sort -g | awk -v n="$LAT_ROUNDS" 'NR == (n + 1) / 2')
 		pr=$(awk -v a="${POOL[bluegreen.p99_ms]}" -v b="${POOL[nginx.p99_ms]}" 'BEGIN {printf "%.2f", a / b}')
 		echo "- target bluegreen p99 <= nginx p99 at $RATE req/s, all runs pooled: $(fmt_ms "${POOL[bluegreen.p99_ms]}") ms" \
 			"vs $(fmt_ms "${POOL[nginx.p99_ms]}") ms (${pr}x), $(
@@ -482,8 +492,8 @@ if has_part latency; then
 			)$note"
 		echo "- per round, bluegreen's p99 over nginx's: $(
 			IFS=,
-			echo "${ratios[*]}" | sed 's/,/, /g'
-		) (median ${mratio}x, bluegreen lower or equal in $wins of $LAT_ROUNDS; median runs $(fmt_ms "${ROUND_P99[bluegreen.${MED[bluegreen]}]}")" \
+			echo "${RATIOS[*]}" | sed 's/,/, /g'
+		) (median ${mratio}x, bluegreen lower or equal in $WINS of $LAT_ROUNDS; median runs $(fmt_ms "${ROUND_P99[bluegreen.${MED[bluegreen]}]}")" \
 			"vs $(fmt_ms "${ROUND_P99[nginx.${MED[nginx]}]}") ms)"
 	fi
 	echo "- load average after this part: $(cut -d' ' -f1-3 /proc/loadavg)"
