@@ -40,10 +40,20 @@ var callKey any = callKeyType{}
 // context.AfterFunc.
 //
 // Fields from rt to body are only touched by the goroutine serving the
-// request; the cancellation state is under mu. Calls are never reused,
-// because transport goroutines may still hold the context after the
-// handler returns.
+// request (gen is also written under mu: see cancelIn); the cancellation
+// state is under mu.
+//
+// A call is reused only by the event loop, and only when reusable says
+// nothing but the loop ever held it: transport goroutines (a dial) may
+// still hold the context of any other call after its request ended.
 type call struct {
+	mu sync.Mutex
+	callState
+}
+
+// callState is a call's state but its mutex, so that reuse can clear it
+// in one assignment, under the mutex.
+type callState struct {
 	rt    *Router
 	gen   *generation // nil for preview requests
 	color colorIdx
@@ -75,8 +85,7 @@ type call struct {
 	values     context.Context
 	stopParent func() bool // stops the parent's end from ending the call
 
-	ended   atomic.Bool // set under mu, before done is closed
-	mu      sync.Mutex
+	ended   atomic.Bool   // set under mu, before done is closed
 	done    chan struct{} // made by the first Done
 	cause   error
 	hookNC  net.Conn            // closed when the call ends (closeOnEnd)
@@ -85,6 +94,14 @@ type call struct {
 	hookRan bool
 	after   []*afterFunc // context.AfterFunc and children from the standard library
 	ender   callEnder    // told when the call ends by a cancel (the event loop's exchange)
+	// shared records that the call was handed beyond the goroutine
+	// serving it: a Done channel, an AfterFunc, an end hook, an ender told
+	// of a cancel. Such a call is never reused.
+	shared bool
+	// ownEnd records that finish's cancel was the first: the call ended
+	// because its request did, not by a drain, a client or a parent.
+	// Only the goroutine serving the request touches it.
+	ownEnd bool
 }
 
 // callEnder is told, once, when a call it serves is cancelled (drain
@@ -108,7 +125,7 @@ type afterFunc struct{ f func() }
 
 // newCall returns the call of a request whose own context is parent.
 func newCall(rt *Router, parent context.Context) *call {
-	c := &call{rt: rt, slot: -1}
+	c := &call{callState: callState{rt: rt, slot: -1}}
 	if parent.Done() == nil {
 		c.values = parent // nothing above can be cancelled
 		return c
@@ -118,6 +135,25 @@ func newCall(rt *Router, parent context.Context) *call {
 	return c
 }
 
+// reusable reports whether the call, finished, may serve another request
+// of the goroutine that served it: it ended by its own finish, had no
+// parent to watch, and was never shared (see callState.shared). The one
+// pointer to it that may remain elsewhere is in a drain's copy of its
+// generation's slots, which cancelIn guards.
+func (c *call) reusable() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ownEnd && !c.shared && c.stopParent == nil
+}
+
+// reset clears a reusable call for a new request of rt, as
+// newCall(rt, context.Background()) makes it.
+func (c *call) reset(rt *Router) {
+	c.mu.Lock()
+	c.callState = callState{rt: rt, slot: -1, values: context.Background()}
+	c.mu.Unlock()
+}
+
 // Deadline is the client request's.
 func (c *call) Deadline() (time.Time, bool) { return c.values.Deadline() }
 
@@ -125,6 +161,7 @@ func (c *call) Deadline() (time.Time, bool) { return c.values.Deadline() }
 func (c *call) Done() <-chan struct{} {
 	c.mu.Lock()
 	if c.done == nil {
+		c.shared = true
 		c.done = make(chan struct{})
 		if c.ended.Load() {
 			close(c.done)
@@ -169,9 +206,28 @@ func (c *call) endCause() error {
 // may be called with locks held.
 func (c *call) cancel(cause error) {
 	c.mu.Lock()
-	if c.ended.Load() {
+	c.cancelLocked(cause)
+}
+
+// cancelIn cancels the call with cause if it is still on generation g. A
+// drain finds calls in g's slots, where a pointer may be stale: the call
+// may have ended, and been reused by the event loop for a request on
+// another generation, since the drain read it.
+func (c *call) cancelIn(g *generation, cause error) {
+	c.mu.Lock()
+	if c.gen != g {
 		c.mu.Unlock()
 		return
+	}
+	c.cancelLocked(cause)
+}
+
+// cancelLocked is cancel with c.mu held; it unlocks it, and reports
+// whether this cancel was the first.
+func (c *call) cancelLocked(cause error) bool {
+	if c.ended.Load() {
+		c.mu.Unlock()
+		return false
 	}
 	c.cause = cause
 	c.ended.Store(true) // before done is closed: a closed Done means Err != nil
@@ -184,6 +240,9 @@ func (c *call) cancel(cause error) {
 	c.after = nil
 	ender := c.ender
 	c.ender = nil
+	if ender != nil {
+		c.shared = true
+	}
 	c.mu.Unlock()
 	if hook {
 		go endExchange(nc, w)
@@ -194,6 +253,7 @@ func (c *call) cancel(cause error) {
 	for _, a := range after {
 		go a.f()
 	}
+	return true
 }
 
 // endExchange closes an upstream connection whose request was cancelled,
@@ -212,6 +272,7 @@ func endExchange(nc net.Conn, w http.ResponseWriter) {
 // closeOnEnd registered; stopCloseOnEnd undoes it.
 func (c *call) closeOnEnd(nc net.Conn, w http.ResponseWriter) {
 	c.mu.Lock()
+	c.shared = true
 	if c.ended.Load() {
 		c.hookNC, c.hookW, c.hookSet, c.hookRan = nil, nil, false, true
 		c.mu.Unlock()
@@ -238,6 +299,7 @@ func (c *call) stopCloseOnEnd() bool {
 func (c *call) AfterFunc(f func()) (stop func() bool) {
 	a := &afterFunc{f: f}
 	c.mu.Lock()
+	c.shared = true
 	if c.ended.Load() {
 		c.mu.Unlock()
 		go f()
@@ -365,7 +427,8 @@ func (c *call) finish() {
 	if c.reg {
 		c.gen.unregister(c)
 	}
-	c.cancel(context.Canceled)
+	c.mu.Lock()
+	c.ownEnd = c.cancelLocked(context.Canceled)
 	if c.ttfb == 0 {
 		c.ttfb = time.Since(c.start)
 	}

@@ -7,6 +7,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/bluegreen/bluegreen"
 )
 
 // waitDone fails t unless ch is closed within a few seconds.
@@ -139,5 +141,92 @@ func TestCallClosesTheUpstreamConnection(t *testing.T) {
 	waitDone(t, closed(b3), "a connection registered after the end")
 	if c.stopCloseOnEnd() {
 		t.Fatal("stopCloseOnEnd reported true for a connection closed at registration")
+	}
+}
+
+// nopEnder is a callEnder that does nothing.
+type nopEnder struct{}
+
+func (nopEnder) callEnded(*call) {}
+
+// TestCallReuse: only a call that ended by its own finish and was never
+// handed beyond the goroutine serving it is reusable; reset makes it a new
+// call; and a drain holding a stale pointer to it (cancelIn on its old
+// generation) does not cancel the request it serves next.
+func TestCallReuse(t *testing.T) {
+	rt := newTestRouter(t)
+	begun := func() *call {
+		c := newCall(rt, context.Background())
+		rt.start(c, false)
+		return c
+	}
+
+	c := begun()
+	g1 := c.gen
+	c.reg = true
+	g1.register(c, 0)
+	c.finish()
+	if !c.reusable() {
+		t.Fatal("a call that ended by its own finish is not reusable")
+	}
+	c.reset(rt)
+	if c.Err() != nil || c.endCause() != nil || c.gen != nil || c.reg || c.slot != -1 || c.status != 0 {
+		t.Fatalf("reset left state behind: err %v, cause %v, gen %p, reg %v, slot %d, status %d",
+			c.Err(), c.endCause(), c.gen, c.reg, c.slot, c.status)
+	}
+	rt.Switch(bluegreen.Green) // retires g1
+	rt.start(c, false)
+	if c.gen == g1 {
+		t.Fatal("the reused call began on the retired generation")
+	}
+	c.cancelIn(g1, errDrainDeadline) // a drain that read the old slot
+	if c.Err() != nil {
+		t.Fatalf("a stale drain cancel ended the reused call: %v", c.endCause())
+	}
+	c.cancelIn(c.gen, errDrainDeadline)
+	if c.endCause() != errDrainDeadline {
+		t.Fatalf("a cancel on the call's own generation: cause %v", c.endCause())
+	}
+	c.finish()
+	if c.reusable() {
+		t.Fatal("a call a drain cancelled is reusable")
+	}
+
+	shares := []struct {
+		name  string
+		share func(c *call)
+	}{
+		{"Done", func(c *call) { c.Done() }},
+		{"AfterFunc", func(c *call) { context.AfterFunc(c, func() {})() }},
+		{"a derived context", func(c *call) {
+			_, cancel := context.WithTimeout(c, time.Hour)
+			cancel()
+		}},
+		{"an ender told of a cancel", func(c *call) {
+			c.setEnder(nopEnder{})
+			c.cancel(errClientGone)
+		}},
+		{"an end hook", func(c *call) {
+			a, b := net.Pipe()
+			defer b.Close()
+			c.closeOnEnd(a, nil)
+			c.stopCloseOnEnd()
+			a.Close()
+		}},
+	}
+	for _, s := range shares {
+		c := begun()
+		s.share(c)
+		c.finish()
+		if c.reusable() {
+			t.Errorf("a call shared by %s is reusable", s.name)
+		}
+	}
+	parent, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c = newCall(rt, parent)
+	c.finish()
+	if c.reusable() {
+		t.Error("a call on a request context that can end is reusable")
 	}
 }

@@ -140,12 +140,12 @@ func (g *generation) cancelOpen() int64 {
 	old := g.state.Or(cancelBit)
 	for i := range g.slots {
 		if c := g.slots[i].Load(); c != nil {
-			c.cancel(errDrainDeadline)
+			c.cancelIn(g, errDrainDeadline)
 		}
 	}
 	g.overflowMu.Lock()
 	for c := range g.overflow {
-		c.cancel(errDrainDeadline)
+		c.cancelIn(g, errDrainDeadline)
 	}
 	g.overflowMu.Unlock()
 	return old & countMask

@@ -16,6 +16,7 @@ const loopAvailable = false
 type evloop struct {
 	rt     *Router
 	served atomic.Int64
+	made   atomic.Int64
 }
 
 func newLoop(*Server, *handler) (*evloop, error) {

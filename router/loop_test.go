@@ -36,6 +36,28 @@ func TestLoopServes(t *testing.T) {
 	}
 }
 
+// TestLoopReusesExchanges: requests one after another on a kept-alive
+// connection reuse the loop's exchanges and calls; only the first two are
+// allocated (the first one's call was a dial's context, so it is not
+// reused; the second has nothing to reuse yet).
+func TestLoopReusesExchanges(t *testing.T) {
+	if goroutinePath {
+		t.Skip("the goroutine path has no exchanges")
+	}
+	tr := twoColors(t, Options{})
+	c := newClient(t)
+	for range 100 {
+		if status, _, body := get(t, c, "http://"+tr.pub+"/"); status != 200 || body != "blue" {
+			t.Fatalf("got %d %q", status, body)
+		}
+	}
+	var made int64
+	tr.eachLoop(func(l *evloop) { made += l.made.Load() })
+	if made < 1 || made > 2 {
+		t.Fatalf("the loop allocated %d exchanges for 100 requests in a row, want 1 or 2", made)
+	}
+}
+
 // loopServed is how many requests the router's event loops started.
 func (rt *Router) loopServed() int64 {
 	var n int64

@@ -394,16 +394,24 @@ func (rt *Router) serve(w http.ResponseWriter, req *http.Request, preview bool) 
 // with finish.
 func (rt *Router) begin(parent context.Context, preview bool) *call {
 	c := newCall(rt, parent)
+	rt.start(c, preview)
+	return c
+}
+
+// start is begin for c, a new call or one reset for reuse.
+func (rt *Router) start(c *call, preview bool) {
 	if preview {
 		c.color = rt.table.Load().live.other()
 	} else {
-		c.gen = rt.acquire()
-		c.color = c.gen.color
+		g := rt.acquire()
+		c.mu.Lock() // a stale cancelIn may be looking (a reused call)
+		c.gen = g
+		c.mu.Unlock()
+		c.color = g.color
 	}
 	rt.stats[c.color].inFlight.Add(1)
 	c.start = time.Now()
 	c.pool = rt.pools[c.color].Load()
-	return c
 }
 
 var errNoUpstreams = errorString("no upstreams")
