@@ -100,7 +100,6 @@ type callState struct {
 	shared bool
 	// ownEnd records that finish's cancel was the first: the call ended
 	// because its request did, not by a drain, a client or a parent.
-	// Only the goroutine serving the request touches it.
 	ownEnd bool
 }
 
@@ -144,6 +143,14 @@ func (c *call) reusable() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.ownEnd && !c.shared && c.stopParent == nil
+}
+
+// markShared records that the call is handed beyond the goroutine serving
+// it (as a dial's context, say), so that it is never reused.
+func (c *call) markShared() {
+	c.mu.Lock()
+	c.shared = true
+	c.mu.Unlock()
 }
 
 // reset clears a reusable call for a new request of rt, as
@@ -222,12 +229,11 @@ func (c *call) cancelIn(g *generation, cause error) {
 	c.cancelLocked(cause)
 }
 
-// cancelLocked is cancel with c.mu held; it unlocks it, and reports
-// whether this cancel was the first.
-func (c *call) cancelLocked(cause error) bool {
+// cancelLocked is cancel with c.mu held; it unlocks it.
+func (c *call) cancelLocked(cause error) {
 	if c.ended.Load() {
 		c.mu.Unlock()
-		return false
+		return
 	}
 	c.cause = cause
 	c.ended.Store(true) // before done is closed: a closed Done means Err != nil
@@ -253,7 +259,6 @@ func (c *call) cancelLocked(cause error) bool {
 	for _, a := range after {
 		go a.f()
 	}
-	return true
 }
 
 // endExchange closes an upstream connection whose request was cancelled,
@@ -428,7 +433,8 @@ func (c *call) finish() {
 		c.gen.unregister(c)
 	}
 	c.mu.Lock()
-	c.ownEnd = c.cancelLocked(context.Canceled)
+	c.ownEnd = !c.ended.Load() // this cancel is the first
+	c.cancelLocked(context.Canceled)
 	if c.ttfb == 0 {
 		c.ttfb = time.Since(c.start)
 	}

@@ -928,28 +928,31 @@ func (l *evloop) newExchange() *lexch {
 		x := l.free[n-1]
 		l.free[n-1] = nil
 		l.free = l.free[:n-1]
-		x.c.reset(l.rt)
 		return x
 	}
 	l.made.Add(1)
 	return &lexch{c: newCall(l.rt, context.Background())}
 }
 
-// retire hands x, just ended, to reuse when nothing outside the loop can
+// park hands x, just ended, to reuse when nothing outside the loop can
 // reach it any more: no dial of its is still running (its result would be
 // posted to x), and its call says it was never shared (a drain's cancel
 // told x, and posted to it, or a dial held the call as its context).
-func (l *evloop) retire(x *lexch) {
+func (l *evloop) park(x *lexch) {
 	if !x.dialing && x.c.reusable() {
 		l.freed = append(l.freed, x)
 	}
 }
 
 // recycle makes the exchanges that ended in the last round reusable. It
-// runs between rounds, so that no caller of end still holds one.
+// runs between rounds, so that no caller of end still holds one, and
+// clears them, so that a parked exchange keeps nothing of its last
+// request alive (a closed connection's buffers, a retired generation).
 func (l *evloop) recycle() {
 	for i, x := range l.freed {
 		if len(l.free) < maxFree {
+			*x = lexch{c: x.c}
+			x.c.reset(l.rt)
 			l.free = append(l.free, x)
 		}
 		l.freed[i] = nil
@@ -1022,6 +1025,7 @@ func aliveFD(fd int) bool {
 func (l *evloop) dial(x *lexch) {
 	x.dialing = true
 	c := x.c
+	c.markShared() // the dial holds it as its context, maybe after x ends
 	addr := c.up.addr
 	go func() {
 		nc, err := l.dialer.DialContext(c, "tcp", addr)
@@ -1571,7 +1575,7 @@ func (l *evloop) end(x *lexch) {
 	x.c.finish()
 	x.cl.x = nil
 	l.srv.setState(x.cl.id, http.StateIdle)
-	l.retire(x)
+	l.park(x)
 }
 
 // fail answers x with the router's own error (502, 504, 499 unsent) and
@@ -1614,7 +1618,7 @@ func (l *evloop) abort(x *lexch) {
 	x.c.setEnder(nil)
 	x.c.finish()
 	x.cl.x = nil
-	l.retire(x)
+	l.park(x)
 }
 
 // --- chunked bodies ----------------------------------------------------
