@@ -43,9 +43,10 @@ var callKey any = callKeyType{}
 // request (gen is also written under mu: see cancelIn); the cancellation
 // state is under mu.
 //
-// A call is reused only by the event loop, and only when reusable says
-// nothing but the loop ever held it: transport goroutines (a dial) may
-// still hold the context of any other call after its request ended.
+// A call is reused only by the event loop, and only when finish found
+// that nothing but the loop ever held it (callState.reusable): transport
+// goroutines (a dial) may still hold the context of any other call after
+// its request ended.
 type call struct {
 	mu sync.Mutex
 	callState
@@ -98,9 +99,13 @@ type callState struct {
 	// serving it: a Done channel, an AfterFunc, an end hook, an ender told
 	// of a cancel. Such a call is never reused.
 	shared bool
-	// ownEnd records that finish's cancel was the first: the call ended
-	// because its request did, not by a drain, a client or a parent.
-	ownEnd bool
+	// reusable is set by finish when the call may serve another request
+	// of the goroutine that served it: its end was its own (not a drain's,
+	// a client's or a parent's), it had no parent to watch and no ender to
+	// tell, and it was never shared. The one pointer to it that may remain
+	// elsewhere is in a drain's copy of its generation's slots, which
+	// cancelIn guards.
+	reusable bool
 }
 
 // callEnder is told, once, when a call it serves is cancelled (drain
@@ -132,17 +137,6 @@ func newCall(rt *Router, parent context.Context) *call {
 	c.values = context.WithoutCancel(parent)
 	c.stopParent = context.AfterFunc(parent, func() { c.cancel(context.Cause(parent)) })
 	return c
-}
-
-// reusable reports whether the call, finished, may serve another request
-// of the goroutine that served it: it ended by its own finish, had no
-// parent to watch, and was never shared (see callState.shared). The one
-// pointer to it that may remain elsewhere is in a drain's copy of its
-// generation's slots, which cancelIn guards.
-func (c *call) reusable() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.ownEnd && !c.shared && c.stopParent == nil
 }
 
 // markShared records that the call is handed beyond the goroutine serving
@@ -433,7 +427,7 @@ func (c *call) finish() {
 		c.gen.unregister(c)
 	}
 	c.mu.Lock()
-	c.ownEnd = !c.ended.Load() // this cancel is the first
+	c.reusable = !c.ended.Load() && !c.shared && c.stopParent == nil && c.ender == nil
 	c.cancelLocked(context.Canceled)
 	if c.ttfb == 0 {
 		c.ttfb = time.Since(c.start)

@@ -166,7 +166,7 @@ func TestCallReuse(t *testing.T) {
 	c.reg = true
 	g1.register(c, 0)
 	c.finish()
-	if !c.reusable() {
+	if !c.reusable {
 		t.Fatal("a call that ended by its own finish is not reusable")
 	}
 	c.reset(rt)
@@ -188,7 +188,7 @@ func TestCallReuse(t *testing.T) {
 		t.Fatalf("a cancel on the call's own generation: cause %v", c.endCause())
 	}
 	c.finish()
-	if c.reusable() {
+	if c.reusable {
 		t.Fatal("a call a drain cancelled is reusable")
 	}
 
@@ -218,7 +218,7 @@ func TestCallReuse(t *testing.T) {
 		c := begun()
 		s.share(c)
 		c.finish()
-		if c.reusable() {
+		if c.reusable {
 			t.Errorf("a call shared by %s is reusable", s.name)
 		}
 	}
@@ -226,7 +226,7 @@ func TestCallReuse(t *testing.T) {
 	defer cancel()
 	c = newCall(rt, parent)
 	c.finish()
-	if c.reusable() {
+	if c.reusable {
 		t.Error("a call on a request context that can end is reusable")
 	}
 }

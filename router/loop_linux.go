@@ -939,7 +939,7 @@ func (l *evloop) newExchange() *lexch {
 // posted to x), and its call says it was never shared (a drain's cancel
 // told x, and posted to it, or a dial held the call as its context).
 func (l *evloop) park(x *lexch) {
-	if !x.dialing && x.c.reusable() {
+	if !x.dialing && x.c.reusable {
 		l.freed = append(l.freed, x)
 	}
 }

@@ -54,16 +54,7 @@ func TestResponseHeadLen(t *testing.T) {
 // nothing of its last request alive (its connection's buffers, its
 // generation, its upstreams).
 func TestLoopParkedExchangesHoldNothing(t *testing.T) {
-	if goroutinePath {
-		t.Skip("the goroutine path has no exchanges")
-	}
-	tr := twoColors(t, Options{})
-	c := newClient(t)
-	for range 10 {
-		if status, _, body := get(t, c, "http://"+tr.pub+"/"); status != 200 || body != "blue" {
-			t.Fatalf("got %d %q", status, body)
-		}
-	}
+	tr, c := requestsInARow(t, 10)
 	c.CloseIdleConnections()
 	parked := 0
 	tr.eachLoop(func(l *evloop) {

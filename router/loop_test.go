@@ -41,21 +41,30 @@ func TestLoopServes(t *testing.T) {
 // allocated: one whose call was a dial's context is not reused, and the
 // second has nothing to reuse yet.
 func TestLoopReusesExchanges(t *testing.T) {
-	if goroutinePath {
-		t.Skip("the goroutine path has no exchanges")
-	}
-	tr := twoColors(t, Options{})
-	c := newClient(t)
-	for range 100 {
-		if status, _, body := get(t, c, "http://"+tr.pub+"/"); status != 200 || body != "blue" {
-			t.Fatalf("got %d %q", status, body)
-		}
-	}
+	tr, _ := requestsInARow(t, 100)
 	var made int64
 	tr.eachLoop(func(l *evloop) { made += l.made.Load() })
 	if made < 1 || made > 10 {
 		t.Fatalf("the loop allocated %d exchanges for 100 requests in a row, want 1 to 10", made)
 	}
+}
+
+// requestsInARow sends n GETs one after another on one kept-alive
+// connection to a router on the event loop (the test is skipped on the
+// goroutine path, which has no exchanges), checking each answer.
+func requestsInARow(t *testing.T, n int) (*testRouter, *http.Client) {
+	t.Helper()
+	if goroutinePath {
+		t.Skip("the goroutine path has no exchanges")
+	}
+	tr := twoColors(t, Options{})
+	c := newClient(t)
+	for range n {
+		if status, _, body := get(t, c, "http://"+tr.pub+"/"); status != 200 || body != "blue" {
+			t.Fatalf("got %d %q", status, body)
+		}
+	}
+	return tr, c
 }
 
 // loopServed is how many requests the router's event loops started.
