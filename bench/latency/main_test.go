@@ -27,7 +27,8 @@ func kv(t *testing.T, line string) map[string]string {
 }
 
 // Two measured runs write their histograms; -pool counts every request of
-// both and its p99 lies between the two runs' own.
+// both and its p99 lies between the two runs' own (up to one bucket above
+// the higher one: see the check).
 func TestHistogramFilesPool(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	defer srv.Close()
@@ -61,9 +62,14 @@ func TestHistogramFilesPool(t *testing.T) {
 	if m["runs"] != "2" || m["requests"] != strconv.Itoa(total) {
 		t.Errorf("pooled %s; want runs=2 requests=%d", out.String(), total)
 	}
+	// A run's p99 is its bucket's upper bound capped at that run's maximum;
+	// the pooled histogram's maximum is the larger of the two, so its p99
+	// may be the uncapped bound of the higher run's bucket: up to one
+	// bucket (6.25%) above that run's figure, plus the printed rounding.
 	p99, _ := strconv.ParseFloat(m["p99_ms"], 64)
-	if p99 < min(p99s[0], p99s[1]) || p99 > max(p99s[0], p99s[1]) {
-		t.Errorf("pooled p99 %v ms outside the runs' %v", p99, p99s)
+	lo, hi := min(p99s[0], p99s[1]), max(p99s[0], p99s[1])
+	if p99 < lo || p99 > hi*17/16+0.001 {
+		t.Errorf("pooled p99 %v ms outside the runs' %v (up to one bucket above the higher)", p99, p99s)
 	}
 }
 
