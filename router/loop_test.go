@@ -3,10 +3,13 @@ package router
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/rand"
+	"errors"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -448,5 +451,107 @@ func TestLoopStopRunsWhatWasPosted(t *testing.T) {
 	srv.mu.Unlock()
 	if n != 0 {
 		t.Fatalf("loopConns = %d after Close, want 0", n)
+	}
+}
+
+// TestServerRetire: Retire stops accepting and keeps each connection until
+// it can end where its client is told: a connection that was idle is served
+// once more, with "Connection: close", and then closed; a request in flight
+// finishes the same way; an idle connection that sends nothing stays open
+// (closing it could race the client's next request); Retire returns its
+// ctx's error while one is left, and Close ends it.
+func TestServerRetire(t *testing.T) {
+	release := make(chan struct{})
+	var releaseOnce sync.Once
+	unblock := func() { releaseOnce.Do(func() { close(release) }) }
+	started := make(chan struct{}, 1)
+	up := newBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			started <- struct{}{}
+			<-release
+		}
+		io.WriteString(w, "done")
+	}))
+	t.Cleanup(unblock)
+	rt, err := New(Options{EventLoop: !goroutinePath}, bluegreen.Blue, map[bluegreen.Color][]string{bluegreen.Blue: {up}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rt.Close)
+	srv := rt.NewServer(rt.Public())
+	addr := serve(t, srv)
+
+	var conns []net.Conn
+	var brs []*bufio.Reader
+	for range 2 { // [0] is served again after Retire, [1] never is
+		c, br := rawConn(t, addr)
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		if res, body := readResponse(t, br, "GET"); res.StatusCode != 200 || body != "done" || res.Close {
+			t.Fatalf("before Retire: %d %q, close %v", res.StatusCode, body, res.Close)
+		}
+		conns, brs = append(conns, c), append(brs, br)
+	}
+	busy, busyBR := rawConn(t, addr)
+	io.WriteString(busy, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+	recv(t, started, 5*time.Second, "the slow request at the backend")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	retired := make(chan error, 1)
+	go func() { retired <- srv.Retire(ctx) }()
+	waitFor(t, 5*time.Second, "the listener to stop accepting", func() bool {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	})
+
+	// The idle connection still carries requests; once the retirement has
+	// reached its loop (at once on the goroutine path), the answer says
+	// "Connection: close" and the connection ends after it.
+	for i := 0; ; i++ {
+		io.WriteString(conns[0], "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		res, body := readResponse(t, brs[0], "GET")
+		if res.StatusCode != 200 || body != "done" {
+			t.Fatalf("request %d after Retire: %d %q", i, res.StatusCode, body)
+		}
+		if res.Close {
+			break
+		}
+		if i == 1000 {
+			t.Fatal("no answer after Retire said Connection: close")
+		}
+	}
+	if _, err := brs[0].ReadByte(); err != io.EOF {
+		t.Fatalf("after the answer that said close: read %v, want EOF", err)
+	}
+
+	unblock()
+	if res, body := readResponse(t, busyBR, "GET"); res.StatusCode != 200 || body != "done" || !res.Close {
+		t.Fatalf("the request in flight: %d %q, Connection: close announced %v", res.StatusCode, body, res.Close)
+	}
+	if _, err := busyBR.ReadByte(); err != io.EOF {
+		t.Fatalf("the busy connection after its request: read %v, want EOF", err)
+	}
+
+	// The connection that sends nothing is left open, and Retire waits.
+	_ = conns[1].SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if _, err := brs[1].ReadByte(); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("the idle connection during Retire: read %v, want it open and silent", err)
+	}
+	select {
+	case err := <-retired:
+		t.Fatalf("Retire returned %v with a connection open", err)
+	default:
+	}
+	cancel()
+	if err := recv(t, retired, 5*time.Second, "Retire's return"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Retire with its ctx canceled: %v", err)
+	}
+	srv.Close()
+	_ = conns[1].SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := brs[1].ReadByte(); err != io.EOF {
+		t.Fatalf("the idle connection after Close: read %v, want EOF", err)
 	}
 }

@@ -128,7 +128,7 @@ func (w *fastResponse) writeHead(atEnd bool) {
 	default:
 		w.chunked = true
 	}
-	if w.req.Close || listed(h["Connection"], "close") || w.c.srv.down.Load() || settleBody(w.body, w.req) {
+	if w.req.Close || listed(h["Connection"], "close") || w.c.srv.down.Load() || w.c.srv.retiring.Load() || settleBody(w.body, w.req) {
 		w.closeAfter = true
 	}
 	w.writeStatusLine(w.status)

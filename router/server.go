@@ -63,7 +63,8 @@ type Server struct {
 	loopNext  int
 	loopConns int // connections the loops serve
 	down      atomic.Bool
-	connsDone *sync.Cond // signalled when conns or loopConns shrinks
+	retiring  atomic.Bool // Retire: each answer closes its connection
+	connsDone *sync.Cond  // signalled when conns or loopConns shrinks
 }
 
 // fastHeadSize is the read buffer of a connection: a request head that
@@ -135,7 +136,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
-			if s.down.Load() {
+			if s.down.Load() || s.retiring.Load() {
 				return http.ErrServerClosed
 			}
 			if retryAccept(err) {
@@ -272,13 +273,58 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.stop()
 	stdErr := make(chan error, 1)
 	go func() { stdErr <- s.std.Shutdown(ctx) }()
+	if err := s.waitConns(ctx, true); err != nil {
+		<-stdErr
+		return err
+	}
+	s.stopLoop()
+	return <-stdErr
+}
 
+// Retire stops accepting and lets each connection end where its client is
+// told so: every answer from now on says "Connection: close", and its
+// connection closes after it. Unlike Shutdown, it does not close a
+// connection that waits for its next request, since the client may be
+// sending that request at this moment (the race that loses requests on an
+// nginx reload): such a connection is served once more, or ends by its
+// idle timeout, or by the Close that follows a Retire cut short by ctx. A
+// connection net/http serves (an upgrade, HTTP/1.0, ...) follows
+// http.Server.SetKeepAlivesEnabled(false), which closes the idle ones at
+// once. Retire returns nil when no connection is left, or ctx's error when
+// ctx ends first; Close should follow then. serve's hand-over to a new
+// process retires its servers this way while the new one accepts on the
+// same sockets.
+func (s *Server) Retire(ctx context.Context) error {
+	s.mu.Lock()
+	s.retiring.Store(true)
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	for _, l := range s.loops {
+		l.post(l.retire)
+	}
+	s.mu.Unlock()
+	s.std.SetKeepAlivesEnabled(false)
+	if err := s.waitConns(ctx, false); err != nil {
+		return err
+	}
+	s.stop()
+	s.stopLoop()
+	return s.std.Shutdown(ctx)
+}
+
+// waitConns waits until no connection is left on the fast path and the
+// loops, or ctx ends (then it returns ctx's error). With closeIdle it
+// closes each fast-path connection that waits for a request.
+func (s *Server) waitConns(ctx context.Context, closeIdle bool) error {
 	done := make(chan struct{})
 	go func() {
 		s.mu.Lock()
 		for (len(s.conns) > 0 || s.loopConns > 0) && ctx.Err() == nil {
-			for c := range s.conns {
-				c.closeIfIdle()
+			if closeIdle {
+				for c := range s.conns {
+					c.closeIfIdle()
+				}
 			}
 			s.connsDone.Wait()
 		}
@@ -292,8 +338,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for {
 		select {
 		case <-done:
-			s.stopLoop()
-			return <-stdErr
+			return nil
 		case <-t.C:
 		case <-ctx.Done():
 		}
@@ -302,7 +347,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.mu.Unlock()
 		if ctx.Err() != nil {
 			<-done
-			<-stdErr
 			return ctx.Err()
 		}
 	}
