@@ -251,17 +251,18 @@ func TestLoopResponseInPieces(t *testing.T) {
 	}
 }
 
-// TestLoopShutdown: Shutdown closes the idle connections at once, lets a
-// request in flight finish (its answer says "Connection: close"), then
-// returns.
-func TestLoopShutdown(t *testing.T) {
+// slowServer serves the public handler, on the data path under test, in
+// front of a backend that answers "done", except that its /slow waits for
+// unblock; started receives when a /slow request has reached it.
+func slowServer(t *testing.T) (srv *Server, addr string, started <-chan struct{}, unblock func()) {
+	t.Helper()
 	release := make(chan struct{})
 	var releaseOnce sync.Once
-	unblock := func() { releaseOnce.Do(func() { close(release) }) }
-	started := make(chan struct{}, 1)
+	unblock = func() { releaseOnce.Do(func() { close(release) }) }
+	reached := make(chan struct{}, 1)
 	up := newBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/slow" {
-			started <- struct{}{}
+			reached <- struct{}{}
 			<-release
 		}
 		io.WriteString(w, "done")
@@ -272,8 +273,15 @@ func TestLoopShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(rt.Close)
-	srv := rt.NewServer(rt.Public())
-	addr := serve(t, srv)
+	srv = rt.NewServer(rt.Public())
+	return srv, serve(t, srv), reached, unblock
+}
+
+// TestLoopShutdown: Shutdown closes the idle connections at once, lets a
+// request in flight finish (its answer says "Connection: close"), then
+// returns.
+func TestLoopShutdown(t *testing.T) {
+	srv, addr, started, unblock := slowServer(t)
 
 	idle, idleBR := rawConn(t, addr)
 	io.WriteString(idle, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -461,25 +469,7 @@ func TestLoopStopRunsWhatWasPosted(t *testing.T) {
 // (closing it could race the client's next request); Retire returns its
 // ctx's error while one is left, and Close ends it.
 func TestServerRetire(t *testing.T) {
-	release := make(chan struct{})
-	var releaseOnce sync.Once
-	unblock := func() { releaseOnce.Do(func() { close(release) }) }
-	started := make(chan struct{}, 1)
-	up := newBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/slow" {
-			started <- struct{}{}
-			<-release
-		}
-		io.WriteString(w, "done")
-	}))
-	t.Cleanup(unblock)
-	rt, err := New(Options{EventLoop: !goroutinePath}, bluegreen.Blue, map[bluegreen.Color][]string{bluegreen.Blue: {up}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(rt.Close)
-	srv := rt.NewServer(rt.Public())
-	addr := serve(t, srv)
+	srv, addr, started, unblock := slowServer(t)
 
 	var conns []net.Conn
 	var brs []*bufio.Reader

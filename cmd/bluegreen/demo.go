@@ -349,7 +349,7 @@ func (d *demo) startServe(ctx context.Context, cfg *config.Config) (stop func() 
 	readyCh := make(chan endpoints, 1)
 	serveDone := make(chan error, 1)
 	logger := slog.New(slog.NewTextHandler(logFile, nil))
-	go func() { serveDone <- serve(srvCtx, cfg, logger, func(e endpoints) { readyCh <- e }) }()
+	go func() { serveDone <- serve(srvCtx, cfg, logger, func(e endpoints) { readyCh <- e }, false) }()
 	stop = func() error {
 		cancel()
 		err := <-serveDone

@@ -51,7 +51,13 @@ type proc struct {
 // start runs the binary with args and kills it when the test ends.
 func start(t *testing.T, args ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(binPath, args...)
+	return startBin(t, binPath, args...)
+}
+
+// startBin is start with the binary at bin.
+func startBin(t *testing.T, bin string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -183,7 +189,13 @@ green:
 // startServe runs `bluegreen serve --config cfg` and waits until it serves.
 func startServe(t *testing.T, cfg string) *server {
 	t.Helper()
-	p := start(t, "serve", "--config", cfg)
+	return startServeBin(t, binPath, cfg)
+}
+
+// startServeBin is startServe with the binary at bin.
+func startServeBin(t *testing.T, bin, cfg string) *server {
+	t.Helper()
+	p := startBin(t, bin, "serve", "--config", cfg)
 	lines := p.readUntil(t, "token ")
 	s := &server{proc: p, dir: filepath.Dir(cfg), config: cfg}
 	for _, l := range lines {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"syscall"
@@ -16,15 +17,28 @@ import (
 // returning its message.
 func reloadAndWait(t *testing.T, s *server) string {
 	t.Helper()
-	before := len(decodeJSON[[]bluegreen.Event](t, s.mustCLI(t, "history", "--actor", "bluegreen (reload)", "-o", "json", "--limit", "1000")))
-	if err := s.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+	return signalAndWait(t, s, s.cmd.Process.Pid, syscall.SIGHUP, func(msg string) bool {
+		return strings.HasPrefix(msg, "configuration reloaded") || strings.HasPrefix(msg, "reload ")
+	}, "--actor", "bluegreen (reload)")
+}
+
+// signalAndWait sends sig to pid and waits for an event newer than the
+// ones there were, among those history lists with the filter flags, whose
+// message match accepts; it returns that message.
+func signalAndWait(t *testing.T, s *server, pid int, sig syscall.Signal, match func(msg string) bool, filter ...string) string {
+	t.Helper()
+	list := func() []bluegreen.Event {
+		return decodeJSON[[]bluegreen.Event](t, s.mustCLI(t, append([]string{"history", "-o", "json", "--limit", "1000"}, filter...)...))
+	}
+	before := len(list())
+	if err := syscall.Kill(pid, sig); err != nil {
 		t.Fatal(err)
 	}
 	var msg string
-	waitFor(t, "the reload to be recorded", 10*time.Second, func() bool {
-		evs := decodeJSON[[]bluegreen.Event](t, s.mustCLI(t, "history", "--actor", "bluegreen (reload)", "-o", "json", "--limit", "1000"))
+	waitFor(t, fmt.Sprintf("the event %v causes", sig), 30*time.Second, func() bool {
+		evs := list()
 		for _, ev := range evs[:len(evs)-before] {
-			if strings.HasPrefix(ev.Message, "configuration reloaded") || strings.HasPrefix(ev.Message, "reload ") {
+			if match(ev.Message) {
 				msg = ev.Message
 				return true
 			}

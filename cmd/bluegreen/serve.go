@@ -50,7 +50,7 @@ func newServeCmd(g *globals) *cobra.Command {
 				return &exitError{code: exitUsage, err: err}
 			}
 			logger := slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: level}))
-			return serve(cmd.Context(), cfg, logger, func(e endpoints) { printEndpoints(g, e) })
+			return serve(cmd.Context(), cfg, logger, func(e endpoints) { printEndpoints(g, e) }, true)
 		},
 	}
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
@@ -82,10 +82,20 @@ func printEndpoints(g *globals, e endpoints) {
 		e.Live, e.Public, e.Preview, e.Live.Other(), e.APIScheme, e.API, e.TokenFile, created)
 }
 
-// serve runs until ctx ends or a listener fails. ready is called once every
-// listener is bound and serving. Nothing is served unless everything could be
-// set up: a listener that cannot bind closes the others first.
-func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready func(endpoints)) (err error) {
+// serve runs until ctx ends, a listener fails, or (own) it handed over to a
+// new serve. ready is called once every listener is bound and serving.
+// Nothing is served unless everything could be set up: a listener that
+// cannot bind closes the others first. own says that serve is the whole
+// process (the serve verb): then it takes the sockets a hand-over passed it,
+// hands over on SIGUSR2 and tells a service manager when it is ready; the
+// demo, which runs serve inside its own process, does none of that.
+func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready func(endpoints), own bool) (err error) {
+	var inh *inheritance
+	if own {
+		if inh, err = takeInheritance(); err != nil {
+			return fmt.Errorf("taking over from the old serve: %w", err)
+		}
+	}
 	if err := checkStateDir(cfg.StateDir); err != nil {
 		return err
 	}
@@ -137,7 +147,12 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 	}
 	defer rt.Close()
 
-	lns, err := listenAll(cfg.Listen, cfg.Preview, cfg.API)
+	var lns []net.Listener
+	if inh != nil {
+		lns, err = inh.listeners(cfg.Listen, cfg.Preview, cfg.API)
+	} else {
+		lns, err = listenAll(cfg.Listen, cfg.Preview, cfg.API)
+	}
 	if err != nil {
 		return err
 	}
@@ -224,42 +239,87 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 	}
 	ctl.ResumeWatch(ctx)
 
-	apiServer := &http.Server{
-		Handler: api.NewHandler(ctl, api.Options{Token: token, ColorPath: cfg.Router.ColorPath, Logger: logger,
-			Metrics: metricsHandler(rt, ctl), Tokens: store, Record: recorder(store, logger)}),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	newAPIServer := func() *http.Server {
+		return &http.Server{
+			Handler: api.NewHandler(ctl, api.Options{Token: token, ColorPath: cfg.Router.ColorPath, Logger: logger,
+				Metrics: metricsHandler(rt, ctl), Tokens: store, Record: recorder(store, logger)}),
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       120 * time.Second,
+			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		}
 	}
-	servers := []httpServer{rt.NewServer(rt.Public()), rt.NewServer(rt.Preview()), apiServer}
+	public, preview := rt.NewServer(rt.Public()), rt.NewServer(rt.Preview())
+	servers := []httpServer{public, preview, newAPIServer()}
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); monitor.Run(runCtx) }()
-	if apps != nil {
-		wg.Add(1)
-		go func() { defer wg.Done(); recordAppEvents(runCtx, apps, store, logger) }()
+	// The health checks and the app event recorder stop for a hand-over
+	// (and start again if it fails).
+	startChecks := func() (stop func()) {
+		checksCtx, stopChecks := context.WithCancel(runCtx)
+		var checks sync.WaitGroup
+		checks.Add(1)
+		go func() { defer checks.Done(); monitor.Run(checksCtx) }()
+		if apps != nil {
+			checks.Add(1)
+			go func() { defer checks.Done(); recordAppEvents(checksCtx, apps, store, logger) }()
+		}
+		return func() { stopChecks(); checks.Wait() }
 	}
-	serveErr := make(chan error, len(servers))
-	for i, srv := range servers {
+	stopChecks := startChecks()
+	defer func() { stopChecks() }()
+	serveErr := make(chan error, 1)
+	startServer := func(i int, srv httpServer, ln net.Listener) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			serve := srv.Serve
-			if i == 2 && cfg.APITLS != nil {
-				serve = func(ln net.Listener) error { return apiServer.ServeTLS(ln, cfg.APITLS.Cert, cfg.APITLS.Key) }
+			if api, ok := srv.(*http.Server); ok && cfg.APITLS != nil {
+				serve = func(ln net.Listener) error { return api.ServeTLS(ln, cfg.APITLS.Cert, cfg.APITLS.Key) }
 			}
-			if err := serve(lns[i]); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				serveErr <- fmt.Errorf("serving %s: %w", lns[i].Addr(), err)
+			if err := serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				select {
+				case serveErr <- fmt.Errorf("serving %s: %w", ln.Addr(), err):
+				default: // one is enough to shut down
+				}
 			}
 		}()
 	}
+	for i, srv := range servers {
+		startServer(i, srv, lns[i])
+	}
+	ho := &handover{lns: lns, ctl: ctl, logger: logger, timeout: cfg.Router.DrainTimeout + 5*time.Second,
+		stopAPI: func(ctx context.Context) error { return servers[2].Shutdown(ctx) },
+		startAPI: func(ln net.Listener) {
+			servers[2] = newAPIServer()
+			startServer(2, servers[2], ln)
+		},
+		pauseChecks: func() func() {
+			stopChecks()
+			return func() { stopChecks = startChecks() }
+		},
+	}
 
+	// SIGHUP re-reads the configuration file (see reloader).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	rl := &reloader{path: cfg.File, running: cfg, ctl: ctl, rt: rt, monitor: monitor, store: store, logger: logger}
+	// SIGUSR2 hands over to a new serve (see handover).
+	usr2 := make(chan os.Signal, 1)
+	if own {
+		signal.Notify(usr2, syscall.SIGUSR2)
+		defer signal.Stop(usr2)
+	}
+
+	started := fmt.Sprintf("serve started (pid %d, version %s); %s is live", os.Getpid(), version, state.Live)
+	if inh != nil {
+		started += fmt.Sprintf("; took over from pid %d", inh.from)
+	}
 	_ = store.Append(ctx, bluegreen.Event{Time: time.Now(), Actor: "bluegreen", Action: bluegreen.ActionServe,
 		Color: state.Live, Outcome: bluegreen.OutcomeOK, Revision: state.Revision,
-		Message: fmt.Sprintf("serve started (pid %d, version %s); %s is live", os.Getpid(), version, state.Live)})
+		Message: started})
 	if !isLoopback(lns[2].Addr()) && cfg.APITLS == nil {
 		logger.Warn("the API listens beyond this machine over plain HTTP: the token can be seen on the network; bind it to 127.0.0.1 or put it behind TLS", "api", lns[2].Addr().String())
 	}
@@ -274,12 +334,17 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 		ready(endpoints{Public: lns[0].Addr().String(), Preview: lns[1].Addr().String(), API: lns[2].Addr().String(),
 			Live: state.Live, TokenFile: tokenFile, TokenCreated: created, Token: token, APIScheme: apiScheme(cfg)})
 	}
+	switch {
+	case inh != nil:
+		inh.signalReady()
+		logger.Info("took over from the old serve", "pid", inh.from)
+	case own:
+		if err := sdNotify("READY=1"); err != nil {
+			logger.Warn("telling the service manager that serve is ready", "err", err)
+		}
+	}
 
-	// SIGHUP re-reads the configuration file (see reloader).
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	rl := &reloader{path: cfg.File, running: cfg, ctl: ctl, rt: rt, monitor: monitor, store: store, logger: logger}
+	handedTo := 0
 wait:
 	for {
 		select {
@@ -295,7 +360,35 @@ wait:
 				continue
 			}
 			rl.reload(ctx)
+		case <-usr2:
+			logger.Info("SIGUSR2: handing over to a new serve")
+			pid, err := ho.run(ctx)
+			if err != nil {
+				logger.Error("hand-over failed; this serve carries on", "err", err)
+				outcome := bluegreen.OutcomeFailed
+				if bluegreen.ErrorCode(err) == bluegreen.ECONFLICT {
+					outcome = bluegreen.OutcomeRefused
+				}
+				_ = store.Append(ctx, bluegreen.Event{Time: time.Now(), Actor: "bluegreen", Action: bluegreen.ActionServe,
+					Outcome: outcome, Message: fmt.Sprintf("hand-over to a new serve %s; this serve (pid %d) carries on: %v", outcome, os.Getpid(), err)})
+				continue
+			}
+			handedTo = pid
+			break wait
 		}
+	}
+	if handedTo != 0 {
+		if err := sdNotify(fmt.Sprintf("MAINPID=%d", handedTo)); err != nil {
+			logger.Warn("telling the service manager the new serve's pid", "pid", handedTo, "err", err)
+		}
+		_ = store.Append(context.WithoutCancel(ctx), bluegreen.Event{Time: time.Now(), Actor: "bluegreen", Action: bluegreen.ActionServe,
+			Color: rt.Live(), Outcome: bluegreen.OutcomeOK,
+			Message: fmt.Sprintf("serve (pid %d) handed over to pid %d; it finishes its open connections (up to %s) and exits", os.Getpid(), handedTo, cfg.Router.DrainTimeout)})
+		retire(ctx, rt, store, []*router.Server{public, preview}, cfg.Router.DrainTimeout, logger)
+		cancel()
+		wg.Wait()
+		logger.Info("handed over; exiting", "to", handedTo)
+		return nil
 	}
 	shutdownCtx, stop := context.WithTimeout(context.WithoutCancel(ctx), cfg.Router.DrainTimeout)
 	defer stop()
@@ -420,18 +513,26 @@ func closeAll(lns []net.Listener) {
 // recordAppEvents copies the apps' lifecycle events (starts, crashes,
 // restarts) into the history until ctx ends.
 func recordAppEvents(ctx context.Context, apps *processApps, store bluegreen.Store, logger *slog.Logger) {
-	t := time.NewTicker(time.Second)
+	every(ctx, time.Second, func() {
+		if evs := apps.events(); len(evs) > 0 {
+			if err := store.Append(context.WithoutCancel(ctx), evs...); err != nil {
+				logger.Error("recording app events", "err", err)
+			}
+		}
+	})
+}
+
+// every calls f each period, the first time one period from now, until ctx
+// ends.
+func every(ctx context.Context, period time.Duration, f func()) {
+	t := time.NewTicker(period)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		}
-		if evs := apps.events(); len(evs) > 0 {
-			if err := store.Append(context.WithoutCancel(ctx), evs...); err != nil {
-				logger.Error("recording app events", "err", err)
-			}
+			f()
 		}
 	}
 }

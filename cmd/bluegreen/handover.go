@@ -1,0 +1,312 @@
+package main
+
+// The hand-over: SIGUSR2 makes serve start a new serve (the binary now at
+// its path, so an upgraded one) on the same listening sockets, and step
+// aside once the new one serves. The sockets never close, so no connection
+// is refused; connections the old serve holds end where their clients are
+// told (router.Server.Retire), so no request is lost to the race that an
+// nginx reload loses them to.
+//
+// In order, in the old serve:
+//  1. it refuses, changing nothing, while the lock is held or a post-switch
+//     watch runs (controller.Pause says why);
+//  2. it stops its API (calls in progress finish; new ones wait in the
+//     socket's queue) and pauses its controller and health checks, so that
+//     the committed state cannot change while the new serve starts;
+//  3. it starts the new serve with the three sockets and a pipe, and waits
+//     for "ready" on the pipe (the new serve has loaded the state and
+//     accepts on all three sockets);
+//  4. then it stops accepting, serves its open connections with
+//     "Connection: close" until they end or the drain timeout passes,
+//     following the live color in the store meanwhile, and exits 0.
+//
+// If the new serve fails to start (a bad configuration, a broken binary, no
+// "ready" in time), the old one stops it and carries on as before, and the
+// history says why.
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/bluegreen/bluegreen"
+	"github.com/bluegreen/bluegreen/controller"
+	"github.com/bluegreen/bluegreen/router"
+)
+
+// The environment through which a serve hands its sockets to the next one.
+const (
+	envListenFDs    = "BLUEGREEN_LISTEN_FDS"    // "3,4,5": public, preview, API
+	envReadyFD      = "BLUEGREEN_READY_FD"      // the pipe to write "ready\n" to
+	envHandoverFrom = "BLUEGREEN_HANDOVER_FROM" // the old serve's pid
+)
+
+// handoverReadyTimeout bounds the wait for the new serve's "ready".
+const handoverReadyTimeout = time.Minute
+
+// listenerNames name serve's three sockets, in their order.
+var listenerNames = [3]string{"public", "preview", "api"}
+
+// inheritance is what a serve started by a hand-over received.
+type inheritance struct {
+	lns   []net.Listener // public, preview, API
+	ready *os.File
+	from  int // the old serve's pid
+}
+
+// takeInheritance reads the hand-over's environment and removes it (the
+// apps serve starts must not see it). It returns nil when this serve was
+// not started by a hand-over.
+func takeInheritance() (*inheritance, error) {
+	fds, ok := os.LookupEnv(envListenFDs)
+	if !ok {
+		return nil, nil
+	}
+	readyFD, from := os.Getenv(envReadyFD), os.Getenv(envHandoverFrom)
+	for _, k := range []string{envListenFDs, envReadyFD, envHandoverFrom} {
+		os.Unsetenv(k)
+	}
+	in := &inheritance{}
+	in.from, _ = strconv.Atoi(from)
+	list := strings.Split(fds, ",")
+	if len(list) != len(listenerNames) {
+		return nil, fmt.Errorf("%s=%q: want %d descriptors", envListenFDs, fds, len(listenerNames))
+	}
+	for i, s := range list {
+		f, err := inheritedFile(envListenFDs, s, listenerNames[i])
+		if err == nil {
+			var ln net.Listener
+			ln, err = net.FileListener(f) // a duplicate: f is not needed after
+			f.Close()
+			in.lns = append(in.lns, ln)
+		}
+		if err != nil {
+			closeAll(in.lns)
+			return nil, fmt.Errorf("the %s socket handed over: %w", listenerNames[i], err)
+		}
+	}
+	f, err := inheritedFile(envReadyFD, readyFD, "ready")
+	if err != nil {
+		closeAll(in.lns)
+		return nil, err
+	}
+	in.ready = f
+	return in, nil
+}
+
+// inheritedFile opens descriptor s, named in variable env.
+func inheritedFile(env, s, name string) (*os.File, error) {
+	fd, err := strconv.Atoi(s)
+	if err != nil || fd < 3 {
+		return nil, fmt.Errorf("%s: %q is not an inherited descriptor", env, s)
+	}
+	return os.NewFile(uintptr(fd), name), nil
+}
+
+// listeners returns the inherited sockets, after checking that they listen
+// where the configuration says (a hand-over keeps the addresses).
+func (in *inheritance) listeners(addrs ...string) ([]net.Listener, error) {
+	for i, a := range addrs {
+		if got := in.lns[i].Addr(); !sameAddr(a, got) {
+			closeAll(in.lns)
+			return nil, fmt.Errorf("the %s socket handed over listens on %s, but the configuration says %s: a hand-over keeps the addresses; restart serve to change them",
+				listenerNames[i], got, a)
+		}
+	}
+	return in.lns, nil
+}
+
+// sameAddr reports whether a listener on got is one the configured address
+// want asks for (port 0: any port).
+func sameAddr(want string, got net.Addr) bool {
+	w, err := net.ResolveTCPAddr("tcp", want)
+	g, ok := got.(*net.TCPAddr)
+	if err != nil || !ok || (w.Port != 0 && w.Port != g.Port) {
+		return false
+	}
+	if w.IP == nil || w.IP.IsUnspecified() {
+		return g.IP == nil || g.IP.IsUnspecified()
+	}
+	return w.IP.Equal(g.IP)
+}
+
+// signalReady tells the old serve that this one serves.
+func (in *inheritance) signalReady() {
+	_, _ = in.ready.WriteString("ready\n")
+	in.ready.Close()
+}
+
+// handover is what the old serve's side of a hand-over works with.
+type handover struct {
+	lns     []net.Listener // public, preview, API
+	ctl     *controller.Controller
+	logger  *slog.Logger
+	timeout time.Duration // for the API's calls in progress to finish
+	// stopAPI shuts the API server down; startAPI serves the API again on
+	// ln, after a failed hand-over.
+	stopAPI  func(context.Context) error
+	startAPI func(ln net.Listener)
+	// pauseChecks stops the health checks and the app event recorder, and
+	// returns what starts them again.
+	pauseChecks func() (resume func())
+}
+
+// run hands over to a new serve and returns its pid. On an error this serve
+// is as it was before, and the error says why.
+func (h *handover) run(ctx context.Context) (int, error) {
+	// Say no before disturbing anything; Pause checks again below, once
+	// the API has stopped.
+	resume, err := h.ctl.Pause()
+	if err != nil {
+		return 0, err
+	}
+	resume()
+	files := make([]*os.File, 0, len(h.lns))
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}()
+	for i, ln := range h.lns {
+		f, err := ln.(interface{ File() (*os.File, error) }).File()
+		if err != nil {
+			return 0, fmt.Errorf("duplicating the %s socket: %w", listenerNames[i], err)
+		}
+		files = append(files, f)
+	}
+
+	restartAPI := func() error {
+		ln, err := net.FileListener(files[2])
+		if err != nil {
+			return fmt.Errorf("serving the API again: %w", err)
+		}
+		h.startAPI(ln)
+		return nil
+	}
+	stopCtx, cancel := context.WithTimeout(ctx, h.timeout)
+	err = h.stopAPI(stopCtx)
+	cancel()
+	if err != nil {
+		return 0, errors.Join(fmt.Errorf("the API's calls in progress did not finish within %s", h.timeout), restartAPI())
+	}
+	resume, err = h.ctl.Pause()
+	if err != nil {
+		return 0, errors.Join(err, restartAPI())
+	}
+	resumeChecks := h.pauseChecks()
+	fail := func(err error) (int, error) {
+		resumeChecks()
+		resume()
+		return 0, errors.Join(err, restartAPI())
+	}
+
+	exe, err := os.Executable()
+	if err != nil {
+		return fail(fmt.Errorf("finding serve's binary: %w", err))
+	}
+	readyR, readyW, err := os.Pipe()
+	if err != nil {
+		return fail(err)
+	}
+	defer readyR.Close()
+	cmd := exec.Command(exe, os.Args[1:]...)
+	cmd.Env = append(os.Environ(), envListenFDs+"=3,4,5", envReadyFD+"=6", envHandoverFrom+"="+strconv.Itoa(os.Getpid()))
+	cmd.ExtraFiles = append(append([]*os.File{}, files...), readyW)
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	err = cmd.Start()
+	readyW.Close()
+	if err != nil {
+		return fail(fmt.Errorf("starting %s: %w", exe, err))
+	}
+	pid := cmd.Process.Pid
+	h.logger.Info("hand-over: started the new serve; waiting for it to serve", "pid", pid, "binary", exe)
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+
+	ready := make(chan error, 1)
+	go func() {
+		line, err := bufio.NewReader(readyR).ReadString('\n')
+		switch {
+		case errors.Is(err, io.EOF):
+			err = errors.New("it exited before serving")
+		case err == nil && line != "ready\n":
+			err = fmt.Errorf("it said %q", line)
+		}
+		ready <- err
+	}()
+	t := time.NewTimer(handoverReadyTimeout)
+	defer t.Stop()
+	select {
+	case err = <-ready:
+	case <-t.C:
+		err = fmt.Errorf("it did not serve within %s", handoverReadyTimeout)
+	case <-ctx.Done():
+		err = fmt.Errorf("this serve was told to stop meanwhile")
+	}
+	if err == nil {
+		return pid, nil
+	}
+	// It failed: stop it, and say how it ended.
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	var end error
+	select {
+	case end = <-exited:
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Kill()
+		end = <-exited
+	}
+	how := "it stopped"
+	var ee *exec.ExitError
+	if errors.As(end, &ee) {
+		how = "it ended with " + ee.ProcessState.String()
+	}
+	return fail(fmt.Errorf("the new serve (pid %d) did not take over: %v; %s (its log above says why)", pid, err, how))
+}
+
+// retire is the old serve's end after a hand-over: its data-plane servers
+// stop accepting and serve their open connections with "Connection: close"
+// until they end or drain passes (or ctx ends: serve was told to stop),
+// with the router following the live color the new serve commits meanwhile.
+func retire(ctx context.Context, rt *router.Router, store bluegreen.Store, servers []*router.Server, drain time.Duration, logger *slog.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, drain)
+	defer cancel()
+	follow := make(chan struct{})
+	go func() {
+		defer close(follow)
+		every(ctx, 100*time.Millisecond, func() {
+			st, err := store.Load(ctx)
+			if err == nil && st.Live.Valid() && st.Live != rt.Live() {
+				logger.Info("hand-over: following the live color the new serve committed", "live", st.Live)
+				rt.Switch(st.Live)
+			}
+		})
+	}()
+	done := make(chan error, len(servers))
+	for _, s := range servers {
+		go func() { done <- s.Retire(ctx) }()
+	}
+	var left bool
+	for range servers {
+		if err := <-done; err != nil {
+			left = true
+		}
+	}
+	cancel()
+	<-follow
+	if left {
+		logger.Warn("hand-over: connections still open at the drain timeout (or a stop signal); closing them", "drain_timeout", drain)
+	}
+	for _, s := range servers {
+		s.Close()
+	}
+}
