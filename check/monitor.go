@@ -73,7 +73,9 @@ func NewMonitor(targets map[bluegreen.Color]Target, onChange func(bluegreen.Colo
 	return m
 }
 
-// Run checks every color at its interval until ctx ends. Call it once.
+// Run checks every color at its interval until ctx ends. Call it once at a
+// time: serve stops it for a hand-over and runs it again if the hand-over
+// fails.
 func (m *Monitor) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	m.mu.Lock()

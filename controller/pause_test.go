@@ -76,3 +76,38 @@ func TestPause(t *testing.T) {
 		t.Fatalf("rollback after a refused pause: %v", err)
 	}
 }
+
+// TestRefresh: a commit by another process makes this controller's next
+// commit conflict, until Refresh reloads the state.
+func TestRefresh(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	st, err := e.store.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := st.Clone()
+	cs := next.Colors[bluegreen.Green]
+	cs.Branch = "green-2"
+	next.Colors[bluegreen.Green] = cs
+	if _, err := e.store.Commit(ctx, next, bluegreen.Event{Time: time.Now(), Actor: "another serve", Action: bluegreen.ActionConfig,
+		Outcome: bluegreen.OutcomeOK, Message: "green configuration changed"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.ctl.Switch(ctx, bluegreen.SwitchRequest{To: bluegreen.Green}); err == nil {
+		t.Fatal("a switch on a stale state went through")
+	}
+	if e.rt.Live() != bluegreen.Blue {
+		t.Fatal("a switch that could not commit moved the router")
+	}
+	got, err := e.ctl.Refresh(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Colors[bluegreen.Green].Branch != "green-2" || e.ctl.State().Revision != st.Revision+1 {
+		t.Fatalf("after Refresh: green %+v, revision %d (was %d)", got.Colors[bluegreen.Green], e.ctl.State().Revision, st.Revision)
+	}
+	if _, err := e.ctl.Switch(ctx, bluegreen.SwitchRequest{To: bluegreen.Green}); err != nil {
+		t.Fatalf("a switch after Refresh: %v", err)
+	}
+}

@@ -75,7 +75,6 @@ type evloop struct {
 	rd       bytes.Reader
 	br       *bufio.Reader
 	down     bool // Shutdown: close connections once idle
-	retiring bool // Server.Retire: each answer closes its connection
 	sweep    time.Duration
 	lastScan time.Time
 	dialer   net.Dialer
@@ -551,12 +550,6 @@ func (l *evloop) shutdown() {
 	}
 }
 
-// retire makes each answer from now on close its connection (Server.Retire);
-// a connection waiting for its next request stays open for it. An answer
-// whose head already went out keeps its connection for one more request,
-// which is told.
-func (l *evloop) retire() { l.retiring = true }
-
 var errServerClosed = errorString("bluegreen: server closed")
 
 // --- client side -------------------------------------------------------
@@ -853,7 +846,7 @@ func (l *evloop) response(c *lconn, isHead, closing, unread bool) *loopResponse 
 		c.hdr = make(http.Header, 8)
 	}
 	clear(c.hdr)
-	if closing || unread || l.down || l.retiring {
+	if closing || unread || l.down || l.srv.retiring.Load() {
 		c.closeAfter = true
 		c.hdr["Connection"] = connClose
 	}
@@ -1382,7 +1375,7 @@ func (l *evloop) parseHead(x *lexch) bool {
 			if colorOn {
 				b = appendHeader(b, headerColor, colorValue[x.c.color][0])
 			}
-			if x.close || l.down || l.retiring || x.bodyLeft > 0 {
+			if x.close || l.down || l.srv.retiring.Load() || x.bodyLeft > 0 {
 				// With the request body not all read (the upstream
 				// answered early), the connection cannot carry another
 				// request (end closes it): the answer says so.
@@ -1436,7 +1429,7 @@ func (l *evloop) parseHead(x *lexch) bool {
 				h["Transfer-Encoding"] = chunkedValue
 				delete(h, "Content-Length")
 			}
-			if x.close || l.down || l.retiring || x.bodyLeft > 0 { // as above
+			if x.close || l.down || l.srv.retiring.Load() || x.bodyLeft > 0 { // as above
 				h["Connection"] = connClose
 				conn.closeAfter = true
 			}

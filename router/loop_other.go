@@ -28,5 +28,4 @@ func (l *evloop) accept(net.Conn)             {}
 func (l *evloop) post(func()) bool            { return false }
 func (l *evloop) stop()                       {}
 func (l *evloop) shutdown()                   {}
-func (l *evloop) retire()                     {}
 func (l *evloop) closeIdle(func(string) bool) {}

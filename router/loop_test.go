@@ -471,13 +471,17 @@ func TestLoopStopRunsWhatWasPosted(t *testing.T) {
 func TestServerRetire(t *testing.T) {
 	srv, addr, started, unblock := slowServer(t)
 
+	// [0] is served again after Retire, [1] never is; [2] is an HTTP/1.0
+	// keep-alive connection, which net/http serves.
+	reqs := []string{"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+		"GET / HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\n\r\n"}
 	var conns []net.Conn
 	var brs []*bufio.Reader
-	for range 2 { // [0] is served again after Retire, [1] never is
+	for i, req := range reqs {
 		c, br := rawConn(t, addr)
-		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		io.WriteString(c, req)
 		if res, body := readResponse(t, br, "GET"); res.StatusCode != 200 || body != "done" || res.Close {
-			t.Fatalf("before Retire: %d %q, close %v", res.StatusCode, body, res.Close)
+			t.Fatalf("connection %d before Retire: %d %q, close %v", i, res.StatusCode, body, res.Close)
 		}
 		conns, brs = append(conns, c), append(brs, br)
 	}
@@ -515,6 +519,14 @@ func TestServerRetire(t *testing.T) {
 	}
 	if _, err := brs[0].ReadByte(); err != io.EOF {
 		t.Fatalf("after the answer that said close: read %v, want EOF", err)
+	}
+	// So does the one net/http serves, which was not cut either.
+	io.WriteString(conns[2], reqs[2])
+	if res, body := readResponse(t, brs[2], "GET"); res.StatusCode != 200 || body != "done" || !res.Close {
+		t.Fatalf("the HTTP/1.0 connection after Retire: %d %q, close %v", res.StatusCode, body, res.Close)
+	}
+	if _, err := brs[2].ReadByte(); err != io.EOF {
+		t.Fatalf("the HTTP/1.0 connection after its answer: read %v, want EOF", err)
 	}
 
 	unblock()

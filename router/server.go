@@ -64,6 +64,7 @@ type Server struct {
 	loopConns int // connections the loops serve
 	down      atomic.Bool
 	retiring  atomic.Bool // Retire: each answer closes its connection
+	stdConns  int         // connections net/http serves (counted for Retire)
 	connsDone *sync.Cond  // signalled when conns or loopConns shrinks
 }
 
@@ -87,7 +88,14 @@ func newServer(h http.Handler, readHeaderTimeout, idleTimeout time.Duration, log
 	}
 	s.connsDone = sync.NewCond(&s.mu)
 	s.std = &http.Server{
-		Handler:           h,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if s.retiring.Load() && r.Header.Get("Upgrade") == "" {
+				// Retire: net/http closes the connection after an answer
+				// that says so (an upgrade keeps its own Connection).
+				w.Header()["Connection"] = connClose
+			}
+			h.ServeHTTP(w, r)
+		}),
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       idleTimeout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -99,6 +107,17 @@ func newServer(h http.Handler, readHeaderTimeout, idleTimeout time.Duration, log
 			return ctx
 		},
 		ConnState: func(c net.Conn, st http.ConnState) {
+			switch st {
+			case http.StateNew:
+				s.mu.Lock()
+				s.stdConns++
+				s.mu.Unlock()
+			case http.StateClosed, http.StateHijacked:
+				s.mu.Lock()
+				s.stdConns--
+				s.connsDone.Broadcast()
+				s.mu.Unlock()
+			}
 			// The connection was reported new when it was accepted, and
 			// as the net.Conn accepted, not the replaying wrapper.
 			if rc, ok := c.(*replayConn); ok {
@@ -129,6 +148,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	defer func() {
 		s.mu.Lock()
 		delete(s.listeners, ln)
+		s.connsDone.Broadcast() // Retire waits for the accept loops
 		s.mu.Unlock()
 	}()
 
@@ -288,10 +308,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // sending that request at this moment (the race that loses requests on an
 // nginx reload): such a connection is served once more, or ends by its
 // idle timeout, or by the Close that follows a Retire cut short by ctx. A
-// connection net/http serves (an upgrade, HTTP/1.0, ...) follows
-// http.Server.SetKeepAlivesEnabled(false), which closes the idle ones at
-// once. Retire returns nil when no connection is left, or ctx's error when
-// ctx ends first; Close should follow then. serve's hand-over to a new
+// connection net/http serves (an upgrade, HTTP/1.0, ...) is treated the
+// same way; an upgraded one (a WebSocket) is not waited for, and lasts
+// until Close or the process's end. Retire returns nil when no connection
+// is left, or ctx's error when ctx ends first; Close should follow then. serve's hand-over to a new
 // process retires its servers this way while the new one accepts on the
 // same sockets.
 func (s *Server) Retire(ctx context.Context) error {
@@ -300,11 +320,7 @@ func (s *Server) Retire(ctx context.Context) error {
 	for ln := range s.listeners {
 		ln.Close()
 	}
-	for _, l := range s.loops {
-		l.post(l.retire)
-	}
 	s.mu.Unlock()
-	s.std.SetKeepAlivesEnabled(false)
 	if err := s.waitConns(ctx, false); err != nil {
 		return err
 	}
@@ -313,14 +329,16 @@ func (s *Server) Retire(ctx context.Context) error {
 	return s.std.Shutdown(ctx)
 }
 
-// waitConns waits until no connection is left on the fast path and the
-// loops, or ctx ends (then it returns ctx's error). With closeIdle it
-// closes each fast-path connection that waits for a request.
+// waitConns waits until every accept loop has returned and no connection
+// is left on the fast path and the loops (and, for Retire, on net/http's),
+// or ctx ends (then it returns ctx's error). With closeIdle (Shutdown) it
+// closes each fast-path connection that waits for a request, and leaves
+// net/http's to http.Server.Shutdown.
 func (s *Server) waitConns(ctx context.Context, closeIdle bool) error {
 	done := make(chan struct{})
 	go func() {
 		s.mu.Lock()
-		for (len(s.conns) > 0 || s.loopConns > 0) && ctx.Err() == nil {
+		for (len(s.listeners) > 0 || len(s.conns) > 0 || s.loopConns > 0 || (!closeIdle && s.stdConns > 0)) && ctx.Err() == nil {
 			if closeIdle {
 				for c := range s.conns {
 					c.closeIfIdle()

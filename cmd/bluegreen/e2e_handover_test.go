@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -126,6 +127,7 @@ func TestHandOverUnderLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer load.Stop()
+	fresh := freshConnections(t, "http://"+s.public+"/")
 	waitFor(t, "the load to run", 10*time.Second, func() bool { return load.Snapshot().Requests > 200 })
 
 	copyFile(t, binPath, bin+".new")
@@ -197,8 +199,53 @@ func TestHandOverUnderLoad(t *testing.T) {
 	if out := s.mustCLI(t, "switch", "green"); !strings.Contains(out, "switched blue → green") {
 		t.Fatalf("a switch after the failed hand-over: %q", out)
 	}
-	if c := strings.TrimSpace(s.mustCLI(t, "color")); c != "green" {
-		t.Fatalf("color after the failed hand-over and a switch: %q", c)
+	s.mustCLI(t, "rollback")
+
+	// One that commits to the state before it fails (its configuration
+	// renames blue's branch; its app repository does not exist): this
+	// serve reloads the state, puts its own colors back, and commits on.
+	bad := strings.Replace(string(good), "  branch: production\n", "  branch: blue\n  port: 1\n", 1)
+	bad = strings.Replace(bad, "  branch: green\n", "  branch: green\n  port: 2\n", 1)
+	bad += "app:\n  repo: " + dir + "/no-such-repo\n  run: 'true'\n"
+	if err := os.WriteFile(cfgPath, []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	msg = handOverAndWait(t, s, newPid, "hand-over to a new serve failed")
+	if !strings.Contains(msg, "exit status") || !strings.Contains(s.stderr.String(), "no-such-repo") {
+		t.Fatalf("a hand-over whose new serve fails after committing: %q", msg)
+	}
+	if !hasEvent(t, s, `branch "production" → "blue"`) {
+		t.Fatal("the failed new serve committed nothing: the case is not tested")
+	}
+	if !hasEvent(t, s, `branch "blue" → "production"`) {
+		t.Fatal("this serve did not put its own colors back in the state")
+	}
+	if out := s.mustCLI(t, "switch", "green"); !strings.Contains(out, "switched blue → green") {
+		t.Fatalf("a switch after a hand-over that failed after committing: %q", out)
+	}
+	if st := status(t, s); st.State.Colors[bluegreen.Blue].Branch != "production" {
+		t.Fatalf("blue's branch after the failed hand-over: %q, want this serve's production", st.State.Colors[bluegreen.Blue].Branch)
+	}
+	s.mustCLI(t, "rollback")
+
+	// After two failures a hand-over still works.
+	if err := os.WriteFile(cfgPath, good, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	msg = handOverAndWait(t, s, newPid, "handed over to pid")
+	m = regexp.MustCompile(`handed over to pid (\d+)`).FindStringSubmatch(msg)
+	if m == nil {
+		t.Fatalf("hand-over event %q names no pid", msg)
+	}
+	lastPid, _ := strconv.Atoi(m[1])
+	t.Cleanup(func() {
+		_ = syscall.Kill(lastPid, syscall.SIGKILL)
+		waitFor(t, "the last serve to end", 10*time.Second, func() bool { return !processAlive(lastPid) })
+	})
+	note("MAINPID=" + m[1])
+	waitFor(t, "the second serve to exit", 30*time.Second, func() bool { return !processAlive(newPid) })
+	if c := strings.TrimSpace(s.mustCLI(t, "color")); c != "blue" {
+		t.Fatalf("color after the second hand-over: %q", c)
 	}
 
 	nl.Close()
@@ -209,8 +256,72 @@ func TestHandOverUnderLoad(t *testing.T) {
 	r := load.Stop()
 	t.Logf("load: %v", r)
 	if r.Failed != 0 || r.Requests == 0 {
-		t.Fatalf("load across the hand-over: %d requests, %d failed: %v %q", r.Requests, r.Failed, r.Failures, r.FirstErrors)
+		t.Fatalf("load across the hand-overs: %d requests, %d failed: %v %q", r.Requests, r.Failed, r.Failures, r.FirstErrors)
 	}
+	n, failed := fresh()
+	t.Logf("a new connection per request: %d requests, %d failed", n, failed)
+	if failed != 0 || n == 0 {
+		t.Fatalf("a new connection per request across the hand-overs: %d requests, %d failed", n, failed)
+	}
+
+	// The last serve stops as usual.
+	if err := syscall.Kill(lastPid, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the last serve to stop on SIGTERM", 20*time.Second, func() bool { return !processAlive(lastPid) })
+}
+
+// hasEvent reports whether the history holds an event whose message
+// contains want.
+func hasEvent(t *testing.T, s *server, want string) bool {
+	t.Helper()
+	for _, ev := range decodeJSON[[]bluegreen.Event](t, s.mustCLI(t, "history", "-o", "json", "--limit", "1000")) {
+		if strings.Contains(ev.Message, want) {
+			return true
+		}
+	}
+	return false
+}
+
+// freshConnections sends GET url on a new connection each time, until the
+// returned function is called; that reports the requests and the failed
+// ones (an error, or a status other than 200).
+func freshConnections(t *testing.T, url string) func() (n, failed int) {
+	t.Helper()
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
+	stop := make(chan struct{})
+	done := make(chan [2]int, 1)
+	go func() {
+		var n, failed int
+		defer func() { done <- [2]int{n, failed} }()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			n++
+			res, err := client.Get(url)
+			if err != nil {
+				failed++
+				t.Logf("new connection: %v", err)
+				continue
+			}
+			_, _ = io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			if res.StatusCode != 200 {
+				failed++
+			}
+		}
+	}()
+	var once sync.Once
+	var res [2]int
+	report := func() (int, int) {
+		once.Do(func() { close(stop); res = <-done })
+		return res[0], res[1]
+	}
+	t.Cleanup(func() { report() })
+	return report
 }
 
 // copyFile copies the file at from to to, executable.

@@ -8,8 +8,9 @@ package main
 // nginx reload loses them to.
 //
 // In order, in the old serve:
-//  1. it refuses, changing nothing, while the lock is held or a post-switch
-//     watch runs (controller.Pause says why);
+//  1. it refuses, changing nothing, while the lock is held, an automatic
+//     promotion is pending or a post-switch watch runs (controller.Pause
+//     says why);
 //  2. it stops its API (calls in progress finish; new ones wait in the
 //     socket's queue) and pauses its controller and health checks, so that
 //     the committed state cannot change while the new serve starts;
@@ -20,9 +21,15 @@ package main
 //     "Connection: close" until they end or the drain timeout passes,
 //     following the live color in the store meanwhile, and exits 0.
 //
-// If the new serve fails to start (a bad configuration, a broken binary, no
-// "ready" in time), the old one stops it and carries on as before, and the
-// history says why.
+// If the new serve fails (a bad configuration, a broken binary, no "ready"
+// in time), the old one stops it, reloads the state (the new one may have
+// committed to it before failing) and puts its own colors back in it, and
+// serves its API again; the history says why. The new serve checks the
+// sockets' addresses before it touches the state.
+//
+// The sockets are passed as raw descriptors (syscall.ForkExec): os/exec
+// would take them through os.File's Fd, which switches a socket to
+// blocking mode, and the mode is shared with the old serve's listeners.
 
 import (
 	"bufio"
@@ -33,7 +40,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
@@ -110,6 +116,9 @@ func inheritedFile(env, s, name string) (*os.File, error) {
 	if err != nil || fd < 3 {
 		return nil, fmt.Errorf("%s: %q is not an inherited descriptor", env, s)
 	}
+	// Not to be passed on to what this serve starts (git, apps, a
+	// supervisor): the old serve waits for the ready pipe's end.
+	syscall.CloseOnExec(fd)
 	return os.NewFile(uintptr(fd), name), nil
 }
 
@@ -148,7 +157,7 @@ func (in *inheritance) signalReady() {
 
 // handover is what the old serve's side of a hand-over works with.
 type handover struct {
-	lns     []net.Listener // public, preview, API
+	lns     []net.Listener // public, preview, API (run replaces the API's when it serves it again)
 	ctl     *controller.Controller
 	logger  *slog.Logger
 	timeout time.Duration // for the API's calls in progress to finish
@@ -159,10 +168,14 @@ type handover struct {
 	// pauseChecks stops the health checks and the app event recorder, and
 	// returns what starts them again.
 	pauseChecks func() (resume func())
+	// recover brings this serve back in line with the store after a failed
+	// hand-over, whose new serve may have committed to it.
+	recover func(context.Context) error
 }
 
 // run hands over to a new serve and returns its pid. On an error this serve
-// is as it was before, and the error says why.
+// carries on: its API serves again, its checks and controller run, and the
+// error says why (and what could not be restored, if anything).
 func (h *handover) run(ctx context.Context) (int, error) {
 	// Say no before disturbing anything; Pause checks again below, once
 	// the API has stopped.
@@ -171,28 +184,39 @@ func (h *handover) run(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	resume()
-	files := make([]*os.File, 0, len(h.lns))
+
+	// Duplicates of the three sockets, for the new serve and for serving
+	// the API again. They are taken with the raw descriptors: os.File's Fd,
+	// which os/exec calls, would switch the sockets (shared with this
+	// serve's listeners) to blocking mode.
+	fds := make([]int, 0, len(h.lns))
 	defer func() {
-		for _, f := range files {
-			f.Close()
+		for _, fd := range fds {
+			if fd >= 0 {
+				syscall.Close(fd)
+			}
 		}
 	}()
 	for i, ln := range h.lns {
-		f, err := ln.(interface{ File() (*os.File, error) }).File()
+		fd, err := dupSocket(ln)
 		if err != nil {
 			return 0, fmt.Errorf("duplicating the %s socket: %w", listenerNames[i], err)
 		}
-		files = append(files, f)
+		fds = append(fds, fd)
 	}
-
 	restartAPI := func() error {
-		ln, err := net.FileListener(files[2])
+		f := os.NewFile(uintptr(fds[2]), "api")
+		fds[2] = -1                    // f owns it now
+		ln, err := net.FileListener(f) // its own duplicate
+		f.Close()
 		if err != nil {
 			return fmt.Errorf("serving the API again: %w", err)
 		}
+		h.lns[2] = ln
 		h.startAPI(ln)
 		return nil
 	}
+
 	stopCtx, cancel := context.WithTimeout(ctx, h.timeout)
 	err = h.stopAPI(stopCtx)
 	cancel()
@@ -205,9 +229,10 @@ func (h *handover) run(ctx context.Context) (int, error) {
 	}
 	resumeChecks := h.pauseChecks()
 	fail := func(err error) (int, error) {
-		resumeChecks()
 		resume()
-		return 0, errors.Join(err, restartAPI())
+		rerr := h.recover(context.WithoutCancel(ctx)) // before the checks commit on a stale revision
+		resumeChecks()
+		return 0, errors.Join(err, rerr, restartAPI())
 	}
 
 	exe, err := os.Executable()
@@ -219,19 +244,27 @@ func (h *handover) run(ctx context.Context) (int, error) {
 		return fail(err)
 	}
 	defer readyR.Close()
-	cmd := exec.Command(exe, os.Args[1:]...)
-	cmd.Env = append(os.Environ(), envListenFDs+"=3,4,5", envReadyFD+"=6", envHandoverFrom+"="+strconv.Itoa(os.Getpid()))
-	cmd.ExtraFiles = append(append([]*os.File{}, files...), readyW)
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	err = cmd.Start()
+	wfd, err := rawFD(readyW)
+	if err != nil {
+		readyW.Close()
+		return fail(err)
+	}
+	env := append(os.Environ(), envListenFDs+"=3,4,5", envReadyFD+"=6", envHandoverFrom+"="+strconv.Itoa(os.Getpid()))
+	pid, err := syscall.ForkExec(exe, os.Args, &syscall.ProcAttr{
+		Env:   env,
+		Files: []uintptr{0, 1, 2, uintptr(fds[0]), uintptr(fds[1]), uintptr(fds[2]), uintptr(wfd)},
+	})
 	readyW.Close()
 	if err != nil {
 		return fail(fmt.Errorf("starting %s: %w", exe, err))
 	}
-	pid := cmd.Process.Pid
+	proc, _ := os.FindProcess(pid) // always succeeds on Unix
 	h.logger.Info("hand-over: started the new serve; waiting for it to serve", "pid", pid, "binary", exe)
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	exited := make(chan *os.ProcessState, 1)
+	go func() {
+		st, _ := proc.Wait()
+		exited <- st
+	}()
 
 	ready := make(chan error, 1)
 	go func() {
@@ -246,8 +279,11 @@ func (h *handover) run(ctx context.Context) (int, error) {
 	}()
 	t := time.NewTimer(handoverReadyTimeout)
 	defer t.Stop()
+	var end *os.ProcessState
 	select {
 	case err = <-ready:
+	case end = <-exited:
+		err = errors.New("it exited before serving")
 	case <-t.C:
 		err = fmt.Errorf("it did not serve within %s", handoverReadyTimeout)
 	case <-ctx.Done():
@@ -257,20 +293,55 @@ func (h *handover) run(ctx context.Context) (int, error) {
 		return pid, nil
 	}
 	// It failed: stop it, and say how it ended.
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	var end error
-	select {
-	case end = <-exited:
-	case <-time.After(10 * time.Second):
-		_ = cmd.Process.Kill()
-		end = <-exited
+	if end == nil {
+		_ = proc.Signal(syscall.SIGTERM)
+		select {
+		case end = <-exited:
+		case <-time.After(10 * time.Second):
+			_ = proc.Kill()
+			end = <-exited
+		}
 	}
 	how := "it stopped"
-	var ee *exec.ExitError
-	if errors.As(end, &ee) {
-		how = "it ended with " + ee.ProcessState.String()
+	if end != nil {
+		how = "it ended with " + end.String()
 	}
 	return fail(fmt.Errorf("the new serve (pid %d) did not take over: %v; %s (its log above says why)", pid, err, how))
+}
+
+// dupSocket returns a duplicate of ln's descriptor, closed on exec, without
+// changing the socket's mode.
+func dupSocket(ln net.Listener) (int, error) {
+	sc, ok := ln.(syscall.Conn)
+	if !ok {
+		return -1, fmt.Errorf("%T has no descriptor", ln)
+	}
+	return withFD(sc, func(fd uintptr) (int, error) {
+		r, _, errno := syscall.Syscall(syscall.SYS_FCNTL, fd, syscall.F_DUPFD_CLOEXEC, 0)
+		if errno != 0 {
+			return -1, errno
+		}
+		return int(r), nil
+	})
+}
+
+// rawFD returns c's descriptor, valid while c is open, without changing its
+// mode (as os.File's Fd would).
+func rawFD(c syscall.Conn) (int, error) {
+	return withFD(c, func(fd uintptr) (int, error) { return int(fd), nil })
+}
+
+// withFD calls f with c's descriptor.
+func withFD(c syscall.Conn, f func(fd uintptr) (int, error)) (int, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	fd, ferr := -1, error(nil)
+	if err := rc.Control(func(s uintptr) { fd, ferr = f(s) }); err != nil {
+		return -1, err
+	}
+	return fd, ferr
 }
 
 // retire is the old serve's end after a hand-over: its data-plane servers

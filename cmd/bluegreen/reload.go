@@ -44,11 +44,7 @@ func (r *reloader) reload(ctx context.Context) {
 		record(bluegreen.OutcomeRefused, "reload refused, nothing changed: "+strings.ReplaceAll(err.Error(), "\n", "; "))
 		return
 	}
-	specs := make(map[bluegreen.Color]controller.ColorSpec, 2)
-	for _, c := range bluegreen.Colors {
-		specs[c] = controller.ColorSpec{Branch: next.Colors[c].Branch, Upstreams: next.Colors[c].Upstreams}
-	}
-	if _, err := r.ctl.Reconfigure(ctx, specs); err != nil {
+	if _, err := r.ctl.Reconfigure(ctx, colorSpecs(next)); err != nil {
 		record(bluegreen.OutcomeFailed, "reload failed: "+err.Error())
 		return
 	}
@@ -76,6 +72,15 @@ func (r *reloader) reload(ctx context.Context) {
 	}
 	r.running = next
 	record(bluegreen.OutcomeOK, msg)
+}
+
+// colorSpecs returns what the controller keeps of cfg's colors.
+func colorSpecs(cfg *config.Config) map[bluegreen.Color]controller.ColorSpec {
+	specs := make(map[bluegreen.Color]controller.ColorSpec, len(bluegreen.Colors))
+	for _, c := range bluegreen.Colors {
+		specs[c] = controller.ColorSpec{Branch: cfg.Colors[c].Branch, Upstreams: cfg.Colors[c].Upstreams}
+	}
+	return specs
 }
 
 // needsRestart names the settings that differ between a and b other than

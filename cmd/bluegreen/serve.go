@@ -90,10 +90,25 @@ func printEndpoints(g *globals, e endpoints) {
 // hands over on SIGUSR2 and tells a service manager when it is ready; the
 // demo, which runs serve inside its own process, does none of that.
 func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready func(endpoints), own bool) (err error) {
-	var inh *inheritance
+	var (
+		inh       *inheritance
+		inherited []net.Listener
+		usr2      = make(chan os.Signal, 1)
+	)
 	if own {
+		// SIGUSR2 hands over to a new serve (see handover); from now on it
+		// waits for the loop below rather than ending the process.
+		signal.Notify(usr2, syscall.SIGUSR2)
+		defer signal.Stop(usr2)
 		if inh, err = takeInheritance(); err != nil {
 			return fmt.Errorf("taking over from the old serve: %w", err)
+		}
+		if inh != nil {
+			// Checked before anything is touched: a new serve that cannot
+			// use the sockets fails without committing to the state.
+			if inherited, err = inh.listeners(cfg.Listen, cfg.Preview, cfg.API); err != nil {
+				return err
+			}
 		}
 	}
 	if err := checkStateDir(cfg.StateDir); err != nil {
@@ -147,14 +162,11 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 	}
 	defer rt.Close()
 
-	var lns []net.Listener
-	if inh != nil {
-		lns, err = inh.listeners(cfg.Listen, cfg.Preview, cfg.API)
-	} else {
-		lns, err = listenAll(cfg.Listen, cfg.Preview, cfg.API)
-	}
-	if err != nil {
-		return err
+	lns := inherited
+	if inh == nil {
+		if lns, err = listenAll(cfg.Listen, cfg.Preview, cfg.API); err != nil {
+			return err
+		}
 	}
 
 	var (
@@ -289,6 +301,11 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 	for i, srv := range servers {
 		startServer(i, srv, lns[i])
 	}
+	// SIGHUP re-reads the configuration file (see reloader).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	rl := &reloader{path: cfg.File, running: cfg, ctl: ctl, rt: rt, monitor: monitor, store: store, logger: logger}
 	ho := &handover{lns: lns, ctl: ctl, logger: logger, timeout: cfg.Router.DrainTimeout + 5*time.Second,
 		stopAPI: func(ctx context.Context) error { return servers[2].Shutdown(ctx) },
 		startAPI: func(ln net.Listener) {
@@ -299,18 +316,21 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 			stopChecks()
 			return func() { stopChecks = startChecks() }
 		},
-	}
-
-	// SIGHUP re-reads the configuration file (see reloader).
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	rl := &reloader{path: cfg.File, running: cfg, ctl: ctl, rt: rt, monitor: monitor, store: store, logger: logger}
-	// SIGUSR2 hands over to a new serve (see handover).
-	usr2 := make(chan os.Signal, 1)
-	if own {
-		signal.Notify(usr2, syscall.SIGUSR2)
-		defer signal.Stop(usr2)
+		recover: func(ctx context.Context) error {
+			st, err := ctl.Refresh(ctx)
+			if err != nil {
+				return fmt.Errorf("reloading the state the new serve may have changed: %w", err)
+			}
+			if st.Live != rt.Live() {
+				rt.Switch(st.Live)
+			}
+			// The new serve's configuration may have changed the colors:
+			// the state must say what this serve's router runs.
+			if _, err := ctl.Reconfigure(ctx, colorSpecs(rl.running)); err != nil {
+				return fmt.Errorf("restoring this serve's colors in the state: %w", err)
+			}
+			return nil
+		},
 	}
 
 	started := fmt.Sprintf("serve started (pid %d, version %s); %s is live", os.Getpid(), version, state.Live)

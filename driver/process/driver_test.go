@@ -266,3 +266,46 @@ func TestInheritedDescriptorsAreNotKept(t *testing.T) {
 		t.Errorf("read from the pipe: %d, %v; want EOF (someone kept its write end)", n, err)
 	}
 }
+
+// TestSupervisorOutlivesServesSignals: SIGHUP and SIGUSR2 (serve's reload
+// and hand-over, which a service manager may send to the whole unit) do not
+// end the supervisor, which then still stops its app as usual; the app does
+// not inherit them ignored.
+func TestSupervisorOutlivesServesSignals(t *testing.T) {
+	h := start(t, newSpec(t, `echo started; exec sleep 1000`))
+	waitFor(t, 5*time.Second, "the app's first output line", func() bool {
+		lines, _ := h.LogTail(1)
+		return slices.Equal(lines, []string{"started"})
+	})
+	status, err := os.ReadFile("/proc/" + itoa(h.Pid()) + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(status), "\n") {
+		if mask, ok := strings.CutPrefix(l, "SigIgn:"); ok {
+			bits, err := strconv.ParseUint(strings.TrimSpace(mask), 16, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGUSR2} {
+				if bits&(1<<(sig-1)) != 0 {
+					t.Errorf("the app ignores %v", sig)
+				}
+			}
+		}
+	}
+	sup := h.SupervisorPid()
+	for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGUSR2} {
+		if err := syscall.Kill(sup, sig); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := h.Stop(ctx); err != nil {
+		t.Fatalf("Stop after the signals: %v", err)
+	}
+	if got, want := kinds(allEvents(t, h)), []string{EventSupervising, EventStarted, EventStopping, EventStopped}; !slices.Equal(got, want) {
+		t.Fatalf("events %v, want %v (the supervisor did the stop)", got, want)
+	}
+}

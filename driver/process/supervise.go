@@ -60,6 +60,11 @@ func Supervise(ctx context.Context, spec Spec, logger *slog.Logger) error {
 
 	ctx, stopSignals := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stopSignals()
+	// Signals meant for serve (SIGHUP reloads it, SIGUSR2 hands it over)
+	// reach the supervisor too when a service manager signals the whole
+	// unit: they must not end it. Caught rather than ignored, which the app
+	// would inherit.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGHUP, syscall.SIGUSR2)
 
 	self, err := identify(os.Getpid())
 	if err != nil {
