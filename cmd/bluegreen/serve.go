@@ -277,7 +277,19 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 			checks.Add(1)
 			go func() { defer checks.Done(); recordAppEvents(checksCtx, apps, store, logger) }()
 		}
-		return func() { stopChecks(); checks.Wait() }
+		return func() {
+			stopChecks()
+			checks.Wait()
+			if apps != nil {
+				// What the recorder had not copied yet: a serve that takes
+				// over (or starts after this one) begins after it.
+				if evs := apps.events(); len(evs) > 0 {
+					if err := store.Append(context.WithoutCancel(runCtx), evs...); err != nil {
+						logger.Error("recording app events", "err", err)
+					}
+				}
+			}
+		}
 	}
 	stopChecks := startChecks()
 	defer func() { stopChecks() }()
