@@ -14,7 +14,7 @@ MEM_CONNS=${BENCH_MEMORY_CONNECTIONS:-1000}
 RATE=${BENCH_RATE:-5000}                 # bench/latency -rate: req/s offered to every target
 LAT_ROUNDS=${BENCH_LATENCY_ROUNDS:-5}    # interleaved latency runs per target
 WRK_ROUNDS=${BENCH_THROUGHPUT_ROUNDS:-4} # interleaved wrk runs per target
-PARTS=${BENCH_PARTS:-throughput,latency,switch,memory}
+PARTS=${BENCH_PARTS:-throughput,latency,switch,memory,handover}
 BASELINES_ONLY=${BENCH_BASELINES_ONLY:-0}
 HOLD=0
 
@@ -30,7 +30,7 @@ usage: bash bench/run.sh [options]
   -T ROUNDS        interleaved wrk runs per target (env BENCH_THROUGHPUT_ROUNDS, default $WRK_ROUNDS)
   -n SWITCHES      switches under load (env BENCH_SWITCHES, default $SWITCHES)
   -m CONNECTIONS   idle connections for the memory figure (env BENCH_MEMORY_CONNECTIONS, default $MEM_CONNS)
-  -p PARTS         comma list of throughput, latency, switch, memory (env BENCH_PARTS, default $PARTS)
+  -p PARTS         comma list of throughput, latency, switch, memory, handover (env BENCH_PARTS, default $PARTS)
   --baselines-only direct and nginx only, without building bluegreen (env BENCH_BASELINES_ONLY=1)
   --hold           start everything, print the addresses and PIDs, and wait for Ctrl-C (for profiling)
 EOF
@@ -538,6 +538,65 @@ if has_part memory; then
 		echo "- target bluegreen RSS < 50 MB with $MEM_CONNS connections: $mib MiB, $verdict"
 		echo
 	fi
+fi
+
+# ---- a hand-over under load (last: serve is another process after it) ----
+if has_part handover && [[ -n $BIN ]]; then
+	# log_ms PATTERN: the time (ms since the epoch) of serve.log's first line
+	# matching PATTERN; the old and the new serve share that file.
+	log_ms() {
+		local t
+		t=$(grep -m1 "$1" "$WORK/serve.log" | sed -n 's/^time=\([^ ]*\) .*/\1/p')
+		[[ -n $t ]] || die "no line matching '$1' in $WORK/serve.log"
+		date -d "$t" +%s%3N
+	}
+	echo "## Hand-over under load: wrk -t$THREADS -c$CONNS -d$DURATION, SIGUSR2 to serve a third of the way in"
+	echo
+	out=$WORK/wrk-handover.txt
+	wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "http://127.0.0.1:$PUB_PORT/" >"$out" &
+	wrk_pid=$!
+	sleep "$(awk -v ms="$(to_ms "$DURATION")" 'BEGIN {print ms / 3000}')" # into the run, not a synchronisation
+	kill -USR2 "$SERVE_PID"
+	wait_for "the old serve to hand over" "$wrk_pid" grep -q 'msg="handed over; exiting"' "$WORK/serve.log"
+	wait "$SERVE_PID" || die "the old serve ended with status $? after the hand-over; see $WORK/serve.log"
+	NEW_PID=$(sed -n 's/.*msg="handed over; exiting" to=\([0-9]*\).*/\1/p' "$WORK/serve.log")
+	[[ -n $NEW_PID ]] || die "the old serve exited without handing over; see $WORK/serve.log"
+	PIDS+=("$NEW_PID")
+	wait "$wrk_pid"
+	signal_ms=$(log_ms 'SIGUSR2: handing over')
+	ready_ms=$(log_ms 'took over from the old serve')
+	exit_ms=$(log_ms 'handed over; exiting')
+	errs=$(awk '/Non-2xx or 3xx responses:/ {n += $NF}
+		/Socket errors:/ {gsub(/,/, ""); n += $4 + $6 + $8 + $10}
+		END {print n + 0}' "$out")
+	echo "| figure | value |"
+	echo "|---|---|"
+	echo "| requests (wrk, whole run) / errors | $(awk '/requests in/ {print $1}' "$out") / $errs |"
+	echo "| req/s, p50 / p99 (whole run) | $(awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$out"), $(awk '$1 == "50%" {print $2}' "$out") / $(awk '$1 == "99%" {print $2}' "$out") |"
+	echo "| SIGUSR2 -> the new serve accepts on the sockets | $((ready_ms - signal_ms)) ms |"
+	echo "| SIGUSR2 -> the old serve exits (its $CONNS connections closed at a request boundary) | $((exit_ms - signal_ms)) ms |"
+	echo "| new serve | pid $NEW_PID (was $SERVE_PID) |"
+	echo
+	echo "- target 0 errors across a hand-over: $errs, $(met "$errs == 0")"
+	echo
+	((errs == 0)) || STATUS=1
+	SERVE_PID=$NEW_PID
+
+	# The baseline: nginx's own way to take a new configuration without a
+	# restart, a reload (SIGHUP to the master: new workers, old ones close
+	# their idle kept-alive connections), under the same load.
+	out=$WORK/wrk-nginx-reload.txt
+	wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "http://127.0.0.1:$NGINX_PORT/" >"$out" &
+	wrk_pid=$!
+	sleep "$(awk -v ms="$(to_ms "$DURATION")" 'BEGIN {print ms / 3000}')" # into the run, not a synchronisation
+	kill -HUP "$NGINX_PID"
+	wait "$wrk_pid"
+	nerrs=$(awk '/Non-2xx or 3xx responses:/ {n += $NF}
+		/Socket errors:/ {gsub(/,/, ""); n += $4 + $6 + $8 + $10}
+		END {print n + 0}' "$out")
+	detail=$(grep -E 'Socket errors|Non-2xx' "$out" | sed 's/^ *//' | paste -sd';' - | sed 's/;/; /g')
+	echo "- baseline, nginx reload (SIGHUP to the master) under the same load: $(awk '/requests in/ {print $1}' "$out") requests, $nerrs errors${detail:+ ($detail)}"
+	echo
 fi
 
 exit "$STATUS"
