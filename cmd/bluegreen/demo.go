@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"maps"
-	"net"
 	"net/http"
 	"net/http/httptrace"
 	"os"
@@ -290,10 +289,12 @@ func (d *demo) writeConfig(stateDir string) (*config.Config, error) {
 		return nil, fmt.Errorf("finding the bluegreen binary to run as the sample app: %w", err)
 	}
 	var ports [2]int
+	given := map[int]bool{}
 	for i := range ports {
-		if ports[i], err = demoFreePort(); err != nil {
-			return nil, err
+		if ports[i], err = freeListenPort(given); err != nil {
+			return nil, fmt.Errorf("finding a free port for the demo's apps: %w", err)
 		}
+		given[ports[i]] = true
 	}
 	// Paths are quoted (a YAML double-quoted scalar accepts Go's escapes)
 	// and the binary reaches the run command through the environment only.
@@ -869,15 +870,6 @@ func demoDetail(ev bluegreen.Event, key string, v any) error {
 		return fmt.Errorf("the %s event %d's %q detail: %w", ev.Action, ev.ID, key, err)
 	}
 	return nil
-}
-
-func demoFreePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("finding a free port for the demo's apps: %w", err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 // demoMS prints a latency in milliseconds, rounded for people.

@@ -3,12 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -83,60 +80,25 @@ func (r *appRepo) commit(t *testing.T, branch, msg string, files map[string]stri
 }
 
 // freePort returns a port on 127.0.0.1 that nothing listens on, for a
-// process the test starts later (an app, a serve listener, a Prometheus).
-// A port the kernel picked for a bind to port 0 is no good for that: the
-// kernel may pick it again, in between, for another bind to port 0 (a
-// serve listening on 127.0.0.1:0 in a parallel test got an app's port that
-// way, and the app's traffic went to that serve). So the port comes from
-// below the kernel's ephemeral range, which binds to port 0 never use, and
-// is never handed out twice in this process.
+// process the test starts later (an app, a serve listener, a Prometheus),
+// never the same twice in this process (freeListenPort says why it is not
+// a port the kernel picks).
 func freePort(t *testing.T) int {
 	t.Helper()
 	portsMu.Lock()
 	defer portsMu.Unlock()
-	low := ephemeralLow()
-	for range 1000 {
-		port := freePortBase + rand.IntN(low-freePortBase)
-		if portsGiven[port] {
-			continue
-		}
-		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err != nil {
-			continue // taken by someone else
-		}
-		ln.Close()
-		portsGiven[port] = true
-		return port
+	port, err := freeListenPort(portsGiven)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("no free port between %d and %d", freePortBase, low)
-	return 0
+	portsGiven[port] = true
+	return port
 }
-
-// freePortBase is the lowest port freePort hands out.
-const freePortBase = 20000
 
 var (
 	portsMu    sync.Mutex
 	portsGiven = map[int]bool{}
 )
-
-// ephemeralLow is the first port of the kernel's ephemeral range (32768
-// when it cannot be read, the Linux default).
-func ephemeralLow() int {
-	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
-	if err != nil {
-		return 32768
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 1 {
-		return 32768
-	}
-	n, err := strconv.Atoi(f[0])
-	if err != nil || n <= freePortBase+1000 {
-		return 32768
-	}
-	return n
-}
 
 // writeAppConfig writes a config whose colors are deployed from r. The
 // deploy tests deploy right after switching; the watch (which keeps the
