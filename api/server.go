@@ -77,6 +77,10 @@ type Options struct {
 	Record func(bluegreen.Event)
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+	// HandOver starts serve's hand-over to a new serve (as SIGUSR2 does)
+	// and returns at once, with serve's pid; an error (ECONFLICT: one is
+	// pending) refuses the call. nil means POST /v1/handover is refused.
+	HandOver func() (pid int, err error)
 }
 
 // APIHeader is set on every answer of the API, errors included, so that a
@@ -89,12 +93,13 @@ const APIHeader = "X-Bluegreen-API"
 const AdminTokenName = "admin"
 
 type server struct {
-	svc       Service
-	tokenHash [sha256.Size]byte
-	logger    *slog.Logger
-	tokens    bluegreen.TokenStore
-	record    func(bluegreen.Event)
-	now       func() time.Time
+	svc        Service
+	tokenHash  [sha256.Size]byte
+	logger     *slog.Logger
+	tokens     bluegreen.TokenStore
+	record     func(bluegreen.Event)
+	now        func() time.Time
+	handOverFn func() (int, error)
 }
 
 // NewHandler returns the API's http.Handler. It panics if o.Token is empty: an
@@ -116,7 +121,7 @@ func NewHandler(svc Service, o Options) http.Handler {
 		o.Now = time.Now
 	}
 	s := &server{svc: svc, tokenHash: sha256.Sum256([]byte(o.Token)), logger: o.Logger.With("component", "api"),
-		tokens: o.Tokens, record: o.Record, now: o.Now}
+		tokens: o.Tokens, record: o.Record, now: o.Now, handOverFn: o.HandOver}
 	viewer, deployer, admin := s.auth(bluegreen.RoleViewer), s.auth(bluegreen.RoleDeployer), s.auth(bluegreen.RoleAdmin)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, r *http.Request) {
@@ -146,6 +151,7 @@ func NewHandler(svc Service, o Options) http.Handler {
 	mux.Handle("POST /v1/tokens", admin(s.createToken))
 	mux.Handle("GET /v1/tokens", admin(s.listTokens))
 	mux.Handle("DELETE /v1/tokens/{name}", admin(s.revokeToken))
+	mux.Handle("POST /v1/handover", admin(s.handOver))
 	if o.Metrics != nil {
 		mux.Handle("GET /metrics", viewer(func(w http.ResponseWriter, r *http.Request) error {
 			o.Metrics.ServeHTTP(w, r)

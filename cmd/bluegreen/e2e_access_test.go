@@ -89,6 +89,7 @@ func TestRoles(t *testing.T) {
 	allowed(deployer, "rollback")
 	refused(deployer, "admin", "token", "create", "--name", "x", "--role", "admin")
 	refused(deployer, "admin", "lock", "release", "--force")
+	refused(deployer, "admin", "handover")
 	if col := strings.TrimSpace(s.mustCLI(t, "color")); col != "blue" {
 		t.Fatalf("after the deployer's switch and rollback the live color is %s", col)
 	}
@@ -106,8 +107,8 @@ func TestRoles(t *testing.T) {
 	}
 
 	evs := decodeJSON[[]bluegreen.Event](t, s.mustCLI(t, "history", "--action", "access", "-o", "json"))
-	if len(evs) != 5 {
-		t.Fatalf("want 5 recorded refusals, got:\n%s", describeEvents(evs))
+	if len(evs) != 6 {
+		t.Fatalf("want 6 recorded refusals, got:\n%s", describeEvents(evs))
 	}
 	for _, ev := range evs {
 		if ev.Outcome != bluegreen.OutcomeRefused || (ev.Details["token"] != "dashboard" && ev.Details["token"] != "github-actions") {

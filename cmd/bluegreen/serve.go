@@ -251,10 +251,23 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 	}
 	ctl.ResumeWatch(ctx)
 
+	// The API's POST /v1/handover does what SIGUSR2 does (serve's own
+	// process only).
+	var handOverHook func() (int, error)
+	if own {
+		handOverHook = func() (int, error) {
+			select {
+			case usr2 <- syscall.SIGUSR2:
+				return os.Getpid(), nil
+			default:
+				return 0, bluegreen.Errorf(bluegreen.ECONFLICT, "a hand-over is already pending")
+			}
+		}
+	}
 	newAPIServer := func() *http.Server {
 		return &http.Server{
 			Handler: api.NewHandler(ctl, api.Options{Token: token, ColorPath: cfg.Router.ColorPath, Logger: logger,
-				Metrics: metricsHandler(rt, ctl), Tokens: store, Record: recorder(store, logger)}),
+				Metrics: metricsHandler(rt, ctl), Tokens: store, Record: recorder(store, logger), HandOver: handOverHook}),
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       120 * time.Second,
 			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
