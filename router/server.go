@@ -65,7 +65,7 @@ type Server struct {
 	down      atomic.Bool
 	retiring  atomic.Bool // Retire: each answer closes its connection
 	stdConns  int         // connections net/http serves (counted for Retire)
-	connsDone *sync.Cond  // signalled when conns or loopConns shrinks
+	connsDone *sync.Cond  // signalled when listeners, conns, loopConns or stdConns shrink
 }
 
 // fastHeadSize is the read buffer of a connection: a request head that
@@ -306,14 +306,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // connection closes after it. Unlike Shutdown, it does not close a
 // connection that waits for its next request, since the client may be
 // sending that request at this moment (the race that loses requests on an
-// nginx reload): such a connection is served once more, or ends by its
-// idle timeout, or by the Close that follows a Retire cut short by ctx. A
-// connection net/http serves (an upgrade, HTTP/1.0, ...) is treated the
-// same way; an upgraded one (a WebSocket) is not waited for, and lasts
-// until Close or the process's end. Retire returns nil when no connection
-// is left, or ctx's error when ctx ends first; Close should follow then. serve's hand-over to a new
-// process retires its servers this way while the new one accepts on the
-// same sockets.
+// nginx reload): such a connection is served once more, or ends by its idle
+// timeout, or by the Close that follows a Retire cut short by ctx. A
+// connection net/http serves (an upgrade, HTTP/1.0, ...) is treated the same
+// way; an upgraded one (a WebSocket) is not waited for, and lasts until
+// Close or the process's end. Retire returns nil when no connection is left,
+// or ctx's error when ctx ends first; Close should follow then. serve's
+// hand-over to a new process retires its servers this way while the new one
+// accepts on the same sockets.
 func (s *Server) Retire(ctx context.Context) error {
 	s.mu.Lock()
 	s.retiring.Store(true)
