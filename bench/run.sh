@@ -195,6 +195,9 @@ router:
   drain_timeout: 10s
   # Longer than the memory measurement, which keeps connections idle.
   idle_timeout: 10m
+# Short: serve refuses a hand-over while a post-switch watch runs, and the
+# hand-over part comes after the switch part's last switch.
+watch: {window: 10s, interval: 1s}
 blue:
   branch: blue
   upstreams: [$BLUE]
@@ -552,6 +555,14 @@ if has_part handover && [[ -n $BIN ]]; then
 	}
 	echo "## Hand-over under load: wrk -t$THREADS -c$CONNS -d$DURATION, SIGUSR2 to serve a third of the way in"
 	echo
+	# no_watch: serve refuses a hand-over while a post-switch watch runs
+	# (the switch part's last switch started one; watch.window is 10s).
+	no_watch() {
+		local st
+		st=$(curl -fsS -H "Authorization: Bearer $(cat "$STATE/api-token")" "http://127.0.0.1:$API_PORT/v1/status") &&
+			[[ $st != *'"watch":'* ]]
+	}
+	wait_for "the post-switch watch to end" "$SERVE_PID" no_watch
 	out=$WORK/wrk-handover.txt
 	wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "http://127.0.0.1:$PUB_PORT/" >"$out" &
 	wrk_pid=$!

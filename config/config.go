@@ -93,6 +93,9 @@ type Router struct {
 	TrustForwardedHeaders bool
 	// DataPath is DataPathLoop (default), DataPathFast or DataPathStandard.
 	DataPath string
+	// EventLoops is how many event loops each listener runs with
+	// DataPathLoop; 0 (default) means half the cores, at least one.
+	EventLoops int
 }
 
 // Data paths of `router.data_path:`.

@@ -135,6 +135,7 @@ func (d *decoder) router(v value, r *Router) {
 				r.DataPath = s
 			}
 		}),
+		opt("event_loops", func(v value) { d.integer(v, 0, 256, &r.EventLoops) }),
 	)
 }
 

@@ -129,7 +129,12 @@ func TestLongLivedAcrossSwitch(t *testing.T) {
 func TestZeroDowntime50Switches(t *testing.T) {
 	blue, _ := startApp(t, "blue")
 	green, _ := startApp(t, "green")
-	s := startServe(t, writeConfig(t, t.TempDir(), blue, green, ""))
+	// Three event loops (the default is one per two cores): the switches
+	// must reach connections spread over several loops.
+	s := startServe(t, writeConfig(t, t.TempDir(), blue, green, "  event_loops: 3"))
+	waitFor(t, "serve's start line to say event_loops=3", 10*time.Second, func() bool {
+		return strings.Contains(s.stderr.String(), "event_loops=3")
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 

@@ -39,27 +39,41 @@ func gcPercent() int {
 }
 
 // tuneProcs sizes the scheduler for the event-loop data path and returns
-// GOMAXPROCS in force and the number of event loops per server. Each loop
-// keeps a P busy in system calls while it has work, and the runtime hands
-// such a P to other goroutines only when its monitor gets to it (up to
-// 10 ms when it is otherwise idle): with one loop per core and a P per
-// core, the API's and health checks' goroutines waited that long for a P
-// under load (a switch's fresh health check took 9.6 ms instead of
-// 1.8 ms). So serve runs one loop per core and twice as many Ps as cores,
-// unless GOMAXPROCS is set, in which case half of it is used for loops.
-// Without the loop it changes nothing.
+// GOMAXPROCS in force and the number of event loops per server: loops when
+// it is positive (`router.event_loops`), else half the cores, at least one.
+//
+// Half, not one per core: serve shares its machine with the apps it fronts
+// (the process driver runs both colors beside it), and a loop with work
+// keeps its core busy. On two cores, with the load generator and the
+// backend on the same cores, one loop gave a tighter latency distribution
+// under wrk than two (p99 0.93x-0.96x nginx's instead of 1.03x-1.05x, at
+// the same req/s as nginx instead of 3-7% more; bench/README.md, "One loop
+// on two cores"), and nginx's own best runs were those where the kernel
+// happened to give one worker every connection.
+//
+// Each loop keeps a P busy in system calls while it has work, and the
+// runtime hands such a P to other goroutines only when its monitor gets to
+// it (up to 10 ms when it is otherwise idle): with one loop per core and a
+// P per core, the API's and health checks' goroutines waited that long for
+// a P under load (a switch's fresh health check took 9.6 ms instead of
+// 1.8 ms). So serve runs twice as many Ps as cores, unless GOMAXPROCS is
+// set, in which case that many Ps are used and the cores are taken to be
+// that many too. Without the loop it changes nothing.
 // It may be called again (tests run serve in-process): the size is taken
 // from GOMAXPROCS as the process started.
-func tuneProcs(loop bool) (procs, loops int) {
+func tuneProcs(loop bool, loops int) (int, int) {
 	base := startProcs()
 	if !loop {
 		return runtime.GOMAXPROCS(0), 0
 	}
+	if loops <= 0 {
+		loops = max(1, base/2)
+	}
 	if _, set := os.LookupEnv("GOMAXPROCS"); set {
-		return base, max(1, base/2)
+		return base, loops
 	}
 	runtime.GOMAXPROCS(2 * base)
-	return 2 * base, base
+	return 2 * base, loops
 }
 
 // startProcs is GOMAXPROCS before tuneProcs first changed it.

@@ -115,7 +115,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 		return err
 	}
 	gogc := tuneGC()
-	procs, loops := tuneProcs(dataPath(cfg.Router.DataPath) == config.DataPathLoop)
+	procs, loops := tuneProcs(dataPath(cfg.Router.DataPath) == config.DataPathLoop, cfg.Router.EventLoops)
 	tokenFile := filepath.Join(cfg.StateDir, tokenFileName)
 	token, created, err := ensureToken(tokenFile, logger)
 	if err != nil {
