@@ -605,7 +605,8 @@ if has_part handover && [[ -n $BIN ]]; then
 	nerrs=$(awk '/Non-2xx or 3xx responses:/ {n += $NF}
 		/Socket errors:/ {gsub(/,/, ""); n += $4 + $6 + $8 + $10}
 		END {print n + 0}' "$out")
-	detail=$(grep -E 'Socket errors|Non-2xx' "$out" | sed 's/^ *//' | paste -sd';' - | sed 's/;/; /g')
+	# No such line when nginx had no error (grep's status 1 is not a failure).
+	detail=$({ grep -E 'Socket errors|Non-2xx' "$out" || true; } | sed 's/^ *//' | paste -sd';' - | sed 's/;/; /g')
 	echo "- baseline, nginx reload (SIGHUP to the master) under the same load: $(awk '/requests in/ {print $1}' "$out") requests, $nerrs errors${detail:+ ($detail)}"
 	echo
 fi

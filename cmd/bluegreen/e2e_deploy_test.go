@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -418,4 +419,62 @@ func TestCrashRestartRecorded(t *testing.T) {
 		}
 		return kinds["exited"] && kinds["restarting"]
 	})
+}
+
+// TestAppEventsFlushedAtStop: serve copies the apps' events into the
+// history once a second, and a serve that starts later (or takes over)
+// begins after the end of the events file; so what is not copied yet when
+// serve stops must be recorded by the serve that stops. Here serve is
+// stopped as soon as the app's crash is in its events file, well within
+// the second.
+func TestAppEventsFlushedAtStop(t *testing.T) {
+	r := newAppRepo(t)
+	s := startAppServe(t, r)
+	s.mustCLI(t, "deploy", "blue")
+	_, body, _ := get(t, "http://"+s.public+"/")
+	pid := decodeJSON[struct{ Pid int }](t, body).Pid
+	current, err := os.ReadFile(filepath.Join(filepath.Dir(s.config), "state", "run", "blue", "current"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := filepath.Join(strings.TrimSpace(string(current)), "events.jsonl")
+	crashed := func() bool {
+		b, _ := os.ReadFile(events)
+		for _, line := range strings.Split(string(b), "\n") {
+			var e struct {
+				Kind string
+				Pid  int
+			}
+			if json.Unmarshal([]byte(line), &e) == nil && e.Kind == "exited" && e.Pid == pid {
+				return true
+			}
+		}
+		return false
+	}
+	if crashed() {
+		t.Fatalf("%s has an exit before the app was killed", events)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the crash in "+events, 10*time.Second, crashed)
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-s.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop within 30s of SIGTERM")
+	}
+
+	s2 := startServe(t, s.config)
+	var exits int
+	for _, e := range decodeJSON[[]bluegreen.Event](t, s2.mustCLI(t, "history", "--json", "--action", "process")) {
+		if k, _ := e.Details["kind"].(string); k == "exited" {
+			exits++
+		}
+	}
+	if exits != 1 {
+		t.Errorf("the history has %d app exits, want 1 (the crash, recorded by the serve that stopped)", exits)
+	}
 }
