@@ -38,7 +38,7 @@
 // request to this upstream"), whose hooks report the response status back.
 //
 // The event loop (Options.EventLoop, loop_linux.go; serve's default on
-// Linux) is the fastest data path: one loop per core, each an epoll set
+// Linux) is the fastest data path: Options.EventLoops loops, each an epoll set
 // of non-blocking client and upstream sockets served by one goroutine, so
 // a request costs one read and one write on each side and no scheduler
 // wake-up. It takes the requests router.Server's fast path takes (below),
