@@ -47,9 +47,9 @@ func gcPercent() int {
 // keeps its core busy. On two cores, with the load generator and the
 // backend on the same cores, one loop gave a tighter latency distribution
 // under wrk than two (p99 0.93x-0.96x nginx's instead of 1.03x-1.05x, at
-// the same req/s as nginx instead of 3-7% more; bench/README.md, "One loop
-// on two cores"), and nginx's own best runs were those where the kernel
-// happened to give one worker every connection.
+// the same req/s as nginx instead of 3-7% more; bench/README.md, "What
+// changed: one loop per two cores"), and nginx's own best runs were those
+// where the kernel happened to give one worker every connection.
 //
 // Each loop keeps a P busy in system calls while it has work, and the
 // runtime hands such a P to other goroutines only when its monitor gets to

@@ -116,6 +116,12 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 	}
 	gogc := tuneGC()
 	procs, loops := tuneProcs(dataPath(cfg.Router.DataPath) == config.DataPathLoop, cfg.Router.EventLoops)
+	if loops > 0 && loops >= procs {
+		// Each busy loop holds a P: the API, health checks and switches
+		// would wait up to 10 ms for one under load.
+		logger.Warn("router.event_loops leaves no P (GOMAXPROCS) for the API and health checks; lower it or raise GOMAXPROCS",
+			"event_loops", loops, "gomaxprocs", procs)
+	}
 	tokenFile := filepath.Join(cfg.StateDir, tokenFileName)
 	token, created, err := ensureToken(tokenFile, logger)
 	if err != nil {
