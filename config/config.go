@@ -100,11 +100,11 @@ type Router struct {
 
 // Data paths of `router.data_path:`.
 const (
-	// DataPathLoop serves client connections on event loops (epoll, one
-	// per core) that read plain HTTP/1.1 requests and forward them
-	// themselves; a connection with anything else moves to DataPathFast's
-	// goroutine path. Where there is no epoll (not Linux) it is
-	// DataPathFast.
+	// DataPathLoop serves client connections on event loops (epoll;
+	// Router.EventLoops of them) that read plain HTTP/1.1 requests and
+	// forward them themselves; a connection with anything else moves to
+	// DataPathFast's goroutine path. Where there is no epoll (not Linux)
+	// it is DataPathFast.
 	DataPathLoop = "loop"
 	// DataPathFast reads plain HTTP/1.1 requests itself and forwards them
 	// with its own upstream client; everything else (upgrades, 100-continue,

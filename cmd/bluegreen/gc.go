@@ -62,17 +62,26 @@ func gcPercent() int {
 // It may be called again (tests run serve in-process): the size is taken
 // from GOMAXPROCS as the process started.
 func tuneProcs(loop bool, loops int) (int, int) {
-	base := startProcs()
 	if !loop {
 		return runtime.GOMAXPROCS(0), 0
 	}
+	_, set := os.LookupEnv("GOMAXPROCS")
+	procs, loops := procsFor(startProcs(), set, loops)
+	runtime.GOMAXPROCS(procs)
+	return procs, loops
+}
+
+// procsFor is tuneProcs' arithmetic: the Ps and loops for base cores (or
+// GOMAXPROCS, when set in the environment) and the configured loop count
+// (0 for the default).
+func procsFor(base int, gomaxprocsSet bool, configured int) (procs, loops int) {
+	loops = configured
 	if loops <= 0 {
 		loops = max(1, base/2)
 	}
-	if _, set := os.LookupEnv("GOMAXPROCS"); set {
+	if gomaxprocsSet {
 		return base, loops
 	}
-	runtime.GOMAXPROCS(2 * base)
 	return 2 * base, loops
 }
 

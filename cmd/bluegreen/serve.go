@@ -119,8 +119,11 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 	if loops > 0 && loops >= procs {
 		// Each busy loop holds a P: the API, health checks and switches
 		// would wait up to 10 ms for one under load.
-		logger.Warn("router.event_loops leaves no P (GOMAXPROCS) for the API and health checks; lower it or raise GOMAXPROCS",
-			"event_loops", loops, "gomaxprocs", procs)
+		msg := "router.event_loops leaves no P (GOMAXPROCS) for the API and health checks; lower it or raise GOMAXPROCS"
+		if cfg.Router.EventLoops == 0 {
+			msg = "GOMAXPROCS leaves no P beside the event loop for the API and health checks; raise it or unset it"
+		}
+		logger.Warn(msg, "event_loops", loops, "gomaxprocs", procs)
 	}
 	tokenFile := filepath.Join(cfg.StateDir, tokenFileName)
 	token, created, err := ensureToken(tokenFile, logger)
