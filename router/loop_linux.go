@@ -330,6 +330,15 @@ func (l *evloop) run() {
 	}
 }
 
+// lastOnConn reports whether x's answer is the last on its client
+// connection, so that its head must say "Connection: close": the request
+// asked for it, the loop or its server (Retire) is ending, or
+// the request body is not all read (the upstream answered early), so the
+// connection cannot carry another request (end closes it).
+func (l *evloop) lastOnConn(x *lexch) bool {
+	return x.close || l.down || l.srv.retiring.Load() || x.bodyLeft > 0
+}
+
 // yieldEvery is how often the busy loop yields to the scheduler, under
 // the runtime's 10 ms preemption period. Each yield costs a trip through
 // the scheduler, most often a futex wake of another thread that then runs
@@ -1375,10 +1384,7 @@ func (l *evloop) parseHead(x *lexch) bool {
 			if colorOn {
 				b = appendHeader(b, headerColor, colorValue[x.c.color][0])
 			}
-			if x.close || l.down || l.srv.retiring.Load() || x.bodyLeft > 0 {
-				// With the request body not all read (the upstream
-				// answered early), the connection cannot carry another
-				// request (end closes it): the answer says so.
+			if l.lastOnConn(x) {
 				b = appendHeader(b, "Connection", "close")
 				conn.closeAfter = true
 			}
@@ -1429,7 +1435,7 @@ func (l *evloop) parseHead(x *lexch) bool {
 				h["Transfer-Encoding"] = chunkedValue
 				delete(h, "Content-Length")
 			}
-			if x.close || l.down || l.srv.retiring.Load() || x.bodyLeft > 0 { // as above
+			if l.lastOnConn(x) {
 				h["Connection"] = connClose
 				conn.closeAfter = true
 			}
