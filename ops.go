@@ -104,6 +104,11 @@ type TrafficStats struct {
 	Status4xx      int64 `json:"status_4xx"`
 	Status5xx      int64 `json:"status_5xx"`
 	UpstreamErrors int64 `json:"upstream_errors"`
+	// ClientErrors counts requests the router answered itself because of
+	// the client (a refused method, a body too large, slow or malformed, a
+	// client gone before the answer); they are in none of the other
+	// counters and never count against the color.
+	ClientErrors int64 `json:"client_errors"`
 }
 
 // Milliseconds converts d to fractional milliseconds for reports.

@@ -64,12 +64,15 @@ type callState struct {
 	slot  int  // the generation's cancellation slot, -1 for its overflow map
 	reg   bool // registered with gen for cancellation
 
-	start    time.Time
-	ttfb     time.Duration
-	status   int
-	upErr    bool
-	upgraded bool
-	body     *limitedBody
+	start  time.Time
+	ttfb   time.Duration
+	status int
+	upErr  bool
+	// clientFault marks an answer the router made because of the client
+	// (refuse): counted as a client error, never as the color's.
+	clientFault bool
+	upgraded    bool
+	body        *limitedBody
 	// badBody is set when reading the client's body failed for a reason
 	// of the client's (chunked framing it got wrong, a body cut short).
 	badBody atomic.Bool
@@ -341,6 +344,13 @@ func (c *call) responded(status int, h http.Header) {
 	}
 }
 
+// refuse records that the router answers the request itself with status
+// because of the client: the answer is not the color's (ColorStats).
+func (c *call) refuse(status int) {
+	c.status = status
+	c.clientFault = true
+}
+
 // fail answers a request that got no response from its upstream. Engines
 // call it instead of responded.
 func (c *call) fail(w http.ResponseWriter, err error) {
@@ -349,7 +359,7 @@ func (c *call) fail(w http.ResponseWriter, err error) {
 	var tooLarge *http.MaxBytesError
 	switch {
 	case (c.body != nil && c.body.exceeded.Load()) || errors.As(err, &tooLarge):
-		c.status = http.StatusRequestEntityTooLarge
+		c.refuse(http.StatusRequestEntityTooLarge)
 		c.rt.writeError(w, c.color, c.status, bodyTooLarge, true)
 	case cause == errDrainDeadline:
 		c.status = http.StatusGatewayTimeout
@@ -361,14 +371,14 @@ func (c *call) fail(w http.ResponseWriter, err error) {
 		// Before the client gone: net/http cancels the request once a
 		// read of the connection timed out. The client is still there
 		// to be told; the connection closes (its framing is lost).
-		c.status = http.StatusRequestTimeout
+		c.refuse(http.StatusRequestTimeout)
 		c.log(slog.LevelInfo, "request body too slow", err)
 		if !c.upgraded {
 			c.rt.writeError(w, c.color, c.status, slowRequestBody, true)
 		}
 	case cause != nil:
 		// The client went away; nobody is left to answer.
-		c.status = statusClientClosed
+		c.refuse(statusClientClosed)
 		c.log(slog.LevelDebug, "client gone", err)
 		if !isOwnWriter(w) {
 			// net/http would answer 200 with an empty body once the
@@ -381,7 +391,7 @@ func (c *call) fail(w http.ResponseWriter, err error) {
 		// upstream's (a 502 here would count against the color, and a
 		// client could fail a post-switch watch at will). Its framing is
 		// lost, so the connection closes.
-		c.status = http.StatusBadRequest
+		c.refuse(http.StatusBadRequest)
 		c.log(slog.LevelInfo, "bad request body", err)
 		if !c.upgraded {
 			c.rt.writeError(w, c.color, c.status, badRequestBody, true)
@@ -432,7 +442,7 @@ func (c *call) finish() {
 	if c.ttfb == 0 {
 		c.ttfb = time.Since(c.start)
 	}
-	c.rt.stats[c.color].done(c.status, c.ttfb, c.upErr)
+	c.rt.stats[c.color].done(c.status, c.ttfb, c.upErr, c.clientFault)
 	if c.gen != nil {
 		c.gen.release()
 	}

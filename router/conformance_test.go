@@ -352,9 +352,12 @@ func TestRequestBodyLimit(t *testing.T) {
 	if resp.StatusCode != 200 || decodeSeen(t, bytes.NewReader(body)).BodyLen != 1024 {
 		t.Fatalf("chunked at the limit: %d %s", resp.StatusCode, body)
 	}
-	waitFor(t, 5*time.Second, "counters", func() bool { return tr.Stats()[bluegreen.Blue].Requests == 3 })
-	if s := tr.Stats()[bluegreen.Blue]; s.Status[3] != 2 || s.Status[1] != 1 || s.UpstreamErrors != 0 {
-		t.Fatalf("stats %+v: want two 4xx and one 2xx", s)
+	waitFor(t, 5*time.Second, "counters", func() bool {
+		s := tr.Stats()[bluegreen.Blue]
+		return s.Requests == 1 && s.ClientErrors == 2
+	})
+	if s := tr.Stats()[bluegreen.Blue]; s.Status[3] != 0 || s.Status[1] != 1 || s.UpstreamErrors != 0 {
+		t.Fatalf("stats %+v: want one 2xx and the two 413s as client errors", s)
 	}
 }
 

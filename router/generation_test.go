@@ -179,11 +179,11 @@ func TestHistogramQuantile(t *testing.T) {
 	var s colorStats
 	for range 90 {
 		s.inFlight.Add(1)
-		s.done(200, 3*time.Millisecond, false)
+		s.done(200, 3*time.Millisecond, false, false)
 	}
 	for range 10 {
 		s.inFlight.Add(1)
-		s.done(500, 2*time.Second, false)
+		s.done(500, 2*time.Second, false, false)
 	}
 	h := s.snapshot().Latency
 	if h.Count != 100 || h.Counts[0] != 90 {

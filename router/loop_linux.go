@@ -914,7 +914,7 @@ func (l *evloop) exchange(conn *lconn, r rawRequest) *lexch {
 	}
 	c.up, c.seq = c.pool.pick()
 	if limit := rt.opts.MaxRequestBody; limit > 0 && r.length > limit {
-		c.status = http.StatusRequestEntityTooLarge
+		c.refuse(http.StatusRequestEntityTooLarge)
 		rt.writeError(l.response(conn, r.method == http.MethodHead, r.close, true), c.color, c.status, bodyTooLarge, true)
 		l.end(x)
 		return nil
@@ -1619,7 +1619,7 @@ func (l *evloop) abort(x *lexch) {
 	l.abandonUp(x)
 	x.over = true
 	if x.c.status == 0 {
-		x.c.status = statusClientClosed
+		x.c.refuse(statusClientClosed)
 	}
 	x.c.setEnder(nil)
 	x.c.finish()

@@ -323,7 +323,7 @@ func (rt *Router) serve(w http.ResponseWriter, req *http.Request, preview bool) 
 		// A tunnel is a forward proxy's business, not an app's: it
 		// never reaches the upstream. 501 rather than 405, which would
 		// owe an Allow list of the app's methods (RFC 9110 15.5.6).
-		c.status = http.StatusNotImplemented
+		c.refuse(http.StatusNotImplemented)
 		rt.writeError(w, c.color, c.status, connectRefused, true)
 		return
 	}
@@ -345,7 +345,7 @@ func (rt *Router) serve(w http.ResponseWriter, req *http.Request, preview bool) 
 
 	if limit := rt.opts.MaxRequestBody; limit > 0 {
 		if req.ContentLength > limit {
-			c.status = http.StatusRequestEntityTooLarge
+			c.refuse(http.StatusRequestEntityTooLarge)
 			rt.writeError(w, c.color, c.status, bodyTooLarge, true)
 			return
 		}

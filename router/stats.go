@@ -22,15 +22,21 @@ type colorStats struct {
 	requests   atomic.Int64
 	inFlight   atomic.Int64
 	upErrors   atomic.Int64
+	clientErrs atomic.Int64
 	classes    [5]atomic.Int64                      // 1xx..5xx
 	buckets    [len(latencyBounds) + 1]atomic.Int64 // not cumulative; last is +Inf
 	latencySum atomic.Int64                         // nanoseconds
 	_          [64]byte                             // keep the two colors on separate cache lines
 }
 
-// done records one finished request.
-func (s *colorStats) done(status int, latency time.Duration, upErr bool) {
+// done records one finished request. A request the router answered
+// itself because of the client (clientFault) is counted only as that.
+func (s *colorStats) done(status int, latency time.Duration, upErr, clientFault bool) {
 	s.inFlight.Add(-1)
+	if clientFault {
+		s.clientErrs.Add(1)
+		return
+	}
 	s.requests.Add(1)
 	if status >= 100 && status < 600 {
 		s.classes[status/100-1].Add(1)
@@ -51,6 +57,7 @@ func (s *colorStats) snapshot() ColorStats {
 		Requests:       s.requests.Load(),
 		InFlight:       s.inFlight.Load(),
 		UpstreamErrors: s.upErrors.Load(),
+		ClientErrors:   s.clientErrs.Load(),
 	}
 	for i := range s.classes {
 		out.Status[i] = s.classes[i].Load()
@@ -78,19 +85,30 @@ func (s *colorStats) snapshot() ColorStats {
 // without a lock, so a snapshot taken under load may be off by the requests
 // that finished while it was taken.
 type ColorStats struct {
-	// Requests counts finished requests (proxied or answered with an error
-	// by the router), not the color path.
+	// Requests counts finished requests that the color's upstreams
+	// answered, or that the router answered 502 or 504 for an upstream
+	// that could not be reached, broke the exchange or was cut at a
+	// drain's deadline. It counts neither the color path nor ClientErrors.
 	Requests int64
 	// InFlight counts requests started and not yet finished, including open
 	// streams and upgraded (WebSocket) connections.
 	InFlight int64
 	// Status counts finished requests by status class: Status[0] is 1xx
-	// (final 101 only), ..., Status[4] is 5xx. A client that went away before
-	// the upstream answered is counted as 499 (4xx), as nginx does.
+	// (final 101 only), ..., Status[4] is 5xx, of the requests counted in
+	// Requests.
 	Status [5]int64
 	// UpstreamErrors counts the 502 answers the router generated because an
 	// upstream could not be reached or broke the exchange.
 	UpstreamErrors int64
+	// ClientErrors counts the requests the router answered itself because
+	// of the client, and only here: CONNECT (501), a body over the limit
+	// (413), a body it could not read (400) or that came too slowly
+	// (408), and a client that went away before the answer (499, sent to
+	// nobody, as nginx logs it). They are in neither Requests, Status nor
+	// Latency: whatever a client sends, it cannot fail a color's
+	// post-switch watch nor dilute its figures. Requests refused before
+	// they were routed (a malformed head) are not counted at all.
+	ClientErrors int64
 	// Latency is the time from the request's arrival to the upstream's
 	// response headers (or to the router's own error answer).
 	Latency Histogram
@@ -106,6 +124,7 @@ func (s ColorStats) Traffic() bluegreen.TrafficStats {
 		Status4xx:      s.Status[3],
 		Status5xx:      s.Status[4],
 		UpstreamErrors: s.UpstreamErrors,
+		ClientErrors:   s.ClientErrors,
 	}
 }
 
@@ -116,6 +135,7 @@ func (s ColorStats) Sub(prev ColorStats) ColorStats {
 	out := s
 	out.Requests -= prev.Requests
 	out.UpstreamErrors -= prev.UpstreamErrors
+	out.ClientErrors -= prev.ClientErrors
 	for i := range out.Status {
 		out.Status[i] -= prev.Status[i]
 	}

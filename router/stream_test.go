@@ -272,7 +272,8 @@ func TestClientDisconnectReleases(t *testing.T) {
 // TestClientGoneBeforeTheAnswer: a client that hangs up while the upstream
 // is still thinking cancels the upstream request (the router closes its
 // connection, so the backend's request context ends), and the request is
-// counted as 499, on both data paths: the router's own server, where the
+// counted as a client error (499, as nginx logs it), not as the color's,
+// on both data paths: the router's own server, where the
 // client-gone watch cancels the call it registered, and net/http's, whose
 // request context the call follows.
 func TestClientGoneBeforeTheAnswer(t *testing.T) {
@@ -299,9 +300,9 @@ func TestClientGoneBeforeTheAnswer(t *testing.T) {
 			recv(t, arrived, 5*time.Second, "the request to reach the backend")
 			conn.Close()
 			recv(t, cancelled, 10*time.Second, "the upstream request to be cancelled")
-			waitFor(t, 5*time.Second, "the request to be counted as 499", func() bool {
+			waitFor(t, 5*time.Second, "the request to be counted as a client error", func() bool {
 				s := tr.Stats()[bluegreen.Blue]
-				return s.InFlight == 0 && s.Requests == 1 && s.Status[3] == 1 && s.UpstreamErrors == 0
+				return s.InFlight == 0 && s.ClientErrors == 1 && s.Requests == 0 && s.UpstreamErrors == 0
 			})
 		})
 	}

@@ -31,7 +31,7 @@ func writeMetrics(w *bufio.Writer, stats map[bluegreen.Color]router.ColorStats, 
 	family := func(name, typ, help string) {
 		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ)
 	}
-	family("bluegreen_requests_total", "counter", "Requests answered through the router, by color and status class (public and preview listeners).")
+	family("bluegreen_requests_total", "counter", "Requests answered through the router by the color (or 502/504 for its upstreams), by color and status class (public and preview listeners).")
 	for _, c := range bluegreen.Colors {
 		s := stats[c]
 		for i, n := range s.Status {
@@ -41,6 +41,10 @@ func writeMetrics(w *bufio.Writer, stats map[bluegreen.Color]router.ColorStats, 
 	family("bluegreen_upstream_errors_total", "counter", "502 answers the router made because an upstream could not be reached or broke the exchange.")
 	for _, c := range bluegreen.Colors {
 		fmt.Fprintf(w, "bluegreen_upstream_errors_total{color=%q} %d\n", c, stats[c].UpstreamErrors)
+	}
+	family("bluegreen_client_errors_total", "counter", "Requests the router answered itself because of the client (CONNECT, a body too large, slow or malformed, a client gone before the answer); in no other family and never counted against the color.")
+	for _, c := range bluegreen.Colors {
+		fmt.Fprintf(w, "bluegreen_client_errors_total{color=%q} %d\n", c, stats[c].ClientErrors)
 	}
 	family("bluegreen_in_flight_requests", "gauge", "Requests in flight per color, open streams and upgraded connections included.")
 	for _, c := range bluegreen.Colors {

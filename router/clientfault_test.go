@@ -1,0 +1,100 @@
+package router
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bluegreen/bluegreen"
+)
+
+// faultBackend answers /boom with a 500, holds /wait until the router
+// cancels it, and reads and answers anything else.
+func faultBackend(arrived chan<- struct{}) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/boom":
+			w.WriteHeader(http.StatusInternalServerError)
+		case "/wait":
+			arrived <- struct{}{}
+			<-r.Context().Done()
+		default:
+			io.Copy(io.Discard, r.Body)
+			io.WriteString(w, "ok")
+		}
+	}
+}
+
+// bigHeader is a header line that takes a head past the router's own
+// reader's buffer, so net/http reads it.
+var bigHeader = "X-Pad: " + strings.Repeat("p", 5000) + "\r\n"
+
+// TestRouterAnswersDoNotCountAgainstTheColor: answers the router makes
+// itself because of the client (501 for CONNECT, 413, 400 for a broken
+// body, 408 for a slow one, a client that left before the answer) are
+// counted as ClientErrors only: never in the color's requests, status
+// classes or latency, so that no client can fail a post-switch watch (25
+// anonymous CONNECTs used to roll a switch back) or dilute its figures.
+// The app's own 500 still counts. On every data path, with small and big
+// heads.
+func TestRouterAnswersDoNotCountAgainstTheColor(t *testing.T) {
+	for _, std := range []bool{false, true} {
+		name := "own server"
+		if std {
+			name = "net/http"
+		}
+		t.Run(name, func(t *testing.T) {
+			arrived := make(chan struct{}, 1)
+			tr := startRouter(t, Options{NetHTTPServer: std, ReverseProxyOnly: std, MaxRequestBody: 1024, BodyTimeout: 300 * time.Millisecond},
+				bluegreen.Blue, map[bluegreen.Color][]string{bluegreen.Blue: {newBackend(t, faultBackend(arrived))}})
+
+			cases := []struct {
+				name, raw string
+				want      int
+			}{
+				{"CONNECT", "CONNECT a:1 HTTP/1.1\r\nHost: a:1\r\n\r\n", 501},
+				{"CONNECT big head", "CONNECT a:1 HTTP/1.1\r\nHost: a:1\r\n" + bigHeader + "\r\n", 501},
+				{"Content-Length over the limit", "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 2048\r\n\r\n", 413},
+				{"chunked over the limit", fmt.Sprintf("POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n800\r\n%s\r\n0\r\n\r\n", strings.Repeat("a", 2048)), 413},
+				{"bad chunk size", "POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400},
+				{"bad chunk size big head", "POST /up HTTP/1.1\r\nHost: x\r\n" + bigHeader + "Transfer-Encoding: chunked\r\n\r\nzz\r\n", 400},
+				{"slow body", "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab", 408},
+			}
+			for _, tc := range cases {
+				res, _, _ := sendRaw(t, tr.pub, tc.raw)
+				if res.StatusCode != tc.want {
+					t.Fatalf("%s: answered %d, want %d", tc.name, res.StatusCode, tc.want)
+				}
+			}
+			// A client that leaves while the app thinks.
+			conn, _ := rawConn(t, tr.pub)
+			if _, err := io.WriteString(conn, "GET /wait HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+				t.Fatal(err)
+			}
+			recv(t, arrived, 5*time.Second, "the request to reach the app")
+			conn.Close()
+
+			want := int64(len(cases) + 1)
+			waitFor(t, 5*time.Second, fmt.Sprintf("%d client errors", want), func() bool {
+				s := tr.Stats()[bluegreen.Blue]
+				return s.ClientErrors == want && s.InFlight == 0
+			})
+			s := tr.Stats()[bluegreen.Blue]
+			if s.Requests != 0 || s.Status != [5]int64{} || s.Latency.Count != 0 || s.UpstreamErrors != 0 {
+				t.Fatalf("stats %+v: the router's own answers to the client counted as the color's", s)
+			}
+
+			// The app's own answers count.
+			if res, _, _ := sendRaw(t, tr.pub, "GET /boom HTTP/1.1\r\nHost: x\r\n\r\n"); res.StatusCode != 500 {
+				t.Fatalf("/boom answered %d", res.StatusCode)
+			}
+			waitFor(t, 5*time.Second, "the app's 500 to be counted", func() bool {
+				s := tr.Stats()[bluegreen.Blue]
+				return s.Requests == 1 && s.Status[4] == 1 && s.Latency.Count == 1 && s.ClientErrors == want
+			})
+		})
+	}
+}
