@@ -88,6 +88,11 @@ type Router struct {
 	ConnectTimeout time.Duration
 	// MaxRequestBody caps request bodies in bytes; 0 means unlimited.
 	MaxRequestBody int64
+	// MaxHeaderBytes caps a request head in bytes (431 above it),
+	// MaxURILength the request target (414), MaxHeaders the number of
+	// header lines (431). The same on every data path.
+	MaxHeaderBytes, MaxURILength int64
+	MaxHeaders                   int
 	// TrustForwardedHeaders keeps incoming X-Forwarded-* headers (appending
 	// to them); when false they are replaced.
 	TrustForwardedHeaders bool
@@ -164,6 +169,9 @@ func DefaultRouter() Router {
 		IdleTimeout:       120 * time.Second,
 		BodyTimeout:       60 * time.Second,
 		ConnectTimeout:    5 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+		MaxURILength:      8 << 10,
+		MaxHeaders:        100,
 		DataPath:          DataPathLoop,
 	}
 }

@@ -42,6 +42,13 @@ router:
   # Request body limit: bytes, or a size with B, KB, MB, GB (powers of 1000)
   # or KiB, MiB, GiB (powers of 1024). 0 means unlimited.
   max_request_body: 0
+  # Request head limits, the same on every data path: a head over
+  # max_header_bytes or with more than max_headers header lines is answered
+  # 431, a request target over max_uri_length 414 (nginx: 8k lines, 32k
+  # heads; haproxy: 16k heads, 101 fields).
+  max_header_bytes: 32KiB
+  max_uri_length: 8KiB
+  max_headers: 100
   # false: incoming X-Forwarded-* headers are replaced, not appended to.
   trust_forwarded_headers: false
 

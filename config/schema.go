@@ -126,6 +126,9 @@ func (d *decoder) router(v value, r *Router) {
 		opt("body_timeout", func(v value) { d.duration(v, &r.BodyTimeout) }),
 		opt("connect_timeout", func(v value) { d.duration(v, &r.ConnectTimeout) }),
 		opt("max_request_body", func(v value) { d.size(v, &r.MaxRequestBody) }),
+		opt("max_header_bytes", func(v value) { d.sizeIn(v, 1<<10, 1<<20, &r.MaxHeaderBytes) }),
+		opt("max_uri_length", func(v value) { d.sizeIn(v, 256, 1<<20, &r.MaxURILength) }),
+		opt("max_headers", func(v value) { d.integer(v, 8, 10000, &r.MaxHeaders) }),
 		opt("trust_forwarded_headers", func(v value) { d.boolean(v, &r.TrustForwardedHeaders) }),
 		opt("data_path", func(v value) {
 			s, ok := d.str(v, "loop, fast or standard")

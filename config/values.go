@@ -124,6 +124,19 @@ func (d *decoder) size(v value, dst *int64) {
 	}
 }
 
+// sizeIn is size for a limit that must lie in [lo, hi] bytes.
+func (d *decoder) sizeIn(v value, lo, hi int64, dst *int64) {
+	n := int64(-1)
+	d.size(v, &n)
+	switch {
+	case n < 0: // size said what is wrong
+	case n < lo || n > hi:
+		d.invalid(v, "must be between %d and %d bytes, got %d", lo, hi, n)
+	default:
+		*dst = n
+	}
+}
+
 // parseSize parses "10MiB", "512 KB" or "1024" into bytes. problem is ""
 // on success, else "negative", "is too large" or "is not a size".
 func parseSize(s string) (n int64, problem string) {

@@ -35,6 +35,15 @@ type Options struct {
 	// is answered 413 at once; a chunked body that grows past it is cut and
 	// answered 413.
 	MaxRequestBody int64
+	// MaxHeaderBytes caps a request's head (request line, header lines
+	// and the blank line): a larger one is answered 431 and its
+	// connection closed. MaxURILength caps the request target (414),
+	// MaxHeaders the number of header lines (431). The same limits hold
+	// on every data path (vetHead). Defaults DefaultMaxHeaderBytes,
+	// DefaultMaxURILength and DefaultMaxHeaders.
+	MaxHeaderBytes int
+	MaxURILength   int
+	MaxHeaders     int
 	// ConnectTimeout bounds opening a connection to an upstream.
 	ConnectTimeout time.Duration
 	// ReadHeaderTimeout and IdleTimeout configure the servers made by
@@ -271,6 +280,7 @@ func (rt *Router) Stats() map[bluegreen.Color]ColorStats {
 // The caller calls Serve and owns Shutdown.
 func (rt *Router) NewServer(h http.Handler) *Server {
 	s := newServer(h, rt.opts.ReadHeaderTimeout, rt.opts.IdleTimeout, rt.log)
+	s.setLimits(headLimits{maxBytes: rt.opts.MaxHeaderBytes, maxURI: rt.opts.MaxURILength, maxHeaders: rt.opts.MaxHeaders})
 	s.stdOnly = rt.opts.NetHTTPServer
 	_, s.selfCancel = h.(*handler)
 	s.useLoop = rt.opts.EventLoop && loopAvailable && s.selfCancel && !s.stdOnly && !rt.opts.ReverseProxyOnly
@@ -326,16 +336,6 @@ func (rt *Router) serve(w http.ResponseWriter, req *http.Request, preview bool) 
 		c.refuse(http.StatusNotImplemented)
 		rt.writeError(w, c.color, c.status, connectRefused, true)
 		return
-	}
-	if len(req.TransferEncoding) > 0 && !isOwnWriter(w) {
-		// net/http serves this request (its head was too large for the
-		// router's own reader, or data_path: standard) and dropped any
-		// Content-Length it came with, which the router's reader refuses
-		// (conflictingFraming): a front proxy may have framed the body by
-		// that length. Whatever follows on the connection cannot be
-		// trusted to be a request: close it after the answer (RFC 9112
-		// 6.1), which costs a reconnection for a chunked upload there.
-		c.closeConn = true
 	}
 	if len(c.pool.ups) == 0 {
 		c.fail(w, errNoUpstreams)

@@ -54,6 +54,7 @@ type Server struct {
 	selfCancel        bool         // handler is the router's: it registers its call (cancelOnGone)
 	useLoop           bool         // serve on an event loop (Options.EventLoop)
 	handoff           *connQueue
+	limits            headLimits // vetHead's, on every path
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -89,6 +90,9 @@ func newServer(h http.Handler, readHeaderTimeout, idleTimeout time.Duration, log
 	s.connsDone = sync.NewCond(&s.mu)
 	s.std = &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if f, ok := r.Context().Value(followerKey{}).(*headFollower); ok && !vetted(f, w, r) {
+				return
+			}
 			if s.retiring.Load() && r.Header.Get("Upgrade") == "" {
 				// Retire: net/http closes the connection after an answer
 				// that says so (an upgrade keeps its own Connection).
@@ -102,7 +106,10 @@ func newServer(h http.Handler, readHeaderTimeout, idleTimeout time.Duration, log
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			// The handler times a request body's reads with it.
 			if rc, ok := c.(*replayConn); ok {
-				return context.WithValue(ctx, bodyClockKey{}, &rc.clock)
+				ctx = context.WithValue(ctx, bodyClockKey{}, &rc.clock)
+				if rc.follow != nil {
+					ctx = context.WithValue(ctx, followerKey{}, rc.follow)
+				}
 			}
 			return ctx
 		},
@@ -128,7 +135,15 @@ func newServer(h http.Handler, readHeaderTimeout, idleTimeout time.Duration, log
 			}
 		},
 	}
+	s.setLimits(headLimits{})
 	return s
+}
+
+// setLimits sets the head limits of every path (zero fields: the
+// defaults); net/http refuses a head over the size limit by itself too.
+func (s *Server) setLimits(l headLimits) {
+	s.limits = l.withDefaults()
+	s.std.MaxHeaderBytes = s.limits.maxBytes
 }
 
 // Serve accepts connections on ln until Shutdown or Close, and returns
@@ -478,13 +493,11 @@ func (c *fastConn) serve() {
 			handedOff = c.handOff(nil)
 			return
 		}
-		if conflictingFraming(head) {
-			// net/http would forward it (Content-Length dropped, or the
-			// Transfer-Encoding of HTTP/1.0 ignored, its body then read as
-			// the next request) and keep the connection: refuse it and
-			// close (RFC 9112 6.1, 6.3).
+		if v := vetHead(head, c.srv.limits); v.status != 0 {
+			// Refused (vetHead): answer and close, as net/http's path
+			// does (headFollower).
 			_ = c.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
-			_, _ = io.WriteString(c.nc, badFramingAnswer(httpDate()))
+			_, _ = io.WriteString(c.nc, refusalAnswer(v, httpDate()))
 			c.linger = true
 			return
 		}
@@ -587,38 +600,11 @@ func headEnd(buf []byte) int {
 	return 0
 }
 
-// badFramingAnswer is the whole answer, dated date, to a request whose
-// framing cannot be trusted.
-func badFramingAnswer(date string) string {
-	const body = "bluegreen: Transfer-Encoding with Content-Length, or in an HTTP/1.0 request: the request's framing is ambiguous\n"
-	return fmt.Sprintf("HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nDate: %s\r\nContent-Length: %d\r\n\r\n%s",
-		date, len(body), body)
-}
-
-// conflictingFraming reports whether head (lines ending in CRLF or a bare
-// LF) carries Transfer-Encoding together with Content-Length, or in an
-// HTTP/1.0 request: framing that a server must treat as an error and
-// close the connection after (RFC 9112 sections 6.1 and 6.3), since two
-// parsers may read it differently (request smuggling).
-func conflictingFraming(head []byte) bool {
-	line, rest, _ := bytes.Cut(head, []byte("\n"))
-	http10 := bytes.HasSuffix(bytes.TrimRight(line, "\r"), []byte(" HTTP/1.0"))
-	codings, lengths := false, false
-	for len(rest) > 0 {
-		line, rest, _ = bytes.Cut(rest, []byte("\n"))
-		name, _, ok := bytes.Cut(line, []byte(":"))
-		if !ok {
-			continue
-		}
-		name = bytes.TrimRight(name, " \t")
-		switch {
-		case bytes.EqualFold(name, transferEncodingName):
-			codings = true
-		case bytes.EqualFold(name, contentLengthName):
-			lengths = true
-		}
-	}
-	return codings && (lengths || http10)
+// refusalAnswer is the whole answer, dated date, to a request vetHead
+// refused.
+func refusalAnswer(v headVerdict, date string) string {
+	return fmt.Sprintf("HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nDate: %s\r\nContent-Length: %d\r\n\r\n%s",
+		v.status, http.StatusText(v.status), date, len(v.why), v.why)
 }
 
 var (
@@ -744,6 +730,7 @@ func (c *fastConn) handOff(head []byte) bool {
 	}
 	_ = c.nc.SetReadDeadline(time.Time{})
 	rc := newReplayConn(c.nc, pending, c.id)
+	rc.follow = newHeadFollower(c.srv.limits)
 	return c.srv.handoff.put(rc)
 }
 
@@ -943,6 +930,9 @@ type replayConn struct {
 	pending []byte
 	id      net.Conn  // the connection as first accepted (ConnState), or nil for Conn
 	clock   bodyClock // times the reads of a request body (ConnContext)
+	// follow, on the connection handed to net/http, vets each head
+	// net/http reads (headFollower).
+	follow *headFollower
 }
 
 // newReplayConn returns conn with pending read first; id is the
@@ -972,10 +962,17 @@ func (r *replayConn) Read(p []byte) (int, error) {
 	if len(r.pending) > 0 {
 		n := copy(p, r.pending)
 		r.pending = r.pending[n:]
+		if r.follow != nil {
+			r.follow.feed(p[:n])
+		}
 		return n, nil
 	}
 	r.clock.beforeRead()
-	return r.Conn.Read(p)
+	n, err := r.Conn.Read(p)
+	if r.follow != nil && n > 0 {
+		r.follow.feed(p[:n])
+	}
+	return n, err
 }
 
 // connQueue is a net.Listener whose connections are put by the fast path.

@@ -145,7 +145,9 @@ func TestServerHandsOffTheUnusual(t *testing.T) {
 			got := rawExchange(t, ts.addr, c.raw, 1)[0]
 			want := rawExchange(t, ref.addr, c.raw, 1)[0]
 			gotBody, wantBody := bodyOf(got), bodyOf(want)
-			if got.StatusCode != want.StatusCode || gotBody != wantBody {
+			// A refusal's text may differ (vetHead's or net/http's
+			// own), never its status.
+			if got.StatusCode != want.StatusCode || (got.StatusCode < 400 && gotBody != wantBody) {
 				t.Fatalf("answered %d %q; net/http answers %d %q", got.StatusCode, gotBody, want.StatusCode, wantBody)
 			}
 			if ts.fast.Load() != fast {
