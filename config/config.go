@@ -96,6 +96,10 @@ type Router struct {
 	// TrustForwardedHeaders keeps incoming X-Forwarded-* headers (appending
 	// to them); when false they are replaced.
 	TrustForwardedHeaders bool
+	// UnderscoresInHeaders forwards request headers whose names hold an
+	// underscore; by default they are dropped (nginx's
+	// underscores_in_headers off).
+	UnderscoresInHeaders bool
 	// DataPath is DataPathLoop (default), DataPathFast or DataPathStandard.
 	DataPath string
 	// EventLoops is how many event loops each listener runs with

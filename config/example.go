@@ -51,6 +51,9 @@ router:
   max_headers: 100
   # false: incoming X-Forwarded-* headers are replaced, not appended to.
   trust_forwarded_headers: false
+  # false: request headers whose names hold an underscore are dropped
+  # (WSGI servers read X_Forwarded_For as X-Forwarded-For).
+  underscores_in_headers: false
 
 # After every switch the new live color is watched; when it breaks a
 # threshold, traffic goes back to the previous color by itself. The previous

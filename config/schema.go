@@ -130,6 +130,7 @@ func (d *decoder) router(v value, r *Router) {
 		opt("max_uri_length", func(v value) { d.sizeIn(v, 256, 1<<20, &r.MaxURILength) }),
 		opt("max_headers", func(v value) { d.integer(v, 8, 10000, &r.MaxHeaders) }),
 		opt("trust_forwarded_headers", func(v value) { d.boolean(v, &r.TrustForwardedHeaders) }),
+		opt("underscores_in_headers", func(v value) { d.boolean(v, &r.UnderscoresInHeaders) }),
 		opt("data_path", func(v value) {
 			s, ok := d.str(v, "loop, fast or standard")
 			if ok && s != DataPathLoop && s != DataPathFast && s != DataPathStandard {

@@ -26,11 +26,11 @@ type directEngine struct {
 	fallback *proxyEngine
 	conns    connPools
 	buffers  bufferPool
-	trust    bool
+	fw       forwarding
 }
 
-func newDirectEngine(connectTimeout time.Duration, trust bool, log *slog.Logger) *directEngine {
-	e := &directEngine{fallback: newProxyEngine(connectTimeout, trust, log), trust: trust}
+func newDirectEngine(connectTimeout time.Duration, fw forwarding, log *slog.Logger) *directEngine {
+	e := &directEngine{fallback: newProxyEngine(connectTimeout, fw, log), fw: fw}
 	e.conns.dialer = net.Dialer{Timeout: connectTimeout, KeepAlive: 30 * time.Second}
 	return e
 }

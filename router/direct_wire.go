@@ -14,7 +14,7 @@ import (
 // removed, X-Forwarded-* set as the ReverseProxy engine sets them) and the
 // body (chunked when its length is unknown), and flushes.
 func (e *directEngine) writeRequest(bw *bufio.Writer, x *exchange) error {
-	writeRequestHead(bw, x.req, x.c.up.addr, x.hasBody, e.trust)
+	writeRequestHead(bw, x.req, x.c.up.addr, x.hasBody, e.fw)
 	if x.hasBody {
 		if err := e.writeBody(bw, x); err != nil {
 			return err
@@ -29,7 +29,7 @@ func (e *directEngine) writeRequest(bw *bufio.Writer, x *exchange) error {
 // trust keeps the client's) and the framing: r's Content-Length, chunked
 // when a body has no length, "Content-Length: 0" for a POST, PUT or PATCH
 // without one.
-func writeRequestHead(bw *bufio.Writer, r *http.Request, addr string, hasBody, trust bool) {
+func writeRequestHead(bw *bufio.Writer, r *http.Request, addr string, hasBody bool, fw forwarding) {
 	bw.WriteString(r.Method)
 	bw.WriteByte(' ')
 	if uri := r.RequestURI; uri != "" && uri[0] == '/' {
@@ -44,7 +44,7 @@ func writeRequestHead(bw *bufio.Writer, r *http.Request, addr string, hasBody, t
 		bw.WriteString(addr)
 	}
 	bw.WriteString("\r\n")
-	writeHeaders(bw, r, trust)
+	writeHeaders(bw, r, fw)
 	switch {
 	case !hasBody:
 		if r.Method == http.MethodPost || r.Method == http.MethodPut || r.Method == http.MethodPatch {
@@ -60,6 +60,15 @@ func writeRequestHead(bw *bufio.Writer, r *http.Request, addr string, hasBody, t
 	bw.WriteString("\r\n")
 }
 
+// forwarding is how the engines pass the client's request headers on.
+type forwarding struct {
+	// trust keeps the client's forwarding headers (Options.TrustForwarded).
+	trust bool
+	// underscores keeps the headers whose names hold an underscore
+	// (Options.UnderscoresInHeaders).
+	underscores bool
+}
+
 // skipRequestHeader lists the request headers never copied as they are:
 // hop-by-hop ones (RFC 9110 section 7.6.1), the framing the engine writes
 // itself, and the forwarding headers it sets.
@@ -67,7 +76,7 @@ func skipRequestHeader(k string) bool {
 	switch k {
 	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
 		"Te", "Trailer", "Transfer-Encoding", "Upgrade", "Content-Length", "Host",
-		"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded":
+		"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded", "X-Real-Ip", "Http2-Settings":
 		return true
 	}
 	return false
@@ -82,11 +91,12 @@ func writeHeader(bw *bufio.Writer, k, v string) {
 	bw.WriteString("\r\n")
 }
 
-func writeHeaders(bw *bufio.Writer, r *http.Request, trust bool) {
+func writeHeaders(bw *bufio.Writer, r *http.Request, fw forwarding) {
+	trust := fw.trust
 	h := r.Header
 	conn := h["Connection"]
 	for k, vv := range h {
-		if skipRequestHeader(k) || (conn != nil && listed(conn, k)) {
+		if skipRequestHeader(k) || (conn != nil && listed(conn, k)) || (!fw.underscores && strings.IndexByte(k, '_') >= 0) {
 			continue
 		}
 		for _, v := range vv {
@@ -125,6 +135,11 @@ func writeHeaders(bw *bufio.Writer, r *http.Request, trust bool) {
 		}
 		bw.WriteString(ip)
 		bw.WriteString("\r\n")
+		if prior := h["X-Real-Ip"]; trust && len(prior) > 0 {
+			writeHeader(bw, "X-Real-Ip", prior[0])
+		} else {
+			writeHeader(bw, "X-Real-Ip", ip)
+		}
 	}
 	writeHeader(bw, "X-Forwarded-Host", host)
 	writeHeader(bw, "X-Forwarded-Proto", proto)

@@ -35,9 +35,9 @@ type engine interface {
 // proxyEngine forwards with a tuned httputil.ReverseProxy over one shared
 // http.Transport.
 type proxyEngine struct {
-	rp    *httputil.ReverseProxy
-	tr    *http.Transport
-	trust bool
+	rp *httputil.ReverseProxy
+	tr *http.Transport
+	fw forwarding
 }
 
 // Transport tuning. The per-host idle pool must hold at least as many
@@ -49,7 +49,7 @@ const (
 	copyBufferSize      = 32 << 10
 )
 
-func newProxyEngine(connectTimeout time.Duration, trust bool, log *slog.Logger) *proxyEngine {
+func newProxyEngine(connectTimeout time.Duration, fw forwarding, log *slog.Logger) *proxyEngine {
 	dialer := &net.Dialer{Timeout: connectTimeout, KeepAlive: 30 * time.Second}
 	tr := &http.Transport{
 		Proxy:                 nil, // never route through $HTTP_PROXY
@@ -62,7 +62,7 @@ func newProxyEngine(connectTimeout time.Duration, trust bool, log *slog.Logger) 
 		ExpectContinueTimeout: expectContinue,
 		TLSHandshakeTimeout:   connectTimeout,
 	}
-	e := &proxyEngine{tr: tr, trust: trust}
+	e := &proxyEngine{tr: tr, fw: fw}
 	e.rp = &httputil.ReverseProxy{
 		Rewrite:        e.rewrite,
 		Transport:      failover{tr},
@@ -146,7 +146,19 @@ func (e *proxyEngine) rewrite(pr *httputil.ProxyRequest) {
 	}
 	vals := new([2]string) // one allocation for both values
 	vals[1] = in.Host
-	if e.trust {
+	if !e.fw.underscores {
+		for k := range h {
+			if strings.IndexByte(k, '_') >= 0 {
+				delete(h, k)
+			}
+		}
+	}
+	delete(h, "Http2-Settings")
+	realIP := ip
+	if v := in.Header["X-Real-Ip"]; e.fw.trust && len(v) > 0 {
+		realIP = v[0]
+	}
+	if e.fw.trust {
 		if prior := in.Header["X-Forwarded-For"]; len(prior) > 0 && err == nil {
 			ip = strings.Join(prior, ", ") + ", " + ip
 		}
@@ -163,6 +175,7 @@ func (e *proxyEngine) rewrite(pr *httputil.ProxyRequest) {
 	if err == nil {
 		vals[0] = ip
 		h["X-Forwarded-For"] = vals[0:1:1]
+		h["X-Real-Ip"] = []string{realIP}
 	}
 	h["X-Forwarded-Host"] = vals[1:2:2]
 	h["X-Forwarded-Proto"] = proto

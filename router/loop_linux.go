@@ -737,7 +737,7 @@ func (l *evloop) nextRequest(c *lconn) bool {
 			l.handOff(c) // the goroutine path answers a refusal
 			return false
 		}
-		if b, r, ok := appendRawRequest(c.head[:0], head, l.rt.opts.ColorPath, c.remote, l.rt.opts.TrustForwarded); ok {
+		if b, r, ok := appendRawRequest(c.head[:0], head, l.rt.opts.ColorPath, c.remote, l.rt.fw); ok {
 			c.head = b
 			l.begun(c, n)
 			l.startRaw(c, r)
@@ -881,7 +881,7 @@ func (l *evloop) start(conn *lconn, req *http.Request) {
 	x.req = req
 	l.headBuf.Reset()
 	l.bw.Reset(&l.headBuf)
-	writeRequestHead(l.bw, req, x.c.up.addr, x.hasBody, rt.opts.TrustForwarded)
+	writeRequestHead(l.bw, req, x.c.up.addr, x.hasBody, rt.fw)
 	l.bw.Flush()
 	conn.head = append(conn.head[:0], l.headBuf.Bytes()...)
 	x.head = conn.head

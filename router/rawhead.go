@@ -203,16 +203,18 @@ type rawRequest struct {
 // itself, and appends to dst the head to send upstream, as
 // writeRequestHead writes it for the same request with trust off (in
 // the client's order of lines): the request line, every line as it came
-// except the hop-by-hop ones, then X-Forwarded-For (remote's address), X-Forwarded-Host,
+// except the hop-by-hop ones and (unless fw.underscores) those whose
+// name holds an underscore, then X-Forwarded-For and X-Real-IP (remote's
+// address), X-Forwarded-Host,
 // X-Forwarded-Proto and the framing. The subset: HTTP/1.1, one of
 // commonMethod's methods, an origin-form target of printable ASCII
 // without '%' whose path is not colorPath, a plainHost Host, at most one
 // Content-Length, a Connection that names only close or keep-alive, and
 // none of Transfer-Encoding, Expect, Upgrade, Trailer, TE, Close, or (when
-// trust) the forwarding headers. For anything else it returns ok false
+// fw.trust) the forwarding headers. For anything else it returns ok false
 // and dst unchanged in content: the caller then uses http.ReadRequest,
 // the reference. It allocates nothing but dst's growth.
-func appendRawRequest(dst, head []byte, colorPath, remote string, trust bool) (_ []byte, r rawRequest, ok bool) {
+func appendRawRequest(dst, head []byte, colorPath, remote string, fw forwarding) (_ []byte, r rawRequest, ok bool) {
 	mark := len(dst)
 	fail := func() ([]byte, rawRequest, bool) { return dst[:mark], rawRequest{}, false }
 	ip, _, err := net.SplitHostPort(remote)
@@ -274,11 +276,13 @@ func appendRawRequest(dst, head []byte, colorPath, remote string, trust bool) (_
 		case listedName(name, refusedRequestNames):
 			return fail()
 		case listedName(name, forwardingNames):
-			if trust {
+			if fw.trust {
 				return fail()
 			}
 			continue
 		case hopByHop(name):
+			continue
+		case !fw.underscores && bytes.IndexByte(name, '_') >= 0:
 			continue
 		}
 		dst = append(dst, name...)
@@ -290,6 +294,8 @@ func appendRawRequest(dst, head []byte, colorPath, remote string, trust bool) (_
 		return fail()
 	}
 	dst = append(dst, "X-Forwarded-For: "...)
+	dst = append(dst, ip...)
+	dst = append(dst, "\r\nX-Real-Ip: "...)
 	dst = append(dst, ip...)
 	dst = append(dst, "\r\nX-Forwarded-Host: "...)
 	dst = append(dst, host...)
@@ -337,5 +343,5 @@ var (
 	refusedRequestNames = [][]byte{[]byte("Transfer-Encoding"), []byte("Expect"), []byte("Upgrade"),
 		[]byte("Trailer"), []byte("Te"), []byte("Close")}
 	forwardingNames = [][]byte{[]byte("X-Forwarded-For"), []byte("X-Forwarded-Host"),
-		[]byte("X-Forwarded-Proto"), []byte("Forwarded")}
+		[]byte("X-Forwarded-Proto"), []byte("Forwarded"), []byte("X-Real-Ip")}
 )

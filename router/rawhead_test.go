@@ -149,7 +149,7 @@ func TestRawHeadsAllocateNothing(t *testing.T) {
 	for name, parse := range map[string]func() bool{
 		"response": func() bool { _, _, ok := appendRawHead(dst[:0], res, false, true); return ok },
 		"request": func() bool {
-			_, _, ok := appendRawRequest(dst[:0], req, DefaultColorPath, "127.0.0.1:40000", false)
+			_, _, ok := appendRawRequest(dst[:0], req, DefaultColorPath, "127.0.0.1:40000", forwarding{})
 			return ok
 		},
 	} {
@@ -241,7 +241,7 @@ func TestRawRequestMatchesWriteRequestHead(t *testing.T) {
 		}
 		for _, trust := range []bool{false, true} {
 			prefix := []byte("old")
-			out, r, ok := appendRawRequest(prefix, []byte(tc.head), DefaultColorPath, "192.0.2.7:5555", trust)
+			out, r, ok := appendRawRequest(prefix, []byte(tc.head), DefaultColorPath, "192.0.2.7:5555", forwarding{trust: trust})
 			want := tc.take && !(trust && strings.Contains(tc.head, "Forwarded"))
 			if ok != want {
 				t.Errorf("%q (trust %v): taken %v, want %v", tc.head, trust, ok, want)
@@ -256,7 +256,7 @@ func TestRawRequestMatchesWriteRequestHead(t *testing.T) {
 			checkRawRequest(t, tc.head, trust, out[len("old"):], r)
 		}
 	}
-	if _, _, ok := appendRawRequest(nil, []byte(rawRequests[0].head), DefaultColorPath, "no port", false); ok {
+	if _, _, ok := appendRawRequest(nil, []byte(rawRequests[0].head), DefaultColorPath, "no port", forwarding{}); ok {
 		t.Error("a remote address without a port was taken")
 	}
 }
@@ -280,7 +280,7 @@ func checkRawRequest(t *testing.T, head string, trust bool, out []byte, r rawReq
 	req.RemoteAddr = "192.0.2.7:5555"
 	var ref bytes.Buffer
 	bw := bufio.NewWriter(&ref)
-	writeRequestHead(bw, req, "upstream:1", req.ContentLength > 0, trust)
+	writeRequestHead(bw, req, "upstream:1", req.ContentLength > 0, forwarding{trust: trust})
 	bw.Flush()
 	got, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(out)))
 	if err != nil {
@@ -314,7 +314,7 @@ func FuzzRawRequest(f *testing.F) {
 		if !wellFormedHead([]byte(head)) {
 			return
 		}
-		out, r, ok := appendRawRequest(nil, []byte(head), DefaultColorPath, "192.0.2.7:5555", trust)
+		out, r, ok := appendRawRequest(nil, []byte(head), DefaultColorPath, "192.0.2.7:5555", forwarding{trust: trust})
 		if !ok {
 			return
 		}

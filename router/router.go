@@ -64,6 +64,12 @@ type Options struct {
 	// headers; set it only behind a proxy you trust. When false they are
 	// replaced.
 	TrustForwarded bool
+	// UnderscoresInHeaders forwards request headers whose names hold an
+	// underscore. By default they are dropped, as nginx does
+	// (underscores_in_headers off): WSGI and CGI servers read
+	// "X_Forwarded_For" as X-Forwarded-For, so a client could pass off its
+	// own.
+	UnderscoresInHeaders bool
 	// Logger receives upstream errors and server errors; nil discards.
 	Logger *slog.Logger
 	// ReverseProxyOnly forwards every request with httputil.ReverseProxy
@@ -107,6 +113,7 @@ func EventLoopAvailable() bool { return loopAvailable }
 type Router struct {
 	opts Options
 	log  *slog.Logger
+	fw   forwarding // from opts
 
 	table atomic.Pointer[table]
 	pools [2]atomic.Pointer[pool]
@@ -162,7 +169,7 @@ func New(opts Options, live bluegreen.Color, upstreams map[bluegreen.Color][]str
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("component", "router")
-	rt := &Router{opts: opts, log: log}
+	rt := &Router{opts: opts, log: log, fw: forwarding{trust: opts.TrustForwarded, underscores: opts.UnderscoresInHeaders}}
 	for c := range upstreams {
 		if !c.Valid() {
 			return nil, bluegreen.Errorf(bluegreen.EINVALID, "router: upstreams for invalid color %q", string(c))
@@ -179,9 +186,9 @@ func New(opts Options, live bluegreen.Color, upstreams map[bluegreen.Color][]str
 	li := indexOf(live)
 	rt.table.Store(&table{live: li, public: newGeneration(li)})
 	if opts.ReverseProxyOnly {
-		rt.eng = newProxyEngine(opts.ConnectTimeout, opts.TrustForwarded, log)
+		rt.eng = newProxyEngine(opts.ConnectTimeout, rt.fw, log)
 	} else {
-		rt.eng = newDirectEngine(opts.ConnectTimeout, opts.TrustForwarded, log)
+		rt.eng = newDirectEngine(opts.ConnectTimeout, rt.fw, log)
 	}
 	rt.public = &handler{rt: rt}
 	rt.preview = &handler{rt: rt, preview: true}
@@ -337,6 +344,9 @@ func (rt *Router) serve(w http.ResponseWriter, req *http.Request, preview bool) 
 		rt.writeError(w, c.color, c.status, connectRefused, true)
 		return
 	}
+	if up := req.Header["Upgrade"]; up != nil && onlyH2C(up) {
+		stripH2C(req.Header)
+	}
 	if len(c.pool.ups) == 0 {
 		c.fail(w, errNoUpstreams)
 		return
@@ -419,3 +429,48 @@ var errNoUpstreams = errorString("no upstreams")
 type errorString string
 
 func (e errorString) Error() string { return string(e) }
+
+// onlyH2C reports whether an Upgrade header asks for h2c alone: HTTP/2
+// over cleartext, which the router does not speak. Forwarded, an app that
+// takes it would turn the connection into a tunnel the router cannot
+// read (no X-Forwarded-For replaced inside it), so it is dropped and the
+// request served as HTTP/1.1, as RFC 9110 7.8 lets a server ignore it.
+func onlyH2C(vv []string) bool {
+	for _, v := range vv {
+		for v != "" {
+			var t string
+			t, v, _ = strings.Cut(v, ",")
+			if !strings.EqualFold(strings.TrimSpace(t), "h2c") {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// stripH2C removes an h2c upgrade from h: Upgrade, HTTP2-Settings and
+// their names in Connection.
+func stripH2C(h http.Header) {
+	delete(h, "Upgrade")
+	delete(h, "Http2-Settings")
+	conn := h["Connection"]
+	if conn == nil {
+		return
+	}
+	var keep []string
+	for _, v := range conn {
+		for v != "" {
+			var t string
+			t, v, _ = strings.Cut(v, ",")
+			t = strings.TrimSpace(t)
+			if t != "" && !strings.EqualFold(t, "Upgrade") && !strings.EqualFold(t, "HTTP2-Settings") {
+				keep = append(keep, t)
+			}
+		}
+	}
+	if keep == nil {
+		delete(h, "Connection")
+	} else {
+		h["Connection"] = []string{strings.Join(keep, ", ")}
+	}
+}
