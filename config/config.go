@@ -93,6 +93,12 @@ type Router struct {
 	// header lines (431). The same on every data path.
 	MaxHeaderBytes, MaxURILength int64
 	MaxHeaders                   int
+	// MaxConnections caps the client connections each listener holds
+	// open (0: derived from the file descriptor limit).
+	MaxConnections int
+	// MemoryLimit is serve's soft memory limit in bytes (default 512 MiB;
+	// 0: none; GOMEMLIMIT wins).
+	MemoryLimit int64
 	// TrustForwardedHeaders keeps incoming X-Forwarded-* headers (appending
 	// to them); when false they are replaced.
 	TrustForwardedHeaders bool
@@ -176,6 +182,7 @@ func DefaultRouter() Router {
 		MaxHeaderBytes:    32 << 10,
 		MaxURILength:      8 << 10,
 		MaxHeaders:        100,
+		MemoryLimit:       512 << 20,
 		DataPath:          DataPathLoop,
 	}
 }

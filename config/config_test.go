@@ -143,7 +143,7 @@ func TestFullConfig(t *testing.T) {
 	}
 	wantRouter := Router{ColorPath: "/color", ColorHeader: false, DrainTimeout: 90 * time.Second,
 		ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute, BodyTimeout: 15 * time.Second, ConnectTimeout: 250 * time.Millisecond,
-		MaxRequestBody: 10 << 20, MaxHeaderBytes: 16 << 10, MaxURILength: 4096, MaxHeaders: 50, UnderscoresInHeaders: true,
+		MaxRequestBody: 10 << 20, MaxHeaderBytes: 16 << 10, MaxURILength: 4096, MaxHeaders: 50, UnderscoresInHeaders: true, MaxConnections: 5000, MemoryLimit: 1 << 30,
 		TrustForwardedHeaders: true, DataPath: DataPathStandard, EventLoops: 3}
 	if c.Router != wantRouter {
 		t.Errorf("Router = %+v\nwant     %+v", c.Router, wantRouter)

@@ -49,6 +49,13 @@ router:
   max_header_bytes: 32KiB
   max_uri_length: 8KiB
   max_headers: 100
+  # Client connections each listener holds open; more wait in the kernel's
+  # listen backlog. 0: derived from the file descriptor limit, keeping the
+  # rest for upstream connections and the API.
+  max_connections: 0
+  # serve's soft memory limit (GOMEMLIMIT wins): past it the garbage
+  # collector works harder and freed memory goes back to the system. 0: none.
+  memory_limit: 512MiB
   # false: incoming X-Forwarded-* headers are replaced, not appended to.
   trust_forwarded_headers: false
   # false: request headers whose names hold an underscore are dropped

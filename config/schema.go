@@ -129,6 +129,8 @@ func (d *decoder) router(v value, r *Router) {
 		opt("max_header_bytes", func(v value) { d.sizeIn(v, 1<<10, 1<<20, &r.MaxHeaderBytes) }),
 		opt("max_uri_length", func(v value) { d.sizeIn(v, 256, 1<<20, &r.MaxURILength) }),
 		opt("max_headers", func(v value) { d.integer(v, 8, 10000, &r.MaxHeaders) }),
+		opt("max_connections", func(v value) { d.integer(v, 0, 1<<24, &r.MaxConnections) }),
+		opt("memory_limit", func(v value) { d.sizeIn(v, 0, 1<<40, &r.MemoryLimit) }),
 		opt("trust_forwarded_headers", func(v value) { d.boolean(v, &r.TrustForwardedHeaders) }),
 		opt("underscores_in_headers", func(v value) { d.boolean(v, &r.UnderscoresInHeaders) }),
 		opt("data_path", func(v value) {

@@ -1,10 +1,13 @@
 package router
 
 import (
+	"bufio"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -96,5 +99,94 @@ func TestRouterAnswersDoNotCountAgainstTheColor(t *testing.T) {
 				return s.Requests == 1 && s.Status[4] == 1 && s.Latency.Count == 1 && s.ClientErrors == want
 			})
 		})
+	}
+}
+
+// TestConnectionCap: at SetMaxConnections' cap the server stops accepting
+// (clients wait in the listen backlog), keeps serving the connections it
+// holds, and accepts again when one ends.
+func TestConnectionCap(t *testing.T) {
+	rt, err := New(Options{EventLoop: !goroutinePath}, bluegreen.Blue, map[bluegreen.Color][]string{
+		bluegreen.Blue: {newBackend(t, colorHandler("blue"))},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rt.Close)
+	var news, closes atomic.Int64
+	srv := rt.NewServer(rt.Public())
+	srv.ConnState = countConns(&news, &closes)
+	srv.SetMaxConnections(3)
+	addr := serve(t, srv)
+
+	// A kept-alive client, then a flood of idle sockets.
+	kept, keptR := rawConn(t, addr)
+	ask := func(c net.Conn, br *bufio.Reader) int {
+		t.Helper()
+		if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		res, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, res.Body)
+		return res.StatusCode
+	}
+	if code := ask(kept, keptR); code != 200 {
+		t.Fatalf("kept-alive client: %d", code)
+	}
+	var flood []net.Conn
+	for range 20 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		flood = append(flood, c)
+	}
+	waitFor(t, 5*time.Second, "the server to reach its cap", func() bool { return srv.capped.Load() })
+	if n := news.Load(); n != 3 {
+		t.Fatalf("%d connections accepted at a cap of 3", n)
+	}
+	// The connections held are still served.
+	if code := ask(kept, keptR); code != 200 {
+		t.Fatalf("kept-alive client at the cap: %d", code)
+	}
+	// One that ends lets the next one in, which is then served.
+	kept.Close()
+	late, lateR := rawConn(t, addr)
+	for _, c := range flood {
+		c.Close()
+	}
+	if code := ask(late, lateR); code != 200 {
+		t.Fatalf("a client after the flood: %d", code)
+	}
+	waitFor(t, 5*time.Second, "the cap to clear", func() bool { return !srv.capped.Load() })
+}
+
+// TestInvalidStatusFromTheAppIs502: an app's status outside 100-599 is not
+// passed on (net/http's writer panics on some, clients misread others):
+// the router answers 502 and counts it as the color's upstream error.
+func TestInvalidStatusFromTheAppIs502(t *testing.T) {
+	for _, std := range []bool{false, true} {
+		for _, status := range []string{"999 Odd", "600 Beyond", "099 Low", "000 Zero"} {
+			t.Run(fmt.Sprintf("net/http=%v %s", std, status), func(t *testing.T) {
+				up := rawBackend(t, func(c net.Conn) {
+					if readRequestHead(c) == nil {
+						io.WriteString(c, "HTTP/1.1 "+status+"\r\nContent-Length: 2\r\n\r\nhi")
+					}
+				})
+				tr := startRouter(t, Options{NetHTTPServer: std, ReverseProxyOnly: std}, bluegreen.Blue,
+					map[bluegreen.Color][]string{bluegreen.Blue: {up}})
+				res, _, _ := sendRaw(t, tr.pub, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+				if res.StatusCode != http.StatusBadGateway {
+					t.Fatalf("answered %d, want 502", res.StatusCode)
+				}
+				waitFor(t, 5*time.Second, "the 502 to be counted", func() bool {
+					s := tr.Stats()[bluegreen.Blue]
+					return s.UpstreamErrors == 1 && s.Status[4] == 1
+				})
+			})
+		}
 	}
 }

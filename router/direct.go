@@ -42,6 +42,21 @@ func (e *directEngine) closeIdle() {
 
 var errUnexpected101 = errors.New("upstream switched protocols on a request that did not ask to")
 
+// errBadStatus is an upstream answer whose status is not one HTTP has
+// (100-599): the router answers 502 instead of passing it on (net/http's
+// writer would refuse it, or a client misread it).
+var errBadStatus = errors.New("upstream answered a status outside 100-599")
+
+// readResponse is http.ReadResponse refusing a status outside 100-599
+// (errBadStatus), which ReadResponse takes from any three digits.
+func readUpstreamResponse(br *bufio.Reader, req *http.Request) (*http.Response, error) {
+	res, err := http.ReadResponse(br, req)
+	if err == nil && (res.StatusCode < 100 || res.StatusCode > 599) {
+		return nil, errBadStatus
+	}
+	return res, err
+}
+
 // exchange is the state of one request on the direct path. It lives on the
 // handler's stack.
 type exchange struct {
@@ -163,7 +178,7 @@ func (e *directEngine) try(x *exchange) (res *http.Response, retry bool, err err
 		}
 		return nil, canRetry, err
 	}
-	res, rerr := http.ReadResponse(x.br, x.req)
+	res, rerr := readUpstreamResponse(x.br, x.req)
 	if rerr != nil {
 		return nil, false, rerr
 	}

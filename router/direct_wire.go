@@ -252,7 +252,7 @@ func (e *directEngine) respond(w http.ResponseWriter, x *exchange, res *http.Res
 		w.WriteHeader(res.StatusCode)
 		clear(dst)
 		var err error
-		if res, err = http.ReadResponse(x.br, x.req); err != nil {
+		if res, err = readUpstreamResponse(x.br, x.req); err != nil {
 			x.abandon()
 			c.fail(w, err)
 			return

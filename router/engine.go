@@ -185,6 +185,9 @@ func (e *proxyEngine) modifyResponse(res *http.Response) error {
 	if res.Request == nil {
 		return nil
 	}
+	if res.StatusCode < 100 || res.StatusCode > 599 {
+		return errBadStatus // ReverseProxy answers through errorHandler: 502
+	}
 	if c := callFrom(res.Request.Context()); c != nil {
 		c.responded(res.StatusCode, res.Header)
 	}

@@ -1190,7 +1190,7 @@ func (l *evloop) progress(x *lexch) bool {
 		}
 		// Response side: read only when the client took what came before.
 		if conn.out.empty() && u.readable {
-			if !l.readResponse(x) {
+			if !l.readUpstreamResponse(x) {
 				return conn.fd >= 0
 			}
 			moved = true
@@ -1265,7 +1265,7 @@ func (l *evloop) abandonUp(x *lexch) {
 
 // readResponse reads once from the upstream and forwards what it can. It
 // returns false when the exchange ended (or failed).
-func (l *evloop) readResponse(x *lexch) bool {
+func (l *evloop) readUpstreamResponse(x *lexch) bool {
 	u := x.up
 	n, err := syscall.Read(u.fd, l.scratch)
 	if n > 0 && n < len(l.scratch) && !u.rdhup {
@@ -1393,7 +1393,7 @@ func (l *evloop) parseHead(x *lexch) bool {
 		} else {
 			l.rd.Reset(u.in[:n])
 			l.br.Reset(&l.rd)
-			res, err := http.ReadResponse(l.br, x.request())
+			res, err := readUpstreamResponse(l.br, x.request())
 			if err != nil {
 				l.abandonUp(x)
 				l.fail(x, err)

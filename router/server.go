@@ -56,6 +56,14 @@ type Server struct {
 	handoff           *connQueue
 	limits            headLimits // vetHead's, on every path
 
+	// slots holds one token per open connection when the number is
+	// capped (SetMaxConnections); quit wakes an accept loop waiting for
+	// one (stop, Retire).
+	slots    chan struct{}
+	quit     chan struct{}
+	quitOnce sync.Once
+	capped   atomic.Bool // the cap was reached (logged once until it clears)
+
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	conns     map[*fastConn]struct{}
@@ -84,6 +92,7 @@ func newServer(h http.Handler, readHeaderTimeout, idleTimeout time.Duration, log
 		idleTimeout:       idleTimeout,
 		log:               log,
 		handoff:           newConnQueue(),
+		quit:              make(chan struct{}),
 		listeners:         map[net.Listener]struct{}{},
 		conns:             map[*fastConn]struct{}{},
 	}
@@ -124,6 +133,9 @@ func newServer(h http.Handler, readHeaderTimeout, idleTimeout time.Duration, log
 				s.stdConns--
 				s.connsDone.Broadcast()
 				s.mu.Unlock()
+				// A hijacked (upgraded) connection is counted as ended here
+				// and no longer holds a slot.
+				s.connEnded()
 			}
 			// The connection was reported new when it was accepted, and
 			// as the net.Conn accepted, not the replaying wrapper.
@@ -138,6 +150,58 @@ func newServer(h http.Handler, readHeaderTimeout, idleTimeout time.Duration, log
 	s.setLimits(headLimits{})
 	return s
 }
+
+// SetMaxConnections caps the connections the server holds open at n
+// (n <= 0: no cap). At the cap its accept loops stop accepting until one
+// ends: new clients wait in the kernel's listen backlog, not in a file
+// descriptor of this process, so the descriptors left stay for the
+// upstream connections, the API and the state, and the connections
+// already open keep being served. An upgraded connection (a WebSocket)
+// stops counting once net/http hands it over. Call it before Serve.
+func (s *Server) SetMaxConnections(n int) {
+	if n > 0 {
+		s.slots = make(chan struct{}, n)
+	} else {
+		s.slots = nil
+	}
+}
+
+// takeSlot waits for a connection slot; false when the server stops
+// first.
+func (s *Server) takeSlot() bool {
+	if s.slots == nil {
+		return true
+	}
+	select {
+	case s.slots <- struct{}{}:
+		return true
+	default:
+	}
+	if !s.capped.Swap(true) {
+		s.log.Warn("connection limit reached: new connections wait in the listen backlog until one ends", "max_connections", cap(s.slots))
+	}
+	select {
+	case s.slots <- struct{}{}:
+		return true
+	case <-s.quit:
+		return false
+	}
+}
+
+// connEnded gives back the slot of a connection that ended.
+func (s *Server) connEnded() {
+	if s.slots == nil {
+		return
+	}
+	<-s.slots
+	// An accept loop holds a slot while it waits in Accept.
+	if len(s.slots) <= cap(s.slots)*9/10 && s.capped.Swap(false) {
+		s.log.Info("connections below the limit again", "open", len(s.slots), "max_connections", cap(s.slots))
+	}
+}
+
+// quitAccepting wakes accept loops waiting for a slot.
+func (s *Server) quitAccepting() { s.quitOnce.Do(func() { close(s.quit) }) }
 
 // setLimits sets the head limits of every path (zero fields: the
 // defaults); net/http refuses a head over the size limit by itself too.
@@ -169,8 +233,12 @@ func (s *Server) Serve(ln net.Listener) error {
 
 	var backoff time.Duration
 	for {
+		if !s.takeSlot() {
+			return http.ErrServerClosed
+		}
 		nc, err := ln.Accept()
 		if err != nil {
+			s.connEnded()
 			if s.down.Load() || s.retiring.Load() {
 				return http.ErrServerClosed
 			}
@@ -187,6 +255,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		if l := s.loopFor(); l != nil {
 			if !s.trackLoop() {
 				nc.Close()
+				s.connEnded()
 				return http.ErrServerClosed
 			}
 			if s.ConnState != nil {
@@ -198,6 +267,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		c := &fastConn{srv: s, nc: nc, id: nc}
 		if !s.track(c) {
 			nc.Close()
+			s.connEnded()
 			return http.ErrServerClosed
 		}
 		if s.ConnState != nil {
@@ -279,6 +349,7 @@ func (s *Server) loopClosed(id net.Conn) {
 	s.loopConns--
 	s.connsDone.Broadcast()
 	s.mu.Unlock()
+	s.connEnded()
 	s.setState(id, http.StateClosed)
 }
 
@@ -336,6 +407,7 @@ func (s *Server) Retire(ctx context.Context) error {
 		ln.Close()
 	}
 	s.mu.Unlock()
+	s.quitAccepting()
 	if err := s.waitConns(ctx, false); err != nil {
 		return err
 	}
@@ -402,6 +474,7 @@ func (s *Server) stop() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.down.Store(true)
+	s.quitAccepting()
 	for ln := range s.listeners {
 		ln.Close()
 	}
@@ -474,6 +547,7 @@ func (c *fastConn) serve() {
 			} else {
 				c.nc.Close()
 			}
+			c.srv.connEnded()
 			c.srv.setState(c.id, http.StateClosed)
 		}
 	}()

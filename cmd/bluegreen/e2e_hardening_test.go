@@ -2,9 +2,12 @@ package main
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -68,5 +71,79 @@ func TestAnonymousClientCannotRollBack(t *testing.T) {
 	st := decodeJSON[bluegreen.Status](t, s.mustCLI(t, "status", "-o", "json"))
 	if tr := st.Traffic[bluegreen.Green]; tr.ClientErrors != 25 || tr.Status5xx != 0 {
 		t.Fatalf("green's traffic %+v: want 25 client errors and no 5xx", tr)
+	}
+}
+
+// TestFloodKeepsAPIAndClients: twice serve's file descriptor limit in
+// idle sockets on the public listener. 20,000 used to take every
+// descriptor: new clients were reset and the API stopped accepting
+// ("accept4: too many open files"). The public listener now stops at its
+// cap (derived from the limit) and the flood waits in the listen backlog:
+// `bluegreen status` answers and a kept-alive client is still served.
+func TestFloodKeepsAPIAndClients(t *testing.T) {
+	const nofile = 512
+	blue, _ := startApp(t, "blue")
+	green, _ := startApp(t, "green")
+	dir := t.TempDir()
+	wrapper := filepath.Join(dir, "limited-serve")
+	script := fmt.Sprintf("#!/bin/sh\nulimit -n %d || exit 1\nexec %q \"$@\"\n", nofile, binPath)
+	if err := os.WriteFile(wrapper, []byte(script), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	s := startServeBin(t, wrapper, writeConfig(t, dir, blue, green, ""))
+
+	kept, err := net.DialTimeout("tcp", s.public, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kept.Close()
+	keptR := bufio.NewReader(kept)
+	ask := func() int {
+		t.Helper()
+		kept.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.WriteString(kept, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		res, err := http.ReadResponse(keptR, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if code := ask(); code != 200 {
+		t.Fatalf("kept-alive client before the flood: %d", code)
+	}
+
+	var flood []net.Conn
+	defer func() {
+		for _, c := range flood {
+			c.Close()
+		}
+	}()
+	for range 2 * nofile {
+		c, err := net.DialTimeout("tcp", s.public, 2*time.Second)
+		if err != nil {
+			continue // the backlog is full: the kernel drops the handshake
+		}
+		flood = append(flood, c)
+	}
+	if len(flood) < nofile {
+		t.Fatalf("only %d of %d flood sockets connected", len(flood), 2*nofile)
+	}
+	waitFor(t, "serve to reach its connection cap or run out of descriptors", 10*time.Second, func() bool {
+		e := s.stderr.String()
+		return strings.Contains(e, "connection limit reached") || strings.Contains(e, "too many open files")
+	})
+	if strings.Contains(s.stderr.String(), "too many open files") {
+		t.Fatalf("serve ran out of descriptors:\n%.2000s", s.stderr.String())
+	}
+	if code := ask(); code != 200 {
+		t.Fatalf("kept-alive client during the flood: %d", code)
+	}
+	out := s.mustCLI(t, "status")
+	if !strings.Contains(out, "live: blue") {
+		t.Fatalf("status during the flood: %s", out)
 	}
 }

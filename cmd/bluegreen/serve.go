@@ -115,6 +115,9 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 		return err
 	}
 	gogc := tuneGC()
+	memLimit := tuneMemory(cfg.Router.MemoryLimit)
+	nofile := fileLimit()
+	publicCap, previewCap := connectionCaps(nofile, cfg.Router.MaxConnections)
 	procs, loops := tuneProcs(dataPath(cfg.Router.DataPath) == config.DataPathLoop, cfg.Router.EventLoops)
 	if loops > 0 && loops >= procs {
 		// Each busy loop holds a P: the API, health checks and switches
@@ -287,6 +290,8 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 		}
 	}
 	public, preview := rt.NewServer(rt.Public()), rt.NewServer(rt.Preview())
+	public.SetMaxConnections(publicCap)
+	preview.SetMaxConnections(previewCap)
 	servers := []httpServer{public, preview, newAPIServer()}
 
 	runCtx, cancel := context.WithCancel(ctx)
@@ -387,7 +392,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 		logger.Info("switch priority", "level", l.String())
 	}
 	logger.Info("serving", "live", state.Live, "public", lns[0].Addr().String(), "preview", lns[1].Addr().String(),
-		"api", lns[2].Addr().String(), "state", cfg.StateDir, "gogc", gogc, "data_path", dataPath(cfg.Router.DataPath), "gomaxprocs", procs, "event_loops", loops)
+		"api", lns[2].Addr().String(), "state", cfg.StateDir, "gogc", gogc, "memory_limit", memLimit, "nofile", nofile, "max_connections", publicCap, "preview_max_connections", previewCap, "data_path", dataPath(cfg.Router.DataPath), "gomaxprocs", procs, "event_loops", loops)
 	if ready != nil {
 		ready(endpoints{Public: lns[0].Addr().String(), Preview: lns[1].Addr().String(), API: lns[2].Addr().String(),
 			Live: state.Live, TokenFile: tokenFile, TokenCreated: created, Token: token, APIScheme: apiScheme(cfg)})
