@@ -172,6 +172,11 @@ func (d *decoder) color(v value, c *Color, app *App) colorUse {
 			case ok && strings.ContainsAny(s, " \t\n"):
 				d.invalid(v, "%q is not a branch name (it contains white space)", s)
 			case ok:
+				// The rules deploy applies to refs: a branch reaches git.
+				if err := bluegreen.ValidateRef(s); err != nil {
+					d.invalid(v, "%s", bluegreen.ErrorMessage(err))
+					return
+				}
 				c.Branch = s
 			}
 		}),
