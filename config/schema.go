@@ -144,6 +144,9 @@ func (d *decoder) router(v value, r *Router) {
 type colorUse struct {
 	ports   []portUse
 	derived bool // upstreams made from the ports, not written in the file
+	// upstreams is the path of each entry of Color.Upstreams: entries
+	// refused while decoding are not in Upstreams, so indexes can differ.
+	upstreams []string
 }
 
 // portUse is one decoded `port:` or `ports:` entry.
@@ -185,6 +188,7 @@ func (d *decoder) color(v value, c *Color, app *App) colorUse {
 				var s string
 				if _, ok := d.address(e, false, &s); ok {
 					c.Upstreams = append(c.Upstreams, s)
+					u.upstreams = append(u.upstreams, e.path)
 				}
 			})
 		}),
@@ -296,7 +300,7 @@ func (d *decoder) checkUpstreams(c *Config, uses map[bluegreen.Color]colorUse, l
 			continue // checkPorts covers them
 		}
 		for i, raw := range c.Colors[col].Upstreams {
-			path := fmt.Sprintf("%s.upstreams[%d]", col, i)
+			path := uses[col].upstreams[i]
 			at := d.seen[path]
 			a, _ := parseAddr(raw, false)
 			key := fmt.Sprintf("%s:%d", a.host, a.port)
