@@ -45,6 +45,10 @@ func newServeCmd(g *globals) *cobra.Command {
 			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
 				return usageErrorf("--log-level %q: want debug, info, warn or error", logLevel)
 			}
+			// The file holds commands serve runs: only its owner may write it.
+			if err := config.CheckMode(g.configPath); err != nil {
+				return &exitError{code: exitUsage, err: err}
+			}
 			cfg, err := config.Load(g.configPath)
 			if err != nil {
 				return &exitError{code: exitUsage, err: err}
