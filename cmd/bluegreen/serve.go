@@ -118,6 +118,9 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 	if err := checkStateDir(cfg.StateDir); err != nil {
 		return err
 	}
+	if err := checkStateFile(cfg.StateDir); err != nil {
+		return err
+	}
 	gogc := tuneGC()
 	procs, loops := tuneProcs(dataPath(cfg.Router.DataPath) == config.DataPathLoop, cfg.Router.EventLoops)
 	if loops > 0 && loops >= procs {
@@ -135,7 +138,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 		return err
 	}
 
-	store, err := sqlite.Open(ctx, filepath.Join(cfg.StateDir, "state.db"))
+	store, err := sqlite.Open(ctx, filepath.Join(cfg.StateDir, stateFileName))
 	if err != nil {
 		return fmt.Errorf("opening the state: %w", err)
 	}
