@@ -35,9 +35,12 @@ type BackupInfo struct {
 // mode 0600, and appears at dst only when complete: it is written to a
 // temporary file in dst's directory, synced, then moved into place. With
 // overwrite false an existing dst is left alone and the error wraps
-// fs.ErrExist. Backup never creates, migrates or changes src; it refuses a
-// missing or empty src, a src that is not a bluegreen state file, and a dst
-// that is src or one of its companion files (-wal, -shm, -journal).
+// fs.ErrExist. Backup never creates or migrates src and writes nothing of
+// its own to it (as with any SQLite reader, closing the last connection to
+// it checkpoints its WAL); it refuses a missing or empty src, a src that is
+// not a bluegreen state file, and a dst that is src or one of its companion
+// files (-wal, -shm, -journal). It is safe to call concurrently with a
+// Store open on src, in this process or another.
 func Backup(ctx context.Context, src, dst string, overwrite bool) (BackupInfo, error) {
 	info := BackupInfo{Path: dst}
 	absSrc, err := filepath.Abs(src)
