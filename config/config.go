@@ -8,6 +8,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"github.com/bluegreen/bluegreen"
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/lexer"
 	"github.com/goccy/go-yaml/parser"
 )
 
@@ -205,7 +207,7 @@ func DefaultHealthCheck() HealthCheck {
 // *Error wrapping the cause, so errors.Is(err, fs.ErrNotExist) works. Every
 // other problem is reported as by Parse.
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := readFile(path)
 	if err != nil {
 		msg := "cannot read config file: " + unwrapPathError(err).Error()
 		if errors.Is(err, fs.ErrNotExist) {
@@ -214,6 +216,17 @@ func Load(path string) (*Config, error) {
 		return nil, ErrorList{{File: path, Message: msg, Err: err}}
 	}
 	return Parse(path, data)
+}
+
+// readFile reads the file at path, no more than one byte over MaxFileSize
+// (Parse refuses it then), so that a huge file or a device is not read whole.
+func readFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 }
 
 func unwrapPathError(err error) error {
@@ -248,10 +261,17 @@ func Parse(file string, data []byte) (*Config, error) {
 // document parses data into the root value, reporting syntax errors, empty
 // documents and multiple documents.
 func (d *decoder) document(data []byte) (value, bool) {
+	if len(data) > MaxFileSize {
+		d.errorf(docStart, "the file is %d bytes; a config file may have at most %d (%d KiB)", len(data), MaxFileSize, MaxFileSize>>10)
+		return value{}, false
+	}
 	f, err := parse(data)
 	if err != nil {
 		var ye yaml.Error
-		if errors.As(err, &ye) && ye.GetToken() != nil && ye.GetToken().Position != nil {
+		var deep *depthError
+		if errors.As(err, &deep) {
+			d.errorf(deep.at, "%s", depthMessage)
+		} else if errors.As(err, &ye) && ye.GetToken() != nil && ye.GetToken().Position != nil {
 			p := ye.GetToken().Position
 			d.errorf(pos{p.Line, p.Column}, "YAML syntax error: %s", ye.GetMessage())
 		} else {
@@ -284,17 +304,27 @@ func (d *decoder) document(data []byte) (value, bool) {
 	return d.resolve(value{}, "", docStart, docs[0].Body), true
 }
 
-// parse runs the YAML parser, turning a panic in it into an error so that a
-// parser bug cannot crash the caller.
+// parse runs the YAML lexer and parser, turning a panic in them into an error
+// so that a parser bug cannot crash the caller. A document nested deeper than
+// MaxDepth is a *depthError, found on the tokens before any node is built.
 func parse(data []byte) (f *ast.File, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			f, err = nil, fmt.Errorf("parser failed: %v", r)
 		}
 	}()
+	tokens := lexer.Tokenize(string(data))
+	if at, deep := tooDeep(tokens); deep {
+		return nil, &depthError{at}
+	}
 	// Duplicate keys are reported by the decoder, with both positions.
-	return parser.ParseBytes(data, 0, parser.AllowDuplicateMapKey())
+	return parser.Parse(tokens, 0, parser.AllowDuplicateMapKey())
 }
+
+// depthError says where a document nests deeper than MaxDepth.
+type depthError struct{ at pos }
+
+func (e *depthError) Error() string { return e.at.String() + ": " + depthMessage }
 
 // resolveStateDir makes StateDir absolute, relative to the config's directory.
 func (c *Config) resolveStateDir() error {

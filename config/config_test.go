@@ -314,7 +314,9 @@ func TestErrorsAreInspectable(t *testing.T) {
 }
 
 // FuzzParse checks that no input makes Parse panic or return both a config
-// and an error, and that every error carries a position.
+// and an error, and that every error carries a position. The depth bound
+// (MaxDepth) keeps every input cheap: deep seeds are among the corpus in
+// testdata/fuzz/FuzzParse.
 func FuzzParse(f *testing.F) {
 	for _, dir := range []string{"testdata/bad", "testdata/good"} {
 		files, _ := filepath.Glob(dir + "/*.yaml")
@@ -327,6 +329,8 @@ func FuzzParse(f *testing.F) {
 		}
 	}
 	f.Add([]byte(Example()))
+	f.Add([]byte("a: " + strings.Repeat("[", MaxDepth) + strings.Repeat("]", MaxDepth)))
+	f.Add([]byte(strings.Repeat("- ", MaxDepth+1) + "x\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse("f.yaml", data)
 		if (c == nil) == (err == nil) {
@@ -343,6 +347,7 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
 func TestWebhooks(t *testing.T) {
 	c := mustLoad(t, "testdata/good/webhooks.yaml")
 	want := []Webhook{

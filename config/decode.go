@@ -200,6 +200,9 @@ func (d *decoder) mapping(v value, fields ...field) {
 		fv, ok := present[f.name]
 		switch {
 		case ok && fv.bad:
+			// Already reported; checks across fields that see the key
+			// given still need its position.
+			d.seen[fv.path] = fv.pos()
 		case ok:
 			d.seen[fv.path] = fv.pos()
 			f.decode(fv)

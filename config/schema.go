@@ -150,6 +150,9 @@ func (d *decoder) router(v value, r *Router) {
 type colorUse struct {
 	ports   []portUse
 	derived bool // upstreams made from the ports, not written in the file
+	// upstreams is the path of each entry of Color.Upstreams: entries
+	// refused while decoding are not in Upstreams, so indexes can differ.
+	upstreams []string
 }
 
 // portUse is one decoded `port:` or `ports:` entry.
@@ -178,6 +181,11 @@ func (d *decoder) color(v value, c *Color, app *App) colorUse {
 			case ok && strings.ContainsAny(s, " \t\n"):
 				d.invalid(v, "%q is not a branch name (it contains white space)", s)
 			case ok:
+				// The rules deploy applies to refs: a branch reaches git.
+				if err := bluegreen.ValidateRef(s); err != nil {
+					d.invalid(v, "%s", bluegreen.ErrorMessage(err))
+					return
+				}
 				c.Branch = s
 			}
 		}),
@@ -186,6 +194,7 @@ func (d *decoder) color(v value, c *Color, app *App) colorUse {
 				var s string
 				if _, ok := d.address(e, false, &s); ok {
 					c.Upstreams = append(c.Upstreams, s)
+					u.upstreams = append(u.upstreams, e.path)
 				}
 			})
 		}),
@@ -297,7 +306,7 @@ func (d *decoder) checkUpstreams(c *Config, uses map[bluegreen.Color]colorUse, l
 			continue // checkPorts covers them
 		}
 		for i, raw := range c.Colors[col].Upstreams {
-			path := fmt.Sprintf("%s.upstreams[%d]", col, i)
+			path := uses[col].upstreams[i]
 			at := d.seen[path]
 			a, _ := parseAddr(raw, false)
 			key := fmt.Sprintf("%s:%d", a.host, a.port)

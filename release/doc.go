@@ -6,7 +6,7 @@
 // # Security model
 //
 // Refs come from users at run time (the CLI, the API, CI), so they are
-// untrusted. ValidateRef rejects anything outside a small alphabet before any
+// untrusted. bluegreen.ValidateRef rejects anything outside a small alphabet before any
 // git process starts, and every git process is started with an argv (never a
 // shell), with --end-of-options in front of user-derived operands, and with an
 // environment built from scratch: no GIT_* variable of the caller reaches git

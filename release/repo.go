@@ -129,7 +129,7 @@ func (r *Repo) prepare(ctx context.Context) error {
 // bluegreen.EUNAVAILABLE with git's last line of output. Fetch is safe for
 // concurrent use; concurrent calls are serialised.
 func (r *Repo) Fetch(ctx context.Context, ref string) (Commit, error) {
-	if err := ValidateRef(ref); err != nil {
+	if err := bluegreen.ValidateRef(ref); err != nil {
 		return Commit{}, err
 	}
 	r.mu.Lock()

@@ -31,6 +31,7 @@ func (g *globals) newClient(needToken bool) (*api.Client, error) {
 	server := firstNonEmpty(g.server, getenv("BLUEGREEN_SERVER"))
 	token := firstNonEmpty(g.token, getenv("BLUEGREEN_TOKEN"))
 	if server == "" || token == "" {
+		g.warnConfigMode()
 		cfg, err := config.Load(g.configPath)
 		switch {
 		case err != nil && server != "" && !needToken:

@@ -206,7 +206,7 @@ func deployConfig(ctx context.Context, cfg *config.Config, apps controller.AppDr
 		ports[c] = cfg.Colors[c].Ports
 	}
 	return &controller.DeployConfig{
-		Source: sourceAdapter{repo}, Driver: apps, ValidateRef: release.ValidateRef,
+		Source: sourceAdapter{repo}, Driver: apps, ValidateRef: bluegreen.ValidateRef,
 		Run: func(ctx context.Context, dir, command string, env []string, onLine func(string)) (int, []string, error) {
 			res, err := runner.Run(ctx, runner.Cmd{Command: command, Dir: dir, Env: env}, onLine)
 			return res.ExitCode, res.Tail, err

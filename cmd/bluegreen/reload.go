@@ -30,7 +30,8 @@ type reloader struct {
 }
 
 // reload re-reads the file and applies what it can. A file that does not
-// load changes nothing; the error (file:line:col) is logged and recorded.
+// load, or that others than its owner can write (config.CheckMode), changes
+// nothing; the error (file:line:col) is logged and recorded.
 func (r *reloader) reload(ctx context.Context) {
 	record := func(outcome, msg string) {
 		r.logger.Info("reload", "outcome", outcome, "msg", msg)
@@ -38,6 +39,10 @@ func (r *reloader) reload(ctx context.Context) {
 			Action: bluegreen.ActionConfig, Outcome: outcome, Message: msg}); err != nil {
 			r.logger.Error("recording the reload", "err", err)
 		}
+	}
+	if err := config.CheckMode(r.path); err != nil {
+		record(bluegreen.OutcomeRefused, "reload refused, nothing changed: "+err.Error())
+		return
 	}
 	next, err := config.Load(r.path)
 	if err != nil {

@@ -97,7 +97,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		newServeCmd(g), newStatusCmd(g), newColorCmd(g), newSwitchCmd(g), newRollbackCmd(g),
 		newHistoryCmd(g), newDemoCmd(g), newInitCmd(g), newVersionCmd(g), newSampleAppCmd(g), newLockCmd(g),
 		newDeployCmd(g), newSyncCmd(g), newSuperviseCmd(g), newDeploymentsCmd(g), newLogsCmd(g),
-		newVerifyCmd(g), newApproveCmd(g), newTokenCmd(g), newDNSCmd(g), newHandOverCmd(g),
+		newVerifyCmd(g), newApproveCmd(g), newTokenCmd(g), newDNSCmd(g), newHandOverCmd(g), newStateCmd(g),
 	)
 
 	err := root.Execute()

@@ -45,6 +45,10 @@ func newServeCmd(g *globals) *cobra.Command {
 			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
 				return usageErrorf("--log-level %q: want debug, info, warn or error", logLevel)
 			}
+			// The file holds commands serve runs: only its owner may write it.
+			if err := config.CheckMode(g.configPath); err != nil {
+				return &exitError{code: exitUsage, err: err}
+			}
 			cfg, err := config.Load(g.configPath)
 			if err != nil {
 				return &exitError{code: exitUsage, err: err}
@@ -114,6 +118,9 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 	if err := checkStateDir(cfg.StateDir); err != nil {
 		return err
 	}
+	if err := checkStateFile(cfg.StateDir); err != nil {
+		return err
+	}
 	gogc := tuneGC()
 	memLimit := tuneMemory(cfg.Router.MemoryLimit)
 	nofile := fileLimit()
@@ -134,7 +141,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 		return err
 	}
 
-	store, err := sqlite.Open(ctx, filepath.Join(cfg.StateDir, "state.db"))
+	store, err := sqlite.Open(ctx, filepath.Join(cfg.StateDir, stateFileName))
 	if err != nil {
 		return fmt.Errorf("opening the state: %w", err)
 	}

@@ -146,13 +146,18 @@ func create(path string) error {
 // when it opens. '%', '?' and '#' in the path are escaped so that neither the
 // driver nor SQLite's URI parser mistakes them for a query or fragment.
 func dsn(abs string, busy time.Duration) string {
-	esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(filepath.ToSlash(abs))
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busy.Milliseconds()))
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(FULL)")
 	q.Add("_pragma", "foreign_keys(ON)")
 	q.Set("_txlock", "immediate") // read-write transactions take the write lock at BEGIN
+	return fileURI(abs, q)
+}
+
+// fileURI is the file: URI for abs with the query q.
+func fileURI(abs string, q url.Values) string {
+	esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(filepath.ToSlash(abs))
 	return "file:" + esc + "?" + q.Encode()
 }
 
