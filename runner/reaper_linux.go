@@ -98,18 +98,19 @@ func exitStatus(err error) int {
 	return ee.ExitCode()
 }
 
-// command returns the command that runs c's shell line under a reaper in
-// its own process group, and the lifeline the caller holds while it runs.
-func command(c Cmd) (*exec.Cmd, *lifeline, error) {
+// guard rewrites cmd, not started yet, to run under a reaper; see Guard.
+func guard(cmd *exec.Cmd) (*lifeline, error) {
+	if err := guardable(cmd); err != nil {
+		return nil, err
+	}
 	r, w, err := os.Pipe() // both ends close on exec: no other child inherits them
 	if err != nil {
-		return nil, nil, fmt.Errorf("starting %q: making the reaper's lifeline: %w", c.Command, err)
+		return nil, fmt.Errorf("runner: making the reaper's lifeline: %w", err)
 	}
-	cmd := exec.Command("/proc/self/exe", "/bin/sh", "-c", c.Command)
-	cmd.Args[0] = reaperArg0
+	cmd.Args = append([]string{reaperArg0, cmd.Path}, cmd.Args[1:]...)
+	cmd.Path = "/proc/self/exe"
 	cmd.ExtraFiles = []*os.File{r} // descriptor 3, reaperLifelineFD
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	return cmd, &lifeline{r: r, w: w}, nil
+	return &lifeline{r: r, w: w}, nil
 }
 
 // lifeline is the pipe whose write end keeps a reaper's group alive.

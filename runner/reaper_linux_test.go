@@ -14,14 +14,23 @@ import (
 )
 
 // TestCallerDeathKillsTheGroup starts a process that runs a command with
-// Run (as serve runs a build step); the command starts a child of its own.
+// Run (as serve runs a build step), or with exec and Guard (as serve runs
+// git); the command starts a child of its own.
 // kill -9 of the caller must take the shell and its child with it within
 // seconds, rather than leave them running under init.
 func TestCallerDeathKillsTheGroup(t *testing.T) {
+	for _, env := range []string{callerEnv, guardEnv} {
+		t.Run(env, func(t *testing.T) { testCallerDeath(t, env) })
+	}
+}
+
+// testCallerDeath is TestCallerDeathKillsTheGroup with the command started
+// by the caller as env says.
+func testCallerDeath(t *testing.T, env string) {
 	dir := t.TempDir()
 	shellFile, childFile := filepath.Join(dir, "shell"), filepath.Join(dir, "child")
 	caller := exec.Command(os.Args[0], "-test.run=^$")
-	caller.Env = append(os.Environ(), callerEnv+"=sleep 300 & echo $! > "+childFile+"; echo $$ > "+shellFile+"; wait")
+	caller.Env = append(os.Environ(), env+"=sleep 300 & echo $! > "+childFile+"; echo $$ > "+shellFile+"; wait")
 	var stderr bytes.Buffer
 	caller.Stderr = &stderr
 	if err := caller.Start(); err != nil {
@@ -99,4 +108,26 @@ func alive(pid int) bool {
 	}
 	rest := string(stat[bytes.LastIndexByte(stat, ')')+1:])
 	return !strings.HasPrefix(strings.TrimSpace(rest), "Z")
+}
+
+// TestGuardRefusesWhatItCannotReap: a command that leads no group of its
+// own (killing "its group" would kill the caller's), one with ExtraFiles
+// (descriptor 3 is the reaper's) and one already started are refused.
+func TestGuardRefusesWhatItCannotReap(t *testing.T) {
+	noGroup := exec.Command("/bin/true")
+	extra := exec.Command("/bin/true")
+	extra.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	extra.ExtraFiles = []*os.File{os.Stdin}
+	joins := exec.Command("/bin/true")
+	joins.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pgid: os.Getpid()}
+	started := exec.Command("/bin/true")
+	started.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := started.Run(); err != nil {
+		t.Fatal(err)
+	}
+	for name, cmd := range map[string]*exec.Cmd{"no group": noGroup, "extra files": extra, "joins a group": joins, "started": started} {
+		if _, err := Guard(cmd); err == nil || !strings.HasPrefix(err.Error(), "runner: Guard of a command") {
+			t.Errorf("%s: Guard said %v, want a refusal", name, err)
+		}
+	}
 }

@@ -2,20 +2,14 @@
 
 package runner
 
-import (
-	"os/exec"
-	"syscall"
-)
+import "os/exec"
 
-// command returns the command that runs c's shell line in its own process
-// group, so that a stopped run kills every process it started. Outside
-// Linux there is no reaper (see reaper_linux.go): the group does not die
-// with its caller. serve is supported on Linux only, and the package builds
-// elsewhere so that the one binary's CLI verbs do (macOS laptops).
-func command(c Cmd) (*exec.Cmd, *lifeline, error) {
-	cmd := exec.Command("/bin/sh", "-c", c.Command)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	return cmd, &lifeline{}, nil
+// guard only checks cmd outside Linux: there is no reaper (see
+// reaper_linux.go), so a command's group does not die with its caller.
+// serve is supported on Linux only, and the package builds elsewhere so
+// that the one binary's CLI verbs do (macOS laptops).
+func guard(cmd *exec.Cmd) (*lifeline, error) {
+	return &lifeline{}, guardable(cmd)
 }
 
 // lifeline does nothing outside Linux.

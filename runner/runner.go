@@ -63,9 +63,11 @@ func Run(ctx context.Context, c Cmd, onLine func(string)) (Result, error) {
 		ctx, cancel = context.WithTimeout(ctx, c.Timeout)
 		defer cancel()
 	}
-	cmd, life, err := command(c)
+	cmd := exec.Command("/bin/sh", "-c", c.Command)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	life, err := guard(cmd)
 	if err != nil {
-		return Result{ExitCode: -1}, err
+		return Result{ExitCode: -1}, fmt.Errorf("starting %q: %w", c.Command, err)
 	}
 	defer life.close()
 	cmd.Dir = c.Dir
