@@ -11,9 +11,10 @@ import (
 
 // A command runs under a reaper: this very binary, started again (through
 // /proc/self/exe, so the same build even after an upgrade replaced the file)
-// with argv[0] reaperArg0. The reaper leads a new process group, starts the
-// command in that group and waits for it. It holds the read end of a pipe
-// (the lifeline) whose only write end stays in the process that called Run;
+// with argv[0] reaperArg0. The reaper leads a new process group (or
+// session), starts the command in it and waits for it. It holds the read
+// end of a pipe (the lifeline) whose only write end stays in the process
+// that started it (Run, Guard);
 // when that process dies, however it dies (kill -9 included), the kernel
 // closes the write end, the reaper reads EOF and kills its whole group: the
 // shell and everything it started that did not leave the group (setsid).
