@@ -21,8 +21,13 @@ type Deployment struct {
 	Ref    string           `json:"ref"`
 	SHA    string           `json:"sha,omitempty"`
 	Status DeploymentStatus `json:"status"`
-	// Step is the step running now, or the one that failed.
+	// Step is the step running now, or the one that failed. It is stored
+	// as each step begins, so that a deployment cut short (serve killed)
+	// names where it stopped.
 	Step string `json:"step,omitempty"`
+	// Command is Step's shell command when the step runs one (a build step
+	// or a hook), as configured; empty otherwise.
+	Command string `json:"command,omitempty"`
 	// Error says why it failed.
 	Error string `json:"error,omitempty"`
 	// Output holds the last lines of the failed step's output.

@@ -23,6 +23,7 @@ func (r *deployRun) liveBaseline(ctx context.Context, hasBuild bool) []bluegreen
 		return nil
 	}
 	r.say("live checks", fmt.Sprintf("checking the live color %s before the build steps (the migration gate)", st.Live))
+	r.begin(ctx, "live checks", "")
 	v := r.c.runVerification(ctx, st, st.Live, r.d.Actor, nil)
 	var passed []bluegreen.CheckResult
 	for _, res := range v.Checks {
@@ -44,6 +45,7 @@ func (r *deployRun) liveAfterBuild(ctx context.Context, baseline []bluegreen.Che
 	st := r.c.State()
 	live := st.Live
 	r.say("live checks", fmt.Sprintf("checking the live color %s again after the build steps", live))
+	r.begin(ctx, "live checks", "")
 	v := r.c.runVerification(ctx, st, live, r.d.Actor, nil)
 	before := map[string]bool{}
 	for _, b := range baseline {
@@ -71,7 +73,7 @@ func (r *deployRun) verify(ctx context.Context, rel *bluegreen.Release) error {
 	cs.Release = rel // the state gets it with the verification, below
 	st.Colors[r.d.Color] = cs
 	var v bluegreen.Verification
-	_, err := r.step("verify", func() (int, error) {
+	_, err := r.step(ctx, "verify", "", func() (int, error) {
 		v = c.runVerification(ctx, st, r.d.Color, r.d.Actor, func(res bluegreen.CheckResult) {
 			if res.OK {
 				r.say("verify", fmt.Sprintf("ok   %s (%.0f ms)", res.Name, res.DurationMS))

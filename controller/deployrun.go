@@ -71,6 +71,20 @@ func (r *deployRun) promote(ctx context.Context) error {
 // savePromotion stores how the promotion ended in the deployment's record,
 // which a detached deploy's follower reads.
 func (r *deployRun) savePromotion(ctx context.Context) {
+	r.saveRecord(ctx, "recording the promotion in the deployment")
+}
+
+// begin records that step name starts (running command, "" when it runs
+// none): a serve killed during it leaves the step in the state, where
+// Reclaim finds it to say where the deployment was interrupted.
+func (r *deployRun) begin(ctx context.Context, name, command string) {
+	r.d.Step, r.d.Command = name, command
+	r.saveRecord(ctx, "recording the step that begins")
+}
+
+// saveRecord stores the deployment's record in its color's state, without
+// an event; an error is logged (as what) and changes nothing else.
+func (r *deployRun) saveRecord(ctx context.Context, what string) {
 	c := r.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -85,7 +99,7 @@ func (r *deployRun) savePromotion(ctx context.Context) {
 	if committed, err := c.store.Commit(ctx, next); err == nil {
 		c.state = committed
 	} else {
-		c.logger.Error("recording the promotion in the deployment", "err", err)
+		c.logger.Error(what, "step", r.d.Step, "err", err)
 	}
 }
 
@@ -171,9 +185,10 @@ func (r *deployRun) fail(ctx context.Context, step string, err error, tail []str
 	return bluegreen.Errorf(bluegreen.EREFUSED, "%s", msg)
 }
 
-// step runs one timed step and records its result.
-func (r *deployRun) step(name string, fn func() (int, error)) (int, error) {
-	r.d.Step = name
+// step records that step name (running command, if any) begins, runs it
+// timed, and records its result.
+func (r *deployRun) step(ctx context.Context, name, command string, fn func() (int, error)) (int, error) {
+	r.begin(ctx, name, command)
 	t := r.c.now()
 	code, err := fn()
 	r.d.Steps = append(r.d.Steps, bluegreen.StepResult{Name: name, ExitCode: code,
@@ -190,7 +205,7 @@ func (r *deployRun) run(ctx context.Context) error {
 	r.say("start", fmt.Sprintf("deploying %s into %s (deployment %s)", d.Ref, d.Color, d.ID))
 
 	var commit Commit
-	if _, err := r.step("fetch", func() (int, error) {
+	if _, err := r.step(ctx, "fetch", "", func() (int, error) {
 		var err error
 		commit, err = dc.Source.Fetch(ctx, d.Ref)
 		return 0, err
@@ -204,7 +219,7 @@ func (r *deployRun) run(ctx context.Context) error {
 	if err != nil {
 		return r.fail(ctx, "checkout", err, nil)
 	}
-	if _, err := r.step("checkout", func() (int, error) { return 0, dc.Source.Checkout(ctx, commit.SHA, dir) }); err != nil {
+	if _, err := r.step(ctx, "checkout", "", func() (int, error) { return 0, dc.Source.Checkout(ctx, commit.SHA, dir) }); err != nil {
 		return r.fail(ctx, "checkout", err, nil)
 	}
 	r.say("checkout", dir)
@@ -221,7 +236,7 @@ func (r *deployRun) run(ctx context.Context) error {
 		}
 		r.say(h.name, "$ "+h.cmd)
 		var tail []string
-		if _, err := r.step(h.name, func() (int, error) {
+		if _, err := r.step(ctx, h.name, h.cmd, func() (int, error) {
 			code, t, err := dc.Run(ctx, dir, h.cmd, env, func(line string) { r.say(h.name, line) })
 			tail = t
 			return code, err
@@ -234,23 +249,24 @@ func (r *deployRun) run(ctx context.Context) error {
 		r.liveAfterBuild(ctx, baseline)
 	}
 
-	if _, err := r.step("stop", func() (int, error) { return 0, dc.Driver.Stop(ctx, d.Color) }); err != nil {
+	if _, err := r.step(ctx, "stop", "", func() (int, error) { return 0, dc.Driver.Stop(ctx, d.Color) }); err != nil {
 		return r.fail(ctx, "stop", err, nil)
 	}
 	r.say("stop", "the previous release of "+string(d.Color)+" is stopped")
 	r.started = true
-	if _, err := r.step("start", func() (int, error) { return 0, dc.Driver.Start(ctx, d.Color, d.ID, dir, env) }); err != nil {
+	if _, err := r.step(ctx, "start", "", func() (int, error) { return 0, dc.Driver.Start(ctx, d.Color, d.ID, dir, env) }); err != nil {
 		return r.fail(ctx, "start", err, nil)
 	}
 	r.say("start", "started; waiting for the health check (up to "+dc.StartTimeout.String()+")")
 
-	if _, err := r.step("health", func() (int, error) { return 0, r.waitHealthy(ctx) }); err != nil {
+	if _, err := r.step(ctx, "health", "", func() (int, error) { return 0, r.waitHealthy(ctx) }); err != nil {
 		return r.fail(ctx, "health", err, nil)
 	}
 	r.say("health", string(d.Color)+" is healthy")
 
 	if dc.PostDeploy != "" {
 		r.say("post_deploy hook", "$ "+dc.PostDeploy)
+		r.begin(ctx, "post_deploy hook", dc.PostDeploy)
 		if _, t, err := dc.Run(ctx, dir, dc.PostDeploy, env, func(line string) { r.say("post_deploy hook", line) }); err != nil {
 			// The release is up; a failing post hook is reported, not fatal.
 			r.say("post_deploy hook", fmt.Sprintf("failed (the release stays): %v %v", err, t))
@@ -264,7 +280,7 @@ func (r *deployRun) run(ctx context.Context) error {
 			return err
 		}
 	}
-	d.Status, d.Step, d.Ended = bluegreen.DeploymentSucceeded, "", c.now().UTC()
+	d.Status, d.Step, d.Command, d.Ended = bluegreen.DeploymentSucceeded, "", "", c.now().UTC()
 	if c.gateCfg.AutoPromote && !r.bootstrap {
 		d.Promotion = bluegreen.PromotionPending // promote, after the lock, says how it ended
 	}

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/bluegreen/bluegreen"
 )
@@ -104,11 +105,14 @@ func (c *Controller) Reclaim(ctx context.Context) error {
 		cs := next.Colors[col]
 		if d := cs.Deployment; d != nil && d.Status == bluegreen.DeploymentRunning {
 			d.Status, d.Ended = bluegreen.DeploymentInterrupted, c.now().UTC()
-			d.Error = "bluegreen serve stopped while this deployment ran at step " + d.Step
+			d.Error = "bluegreen serve stopped " + during(d)
+			if d.Command != "" {
+				d.Error += " (the command was killed with it)"
+			}
 			next.Colors[col] = cs
 			events = append(events, bluegreen.Event{Time: c.now(), Actor: "bluegreen", Action: bluegreen.ActionDeploy,
 				Color: col, Outcome: bluegreen.OutcomeFailed,
-				Message: fmt.Sprintf("deployment %s of %s into %s was interrupted at step %s", d.ID, d.Ref, col, d.Step),
+				Message: fmt.Sprintf("deployment %s of %s into %s was interrupted %s", d.ID, d.Ref, col, stoppedAt(d)),
 				Details: map[string]any{"deployment": d.ID}})
 		}
 		if d := cs.Deployment; d != nil && d.Promotion == bluegreen.PromotionPending {
@@ -137,4 +141,43 @@ func (c *Controller) Reclaim(ctx context.Context) error {
 	return c.releaseLock(ctx, *l, "bluegreen", bluegreen.OutcomeFailed,
 		fmt.Sprintf("lock of %s (%s, since %s) released: its holder %s is gone; the operation was interrupted",
 			l.Owner, l.What, l.Since.UTC().Format("2006-01-02 15:04:05Z"), l.Holder))
+}
+
+// stoppedAt says where d was cut short, for a message: "at build 2/3:
+// python3 manage.py migrate", "at health", or "before its first step".
+func stoppedAt(d *bluegreen.Deployment) string {
+	if d.Step == "" {
+		return "before its first step"
+	}
+	return "at " + stepName(d)
+}
+
+// during is stoppedAt for "serve stopped …".
+func during(d *bluegreen.Deployment) string {
+	if d.Step == "" {
+		return "before this deployment's first step"
+	}
+	return "during " + stepName(d)
+}
+
+// stepName is d's step with its command, shortened to a line.
+func stepName(d *bluegreen.Deployment) string {
+	if d.Command == "" {
+		return d.Step
+	}
+	return d.Step + ": " + shortCommand(d.Command)
+}
+
+// shortCommand is command's first non-empty line, cut at 100 characters.
+func shortCommand(command string) string {
+	lines := strings.Split(strings.TrimSpace(command), "\n")
+	s := strings.TrimSpace(lines[0])
+	cut := len(lines) > 1
+	if r := []rune(s); len(r) > 100 {
+		s, cut = string(r[:100]), true
+	}
+	if cut {
+		s += " …"
+	}
+	return s
 }

@@ -78,7 +78,11 @@ func (r *Repo) archive(parent context.Context, sha, dir string) error {
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 	args := []string{"archive", "--format=tar", "--end-of-options", sha}
-	cmd, stderr := r.command(ctx, args...)
+	cmd, stderr, release, err := r.command(ctx, args...)
+	if err != nil {
+		return err
+	}
+	defer release()
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return err

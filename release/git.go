@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/bluegreen/bluegreen/runner"
 )
 
 // passEnv are the only variables of our own environment that git sees.
@@ -68,30 +70,39 @@ func gitConfig(local bool) []string {
 }
 
 // command returns a git command for the cache: the fixed configuration, then
-// --git-dir, then args. The process runs in its own session and its whole
-// process group is killed when ctx ends. Stderr goes to a bounded buffer that
-// gitError reports.
-func (r *Repo) command(ctx context.Context, args ...string) (*exec.Cmd, *tailBuffer) {
+// --git-dir, then args. The process runs in its own session, whose whole
+// process group is killed when ctx ends or this process dies (a git fetch
+// must not go on beside the retried deploy's, runner.Guard); the caller
+// calls release once Wait has returned or Start failed. Stderr goes to a
+// bounded buffer that gitError reports.
+func (r *Repo) command(ctx context.Context, args ...string) (cmd *exec.Cmd, stderr *tailBuffer, release func(), err error) {
 	argv := append(append(gitConfig(r.remote.local), "--git-dir="+r.dir), args...)
-	cmd := exec.CommandContext(ctx, r.gitBin, argv...)
+	cmd = exec.CommandContext(ctx, r.gitBin, argv...)
 	cmd.Dir = r.dir
 	cmd.Env = gitEnv()
 	cmd.Stdin = nil
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
-	stderr := &tailBuffer{max: 8 << 10}
+	stderr = &tailBuffer{max: 8 << 10}
 	cmd.Stderr = stderr
-	return cmd, stderr
+	if release, err = runner.Guard(cmd); err != nil {
+		return nil, nil, nil, fmt.Errorf("git %s: %w", args[0], err)
+	}
+	return cmd, stderr, release, nil
 }
 
 // run runs git with args and returns its trimmed stdout.
 func (r *Repo) run(ctx context.Context, args ...string) (string, error) {
-	cmd, stderr := r.command(ctx, args...)
+	cmd, stderr, release, err := r.command(ctx, args...)
+	if err != nil {
+		return "", err
+	}
+	defer release()
 	var stdout bytes.Buffer
 	cmd.Stdout = &stdout
 	start := time.Now()
-	err := cmd.Run()
+	err = cmd.Run()
 	r.log.Debug("git", "args", args, "duration", time.Since(start), "err", err)
 	if err != nil {
 		return "", r.gitError(ctx, args, err, stderr)

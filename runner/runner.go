@@ -1,5 +1,8 @@
 // Package runner runs configured shell commands (build steps, hooks) in a
 // directory with a given environment, streaming their output line by line.
+// A command cannot outlive the process that runs it: on Linux it runs under
+// a reaper, this binary started again, which kills the command's process
+// group when its caller dies.
 //
 // Commands come from the configuration file, which the operator controls, so
 // they run with /bin/sh -c. Values that come from users at run time (refs,
@@ -33,7 +36,9 @@ type Cmd struct {
 
 // Result says how a command ended.
 type Result struct {
-	// ExitCode is the exit status; -1 when it was killed or never started.
+	// ExitCode is the exit status, 128+N when signal N ended the shell (as
+	// a shell reports it); -1 when the run was stopped (ctx, Timeout) or
+	// the command never started.
 	ExitCode int
 	// Duration is how long it ran.
 	Duration time.Duration
@@ -47,8 +52,11 @@ const TailLines = 20
 // Run runs c, calling onLine (if not nil) for each line of its combined
 // stdout and stderr as it comes, from one goroutine at a time. It returns an
 // error when the command could not start, exited non-zero, or was stopped
-// by ctx or the timeout; the Result is filled in every case. When the run is
-// stopped the command's whole process group is killed.
+// by ctx or the timeout; the Result is filled in every case. The command
+// runs in a process group of its own; when the run is stopped, and on Linux
+// when the calling process dies (kill -9 included, see reaper_linux.go),
+// the whole group is killed. What the command leaves running after it
+// exited is left alone.
 func Run(ctx context.Context, c Cmd, onLine func(string)) (Result, error) {
 	if c.Timeout > 0 {
 		var cancel context.CancelFunc
@@ -56,9 +64,14 @@ func Run(ctx context.Context, c Cmd, onLine func(string)) (Result, error) {
 		defer cancel()
 	}
 	cmd := exec.Command("/bin/sh", "-c", c.Command)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	life, err := guard(cmd)
+	if err != nil {
+		return Result{ExitCode: -1}, fmt.Errorf("starting %q: %w", c.Command, err)
+	}
+	defer life.close()
 	cmd.Dir = c.Dir
 	cmd.Env = c.Env
-	cmd.SysProcAttr = procAttr()
 	// A command may leave a child running that still holds its output
 	// (a daemon that did not redirect): Wait gives up on the pipe after this.
 	cmd.WaitDelay = 2 * time.Second
@@ -71,6 +84,7 @@ func Run(ctx context.Context, c Cmd, onLine func(string)) (Result, error) {
 		pw.Close()
 		return res, fmt.Errorf("starting %q: %w", c.Command, err)
 	}
+	life.started()
 
 	var (
 		mu   sync.Mutex
@@ -99,7 +113,6 @@ func Run(ctx context.Context, c Cmd, onLine func(string)) (Result, error) {
 
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	var err error
 	select {
 	case err = <-done:
 	case <-ctx.Done():
@@ -129,6 +142,9 @@ func Run(ctx context.Context, c Cmd, onLine func(string)) (Result, error) {
 		return res, fmt.Errorf("%q was stopped: %w", c.Command, ctx.Err())
 	case errors.As(err, &exitErr):
 		res.ExitCode = exitErr.ExitCode()
+		if ws, ok := exitErr.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			res.ExitCode = 128 + int(ws.Signal()) // outside Linux, no reaper did it
+		}
 		return res, fmt.Errorf("%q exited with status %d", c.Command, res.ExitCode)
 	}
 	return res, fmt.Errorf("running %q: %w", c.Command, err)

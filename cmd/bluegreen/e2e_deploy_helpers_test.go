@@ -125,7 +125,7 @@ app:
   build:
     - 'echo "building $BLUEGREEN_REF ($BLUEGREEN_SHA) for $BLUEGREEN_COLOR"'
     - 'if [ -f FAIL_BUILD ]; then echo "compile error: FAIL_BUILD is present" >&2; exit 7; fi'
-    - 'if [ -f SLOW_BUILD ]; then echo $$ > "$GATE.pid"; echo waiting; while [ ! -f "$GATE" ] && [ -d "${GATE%%/*}" ]; do sleep 0.05; done; fi'
+    - 'if [ -f SLOW_BUILD ]; then echo $$ > "$GATE.pid"; ( while [ ! -f "$GATE" ] && [ -d "${GATE%%/*}" ]; do sleep 0.05; done ) & echo $! > "$GATE.child"; echo waiting; wait; fi'
     - 'if [ -f build.sh ]; then sh build.sh; fi'
   env:
     APP_BIN: %s

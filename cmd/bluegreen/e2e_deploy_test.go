@@ -140,26 +140,42 @@ func TestDeployRefusals(t *testing.T) {
 		t.Fatalf("deployments show --follow --timeout: exit %d\n%s", code, errOut)
 	}
 
-	// kill -9 of serve mid-deploy: the build step dies with it; after a
-	// restart the lock is free and the deployment is marked interrupted, not
+	// kill -9 of serve mid-deploy: the build step dies with it, and so does
+	// the child it started (not only the shell); after a restart the lock is
+	// free and the deployment is marked interrupted at that step, not
 	// running forever.
-	pidText, err := os.ReadFile(r.gate + ".pid")
-	if err != nil {
-		t.Fatal(err)
+	readPID := func(file string) int {
+		t.Helper()
+		text, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(text)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pid
 	}
-	buildPID, err := strconv.Atoi(strings.TrimSpace(string(pidText)))
-	if err != nil {
-		t.Fatal(err)
+	buildPID, childPID := readPID(r.gate+".pid"), readPID(r.gate+".child")
+	if !processAlive(childPID) {
+		t.Fatalf("the build step's child %d is not running before the kill", childPID)
 	}
 	s.kill9(t)
 	waitFor(t, "the build step to die with serve", 10*time.Second, func() bool { return !processAlive(buildPID) })
+	waitFor(t, "the build step's child to die with serve", 10*time.Second, func() bool { return !processAlive(childPID) })
 	s2 := startServe(t, s.config)
 	if out := s2.mustCLI(t, "lock", "status"); !strings.Contains(out, "free") {
 		t.Fatalf("lock after restart: %q", out)
 	}
 	d := status(t, s2).State.Colors[bluegreen.Green].Deployment
-	if d == nil || d.Status != bluegreen.DeploymentInterrupted {
-		t.Fatalf("deployment after restart: %+v, want interrupted", d)
+	const at = "build 3/4: if [ -f SLOW_BUILD ]; then echo $$ > \"$GATE.pid\";"
+	if d == nil || d.Status != bluegreen.DeploymentInterrupted || d.Step != "build 3/4" ||
+		!strings.Contains(d.Error, "serve stopped during "+at) {
+		t.Fatalf("deployment after restart: %+v, want interrupted during %s", d, at)
+	}
+	evs := decodeJSON[[]bluegreen.Event](t, s2.mustCLI(t, "history", "--json", "--action", "deploy", "--limit", "1"))
+	if len(evs) != 1 || !strings.Contains(evs[0].Message, "was interrupted at "+at) {
+		t.Fatalf("history after restart: %+v, want the deployment interrupted at %s", evs, at)
 	}
 	_ = os.WriteFile(r.gate, nil, 0o644)
 }

@@ -187,7 +187,9 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 
 	lns := inherited
 	if inh == nil {
-		if lns, err = listenAll(cfg.Listen, cfg.Preview, cfg.API); err != nil {
+		// From the service manager (socket activation) when it passed
+		// them, else bound here.
+		if lns, err = bindListeners(own, cfg, logger); err != nil {
 			return err
 		}
 	}
