@@ -14,7 +14,7 @@ MEM_CONNS=${BENCH_MEMORY_CONNECTIONS:-1000}
 RATE=${BENCH_RATE:-5000}                 # bench/latency -rate: req/s offered to every target
 LAT_ROUNDS=${BENCH_LATENCY_ROUNDS:-5}    # interleaved latency runs per target
 WRK_ROUNDS=${BENCH_THROUGHPUT_ROUNDS:-4} # interleaved wrk runs per target
-PARTS=${BENCH_PARTS:-throughput,latency,switch,memory,handover}
+PARTS=${BENCH_PARTS:-throughput,latency,switch,memory,heads,handover}
 BASELINES_ONLY=${BENCH_BASELINES_ONLY:-0}
 HOLD=0
 
@@ -30,7 +30,7 @@ usage: bash bench/run.sh [options]
   -T ROUNDS        interleaved wrk runs per target (env BENCH_THROUGHPUT_ROUNDS, default $WRK_ROUNDS)
   -n SWITCHES      switches under load (env BENCH_SWITCHES, default $SWITCHES)
   -m CONNECTIONS   idle connections for the memory figure (env BENCH_MEMORY_CONNECTIONS, default $MEM_CONNS)
-  -p PARTS         comma list of throughput, latency, switch, memory, handover (env BENCH_PARTS, default $PARTS)
+  -p PARTS         comma list of throughput, latency, switch, memory, heads, handover (env BENCH_PARTS, default $PARTS)
   --baselines-only direct and nginx only, without building bluegreen (env BENCH_BASELINES_ONLY=1)
   --hold           start everything, print the addresses and PIDs, and wait for Ctrl-C (for profiling)
 EOF
@@ -518,6 +518,20 @@ if has_part switch && [[ -n $BIN ]]; then
 	echo
 	"$WORK/bin/switchbench" -public "127.0.0.1:$PUB_PORT" -api "127.0.0.1:$API_PORT" \
 		-token-file "$STATE/api-token" -n "$SWITCHES" -c "$CONNS" -rate "$RATE" -idle 0 || STATUS=1
+	echo
+fi
+
+# ---- big request heads: 400 connections, a 1 MiB head each ----
+if has_part heads; then
+	echo "## Big request heads: 400 connections, each sending a 1 MiB head at once (VmRSS)"
+	echo
+	echo "| process | connections | refused | accepted | RSS before | RSS peak | RSS right after | RSS 30 s later | run |"
+	echo "|---|---:|---|---:|---:|---:|---:|---:|---:|"
+	if [[ -n $BIN ]]; then
+		"$WORK/bin/memory" -addr "127.0.0.1:$PUB_PORT" -pid "$SERVE_PID" -n 400 -head-bytes 1048576 -after 30s -label "bluegreen serve" || STATUS=1
+	fi
+	NGINX_ALL="$NGINX_PID,$(pgrep -P "$NGINX_PID" | paste -sd, -)"
+	"$WORK/bin/memory" -addr "127.0.0.1:$NGINX_PORT" -pid "$NGINX_ALL" -n 400 -head-bytes 1048576 -after 30s -label "nginx (master + workers)" || STATUS=1
 	echo
 fi
 

@@ -8,6 +8,9 @@
 // the master and its workers). The server's idle timeout must be longer than
 // the run (a few seconds), or it closes the connections being measured and
 // the second-request check fails. Linux only.
+//
+// With -head-bytes it measures instead what big request heads cost (see
+// bigHeads): -n connections each send one head of that size at once.
 package main
 
 import (
@@ -45,6 +48,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	n := fs.Int("n", 1000, "connections to open")
 	path := fs.String("path", "/", "path to request")
 	settle := fs.Duration("settle", time.Second, "wait after the last connection opened before reading VmRSS")
+	headBytes := fs.Int("head-bytes", 0, "instead: each connection sends a request head of this many bytes, all at once (see bigHeads)")
+	after := fs.Duration("after", 30*time.Second, "with -head-bytes: how long after the run to read VmRSS again")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -61,6 +66,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			return fmt.Errorf("-pid %q: %w", *pidList, err)
 		}
 		pids = append(pids, p)
+	}
+	if *headBytes > 0 {
+		return bigHeads(ctx, stdout, *addr, *label, pids, *n, *headBytes, *after)
 	}
 	req := []byte("GET " + *path + " HTTP/1.1\r\nHost: " + *addr + "\r\nUser-Agent: bluegreen-bench-memory\r\n\r\n")
 
