@@ -247,7 +247,7 @@ func (c *Controller) History(ctx context.Context, f bluegreen.HistoryFilter) ([]
 }
 
 // RecordHealth stores a color's new health verdict and records the change in
-// the history. It is meant as the health checker's change callback; failures
+// the history, with outcome failed for an unhealthy verdict and ok otherwise. It is meant as the health checker's change callback; failures
 // are logged, not returned, because the verdict is re-derived on every check.
 func (c *Controller) RecordHealth(col bluegreen.Color, h bluegreen.Health) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -258,8 +258,14 @@ func (c *Controller) RecordHealth(col bluegreen.Color, h bluegreen.Health) {
 	cs := next.Colors[col]
 	cs.Health = h
 	next.Colors[col] = cs
+	// The outcome is the verdict's: an unhealthy color is a failure in
+	// the history, not an "ok" event that happens to say so.
+	outcome := bluegreen.OutcomeOK
+	if h.Status == bluegreen.HealthUnhealthy {
+		outcome = bluegreen.OutcomeFailed
+	}
 	ev := bluegreen.Event{
-		Time: c.now(), Actor: "bluegreen", Action: bluegreen.ActionHealth, Color: col, Outcome: bluegreen.OutcomeOK,
+		Time: c.now(), Actor: "bluegreen", Action: bluegreen.ActionHealth, Color: col, Outcome: outcome,
 		Message: string(col) + " is " + string(h.Status),
 	}
 	if h.Reason != "" {
