@@ -1,0 +1,50 @@
+package api
+
+import (
+	"net/http"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// MaxActorBytes bounds the actor recorded for an API call: a longer
+// X-Bluegreen-Actor is cut (at a character boundary) and ActorTruncated
+// appended.
+const MaxActorBytes = 128
+
+// ActorTruncated marks an actor that was cut to MaxActorBytes.
+const ActorTruncated = "…[truncated]"
+
+// actorOf is who the history records for r: its X-Bluegreen-Actor,
+// cleaned (cleanActor), else "api@" and the remote address.
+func actorOf(r *http.Request) string {
+	if a := cleanActor(r.Header.Get(ActorHeader)); a != "" {
+		return a
+	}
+	return "api@" + r.RemoteAddr
+}
+
+// cleanActor makes a caller's claimed identity safe to record and to print
+// on a terminal: control characters (tabs and C1 included) and format
+// characters (bidi overrides, zero-width characters) are dropped, invalid
+// UTF-8 is dropped, spaces around are trimmed, and what is left is cut to
+// MaxActorBytes with ActorTruncated appended.
+func cleanActor(s string) string {
+	var b strings.Builder
+	truncated := false
+	for _, r := range strings.TrimSpace(s) {
+		if r == utf8.RuneError || unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+			continue
+		}
+		if b.Len()+utf8.RuneLen(r) > MaxActorBytes {
+			truncated = true
+			break
+		}
+		b.WriteRune(r)
+	}
+	out := strings.TrimSpace(b.String())
+	if truncated {
+		out += ActorTruncated
+	}
+	return out
+}
