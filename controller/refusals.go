@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -81,21 +82,31 @@ func newRefusalLog(s bluegreen.Store, window time.Duration, now func() time.Time
 }
 
 // Append appends events, except refusals that repeat one appended within
-// the window: those are counted, and summarised when the window ends.
+// the window: those are counted, and summarised when the window ends. Like
+// the store, it fills in the IDs of the events it appended; a counted
+// refusal keeps ID 0.
 func (l *refusalLog) Append(ctx context.Context, events ...bluegreen.Event) error {
 	keep := events[:0:0]
-	for _, ev := range events {
+	var at []int // where each kept event is in events
+	for i, ev := range events {
 		if ev.Outcome != bluegreen.OutcomeRefused || !l.count(ev) {
 			keep = append(keep, ev)
+			at = append(at, i)
 		}
-	}
-	if len(keep) == 0 {
-		return nil
 	}
 	if len(keep) == len(events) {
 		return l.Store.Append(ctx, events...)
 	}
-	return l.Store.Append(ctx, keep...)
+	if len(keep) == 0 {
+		return nil
+	}
+	// The store fills in the IDs of what it appended: a counted refusal
+	// keeps ID 0 (record does not notify about it).
+	err := l.Store.Append(ctx, keep...)
+	for j, i := range at {
+		events[i] = keep[j]
+	}
+	return err
 }
 
 // count notes the refusal ev and reports whether it was counted (and must
@@ -237,4 +248,37 @@ func (l *refusalLog) closeWindows() {
 	for _, r := range pending {
 		l.appendSummary(r)
 	}
+}
+
+// maxRefusalMessage bounds a refusal's recorded message: it may quote what
+// the caller sent (a ref, a color).
+const maxRefusalMessage = 1000
+
+// refuse records that an operation of actor's (action on color, what in a
+// few words: "deploy of v2 into green") was refused with err, as a refused
+// switch is: outcome refused, through the collapsing of repeats. Only
+// refusals are recorded: errors with code EREFUSED, ECONFLICT (the lock is
+// held, the state moved) or EINVALID (a request the controller cannot
+// carry out); the controller's own failures are not the caller's refusal.
+// It returns err unchanged, and nil for nil. mu must not be held.
+func (c *Controller) refuse(ctx context.Context, action string, color bluegreen.Color, actor, what string, err error) error {
+	switch bluegreen.ErrorCode(err) {
+	case bluegreen.EREFUSED, bluegreen.ECONFLICT, bluegreen.EINVALID:
+	default:
+		return err
+	}
+	msg := what + " refused: " + bluegreen.ErrorMessage(err)
+	if len(msg) > maxRefusalMessage {
+		msg = strings.ToValidUTF8(msg[:maxRefusalMessage], "") + "…"
+	}
+	c.mu.Lock()
+	rev := c.state.Revision // the state it was refused in, as a refused switch records
+	c.mu.Unlock()
+	ev := bluegreen.Event{Time: c.now(), Actor: actorOr(actor), Action: action, Outcome: bluegreen.OutcomeRefused,
+		Revision: rev, Message: msg, Details: map[string]any{"code": bluegreen.ErrorCode(err)}}
+	if color.Valid() {
+		ev.Color = color
+	}
+	c.record(context.WithoutCancel(ctx), ev)
+	return err
 }

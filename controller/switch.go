@@ -31,7 +31,8 @@ func (c *Controller) Rollback(ctx context.Context, req bluegreen.SwitchRequest) 
 	prev := c.state.Previous
 	c.mu.Unlock()
 	if prev == "" {
-		return bluegreen.SwitchResult{}, bluegreen.Errorf(bluegreen.EREFUSED, "nothing to roll back: no switch has happened yet")
+		return bluegreen.SwitchResult{}, c.refuse(ctx, bluegreen.ActionRollback, "", req.Actor, "rollback",
+			bluegreen.Errorf(bluegreen.EREFUSED, "nothing to roll back: no switch has happened yet"))
 	}
 	req.To = prev
 	return c.move(ctx, req, bluegreen.ActionRollback)
@@ -69,11 +70,12 @@ func (c *Controller) move(ctx context.Context, req bluegreen.SwitchRequest, acti
 	if lock != nil {
 		// A deploy or sync is running (or was interrupted and not yet
 		// reclaimed): traffic must not move under it.
-		return res, lockedError(lock)
+		return res, c.refuse(ctx, action, req.To, req.Actor, verbOf(action)+" to "+string(req.To), lockedError(lock))
 	}
 	if action == bluegreen.ActionRollback && prev != req.To {
 		// A switch landed between reading Previous and taking op.
-		return res, bluegreen.Errorf(bluegreen.ECONFLICT, "the live color changed while the rollback was asked; check status and retry")
+		return res, c.refuse(ctx, action, req.To, req.Actor, "rollback to "+string(req.To),
+			bluegreen.Errorf(bluegreen.ECONFLICT, "the live color changed while the rollback was asked; check status and retry"))
 	}
 	if from == req.To {
 		res.Revision = rev
