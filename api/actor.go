@@ -16,20 +16,21 @@ const MaxActorBytes = 128
 const ActorTruncated = "…[truncated]"
 
 // actorOf is who the history records for r: its X-Bluegreen-Actor,
-// cleaned (cleanActor), else "api@" and the remote address.
+// cleaned (CleanActor), else "api@" and the remote address.
 func actorOf(r *http.Request) string {
-	if a := cleanActor(r.Header.Get(ActorHeader)); a != "" {
+	if a := CleanActor(r.Header.Get(ActorHeader)); a != "" {
 		return a
 	}
 	return "api@" + r.RemoteAddr
 }
 
-// cleanActor makes a caller's claimed identity safe to record and to print
-// on a terminal: control characters (tabs and C1 included) and format
+// CleanActor returns the actor the history records for a call whose
+// X-Bluegreen-Actor is s (a client finds its own events by it). It makes a
+// caller's claimed identity safe to record and to print on a terminal: control characters (tabs and C1 included) and format
 // characters (bidi overrides, zero-width characters) are dropped, invalid
 // UTF-8 is dropped, spaces around are trimmed, and what is left is cut to
 // MaxActorBytes with ActorTruncated appended.
-func cleanActor(s string) string {
+func CleanActor(s string) string {
 	var b strings.Builder
 	truncated := false
 	for _, r := range strings.TrimSpace(s) {

@@ -129,8 +129,8 @@ func TestActorIsCleaned(t *testing.T) {
 		strings.Repeat("é", 100):               strings.Repeat("é", 64) + ActorTruncated,
 		"":                                     "",
 	} {
-		if got := cleanActor(in); got != want {
-			t.Errorf("cleanActor(%q) = %q, want %q", in, got, want)
+		if got := CleanActor(in); got != want {
+			t.Errorf("CleanActor(%q) = %q, want %q", in, got, want)
 		}
 	}
 	r := httptest.NewRequest(http.MethodPost, "/v1/switch", nil)
@@ -148,17 +148,17 @@ func FuzzCleanActor(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
-		out := cleanActor(in)
+		out := CleanActor(in)
 		if !utf8.ValidString(out) || len(out) > MaxActorBytes+len(ActorTruncated) {
-			t.Fatalf("cleanActor(%q) = %q: invalid or too long", in, out)
+			t.Fatalf("CleanActor(%q) = %q: invalid or too long", in, out)
 		}
 		body := strings.TrimSuffix(out, ActorTruncated)
 		for _, r := range body {
 			if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == utf8.RuneError {
-				t.Fatalf("cleanActor(%q) = %q keeps %U", in, out, r)
+				t.Fatalf("CleanActor(%q) = %q keeps %U", in, out, r)
 			}
 		}
-		if again := cleanActor(body); again != body {
+		if again := CleanActor(body); again != body {
 			t.Fatalf("cleaning %q again gives %q", body, again)
 		}
 	})

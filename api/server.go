@@ -382,12 +382,7 @@ func (s *server) switchColor(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	res, err := s.svc.Switch(r.Context(), req)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, res)
-	return nil
+	return s.streamSwitch(w, r, req, s.svc.Switch)
 }
 
 func (s *server) rollback(w http.ResponseWriter, r *http.Request) error {
@@ -395,12 +390,7 @@ func (s *server) rollback(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	res, err := s.svc.Rollback(r.Context(), req)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, res)
-	return nil
+	return s.streamSwitch(w, r, req, s.svc.Rollback)
 }
 
 func (s *server) history(w http.ResponseWriter, r *http.Request) error {
