@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/bluegreen/bluegreen"
@@ -64,8 +65,8 @@ func recoverSwitch(ctx context.Context, g *globals, c *api.Client, verb string, 
 			// outcome of this request.
 			for i := len(evs) - 1; i >= 0; i-- {
 				ev := evs[i]
-				if ev.ID <= mark || ev.Actor != me {
-					continue
+				if ev.ID <= mark || ev.Actor != me && !(me == "" && strings.HasPrefix(ev.Actor, "api@")) {
+					continue // (an actor that cleans to nothing is recorded as api@ and the address)
 				}
 				if ev.Outcome != bluegreen.OutcomeOK {
 					return bluegreen.SwitchResult{}, bluegreen.Errorf(bluegreen.EREFUSED,
