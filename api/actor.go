@@ -5,6 +5,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/bluegreen/bluegreen"
 )
 
 // MaxActorBytes bounds the actor recorded for an API call: a longer
@@ -48,4 +50,29 @@ func CleanActor(s string) string {
 		out += ActorTruncated
 	}
 	return out
+}
+
+// MaxReasonBytes bounds the free-text reason a caller gives an operation
+// (--reason), which the history records, with every refusal too.
+const MaxReasonBytes = 1000
+
+// checkReason refuses (EINVALID) a reason longer than MaxReasonBytes.
+func checkReason(reason string) error {
+	if len(reason) > MaxReasonBytes {
+		return bluegreen.Errorf(bluegreen.EINVALID, "reason: %d bytes long, at most %d", len(reason), MaxReasonBytes)
+	}
+	return nil
+}
+
+// maxRecordedPath bounds the request path an access refusal records.
+const maxRecordedPath = 256
+
+// recordedPath is r's path as an access refusal records it: cut to
+// maxRecordedPath bytes with ActorTruncated's marker.
+func recordedPath(r *http.Request) string {
+	p := r.URL.Path
+	if len(p) <= maxRecordedPath {
+		return p
+	}
+	return strings.ToValidUTF8(p[:maxRecordedPath], "") + ActorTruncated
 }

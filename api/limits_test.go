@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -162,4 +163,39 @@ func FuzzCleanActor(f *testing.F) {
 			t.Fatalf("cleaning %q again gives %q", body, again)
 		}
 	})
+}
+
+// TestLongReasonsAndPathsAreBounded: a reason beyond MaxReasonBytes is
+// refused, naming it, before anything runs; a refusal records at most
+// maxRecordedPath bytes of the path.
+func TestLongReasonsAndPathsAreBounded(t *testing.T) {
+	svc := &service{}
+	srv, _ := newServer(t, svc)
+	long := strings.Repeat("r", MaxReasonBytes+1)
+	for path, body := range map[string]string{
+		"/v1/switch":   `{"color":"green","reason":"` + long + `"}`,
+		"/v1/rollback": `{"reason":"` + long + `"}`,
+		"/v1/deploy":   `{"color":"green","ref":"v2","reason":"` + long + `"}`,
+		"/v1/verify":   `{"color":"green","reason":"` + long + `"}`,
+		"/v1/approve":  `{"color":"green","reason":"` + long + `"}`,
+	} {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer s3cret")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), "reason: 1001 bytes long, at most 1000") {
+			t.Errorf("%s with a long reason: %s %s", path, resp.Status, b)
+		}
+	}
+	if svc.lastSwitch.To != "" {
+		t.Errorf("a switch ran with a long reason: %+v", svc.lastSwitch)
+	}
+	r := httptest.NewRequest(http.MethodDelete, "/v1/tokens/"+strings.Repeat("n", 5000), nil)
+	if got := recordedPath(r); len(got) != maxRecordedPath+len(ActorTruncated) || !strings.HasSuffix(got, ActorTruncated) {
+		t.Errorf("recorded path of %d bytes, want %d and marked", len(got), maxRecordedPath)
+	}
 }

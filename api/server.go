@@ -274,7 +274,7 @@ func (s *server) forbidden(r *http.Request, c bluegreen.Caller, need bluegreen.R
 	}
 	s.record(bluegreen.Event{Time: s.now(), Actor: actorOf(r), Action: bluegreen.ActionAccess, Outcome: bluegreen.OutcomeRefused,
 		Message: msg, Details: map[string]any{"token": c.Token, "role": c.Role, "needs": need, "method": r.Method,
-			"path": r.URL.Path, "remote": r.RemoteAddr}})
+			"path": recordedPath(r), "remote": r.RemoteAddr}})
 	return bluegreen.Errorf(bluegreen.EFORBIDDEN, "%s", msg)
 }
 
@@ -365,6 +365,9 @@ func decodeSwitch(r *http.Request, needColor bool) (bluegreen.SwitchRequest, err
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&b); err != nil && !(errors.Is(err, io.EOF) && !needColor) {
 		return bluegreen.SwitchRequest{}, bluegreen.Errorf(bluegreen.EINVALID, "bad request body: %v", err)
+	}
+	if err := checkReason(b.Reason); err != nil {
+		return bluegreen.SwitchRequest{}, err
 	}
 	req := bluegreen.SwitchRequest{Force: b.Force, Reason: b.Reason, Actor: actorOf(r)}
 	if needColor {
@@ -487,6 +490,9 @@ func (s *server) deploy(w http.ResponseWriter, r *http.Request) error {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
 		return bluegreen.Errorf(bluegreen.EINVALID, "bad request body: %v", err)
+	}
+	if err := checkReason(req.Reason); err != nil {
+		return err
 	}
 	req.Actor = actorOf(r)
 	if req.Detach {
