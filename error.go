@@ -16,6 +16,7 @@ const (
 	EUNAUTHORIZED = "unauthorized" // no credentials, or wrong ones
 	EFORBIDDEN    = "forbidden"    // valid credentials without the right to do this
 	EUNAVAILABLE  = "unavailable"  // a dependency (store, upstream) cannot be reached right now
+	ELIMITED      = "rate_limited" // too many calls (failed authentications) from one client; retry later
 )
 
 // Error is the domain error: a machine-readable Code and a human message that

@@ -20,6 +20,36 @@ type SwitchRequest struct {
 	// ExpectFrom, when set, makes the operation a no-op conflict unless
 	// ExpectFrom is live when it runs (the watch undoing its own switch).
 	ExpectFrom Color `json:"-"`
+	// Progress, when not nil, is told how the operation goes while it
+	// runs: once when the new color is live (committed and on disk), then
+	// during the drain. It is called from one goroutine at a time and
+	// must not block.
+	Progress func(SwitchProgress) `json:"-"`
+}
+
+// Stages of a switch reported to SwitchRequest.Progress.
+const (
+	// SwitchLive: the switch is committed and on disk, the router serves
+	// To; the old color drains next.
+	SwitchLive = "live"
+	// SwitchDraining: the old color still has requests in flight.
+	SwitchDraining = "draining"
+)
+
+// SwitchProgress is one step of a switch or rollback as it runs.
+type SwitchProgress struct {
+	// Stage is SwitchLive or SwitchDraining.
+	Stage string `json:"stage"`
+	From  Color  `json:"from"`
+	To    Color  `json:"to"`
+	// Revision is the state revision the switch committed.
+	Revision int64 `json:"revision"`
+	// SwitchMS is how long after the request the router served To.
+	SwitchMS float64 `json:"switch_ms"`
+	// InFlight is how many requests From still has in flight (draining).
+	InFlight int64 `json:"in_flight"`
+	// DrainMS is how long the drain has run so far (draining).
+	DrainMS float64 `json:"drain_ms,omitempty"`
 }
 
 // SwitchResult reports a switch (or rollback) that was committed and carried

@@ -28,6 +28,10 @@ func (s *service) Status(context.Context) (bluegreen.Status, error) {
 }
 func (s *service) Switch(_ context.Context, r bluegreen.SwitchRequest) (bluegreen.SwitchResult, error) {
 	s.lastSwitch = r
+	if s.switchErr == nil && r.Progress != nil {
+		r.Progress(bluegreen.SwitchProgress{Stage: bluegreen.SwitchLive, From: bluegreen.Blue, To: r.To, Revision: 8, InFlight: 2})
+		r.Progress(bluegreen.SwitchProgress{Stage: bluegreen.SwitchDraining, From: bluegreen.Blue, To: r.To, Revision: 8, InFlight: 1})
+	}
 	return bluegreen.SwitchResult{From: bluegreen.Blue, To: r.To, Changed: true}, s.switchErr
 }
 func (s *service) Rollback(_ context.Context, r bluegreen.SwitchRequest) (bluegreen.SwitchResult, error) {

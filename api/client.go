@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -75,18 +76,76 @@ func (c *Client) Color(ctx context.Context) (bluegreen.Color, error) {
 	return v.Color, err
 }
 
-// Switch asks the server to make req.To live and waits for the drain.
+// Switch asks the server to make req.To live and waits for the drain. With
+// req.Progress set it asks for the switch's progress and calls Progress as
+// each line comes (a server that does not stream just answers at the end).
+// An error wrapping ErrNoAnswer means the request was sent but the
+// connection ended before the answer: the switch may have been committed.
 func (c *Client) Switch(ctx context.Context, req bluegreen.SwitchRequest) (bluegreen.SwitchResult, error) {
-	var res bluegreen.SwitchResult
-	err := c.do(ctx, http.MethodPost, "/v1/switch", switchBody{Color: string(req.To), Force: req.Force, Reason: req.Reason}, &res)
-	return res, err
+	return c.moveTraffic(ctx, "/v1/switch", switchBody{Color: string(req.To), Force: req.Force, Reason: req.Reason}, req.Progress)
 }
 
-// Rollback asks the server to switch back to the previous color.
+// Rollback asks the server to switch back to the previous color, as Switch.
 func (c *Client) Rollback(ctx context.Context, req bluegreen.SwitchRequest) (bluegreen.SwitchResult, error) {
+	return c.moveTraffic(ctx, "/v1/rollback", switchBody{Force: req.Force, Reason: req.Reason}, req.Progress)
+}
+
+// ErrNoAnswer is in the chain of a Client error when a call that changes
+// something (not a GET) was sent but the connection ended before its whole
+// answer came: the server may have carried it out. Ask it (its history)
+// what happened.
+var ErrNoAnswer = errors.New("the connection ended before the answer")
+
+func (c *Client) moveTraffic(ctx context.Context, path string, body switchBody, progress func(bluegreen.SwitchProgress)) (bluegreen.SwitchResult, error) {
 	var res bluegreen.SwitchResult
-	err := c.do(ctx, http.MethodPost, "/v1/rollback", switchBody{Force: req.Force, Reason: req.Reason}, &res)
-	return res, err
+	if progress == nil {
+		err := c.do(ctx, http.MethodPost, path, body, &res)
+		return res, err
+	}
+	resp, err := c.sendWith(ctx, http.MethodPost, path, body, NDJSON)
+	if err != nil {
+		return res, err
+	}
+	defer resp.Body.Close()
+	if !strings.HasPrefix(resp.Header.Get("Content-Type"), NDJSON) {
+		// A server from before streaming: one answer at the end.
+		data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+		if err != nil {
+			return res, noAnswer(ctx, http.MethodPost, path, err)
+		}
+		if err := json.Unmarshal(data, &res); err != nil {
+			return res, fmt.Errorf("decoding the answer of POST %s: %w", path, err)
+		}
+		return res, nil
+	}
+	dec := json.NewDecoder(resp.Body)
+	for {
+		var line switchLine
+		if err := dec.Decode(&line); err != nil {
+			return res, noAnswer(ctx, http.MethodPost, path, err)
+		}
+		if line.Progress != nil {
+			progress(*line.Progress)
+		}
+		if line.Result != nil {
+			res = *line.Result
+			if line.Error != nil {
+				return res, &bluegreen.Error{Code: line.Error.Code, Message: line.Error.Message}
+			}
+			return res, nil
+		}
+	}
+}
+
+// noAnswer is the error of a call whose answer was cut off by err.
+func noAnswer(ctx context.Context, method, path string, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("%s %s: %w", method, path, ctx.Err())
+	}
+	if errors.Is(err, io.EOF) {
+		err = io.ErrUnexpectedEOF
+	}
+	return fmt.Errorf("%w: %w", bluegreen.Errorf(bluegreen.EUNAVAILABLE, "the answer of the bluegreen server to %s %s was cut off: %v", method, path, err), ErrNoAnswer)
 }
 
 // History returns events matching f, newest first.
@@ -221,6 +280,9 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) (err 
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil && method != http.MethodGet {
+		return noAnswer(ctx, method, path, err)
+	}
 	if err != nil {
 		return bluegreen.Errorf(bluegreen.EUNAVAILABLE, "reading the answer of %s %s: %v", method, path, err)
 	}
@@ -235,6 +297,14 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) (err 
 // send makes the request and returns a 2xx response whose body the caller
 // must close; any other status becomes the server's error.
 func (c *Client) send(ctx context.Context, method, path string, in any) (*http.Response, error) {
+	return c.sendWith(ctx, method, path, in, "")
+}
+
+// sendWith is send with an Accept header (when accept is not empty). A
+// request that was sent (not a GET) and whose connection ended before the
+// answer's head fails with ErrNoAnswer in the chain; one that could not
+// even be sent (the server refuses connections) does not.
+func (c *Client) sendWith(ctx context.Context, method, path string, in any, accept string) (*http.Response, error) {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -262,6 +332,9 @@ func (c *Client) send(ctx context.Context, method, path string, in any) (*http.R
 	if c.RunURL != "" {
 		req.Header.Set(RunHeader, c.RunURL)
 	}
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
 	hc := c.HTTP
 	if hc == nil {
 		hc = defaultHTTP
@@ -274,6 +347,16 @@ func (c *Client) send(ctx context.Context, method, path string, in any) (*http.R
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err
+		}
+		var (
+			op *net.OpError
+			cv *tls.CertificateVerificationError
+			rh tls.RecordHeaderError
+		)
+		notSent := errors.As(err, &op) && op.Op == "dial" || errors.As(err, &cv) || errors.As(err, &rh)
+		if method != http.MethodGet && !notSent {
+			// Sent, perhaps carried out: the caller must ask.
+			return nil, noAnswer(ctx, method, path, err)
 		}
 		return nil, bluegreen.Errorf(bluegreen.EUNAVAILABLE, "cannot reach the bluegreen server at %s: %v", c.BaseURL, err)
 	}

@@ -28,6 +28,9 @@ func (s *server) verify(w http.ResponseWriter, r *http.Request) error {
 	if !req.Color.Valid() {
 		return bluegreen.Errorf(bluegreen.EINVALID, "unknown color %q: want blue or green", req.Color)
 	}
+	if err := checkReason(req.Reason); err != nil {
+		return err
+	}
 	req.Actor = actorOf(r)
 	rc := http.NewResponseController(w)
 	enc := json.NewEncoder(w)
@@ -49,6 +52,9 @@ func (s *server) verify(w http.ResponseWriter, r *http.Request) error {
 func (s *server) approve(w http.ResponseWriter, r *http.Request) error {
 	var req bluegreen.ApproveRequest
 	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	if err := checkReason(req.Reason); err != nil {
 		return err
 	}
 	req.Actor = actorOf(r)

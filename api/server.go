@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -81,6 +82,9 @@ type Options struct {
 	// and returns at once, with serve's pid; an error (ECONFLICT: one is
 	// pending) refuses the call. nil means POST /v1/handover is refused.
 	HandOver func() (pid int, err error)
+	// AuthLimit bounds failed authentications per client address; the
+	// zero value means DefaultAuthLimit.
+	AuthLimit AuthLimit
 }
 
 // APIHeader is set on every answer of the API, errors included, so that a
@@ -100,6 +104,8 @@ type server struct {
 	record     func(bluegreen.Event)
 	now        func() time.Time
 	handOverFn func() (int, error)
+	limiter    *authLimiter
+	refusedLog *logLimiter
 }
 
 // NewHandler returns the API's http.Handler. It panics if o.Token is empty: an
@@ -121,7 +127,8 @@ func NewHandler(svc Service, o Options) http.Handler {
 		o.Now = time.Now
 	}
 	s := &server{svc: svc, tokenHash: sha256.Sum256([]byte(o.Token)), logger: o.Logger.With("component", "api"),
-		tokens: o.Tokens, record: o.Record, now: o.Now, handOverFn: o.HandOver}
+		tokens: o.Tokens, record: o.Record, now: o.Now, handOverFn: o.HandOver, limiter: newAuthLimiter(o.AuthLimit, o.Now),
+		refusedLog: &logLimiter{every: time.Minute, now: o.Now}}
 	viewer, deployer, admin := s.auth(bluegreen.RoleViewer), s.auth(bluegreen.RoleDeployer), s.auth(bluegreen.RoleAdmin)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, r *http.Request) {
@@ -180,14 +187,36 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 // auth returns a wrapper that authenticates the bearer token, refuses (403,
 // recorded) a caller whose role does not allow need, puts the caller into
 // the request's context, then runs h and writes its error, if any, as JSON.
+//
+// A client address that failed to authenticate too often (AuthLimit) is
+// answered 429 with Retry-After before its token is looked at. Failed
+// authentications are logged at the first of a run and when the address
+// runs out, not each: they cannot flood the log, and are not recorded in
+// the history (which only authenticated callers add to).
 func (s *server) auth(need bluegreen.Role) func(h handlerFunc) http.Handler {
 	return func(h handlerFunc) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if d := s.limiter.wait(r.RemoteAddr); d > 0 {
+				secs := int(math.Ceil(d.Seconds()))
+				w.Header().Set("Retry-After", strconv.Itoa(secs))
+				s.writeError(w, r, bluegreen.Errorf(bluegreen.ELIMITED,
+					"too many failed authentications from %s: try again in %ds", clientKey(r.RemoteAddr), secs))
+				return
+			}
 			caller, err := s.authenticate(r)
 			switch {
 			case err != nil:
 				w.Header().Set("WWW-Authenticate", `Bearer realm="bluegreen"`)
-				s.logger.Warn("unauthorized API call", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
+				if bluegreen.ErrorCode(err) == bluegreen.EUNAUTHORIZED {
+					first, limited := s.limiter.fail(r.RemoteAddr)
+					switch {
+					case limited:
+						s.logger.Warn("failed API authentications: this address is now answered 429 until it slows down",
+							"remote", clientKey(r.RemoteAddr), "method", r.Method, "path", r.URL.Path)
+					case first:
+						s.logger.Warn("unauthorized API call", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
+					}
+				}
 			case !caller.Role.Allows(need):
 				err = s.forbidden(r, caller, need)
 			default:
@@ -232,11 +261,20 @@ func (s *server) authenticate(r *http.Request) (bluegreen.Caller, error) {
 
 // forbidden records and returns the refusal of a call beyond the caller's role.
 func (s *server) forbidden(r *http.Request, c bluegreen.Caller, need bluegreen.Role) error {
-	msg := fmt.Sprintf("token %q (%s) may not %s %s: that needs the %s role", c.Token, c.Role, r.Method, r.URL.Path, need)
-	s.logger.Warn("API call refused for its role", "token", c.Token, "role", c.Role, "method", r.Method, "path", r.URL.Path)
+	// The route's pattern, not the path: refusals of one route are one
+	// kind however the path varies (see controller.Options.RefusalWindow).
+	route := r.Pattern
+	if route == "" {
+		route = r.Method + " " + r.URL.Path
+	}
+	msg := fmt.Sprintf("token %q (%s) may not %s: that needs the %s role", c.Token, c.Role, route, need)
+	if s.refusedLog.due(c.Token + "\x00" + route) {
+		s.logger.Warn("API call refused for its role (logged once a minute per token and route; the history counts each)",
+			"token", c.Token, "role", c.Role, "method", r.Method, "path", r.URL.Path)
+	}
 	s.record(bluegreen.Event{Time: s.now(), Actor: actorOf(r), Action: bluegreen.ActionAccess, Outcome: bluegreen.OutcomeRefused,
 		Message: msg, Details: map[string]any{"token": c.Token, "role": c.Role, "needs": need, "method": r.Method,
-			"path": r.URL.Path, "remote": r.RemoteAddr}})
+			"path": recordedPath(r), "remote": r.RemoteAddr}})
 	return bluegreen.Errorf(bluegreen.EFORBIDDEN, "%s", msg)
 }
 
@@ -249,6 +287,7 @@ var statusOf = map[string]int{
 	bluegreen.EUNAUTHORIZED: http.StatusUnauthorized,
 	bluegreen.EFORBIDDEN:    http.StatusForbidden,
 	bluegreen.EUNAVAILABLE:  http.StatusServiceUnavailable,
+	bluegreen.ELIMITED:      http.StatusTooManyRequests,
 	bluegreen.EINTERNAL:     http.StatusInternalServerError,
 }
 
@@ -327,6 +366,9 @@ func decodeSwitch(r *http.Request, needColor bool) (bluegreen.SwitchRequest, err
 	if err := dec.Decode(&b); err != nil && !(errors.Is(err, io.EOF) && !needColor) {
 		return bluegreen.SwitchRequest{}, bluegreen.Errorf(bluegreen.EINVALID, "bad request body: %v", err)
 	}
+	if err := checkReason(b.Reason); err != nil {
+		return bluegreen.SwitchRequest{}, err
+	}
 	req := bluegreen.SwitchRequest{Force: b.Force, Reason: b.Reason, Actor: actorOf(r)}
 	if needColor {
 		c, err := bluegreen.ParseColor(b.Color)
@@ -338,28 +380,12 @@ func decodeSwitch(r *http.Request, needColor bool) (bluegreen.SwitchRequest, err
 	return req, nil
 }
 
-func actorOf(r *http.Request) string {
-	a := strings.TrimSpace(r.Header.Get(ActorHeader))
-	if a == "" {
-		return "api@" + r.RemoteAddr
-	}
-	if len(a) > 200 {
-		a = a[:200]
-	}
-	return a
-}
-
 func (s *server) switchColor(w http.ResponseWriter, r *http.Request) error {
 	req, err := decodeSwitch(r, true)
 	if err != nil {
 		return err
 	}
-	res, err := s.svc.Switch(r.Context(), req)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, res)
-	return nil
+	return s.streamSwitch(w, r, req, s.svc.Switch)
 }
 
 func (s *server) rollback(w http.ResponseWriter, r *http.Request) error {
@@ -367,12 +393,7 @@ func (s *server) rollback(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	res, err := s.svc.Rollback(r.Context(), req)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, res)
-	return nil
+	return s.streamSwitch(w, r, req, s.svc.Rollback)
 }
 
 func (s *server) history(w http.ResponseWriter, r *http.Request) error {
@@ -469,6 +490,9 @@ func (s *server) deploy(w http.ResponseWriter, r *http.Request) error {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
 		return bluegreen.Errorf(bluegreen.EINVALID, "bad request body: %v", err)
+	}
+	if err := checkReason(req.Reason); err != nil {
+		return err
 	}
 	req.Actor = actorOf(r)
 	if req.Detach {

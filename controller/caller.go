@@ -94,11 +94,15 @@ func (c *Controller) commitEventEarly(ctx context.Context, next bluegreen.State,
 }
 
 // record appends ev, logs a failure, and tells Notify about the event as
-// recorded. It must be called without mu held.
+// recorded; a refusal that only repeats one recorded moments ago is
+// counted (refusalLog) and nobody is told again. It must be called without
+// mu held.
 func (c *Controller) record(ctx context.Context, ev bluegreen.Event) {
 	evs := []bluegreen.Event{ev}
 	if err := c.store.Append(ctx, evs...); err != nil {
 		c.logger.Error("recording an event", "action", ev.Action, "err", err)
+	} else if evs[0].Outcome == bluegreen.OutcomeRefused && evs[0].ID == 0 {
+		return
 	}
 	c.notify(evs[0])
 }

@@ -94,6 +94,10 @@ type Options struct {
 	// pre_switch hook or a DNS update it undoes it first and calls Raise
 	// again after them, so that neither runs raised.
 	Raise func(context.Context) (context.Context, func())
+	// RefusalWindow is how long identical refusals (same token, action,
+	// color and message) are counted after the first is recorded, before
+	// one event records how many there were; <= 0 means a minute.
+	RefusalWindow time.Duration
 }
 
 // Counters are the controller's operation counts since it started.
@@ -128,6 +132,7 @@ type Controller struct {
 	dns       DNSSwitcher
 	preview   string
 	raise     func(context.Context) (context.Context, func())
+	refusals  *refusalLog
 
 	countMu  sync.Mutex
 	counters Counters
@@ -163,10 +168,12 @@ func New(o Options, state bluegreen.State) *Controller {
 	if o.Raise == nil {
 		o.Raise = func(ctx context.Context) (context.Context, func()) { return ctx, func() {} }
 	}
+	refusals := newRefusalLog(o.Store, o.RefusalWindow, o.Now, o.Logger.With("component", "controller"))
 	return &Controller{
 		instance:  o.Instance,
 		deployCfg: o.Deploy,
-		store:     callerStore{o.Store},
+		store:     callerStore{refusals},
+		refusals:  refusals,
 		router:    o.Router,
 		health:    o.Health,
 		drain:     o.DrainTimeout,
@@ -182,6 +189,26 @@ func New(o Options, state bluegreen.State) *Controller {
 		preview:   o.PreviewURL,
 		raise:     o.Raise,
 	}
+}
+
+// Record appends an event made outside the controller (the API's own:
+// tokens, calls refused for their role) to the history, with the caller's
+// stamp when ctx carries one, and with repeated identical refusals
+// collapsed as the controller's own are (see Options.RefusalWindow).
+// Failures are logged.
+func (c *Controller) Record(ctx context.Context, ev bluegreen.Event) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := c.store.Append(ctx, ev); err != nil {
+		c.logger.Error("recording an event", "action", ev.Action, "err", err)
+	}
+}
+
+// Close records the refusals counted and not yet recorded (see
+// Options.RefusalWindow); refusals after it are recorded one by one. It
+// does not close the store. Call it before closing the store.
+func (c *Controller) Close() {
+	c.refusals.closeWindows()
 }
 
 // Counters returns the operation counts since the controller started.
@@ -247,7 +274,7 @@ func (c *Controller) History(ctx context.Context, f bluegreen.HistoryFilter) ([]
 }
 
 // RecordHealth stores a color's new health verdict and records the change in
-// the history. It is meant as the health checker's change callback; failures
+// the history, with outcome failed for an unhealthy verdict and ok otherwise. It is meant as the health checker's change callback; failures
 // are logged, not returned, because the verdict is re-derived on every check.
 func (c *Controller) RecordHealth(col bluegreen.Color, h bluegreen.Health) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -258,8 +285,14 @@ func (c *Controller) RecordHealth(col bluegreen.Color, h bluegreen.Health) {
 	cs := next.Colors[col]
 	cs.Health = h
 	next.Colors[col] = cs
+	// The outcome is the verdict's: an unhealthy color is a failure in
+	// the history, not an "ok" event that happens to say so.
+	outcome := bluegreen.OutcomeOK
+	if h.Status == bluegreen.HealthUnhealthy {
+		outcome = bluegreen.OutcomeFailed
+	}
 	ev := bluegreen.Event{
-		Time: c.now(), Actor: "bluegreen", Action: bluegreen.ActionHealth, Color: col, Outcome: bluegreen.OutcomeOK,
+		Time: c.now(), Actor: "bluegreen", Action: bluegreen.ActionHealth, Color: col, Outcome: outcome,
 		Message: string(col) + " is " + string(h.Status),
 	}
 	if h.Reason != "" {

@@ -389,7 +389,9 @@ func TestRollback(t *testing.T) {
 	if err != nil || !res.Rollback || res.To != bluegreen.Blue || e.rt.Live() != bluegreen.Blue {
 		t.Fatalf("rollback: %+v %v router %s", res, err, e.rt.Live())
 	}
-	if rb := e.history(t, bluegreen.ActionRollback); len(rb) != 1 || rb[0].Actor != "carol" || rb[0].Color != bluegreen.Blue {
+	// The refused one, then the one that went.
+	if rb := e.history(t, bluegreen.ActionRollback); len(rb) != 2 || rb[0].Actor != "carol" || rb[0].Color != bluegreen.Blue ||
+		rb[0].Outcome != bluegreen.OutcomeOK || rb[1].Outcome != bluegreen.OutcomeRefused {
 		t.Fatalf("rollback events %+v", rb)
 	}
 }

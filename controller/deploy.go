@@ -75,12 +75,14 @@ type DeployConfig struct {
 // failure the color is marked failed with the step and the last lines of
 // output, its app is stopped, and the live color is never touched. The
 // returned Deployment is also stored in the color's state; its error, if
-// any, is also returned.
+// any, is also returned. A deploy refused before anything ran (the color
+// is live, the lock is held, the ref is invalid...) is recorded in the
+// history with outcome refused, as a refused switch is.
 func (c *Controller) Deploy(ctx context.Context, req bluegreen.DeployRequest, progress func(bluegreen.Progress)) (bluegreen.Deployment, error) {
 	ctx = context.WithoutCancel(ctx) // a deploy runs to its end even if the caller leaves
 	r, err := c.prepareDeploy(ctx, req, progress)
 	if err != nil {
-		return bluegreen.Deployment{}, err
+		return bluegreen.Deployment{}, c.refuse(ctx, bluegreen.ActionDeploy, req.Color, req.Actor, deployWhat(req), err)
 	}
 	err = r.finish(ctx)
 	return *r.d, err
@@ -94,15 +96,31 @@ func (c *Controller) DeployDetached(ctx context.Context, req bluegreen.DeployReq
 	ctx = context.WithoutCancel(ctx)
 	r, err := c.prepareDeploy(ctx, req, nil)
 	if err != nil {
-		return bluegreen.Deployment{}, err
+		return bluegreen.Deployment{}, c.refuse(ctx, bluegreen.ActionDeploy, req.Color, req.Actor, deployWhat(req), err)
 	}
 	d := *r.d
 	go func() { _ = r.finish(ctx) }()
 	return d, nil
 }
 
+// deployWhat names a deploy request for its refusal: "sync", "deploy of
+// v2 into green", "deploy into green" (the color's branch).
+func deployWhat(req bluegreen.DeployRequest) string {
+	color := string(req.Color)
+	if !req.Color.Valid() {
+		color = fmt.Sprintf("%.20q", req.Color)
+	}
+	switch {
+	case req.Sync:
+		return "sync"
+	case req.Ref == "":
+		return "deploy into " + color
+	}
+	return fmt.Sprintf("deploy of %.100q into %s", req.Ref, color)
+}
+
 // prepareDeploy validates req and takes the lock; nothing has run yet when
-// it fails.
+// it fails. Deploy and DeployDetached record its refusals.
 func (c *Controller) prepareDeploy(ctx context.Context, req bluegreen.DeployRequest, progress func(bluegreen.Progress)) (*deployRun, error) {
 	dc := c.deployCfg
 	if dc == nil {

@@ -73,7 +73,8 @@ func describeDNS(r *bluegreen.DNSReport) string {
 // and records it.
 func (c *Controller) DNSPrepare(ctx context.Context, ttl time.Duration, actor string) (bluegreen.DNSPrepareReport, error) {
 	if c.dns == nil {
-		return bluegreen.DNSPrepareReport{}, bluegreen.Errorf(bluegreen.EINVALID, "this bluegreen does not switch DNS (switch_mode is router)")
+		return bluegreen.DNSPrepareReport{}, c.refuse(ctx, bluegreen.ActionConfig, "", actor, "dns prepare",
+			bluegreen.Errorf(bluegreen.EINVALID, "this bluegreen does not switch DNS (switch_mode is router)"))
 	}
 	// Like a switch, it runs to its end and is recorded even if the caller
 	// goes away: the provider may already have changed the TTL.

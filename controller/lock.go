@@ -75,14 +75,16 @@ func (c *Controller) Lock() *bluegreen.Lock {
 
 // ReleaseLock frees the lock on a person's request. Without force it only
 // frees a lock whose holder is gone (not this controller instance); with
-// force it frees any lock, and the history records who forced it.
+// force it frees any lock, and the history records who forced it. A
+// refused release is recorded too.
 func (c *Controller) ReleaseLock(ctx context.Context, actor string, force bool) error {
 	l := c.Lock()
 	if l == nil {
 		return bluegreen.Errorf(bluegreen.ENOTFOUND, "the lock is free")
 	}
 	if l.Holder == c.instance && !force {
-		return bluegreen.Errorf(bluegreen.EREFUSED, "%s; it is running now: wait for it, or use --force", lockedError(l).Error())
+		return c.refuse(ctx, bluegreen.ActionLock, "", actor, "lock release",
+			bluegreen.Errorf(bluegreen.EREFUSED, "%s; it is running now: wait for it, or use --force", lockedError(l).Error()))
 	}
 	msg := "lock released by hand: " + l.What
 	if force {

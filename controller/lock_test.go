@@ -37,8 +37,8 @@ func TestLockRefusesOthersAndSwitches(t *testing.T) {
 	if _, err := e.ctl.Switch(ctx, bluegreen.SwitchRequest{To: bluegreen.Green}); err != nil {
 		t.Fatalf("switch after release: %v", err)
 	}
-	if evs := e.history(t, bluegreen.ActionLock); len(evs) != 2 {
-		t.Fatalf("lock events %+v, want taken and released", evs)
+	if evs := e.history(t, bluegreen.ActionLock); len(evs) != 3 || evs[1].Outcome != bluegreen.OutcomeRefused || evs[1].Actor != "carol" {
+		t.Fatalf("lock events %+v, want taken, carol's release refused, and released", evs)
 	}
 }
 

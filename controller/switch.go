@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/bluegreen/bluegreen"
 )
@@ -15,7 +16,8 @@ import (
 // history too. If To is already live nothing changes and Changed is false.
 //
 // If the commit fails the router is not touched and the error is returned.
-// Cancelling ctx after the commit does not undo the switch.
+// Cancelling ctx after the commit does not undo the switch. req.Progress,
+// when set, hears when the new color is live and how the drain goes.
 func (c *Controller) Switch(ctx context.Context, req bluegreen.SwitchRequest) (bluegreen.SwitchResult, error) {
 	if !req.To.Valid() {
 		return bluegreen.SwitchResult{}, bluegreen.Errorf(bluegreen.EINVALID, "unknown color %q: want blue or green", req.To)
@@ -31,7 +33,8 @@ func (c *Controller) Rollback(ctx context.Context, req bluegreen.SwitchRequest) 
 	prev := c.state.Previous
 	c.mu.Unlock()
 	if prev == "" {
-		return bluegreen.SwitchResult{}, bluegreen.Errorf(bluegreen.EREFUSED, "nothing to roll back: no switch has happened yet")
+		return bluegreen.SwitchResult{}, c.refuse(ctx, bluegreen.ActionRollback, "", req.Actor, "rollback",
+			bluegreen.Errorf(bluegreen.EREFUSED, "nothing to roll back: no switch has happened yet"))
 	}
 	req.To = prev
 	return c.move(ctx, req, bluegreen.ActionRollback)
@@ -69,11 +72,12 @@ func (c *Controller) move(ctx context.Context, req bluegreen.SwitchRequest, acti
 	if lock != nil {
 		// A deploy or sync is running (or was interrupted and not yet
 		// reclaimed): traffic must not move under it.
-		return res, lockedError(lock)
+		return res, c.refuse(ctx, action, req.To, req.Actor, verbOf(action)+" to "+string(req.To), lockedError(lock))
 	}
 	if action == bluegreen.ActionRollback && prev != req.To {
 		// A switch landed between reading Previous and taking op.
-		return res, bluegreen.Errorf(bluegreen.ECONFLICT, "the live color changed while the rollback was asked; check status and retry")
+		return res, c.refuse(ctx, action, req.To, req.Actor, "rollback to "+string(req.To),
+			bluegreen.Errorf(bluegreen.ECONFLICT, "the live color changed while the rollback was asked; check status and retry"))
 	}
 	if from == req.To {
 		res.Revision = rev
@@ -231,6 +235,10 @@ func (c *Controller) move(ctx context.Context, req bluegreen.SwitchRequest, acti
 		return res, fmt.Errorf("%s is live, but flushing the commit to disk failed (a power cut may undo the switch): %w", req.To, err)
 	}
 	res.SyncMS = bluegreen.Milliseconds(c.now().Sub(swapped))
+	if req.Progress != nil {
+		req.Progress(bluegreen.SwitchProgress{Stage: bluegreen.SwitchLive, From: from, To: req.To,
+			Revision: committed.Revision, SwitchMS: res.SwitchMS, InFlight: c.router.Traffic()[from].InFlight})
+	}
 	c.logger.Info(msg, "revision", committed.Revision, "switch_ms", res.SwitchMS, "actor", req.Actor)
 	c.count(func(k *Counters) {
 		switch {
@@ -251,7 +259,9 @@ func (c *Controller) move(ctx context.Context, req bluegreen.SwitchRequest, acti
 			Message: "post_switch hook failed (the switch stands): " + err.Error()})
 	}
 
+	stopProgress := c.drainProgress(req, from, committed.Revision, res.SwitchMS, swapped)
 	res.Drain = drain.Wait(ctx, c.drain)
+	stopProgress()
 	res.Message = fmt.Sprintf("%s; %s drained: %d in flight, %d finished, %d cut at the %s deadline (%.1f ms)",
 		msg, from, res.Drain.InFlight, res.Drain.Finished, res.Drain.Cancelled,
 		c.drain, res.Drain.DurationMS)
@@ -270,6 +280,41 @@ func (c *Controller) move(ctx context.Context, req bluegreen.SwitchRequest, acti
 		c.logger.Error("recording drain", "err", err)
 	}
 	return res, nil
+}
+
+// drainTick is how often a switch's Progress hears about the drain.
+const drainTick = 500 * time.Millisecond
+
+// drainProgress tells req.Progress, every drainTick until stop is called,
+// how many requests from still has in flight. stop returns once the last
+// report has been made: Progress is never called after it.
+func (c *Controller) drainProgress(req bluegreen.SwitchRequest, from bluegreen.Color, rev int64, switchMS float64, swapped time.Time) (stop func()) {
+	if req.Progress == nil {
+		return func() {}
+	}
+	done, exited := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(exited)
+		t := time.NewTicker(drainTick)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			n := c.router.Traffic()[from].InFlight
+			if n == 0 {
+				continue
+			}
+			req.Progress(bluegreen.SwitchProgress{Stage: bluegreen.SwitchDraining, From: from, To: req.To, Revision: rev,
+				SwitchMS: switchMS, InFlight: n, DrainMS: bluegreen.Milliseconds(c.now().Sub(swapped))})
+		}
+	}()
+	return func() {
+		close(done)
+		<-exited
+	}
 }
 
 // verbOf is an action's verb for a sentence: "roll back" for a rollback.

@@ -35,10 +35,12 @@ type GateConfig struct {
 // (so that a switch can require it) and records it in the history. A
 // failing check is not an error: the returned Verification says Passed
 // false and why. It fails with ECONFLICT when the color's release changed
-// while the checks ran (the result would describe another release).
+// while the checks ran (the result would describe another release); a
+// refusal is recorded.
 func (c *Controller) Verify(ctx context.Context, req bluegreen.VerifyRequest, onResult func(bluegreen.CheckResult)) (bluegreen.Verification, error) {
 	if !req.Color.Valid() {
-		return bluegreen.Verification{}, bluegreen.Errorf(bluegreen.EINVALID, "unknown color %q: want blue or green", req.Color)
+		return bluegreen.Verification{}, c.refuse(ctx, bluegreen.ActionVerify, "", req.Actor, "verification",
+			bluegreen.Errorf(bluegreen.EINVALID, "unknown color %.20q: want blue or green", req.Color))
 	}
 	// Like a deploy, a verification runs to its end and is recorded even if
 	// the caller goes away.
@@ -46,7 +48,7 @@ func (c *Controller) Verify(ctx context.Context, req bluegreen.VerifyRequest, on
 	st := c.State()
 	v := c.runVerification(ctx, st, req.Color, req.Actor, onResult)
 	if err := c.saveVerification(ctx, v, req.Reason, nil); err != nil {
-		return v, err
+		return v, c.refuse(ctx, bluegreen.ActionVerify, req.Color, req.Actor, "verification of "+string(req.Color), err)
 	}
 	return v, nil
 }
@@ -152,18 +154,20 @@ func (c *Controller) commitVerification(ctx context.Context, v bluegreen.Verific
 
 // Approve records that req.Actor approved the release req.Color runs now
 // (after manual QA). It fails with EREFUSED when the color runs no release
-// deployed by bluegreen.
+// deployed by bluegreen; the refusal is recorded.
 func (c *Controller) Approve(ctx context.Context, req bluegreen.ApproveRequest) (bluegreen.Approval, error) {
 	if !req.Color.Valid() {
-		return bluegreen.Approval{}, bluegreen.Errorf(bluegreen.EINVALID, "unknown color %q: want blue or green", req.Color)
+		return bluegreen.Approval{}, c.refuse(ctx, bluegreen.ActionApprove, "", req.Actor, "approval",
+			bluegreen.Errorf(bluegreen.EINVALID, "unknown color %.20q: want blue or green", req.Color))
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	cs := c.state.Colors[req.Color]
 	if cs.Release == nil {
-		return bluegreen.Approval{}, bluegreen.Errorf(bluegreen.EREFUSED,
-			"%s runs no release deployed by bluegreen: there is nothing to approve", req.Color)
+		c.mu.Unlock()
+		return bluegreen.Approval{}, c.refuse(ctx, bluegreen.ActionApprove, req.Color, req.Actor, "approval of "+string(req.Color),
+			bluegreen.Errorf(bluegreen.EREFUSED, "%s runs no release deployed by bluegreen: there is nothing to approve", req.Color))
 	}
+	defer c.mu.Unlock()
 	a := bluegreen.Approval{Color: req.Color, Deployment: cs.Release.Deployment, SHA: cs.Release.SHA,
 		By: actorOr(req.Actor), At: c.now().UTC(), Reason: req.Reason}
 	next := c.state.Clone()

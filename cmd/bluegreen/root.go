@@ -105,16 +105,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	code := exitCode(err)
-	if g.json() || wantsJSON(args) {
-		errCode := bluegreen.ErrorCode(err)
-		if code == exitUsage && errCode == bluegreen.EINTERNAL {
-			errCode = bluegreen.EINVALID // a usage error of the CLI's own
-		}
-		writeJSON(stdout, map[string]any{"error": map[string]string{
-			"code": errCode, "message": errText(err)}})
-	}
-	fmt.Fprintln(stderr, "bluegreen: "+errText(err))
+	printError(stdout, stderr, g.json() || wantsJSON(args), code, err)
 	return code
+}
+
+// printError prints the error a verb ended with, once, in the one place the
+// README's CLI reference names: with JSON output, as the object
+// {"error":{"code","message"}} on stdout (where a script reads the rest of
+// the output) and nothing on stderr; otherwise as one line
+// "bluegreen: <message>" on stderr.
+func printError(stdout, stderr io.Writer, asJSON bool, code int, err error) {
+	if !asJSON {
+		fmt.Fprintln(stderr, "bluegreen: "+errText(err))
+		return
+	}
+	errCode := bluegreen.ErrorCode(err)
+	if code == exitUsage && errCode == bluegreen.EINTERNAL {
+		errCode = bluegreen.EINVALID // a usage error of the CLI's own
+	}
+	_ = writeJSON(stdout, map[string]any{"error": map[string]string{
+		"code": errCode, "message": errText(err)}})
 }
 
 // wantsJSON reports whether args ask for JSON (-o json, --output=json,

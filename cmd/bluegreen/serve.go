@@ -264,6 +264,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 		}
 	}
 	ctl = controller.New(opts, state)
+	defer ctl.Close() // records the refusals still being counted, before the store closes
 	for c, what := range adopted {
 		logger.Info("app", "color", c, "found", what)
 		_ = store.Append(ctx, bluegreen.Event{Time: time.Now(), Actor: "bluegreen", Action: bluegreen.ActionProcess,
@@ -292,7 +293,10 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 	newAPIServer := func() *http.Server {
 		return &http.Server{
 			Handler: api.NewHandler(ctl, api.Options{Token: token, ColorPath: cfg.Router.ColorPath, Logger: logger,
-				Metrics: metricsHandler(rt, ctl), Tokens: store, Record: recorder(store, logger), HandOver: handOverHook}),
+				Metrics: metricsHandler(rt, ctl), Tokens: store, HandOver: handOverHook,
+				// Through the controller: the API's refusals are collapsed
+				// with its own.
+				Record: func(ev bluegreen.Event) { ctl.Record(context.Background(), ev) }}),
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       120 * time.Second,
 			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),

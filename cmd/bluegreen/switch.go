@@ -1,12 +1,14 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/bluegreen/bluegreen"
+	"github.com/bluegreen/bluegreen/api"
 )
 
 func newSwitchCmd(g *globals) *cobra.Command {
@@ -58,7 +60,10 @@ func newRollbackCmd(g *globals) *cobra.Command {
 }
 
 // runSwitch runs a switch or a rollback (verb), prints the result and
-// reports it to GitHub Actions.
+// reports it to GitHub Actions. On a terminal it shows the progress on
+// stderr (live after N ms, then the drain's in-flight counts). If the
+// connection ends after the request was sent, it asks the server what was
+// committed (recoverSwitch) instead of failing blind.
 func runSwitch(cmd *cobra.Command, g *globals, verb string, req bluegreen.SwitchRequest, timeout time.Duration) error {
 	ctx, cancel, err := withTimeout(cmd.Context(), timeout)
 	if err != nil {
@@ -70,24 +75,60 @@ func runSwitch(cmd *cobra.Command, g *globals, verb string, req bluegreen.Switch
 		return err
 	}
 	var res bluegreen.SwitchResult
-	if verb == "rollback" {
-		res, err = c.Rollback(ctx, req)
-	} else {
-		res, err = c.Switch(ctx, req)
+	// The newest event before the request: what the request committed, if
+	// its answer is lost, is recorded after it.
+	mark, err := newestEventID(ctx, c)
+	var live *bluegreen.SwitchProgress
+	if err == nil {
+		if isTerminal(g.stderr) {
+			req.Progress = func(p bluegreen.SwitchProgress) {
+				if p.Stage == bluegreen.SwitchLive {
+					live = &p
+				}
+				printSwitchProgress(g, p)
+			}
+		}
+		if verb == "rollback" {
+			res, err = c.Rollback(ctx, req)
+		} else {
+			res, err = c.Switch(ctx, req)
+		}
+	}
+	unknown := false
+	if errors.Is(err, api.ErrNoAnswer) && ctx.Err() == nil {
+		res, err = recoverSwitch(ctx, g, c, verb, req, mark, live, err)
+		unknown = err == nil
 	}
 	err = timedOut(ctx, timeout, err,
 		"the "+verb+" may still be running on the server (it is never abandoned half way): see bluegreen status")
 	if err == nil {
-		err = printSwitch(g, res)
+		err = printSwitch(g, res, unknown)
 	}
 	return g.reportCI(cmd.Context(), c, err, func(st *bluegreen.Status) *ghReport { return switchReport(verb, req, res, st) })
 }
 
-func printSwitch(g *globals, res bluegreen.SwitchResult) error {
-	if g.json() {
-		return writeJSON(g.stdout, res)
+// printSwitchProgress prints a step of a switch on stderr.
+func printSwitchProgress(g *globals, p bluegreen.SwitchProgress) {
+	switch p.Stage {
+	case bluegreen.SwitchLive:
+		fmt.Fprintf(g.stderr, "live on %s after %.2f ms (revision %d); %s has %d in flight, draining ...\n",
+			p.To, p.SwitchMS, p.Revision, p.From, p.InFlight)
+	case bluegreen.SwitchDraining:
+		fmt.Fprintf(g.stderr, "  %s draining: %d in flight after %.1f s\n", p.From, p.InFlight, p.DrainMS/1000)
 	}
-	if !res.Changed {
+}
+
+// printSwitch prints the result of a switch. unknown says its figures are
+// unknown (the answer was lost; recoverSwitch learnt the outcome from the
+// history): only the colors, the revision and the message are known.
+func printSwitch(g *globals, res bluegreen.SwitchResult, unknown bool) error {
+	if g.json() {
+		return writeJSON(g.stdout, struct {
+			bluegreen.SwitchResult
+			FiguresUnknown bool `json:"figures_unknown,omitempty"`
+		}{res, unknown})
+	}
+	if !res.Changed || unknown {
 		fmt.Fprintln(g.stdout, res.Message)
 		return nil
 	}
