@@ -95,6 +95,16 @@ type Router struct {
 	// header lines (431). The same on every data path.
 	MaxHeaderBytes, MaxURILength int64
 	MaxHeaders                   int
+	// BufferRequests reads each request body whole before the app sees
+	// the request; BufferMemory of it in memory, the rest in a temp file
+	// in the state directory; the whole body within BodyDeadline.
+	BufferRequests bool
+	BufferMemory   int64
+	BodyDeadline   time.Duration
+	// BufferResponses reads answers with a length up to
+	// BufferResponseMax from the app at its speed, whatever the client's.
+	BufferResponses   bool
+	BufferResponseMax int64
 	// MaxConnections caps the client connections each listener holds
 	// open (0: derived from the file descriptor limit).
 	MaxConnections int
@@ -185,6 +195,11 @@ func DefaultRouter() Router {
 		MaxURILength:      8 << 10,
 		MaxHeaders:        100,
 		MemoryLimit:       512 << 20,
+		BufferRequests:    true,
+		BufferResponses:   true,
+		BufferResponseMax: 8 << 20,
+		BufferMemory:      64 << 10,
+		BodyDeadline:      5 * time.Minute,
 		DataPath:          DataPathLoop,
 	}
 }

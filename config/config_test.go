@@ -144,6 +144,7 @@ func TestFullConfig(t *testing.T) {
 	wantRouter := Router{ColorPath: "/color", ColorHeader: false, DrainTimeout: 90 * time.Second,
 		ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute, BodyTimeout: 15 * time.Second, ConnectTimeout: 250 * time.Millisecond,
 		MaxRequestBody: 10 << 20, MaxHeaderBytes: 16 << 10, MaxURILength: 4096, MaxHeaders: 50, UnderscoresInHeaders: true, MaxConnections: 5000, MemoryLimit: 1 << 30,
+		BufferRequests: false, BufferMemory: 8 << 10, BodyDeadline: 90 * time.Second, BufferResponses: false, BufferResponseMax: 1 << 20,
 		TrustForwardedHeaders: true, DataPath: DataPathStandard, EventLoops: 3}
 	if c.Router != wantRouter {
 		t.Errorf("Router = %+v\nwant     %+v", c.Router, wantRouter)

@@ -49,6 +49,19 @@ router:
   max_header_bytes: 32KiB
   max_uri_length: 8KiB
   max_headers: 100
+  # Request bodies are read whole before the app sees the request (as
+  # nginx does), so a slow upload never holds an app worker: buffer_memory
+  # of each in memory, the rest in a temp file in the state directory; the
+  # whole body within body_deadline (408 after it).
+  buffer_requests: true
+  buffer_memory: 64KiB
+  body_deadline: 5m
+  # Answers with a length up to buffer_response_max are read from the app at
+  # its speed and handed to slow clients from memory or a temp file, so a
+  # slow reader never holds an app worker either. Answers without a length,
+  # text/event-stream and "X-Accel-Buffering: no" stream as they come.
+  buffer_responses: true
+  buffer_response_max: 8MiB
   # Client connections each listener holds open; more wait in the kernel's
   # listen backlog. 0: derived from the file descriptor limit, keeping the
   # rest for upstream connections and the API.

@@ -25,6 +25,16 @@ type bodyClock struct {
 	c        *call         // the call whose body is read; nil when off
 	timeout  time.Duration // while on
 	deadline time.Time     // the last deadline set while on
+	cutAll   bool          // cut: reads fail at once until stop
+}
+
+// cut makes the read in progress, and every read until stop, fail at
+// once (a request body past Options.BodyDeadline).
+func (k *bodyClock) cut() {
+	k.mu.Lock()
+	k.cutAll = true
+	_ = k.nc.SetReadDeadline(time.Unix(1, 0))
+	k.mu.Unlock()
 }
 
 // start times the reads for c's body.
@@ -44,6 +54,7 @@ func (k *bodyClock) stop(lift bool) {
 		_ = k.nc.SetReadDeadline(time.Time{})
 	}
 	k.c = nil
+	k.cutAll = false
 	k.on.Store(false)
 	k.mu.Unlock()
 }
@@ -65,7 +76,7 @@ func (k *bodyClock) beforeRead() {
 	}
 	k.mu.Lock()
 	if c := k.c; c != nil {
-		if c.Err() != nil {
+		if c.Err() != nil || k.cutAll {
 			_ = k.nc.SetReadDeadline(time.Unix(1, 0))
 		} else {
 			k.deadline = time.Now().Add(k.timeout)

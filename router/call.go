@@ -361,6 +361,12 @@ func (c *call) fail(w http.ResponseWriter, err error) {
 	case (c.body != nil && c.body.exceeded.Load()) || errors.As(err, &tooLarge):
 		c.refuse(http.StatusRequestEntityTooLarge)
 		c.rt.writeError(w, c.color, c.status, bodyTooLarge, true)
+	case errors.Is(err, errSpool):
+		// The router's own failure, not the app's: it does not count
+		// against the color.
+		c.refuse(http.StatusInternalServerError)
+		c.log(slog.LevelError, "buffering a request body", err)
+		c.rt.writeError(w, c.color, c.status, spoolFailed, true)
 	case cause == errDrainDeadline:
 		c.status = http.StatusGatewayTimeout
 		c.log(slog.LevelInfo, "request cut at the drain deadline", err)
@@ -478,6 +484,7 @@ type clientBody struct {
 	timeout time.Duration
 	started bool
 	ended   bool
+	cutAll  atomic.Bool // cut: every read from now on fails at once
 }
 
 func (b *clientBody) Read(p []byte) (int, error) {
@@ -492,7 +499,7 @@ func (b *clientBody) Read(p []byte) (int, error) {
 		}
 	} else if d := time.Now().Add(b.timeout); b.ctl.SetReadDeadline(d) == nil {
 		deadline = d
-		if b.c.Err() != nil {
+		if b.c.Err() != nil || b.cutAll.Load() {
 			// The call ended (a drain cut it, the client left) and may
 			// have moved the deadline into the past just before the line
 			// above moved it forward: the read must not wait.
@@ -526,6 +533,18 @@ func (b *clientBody) Read(p []byte) (int, error) {
 }
 
 func (b *clientBody) Close() error { return b.rc.Close() }
+
+// cut ends the reading of the body now, as too slow (Options.BodyDeadline):
+// the read in progress, or the next, fails and the call is answered 408.
+func (b *clientBody) cut() {
+	b.c.slowBody.Store(true)
+	b.cutAll.Store(true)
+	if b.clock != nil {
+		b.clock.cut()
+	} else {
+		_ = b.ctl.SetReadDeadline(time.Unix(1, 0))
+	}
+}
 
 // limitedBody is http.MaxBytesReader with a flag the error path can read:
 // the transport may report a body read error in several shapes, but the

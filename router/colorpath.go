@@ -29,6 +29,7 @@ var (
 	connectRefused   = newErrorBody("bluegreen: CONNECT is not forwarded (this is a reverse proxy)\n")
 	bodyTooLarge     = newErrorBody("bluegreen: request body too large\n")
 	badRequestBody   = newErrorBody("bluegreen: the request body could not be read (malformed or cut short)\n")
+	spoolFailed      = newErrorBody("bluegreen: the request body could not be buffered\n")
 	slowRequestBody  = newErrorBody("bluegreen: the rest of the request body did not come in time\n")
 )
 

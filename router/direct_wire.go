@@ -3,6 +3,7 @@ package router
 import (
 	"bufio"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -194,7 +195,7 @@ func (e *directEngine) writeBody(bw *bufio.Writer, x *exchange) error {
 func skipResponseHeader(k string) bool {
 	switch k {
 	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
-		"Te", "Trailer", "Transfer-Encoding", "Upgrade":
+		"Te", "Trailer", "Transfer-Encoding", "Upgrade", "X-Accel-Buffering":
 		return true
 	}
 	return false
@@ -278,6 +279,25 @@ func (e *directEngine) respond(w http.ResponseWriter, x *exchange, res *http.Res
 	}
 	if flusher != nil && (eventStream || announced > 0) {
 		flusher.Flush() // the head at once (and chunked framing for trailers)
+	}
+	if x.req.Method != http.MethodHead && c.rt.buffered(res.ContentLength, noBuffering(res.Header)) {
+		// Read the answer at the app's speed, give the connection back,
+		// then hand the answer to the client at its own.
+		sp, err := spoolBody(res.Body, c.rt.opts.BufferMemory, c.rt.opts.TempDir)
+		if err != nil {
+			c.log(slog.LevelWarn, "upstream response body broken", err)
+			x.abandon()
+			panic(http.ErrAbortHandler)
+		}
+		defer sp.Close()
+		x.finish(res)
+		buf := e.buffers.Get()
+		err = copyBody(w, sp, buf, nil)
+		e.buffers.Put(buf)
+		if err != nil {
+			panic(http.ErrAbortHandler)
+		}
+		return
 	}
 	buf := e.buffers.Get()
 	err := copyBody(w, res.Body, buf, flusher)

@@ -159,6 +159,7 @@ type lexch struct {
 	headDone bool // the response head went to the client
 	framing  int
 	left     int64 // bodyLength: bytes still to come
+	buffered bool  // the answer is read at the app's speed (Options.BufferResponses)
 	chunks   chunkScanner
 	resClose bool // the upstream asked to close
 	noReuse  bool
@@ -169,11 +170,42 @@ type lexch struct {
 type obuf struct {
 	b   []byte
 	off int
+	// spill holds what comes after b once a buffered answer outgrew its
+	// memory (spill): bytes fr to fw of an unlinked temp file. While it is
+	// open, b is never empty but when everything went out.
+	spill  *os.File
+	fr, fw int64
 }
 
 func (o *obuf) pending() []byte { return o.b[o.off:] }
-func (o *obuf) empty() bool     { return o.off == len(o.b) }
+func (o *obuf) empty() bool     { return o.off == len(o.b) && o.spill == nil }
 func (o *obuf) add(p []byte)    { o.b = append(o.b, p...) }
+
+// addBuffered is add for a buffered answer (Options.BufferResponses): past
+// mem bytes in memory, the rest goes to a temp file in dir, read back as
+// the client takes what is in memory.
+func (o *obuf) addBuffered(p []byte, mem int, dir string) error {
+	if o.spill == nil && len(o.b)-o.off+len(p) <= mem {
+		o.add(p)
+		return nil
+	}
+	if o.spill == nil {
+		if len(o.b) == o.off { // nothing waits in memory: keep the invariant
+			o.add(p)
+			return nil
+		}
+		f, err := os.CreateTemp(dir, "bluegreen-answer-*")
+		if err != nil {
+			return err
+		}
+		_ = os.Remove(f.Name()) // unlinked: a crash leaves nothing
+		o.spill, o.fr, o.fw = f, 0, 0
+	}
+	n, err := o.spill.WriteAt(p, o.fw)
+	o.fw += int64(n)
+	return err
+}
+
 func (o *obuf) consume(n int) {
 	o.off += n
 	if o.off == len(o.b) {
@@ -183,8 +215,38 @@ func (o *obuf) consume(n int) {
 			o.b = o.b[:0]
 		}
 		o.off = 0
+		if o.spill != nil {
+			o.refill()
+		}
 	}
 }
+
+// refill moves the next part of the spill file into memory, and closes the
+// file once it is all read (or cannot be: the answer is then cut short,
+// and the client sees the connection close early).
+func (o *obuf) refill() {
+	k := min(o.fw-o.fr, spillChunk)
+	if cap(o.b) < int(k) {
+		o.b = make([]byte, 0, spillChunk)
+	}
+	n, err := o.spill.ReadAt(o.b[:k], o.fr)
+	o.b = o.b[:n]
+	o.fr += int64(n)
+	if err != nil && n < int(k) || o.fr == o.fw {
+		o.drop()
+	}
+}
+
+// drop closes the spill file.
+func (o *obuf) drop() {
+	if o.spill != nil {
+		o.spill.Close()
+		o.spill, o.fr, o.fw = nil, 0, 0
+	}
+}
+
+// spillChunk is how much of a spilled answer is read back at a time.
+const spillChunk = 64 << 10
 
 const (
 	epollIn  = syscall.EPOLLIN
@@ -507,6 +569,7 @@ func (l *evloop) closeClient(c *lconn) {
 	l.unregister(c.fd)
 	syscall.Close(c.fd)
 	c.fd = -1
+	c.out.drop()
 	delete(l.conns, c)
 	l.srv.loopClosed(c.id)
 }
@@ -738,6 +801,10 @@ func (l *evloop) nextRequest(c *lconn) bool {
 			return false
 		}
 		if b, r, ok := appendRawRequest(c.head[:0], head, l.rt.opts.ColorPath, c.remote, l.rt.fw); ok {
+			if l.mustBuffer(c, n, r.length) {
+				l.handOff(c) // the goroutine path buffers the body
+				return false
+			}
 			c.head = b
 			l.begun(c, n)
 			l.startRaw(c, r)
@@ -746,7 +813,7 @@ func (l *evloop) nextRequest(c *lconn) bool {
 		l.rd.Reset(head)
 		l.br.Reset(&l.rd)
 		req, err := http.ReadRequest(l.br)
-		if err != nil || !fastRequest(req) || !plain(req) || len(req.TransferEncoding) > 0 {
+		if err != nil || !fastRequest(req) || !plain(req) || len(req.TransferEncoding) > 0 || l.mustBuffer(c, n, req.ContentLength) {
 			l.handOff(c)
 			return false
 		}
@@ -754,6 +821,15 @@ func (l *evloop) nextRequest(c *lconn) bool {
 		l.start(c, req)
 		return true
 	}
+}
+
+// mustBuffer reports whether a request whose head is c.in's first n bytes
+// and whose body is length bytes must be buffered (Options.BufferRequests)
+// and is not all in c.in yet: the loop streams bodies, so the goroutine
+// path takes the connection and buffers it. A body that came with its
+// head is forwarded at once, which is buffering already.
+func (l *evloop) mustBuffer(c *lconn, n int, length int64) bool {
+	return l.rt.opts.BufferRequests && length > int64(len(c.in)-n)
 }
 
 // begun drops a request's head of n bytes from c's input and marks the
@@ -1188,8 +1264,9 @@ func (l *evloop) progress(x *lexch) bool {
 				return false
 			}
 		}
-		// Response side: read only when the client took what came before.
-		if conn.out.empty() && u.readable {
+		// Response side: read only when the client took what came before,
+		// unless the answer is buffered (read at the app's speed).
+		if (conn.out.empty() || x.buffered) && u.readable {
 			if !l.readUpstreamResponse(x) {
 				return conn.fd >= 0
 			}
@@ -1377,6 +1454,7 @@ func (l *evloop) parseHead(x *lexch) bool {
 				b = appendHeader(b, "Transfer-Encoding", "chunked")
 			case h.length >= 0:
 				x.framing, x.left = bodyLength, h.length
+				x.buffered = l.rt.buffered(h.length, h.noBuffer)
 			default:
 				x.framing = bodyToClose
 				b = appendHeader(b, "Transfer-Encoding", "chunked")
@@ -1430,6 +1508,7 @@ func (l *evloop) parseHead(x *lexch) bool {
 				x.chunks = chunkScanner{}
 			case res.ContentLength >= 0:
 				x.framing, x.left = bodyLength, res.ContentLength
+				x.buffered = l.rt.buffered(res.ContentLength, noBuffering(res.Header))
 			default:
 				x.framing = bodyToClose
 				h["Transfer-Encoding"] = chunkedValue
@@ -1516,7 +1595,16 @@ func (l *evloop) forwardBody(x *lexch, data []byte) bool {
 			take = x.left
 			x.noReuse = true // bytes after the body: the connection is out of step
 		}
-		conn.out.add(data[:take])
+		if x.buffered {
+			if err := conn.out.addBuffered(data[:take], l.rt.opts.BufferMemory, l.rt.opts.TempDir); err != nil {
+				x.c.log(slog.LevelError, "buffering an answer", err)
+				l.abort(x)
+				l.closeClient(conn)
+				return false
+			}
+		} else {
+			conn.out.add(data[:take])
+		}
 		x.left -= take
 		if x.left == 0 {
 			l.end(x)

@@ -14,6 +14,9 @@ type rawHead struct {
 	length  int64 // Content-Length, or -1 when there is none
 	chunked bool  // Transfer-Encoding: chunked
 	close   bool  // the upstream closes the connection after this response
+	// noBuffer: the answer must stream (text/event-stream, or the app
+	// said "X-Accel-Buffering: no", which is not passed on).
+	noBuffer bool
 }
 
 // appendRawHead parses an upstream's response head (status line to blank
@@ -96,6 +99,11 @@ func appendRawHead(dst, head []byte, isHead, dropColor bool) (_ []byte, h rawHea
 			continue
 		case bytes.EqualFold(name, hdrTrailer):
 			return fail()
+		case bytes.EqualFold(name, hdrAccelBuffering):
+			h.noBuffer = h.noBuffer || bytes.EqualFold(value, tokenNo)
+			continue
+		case bytes.EqualFold(name, hdrContentType):
+			h.noBuffer = h.noBuffer || eventStream(value)
 		case hopByHop(name), dropColor && bytes.EqualFold(name, hdrColor):
 			continue
 		}
@@ -181,6 +189,9 @@ var (
 	hdrTransferEncoding = []byte("Transfer-Encoding")
 	hdrConnection       = []byte("Connection")
 	hdrTrailer          = []byte("Trailer")
+	hdrAccelBuffering   = []byte("X-Accel-Buffering")
+	hdrContentType      = []byte("Content-Type")
+	tokenNo             = []byte("no")
 	hdrColor            = []byte(headerColor)
 	tokenChunked        = []byte("chunked")
 	tokenClose          = []byte("close")

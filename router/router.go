@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -59,6 +60,21 @@ type Options struct {
 	// the connection, on every path (bodyClock), so a chunk trickling in
 	// steadily passes. Default DefaultBodyTimeout.
 	BodyTimeout time.Duration
+	// BufferRequests reads each request body whole before the app sees
+	// the request (see buffer.go): in memory up to BufferMemory (default
+	// DefaultBufferMemory), the rest in a temp file in TempDir (default
+	// os.TempDir()), the whole body within BodyDeadline (default
+	// DefaultBodyDeadline; 408 after it). Upgrades are not buffered.
+	BufferRequests bool
+	BufferMemory   int
+	BodyDeadline   time.Duration
+	TempDir        string
+	// BufferResponses reads an answer with a length up to
+	// BufferResponseMax (default DefaultBufferResponseMax) from the app at
+	// the app's speed (see buffer.go): BufferMemory of it in memory, the
+	// rest in a temp file in TempDir. Other answers stream.
+	BufferResponses   bool
+	BufferResponseMax int64
 	// TrustForwarded keeps the client's X-Forwarded-For (appending the
 	// client address), X-Forwarded-Host, X-Forwarded-Proto and Forwarded
 	// headers; set it only behind a proxy you trust. When false they are
@@ -154,6 +170,18 @@ func New(opts Options, live bluegreen.Color, upstreams map[bluegreen.Color][]str
 	}
 	if opts.ReadHeaderTimeout <= 0 {
 		opts.ReadHeaderTimeout = DefaultReadHeaderTimeout
+	}
+	if opts.BufferMemory <= 0 {
+		opts.BufferMemory = DefaultBufferMemory
+	}
+	if opts.BufferResponseMax <= 0 {
+		opts.BufferResponseMax = DefaultBufferResponseMax
+	}
+	if opts.BodyDeadline <= 0 {
+		opts.BodyDeadline = DefaultBodyDeadline
+	}
+	if opts.TempDir == "" {
+		opts.TempDir = os.TempDir()
 	}
 	if opts.BodyTimeout <= 0 {
 		opts.BodyTimeout = DefaultBodyTimeout
@@ -366,6 +394,7 @@ func (rt *Router) serve(w http.ResponseWriter, req *http.Request, preview bool) 
 			req.Body = c.body
 		}
 	}
+	var body *clientBody
 	if req.Body != nil && req.Body != http.NoBody {
 		// Each read of the body has BodyTimeout, and a body that cannot
 		// be read is noted as the client's fault. On a copy of the
@@ -387,6 +416,7 @@ func (rt *Router) serve(w http.ResponseWriter, req *http.Request, preview bool) 
 		}
 		r2.Body = cb
 		req = r2
+		body = cb
 	}
 
 	if c.gen != nil {
@@ -394,6 +424,15 @@ func (rt *Router) serve(w http.ResponseWriter, req *http.Request, preview bool) 
 		// its deadline.
 		c.reg = true
 		c.gen.register(c, c.seq)
+	}
+	if body != nil && rt.opts.BufferRequests && req.Header["Upgrade"] == nil {
+		r2, sp, err := rt.bufferRequest(req, c, body)
+		if err != nil {
+			c.fail(w, err)
+			return
+		}
+		defer sp.Close()
+		req = r2
 	}
 	rt.eng.forward(w, req, c)
 }

@@ -121,6 +121,12 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 	if err := checkStateFile(cfg.StateDir); err != nil {
 		return err
 	}
+	// Buffered request bodies past router.buffer_memory go to unlinked
+	// temp files here.
+	bodyTempDir := filepath.Join(cfg.StateDir, "tmp")
+	if err := os.MkdirAll(bodyTempDir, 0o700); err != nil {
+		return fmt.Errorf("making the directory for buffered request bodies: %w", err)
+	}
 	gogc := tuneGC()
 	memLimit := tuneMemory(cfg.Router.MemoryLimit)
 	nofile := fileLimit()
@@ -169,6 +175,12 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 		MaxURILength:         int(cfg.Router.MaxURILength),
 		MaxHeaders:           cfg.Router.MaxHeaders,
 		UnderscoresInHeaders: cfg.Router.UnderscoresInHeaders,
+		BufferRequests:       cfg.Router.BufferRequests,
+		BufferMemory:         int(cfg.Router.BufferMemory),
+		BodyDeadline:         cfg.Router.BodyDeadline,
+		BufferResponses:      cfg.Router.BufferResponses,
+		BufferResponseMax:    cfg.Router.BufferResponseMax,
+		TempDir:              bodyTempDir,
 		ConnectTimeout:       cfg.Router.ConnectTimeout,
 		ReadHeaderTimeout:    cfg.Router.ReadHeaderTimeout,
 		IdleTimeout:          cfg.Router.IdleTimeout,

@@ -21,7 +21,10 @@ import (
 func TestBackupWhileWriting(t *testing.T) {
 	dir := t.TempDir()
 	s := openStore(t, filepath.Join(dir, "state.db"))
-	st, err := s.Commit(t.Context(), sampleState(0))
+	// One event before the writer starts: the first backup may be taken
+	// before the writer's first append, and must find one all the same.
+	st, err := s.Commit(t.Context(), sampleState(0), bluegreen.Event{Time: time.Now(), Actor: "writer",
+		Action: bluegreen.ActionSwitch, Color: bluegreen.Blue, Outcome: bluegreen.OutcomeOK})
 	if err != nil {
 		t.Fatal(err)
 	}
