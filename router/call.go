@@ -388,8 +388,8 @@ func (c *call) fail(w http.ResponseWriter, err error) {
 		c.log(slog.LevelDebug, "client gone", err)
 		if !isOwnWriter(w) {
 			// net/http would answer 200 with an empty body once the
-			// handler returns without writing (a client that only
-			// half-closed would read it): abort the response instead.
+			// handler returns without writing (a client still reading
+			// would take it for the answer): abort the response instead.
 			panic(http.ErrAbortHandler)
 		}
 	case c.badBody.Load():

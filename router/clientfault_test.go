@@ -78,7 +78,7 @@ func TestRouterAnswersDoNotCountAgainstTheColor(t *testing.T) {
 				t.Fatal(err)
 			}
 			recv(t, arrived, 5*time.Second, "the request to reach the app")
-			conn.Close()
+			resetClose(t, conn)
 
 			want := int64(len(cases) + 1)
 			waitFor(t, 5*time.Second, fmt.Sprintf("%d client errors", want), func() bool {

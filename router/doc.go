@@ -33,6 +33,21 @@
 // counts as in flight until its handler returns, after its streamed body or
 // upgraded connection ended.
 //
+// Client gone, and half-closed. A client is gone when a read of its
+// connection fails (a reset) or a write of its answer fails; a connection
+// that ends in the middle of a head or body is cut as well (the request is
+// dropped, or refused for its broken body). An end of stream after a whole
+// request (head and body) is a half-close (shutdown(SHUT_WR), nc -N), as
+// haproxy takes it: the exchange goes on, the answer is written (and any
+// complete request sent before the end is answered too), then the connection
+// closes. A plain close looks the same to the router (TCP carries a FIN
+// either way), so its request runs to its end; the answer meets the reset.
+// Each data path does this: the event loop (readClient tells an end of
+// stream from an error), router.Server's client-gone watch (an end of stream
+// is not a client gone), and net/http's, whose background read would cancel
+// the request at the end of stream: the replaying connection it reads holds
+// that read until net/http aborts it.
+//
 // The seam. Bookkeeping (tables, generations, drains, counters) does not
 // know how bytes move. It hands each request to an engine ("forward this
 // request to this upstream"), whose hooks report the response status back.

@@ -30,6 +30,7 @@ type headFollower struct {
 
 	// The reading side.
 	state  int // followHead, followLength, followChunks or followStopped
+	heads  int // heads found
 	head   []byte
 	left   int64
 	chunks chunkScanner
@@ -88,6 +89,7 @@ func (f *headFollower) feed(p []byte) {
 			}
 			p = p[n-before:]
 			head := f.head[:n]
+			f.heads++
 			v := vetHead(head, f.lim)
 			fr := framingOf(head)
 			last := v.status != 0 || fr.tunnel || fr.bad
@@ -129,6 +131,13 @@ func (f *headFollower) feed(p []byte) {
 			}
 		}
 	}
+}
+
+// between reports whether every byte fed so far belongs to a whole
+// request, head and body: at least one head was found, and nothing of
+// the next has come. Called by the reading side only.
+func (f *headFollower) between() bool {
+	return f.heads > 0 && f.state == followHead && len(f.head) == 0
 }
 
 func (f *headFollower) stop() {

@@ -193,6 +193,16 @@ func rawConn(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
 	return c, bufio.NewReader(c)
 }
 
+// resetClose closes conn with a reset (SO_LINGER 0) instead of an end of
+// stream: a client gone, where a plain close is a half-close.
+func resetClose(t *testing.T, conn net.Conn) {
+	t.Helper()
+	if err := conn.(*net.TCPConn).SetLinger(0); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+}
+
 // readHead reads a status line and headers up to the blank line and
 // returns them as one string.
 // sendRaw writes raw on a new connection to addr and reads one response

@@ -101,7 +101,8 @@ type lconn struct {
 
 	readable bool // edge-triggered: unread bytes (or the end) may be waiting
 	rdhup    bool // the peer closed its side: read until 0
-	eof      bool
+	eof      bool // the client's end of stream (or a read error) was read
+	broken   bool // with eof: a read error (a reset), not an end of stream
 	served   int
 	x        *lexch
 	hdr      http.Header // reused by each own answer and response head
@@ -637,7 +638,9 @@ func (l *evloop) clientEvent(c *lconn, ev uint32) {
 }
 
 // readClient reads into c.in's free space. It returns false when the
-// connection is over (end of stream or error, c.eof set).
+// client sends no more: c.eof is set, and c.broken too when the read
+// failed (a reset) rather than reaching the end of stream (a half-close,
+// after which the client may still read the answer).
 func (l *evloop) readClient(c *lconn) bool {
 	free := c.in[len(c.in):cap(c.in)]
 	if len(free) == 0 {
@@ -658,6 +661,9 @@ func (l *evloop) readClient(c *lconn) bool {
 		return true
 	}
 	c.eof, c.readable = true, false
+	if err != nil {
+		c.broken = true
+	}
 	return false
 }
 
@@ -844,6 +850,12 @@ func (l *evloop) begun(c *lconn, n int) {
 // readMore reads what the socket has for a request head. It returns false
 // when there is nothing now, or the connection ended (and is closed).
 func (l *evloop) readMore(c *lconn) bool {
+	if c.eof {
+		// The client half-closed during the request before: it sends
+		// no more, and what it sent has been served.
+		l.closeClient(c)
+		return false
+	}
 	if !c.readable {
 		return false
 	}
@@ -1284,7 +1296,10 @@ func (l *evloop) progress(x *lexch) bool {
 
 // watchClient reads what the client sends while its request is served (a
 // pipelined request, or the end of stream). It returns false when the
-// client went away.
+// client went away: a reset. An end of stream after the whole request is
+// a half-close, as haproxy takes it: the exchange goes on and the answer
+// is written; the connection closes after it (readMore), once any
+// complete request read before the end is served.
 func (l *evloop) watchClient(x *lexch) bool {
 	conn := x.cl
 	if x.bodyLeft > 0 {
@@ -1292,8 +1307,11 @@ func (l *evloop) watchClient(x *lexch) bool {
 	}
 	for conn.readable && len(conn.in) < cap(conn.in) {
 		if !l.readClient(conn) {
-			l.clientGone(conn)
-			return false
+			if conn.broken {
+				l.clientGone(conn)
+				return false
+			}
+			break
 		}
 	}
 	return true

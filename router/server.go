@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -34,7 +35,9 @@ import (
 // It watches for the client going away only once a request without a body
 // has run for clientGoneAfter (most are answered sooner). For a request
 // with a body, a client that goes away is noticed while its body is read,
-// or else only when the answer is written.
+// or else only when the answer is written. A client that only ends its
+// side after a whole request (a half-close) is not gone: it gets its
+// answer, then the connection closes.
 //
 // The zero value is not usable: get one from Router.NewServer. Set
 // ConnState before Serve.
@@ -140,6 +143,7 @@ func newServer(h http.Handler, readHeaderTimeout, idleTimeout time.Duration, log
 			// The connection was reported new when it was accepted, and
 			// as the net.Conn accepted, not the replaying wrapper.
 			if rc, ok := c.(*replayConn); ok {
+				rc.active.Store(st == http.StateActive)
 				c = rc.ident()
 			}
 			if st != http.StateNew && s.ConnState != nil {
@@ -515,7 +519,7 @@ type fastConn struct {
 	clock  bodyClock // times c.br's reads of a request body
 
 	// The client-gone watch of the request in progress (watchGone).
-	gone       atomic.Bool // the client closed: no more requests
+	gone       atomic.Bool // the client reset the connection: no more requests
 	reqCancel  canceler    // the request's in progress; under watchMu
 	watchTimer *time.Timer
 	watchWG    sync.WaitGroup // the timer's func, from arming to its return
@@ -933,7 +937,8 @@ var errClientGone = errors.New("bluegreen: the client closed the connection")
 
 // watchGone arms the watch for the current request: after clientGoneAfter,
 // a read on the connection (a Peek, which keeps any bytes for the next
-// request) tells when the client hangs up, and then marks the connection
+// request) tells when the client hangs up (a reset; an end of stream is a
+// half-close, which still gets its answer), and then marks the connection
 // gone and cancels the request (and its upstream exchange) through its
 // canceler (cancelOnGone). It replaces net/http's background read, which
 // runs for every request.
@@ -964,7 +969,10 @@ func (c *fastConn) watchRead() {
 	c.watchMu.Unlock()
 	_, err := c.br.Peek(1)
 	c.watchMu.Lock()
-	gone := err != nil && !c.aborting
+	// An end of stream is a half-close (shutdown(SHUT_WR), nc -N): the
+	// request was read whole, so it is answered, and the next readHead
+	// meets the end and closes. A read error (a reset) is the client gone.
+	gone := err != nil && err != io.EOF && !c.aborting
 	if gone {
 		c.gone.Store(true)
 	}
@@ -999,6 +1007,23 @@ func (c *fastConn) stopWatching() {
 }
 
 // replayConn reads pending before the connection itself.
+//
+// On the connection handed to net/http (follow set) it also keeps a
+// half-closed client's request alive. net/http reads the connection in the
+// background while a request is served, and cancels the request's context
+// when that read fails, an end of stream included; but an end of stream
+// after a whole request is a half-close (shutdown(SHUT_WR), nc -N), whose
+// client waits for the answer (haproxy answers it). So a read that meets
+// the end of stream while net/http serves a request (ConnState active)
+// whose head and body were all read (the follower is between requests)
+// is held instead: it returns, with a timeout error, when net/http aborts
+// it by setting a read deadline in the past (abortPendingRead, which
+// expects exactly that), or when the deadline it set passes, or with an
+// error when the connection is closed. Reads after that find the end of
+// stream again and report it, except during the next request's service
+// (a pipelined one, read before the end): net/http answers every request
+// it has, then closes. A reset is no end of stream: it is reported at
+// once, and cancels the request as before.
 type replayConn struct {
 	net.Conn
 	pending []byte
@@ -1007,6 +1032,12 @@ type replayConn struct {
 	// follow, on the connection handed to net/http, vets each head
 	// net/http reads (headFollower).
 	follow *headFollower
+
+	active   atomic.Bool // net/http serves a request (ConnState)
+	mu       sync.Mutex
+	deadline time.Time     // the read deadline last set
+	wake     chan struct{} // closed when the deadline changes or the conn closes
+	closed   bool
 }
 
 // newReplayConn returns conn with pending read first; id is the
@@ -1046,7 +1077,89 @@ func (r *replayConn) Read(p []byte) (int, error) {
 	if r.follow != nil && n > 0 {
 		r.follow.feed(p[:n])
 	}
+	if n == 0 && err == io.EOF && r.follow != nil && r.active.Load() && r.follow.between() {
+		return 0, r.holdEOF()
+	}
 	return n, err
+}
+
+// holdEOF holds a read that met a half-close's end of stream until
+// net/http aborts it with a read deadline in the past, the deadline
+// passes, or the connection is closed (see replayConn).
+func (r *replayConn) holdEOF() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for {
+		if r.closed {
+			return net.ErrClosed
+		}
+		var expiry *time.Timer
+		var expired <-chan time.Time
+		if !r.deadline.IsZero() {
+			left := time.Until(r.deadline)
+			if left <= 0 {
+				return os.ErrDeadlineExceeded
+			}
+			expiry = time.NewTimer(left)
+			expired = expiry.C
+		}
+		if r.wake == nil {
+			r.wake = make(chan struct{})
+		}
+		wake := r.wake
+		r.mu.Unlock()
+		select {
+		case <-wake:
+		case <-expired:
+		}
+		if expiry != nil {
+			expiry.Stop()
+		}
+		r.mu.Lock()
+	}
+}
+
+// woken records a change of the read deadline, or the close, for a held
+// read (holdEOF). r.mu is held.
+func (r *replayConn) woken() {
+	if r.wake != nil {
+		close(r.wake)
+		r.wake = nil
+	}
+}
+
+// SetReadDeadline sets the connection's read deadline, which also ends a
+// held read (holdEOF) when it is in the past or passes.
+func (r *replayConn) SetReadDeadline(t time.Time) error {
+	if r.follow != nil {
+		r.mu.Lock()
+		r.deadline = t
+		r.woken()
+		r.mu.Unlock()
+	}
+	return r.Conn.SetReadDeadline(t)
+}
+
+// SetDeadline sets both deadlines; the read one as SetReadDeadline.
+func (r *replayConn) SetDeadline(t time.Time) error {
+	if r.follow != nil {
+		r.mu.Lock()
+		r.deadline = t
+		r.woken()
+		r.mu.Unlock()
+	}
+	return r.Conn.SetDeadline(t)
+}
+
+// Close closes the connection and ends a held read with net.ErrClosed.
+func (r *replayConn) Close() error {
+	if r.follow != nil {
+		r.mu.Lock()
+		r.closed = true
+		r.woken()
+		r.mu.Unlock()
+	}
+	return r.Conn.Close()
 }
 
 // connQueue is a net.Listener whose connections are put by the fast path.

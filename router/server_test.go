@@ -361,8 +361,8 @@ func TestServerShutdown(t *testing.T) {
 	}
 }
 
-// TestServerClientGone: a client that hangs up while the upstream is still
-// working cancels the request (and the upstream exchange); a client that
+// TestServerClientGone: a client that hangs up (a reset) while the upstream
+// is still working cancels the request (and the upstream exchange); a client that
 // pipelines its next request meanwhile does not, and gets both answers.
 func TestServerClientGone(t *testing.T) {
 	upstreamGone := make(chan struct{}, 1)
@@ -397,7 +397,7 @@ func TestServerClientGone(t *testing.T) {
 	conn2, _ := rawConn(t, tr.pub)
 	io.WriteString(conn2, "GET /wait HTTP/1.1\r\nHost: h\r\n\r\n")
 	waitFor(t, 5*time.Second, "the request to reach the upstream", func() bool { return tr.Stats()[bluegreen.Blue].InFlight == 1 })
-	conn2.Close()
+	resetClose(t, conn2)
 	recv(t, upstreamGone, 5*time.Second, "the upstream request to be cancelled")
 	waitFor(t, 5*time.Second, "in flight to return to 0", func() bool { return tr.Stats()[bluegreen.Blue].InFlight == 0 })
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -269,13 +270,14 @@ func TestClientDisconnectReleases(t *testing.T) {
 	})
 }
 
-// TestClientGoneBeforeTheAnswer: a client that hangs up while the upstream
-// is still thinking cancels the upstream request (the router closes its
-// connection, so the backend's request context ends), and the request is
-// counted as a client error (499, as nginx logs it), not as the color's,
-// on both data paths: the router's own server, where the
+// TestClientGoneBeforeTheAnswer: a client that hangs up (a reset) while
+// the upstream is still thinking cancels the upstream request (the router
+// closes its connection, so the backend's request context ends), and the
+// request is counted as a client error (499, as nginx logs it), not as the
+// color's, on both data paths: the router's own server, where the
 // client-gone watch cancels the call it registered, and net/http's, whose
-// request context the call follows.
+// request context the call follows. (A plain close is a half-close, which
+// gets its answer: TestHalfClosedClientGetsItsAnswer.)
 func TestClientGoneBeforeTheAnswer(t *testing.T) {
 	for _, std := range []bool{false, true} {
 		name := "fast"
@@ -298,12 +300,116 @@ func TestClientGoneBeforeTheAnswer(t *testing.T) {
 				t.Fatal(err)
 			}
 			recv(t, arrived, 5*time.Second, "the request to reach the backend")
-			conn.Close()
+			resetClose(t, conn)
 			recv(t, cancelled, 10*time.Second, "the upstream request to be cancelled")
 			waitFor(t, 5*time.Second, "the request to be counted as a client error", func() bool {
 				s := tr.Stats()[bluegreen.Blue]
 				return s.InFlight == 0 && s.ClientErrors == 1 && s.Requests == 0 && s.UpstreamErrors == 0
 			})
 		})
+	}
+}
+
+// halfCloseWait is how long slowApp thinks: longer than any data path
+// takes to notice a client's end of stream (the goroutine path's watch
+// starts after clientGoneAfter), so that a path that took a half-close for
+// a client gone would cancel the request before the answer.
+const halfCloseWait = 5 * clientGoneAfter
+
+// slowApp reads its request, reports it on arrived, and answers "answer"
+// after halfCloseWait; if the request is cancelled before (the router
+// dropped the exchange), it reports that on cancelled and answers nothing.
+func slowApp(arrived, cancelled chan<- string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		arrived <- r.URL.Path
+		select {
+		case <-r.Context().Done():
+			cancelled <- r.URL.Path
+			return
+		case <-time.After(halfCloseWait):
+		}
+		io.WriteString(w, "answer")
+	}
+}
+
+// TestHalfClosedClientGetsItsAnswer: a client that ends its side of the
+// connection after its whole request (shutdown(SHUT_WR), nc -N) gets the
+// answer, then the connection closes, as haproxy does; the app's request
+// is not cancelled and counts as the color's, not as a client error. On
+// every data path: the event loop or the goroutine path (TestMain), with
+// and without a body, pipelined requests, and net/http's path (a big head,
+// HTTP/1.0, Options.NetHTTPServer). A plain close looks the same to the
+// router (a FIN): the app is not cancelled and its answer is written.
+func TestHalfClosedClientGetsItsAnswer(t *testing.T) {
+	cases := []struct {
+		name   string
+		std    bool // Options.NetHTTPServer
+		raw    string
+		paths  []string // the requests' paths, in order
+		method string
+	}{
+		{"small head", false, "GET /a HTTP/1.1\r\nHost: x\r\n\r\n", []string{"/a"}, "GET"},
+		{"with a body", false, "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello", []string{"/a"}, "POST"},
+		{"pipelined", false, "GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n", []string{"/a", "/b"}, "GET"},
+		{"big head", false, "GET /a HTTP/1.1\r\nHost: x\r\n" + bigHeader + "\r\n", []string{"/a"}, "GET"},
+		{"big head with a body", false, "POST /a HTTP/1.1\r\nHost: x\r\n" + bigHeader + "Content-Length: 5\r\n\r\nhello", []string{"/a"}, "POST"},
+		{"HTTP/1.0", false, "GET /a HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\n\r\n", []string{"/a"}, "GET"},
+		{"net/http", true, "GET /a HTTP/1.1\r\nHost: x\r\n\r\n", []string{"/a"}, "GET"},
+		{"net/http with a body", true, "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello", []string{"/a"}, "POST"},
+		{"net/http pipelined", true, "GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n", []string{"/a", "/b"}, "GET"},
+	}
+	for _, tc := range cases {
+		for _, how := range []string{"CloseWrite", "Close"} {
+			if how == "Close" && len(tc.paths) > 1 {
+				// The answer to the first meets a reset, which rightly
+				// cancels the second.
+				continue
+			}
+			t.Run(tc.name+"/"+how, func(t *testing.T) {
+				arrived := make(chan string, len(tc.paths))
+				cancelled := make(chan string, len(tc.paths))
+				tr := startRouter(t, Options{NetHTTPServer: tc.std}, bluegreen.Blue, map[bluegreen.Color][]string{
+					bluegreen.Blue: {newBackend(t, slowApp(arrived, cancelled))},
+				})
+				conn, br := rawConn(t, tr.pub)
+				if _, err := io.WriteString(conn, tc.raw); err != nil {
+					t.Fatal(err)
+				}
+				if p := recv(t, arrived, 5*time.Second, "the request to reach the app"); p != tc.paths[0] {
+					t.Fatalf("the app got %s first, want %s", p, tc.paths[0])
+				}
+				if how == "Close" {
+					conn.Close()
+				} else if err := conn.(*net.TCPConn).CloseWrite(); err != nil {
+					t.Fatal(err)
+				}
+				if how == "CloseWrite" {
+					for i, p := range tc.paths {
+						res, body := readResponse(t, br, tc.method)
+						if res.StatusCode != 200 || body != "answer" {
+							t.Fatalf("answer %d (%s): %d %q, want 200 \"answer\"", i+1, p, res.StatusCode, body)
+						}
+					}
+					// Then the connection closes.
+					if rest, err := io.ReadAll(br); err != nil || len(rest) > 0 {
+						t.Fatalf("after the answers: %q, %v; want the end of stream", rest, err)
+					}
+				}
+				want := int64(len(tc.paths))
+				waitFor(t, 10*time.Second, fmt.Sprintf("%d answers counted as the color's", want), func() bool {
+					select {
+					case p := <-cancelled:
+						t.Fatalf("the app's request %s was cancelled: the end of stream was taken for a client gone", p)
+					default:
+					}
+					s := tr.Stats()[bluegreen.Blue]
+					return s.Requests == want && s.Status[1] == want && s.InFlight == 0
+				})
+				if s := tr.Stats()[bluegreen.Blue]; s.ClientErrors != 0 {
+					t.Fatalf("stats %+v: a half-closed client counted as a client error", s)
+				}
+			})
+		}
 	}
 }
