@@ -89,6 +89,11 @@ APP_PORT=$(freeport)
 "$GUNICORN" --chdir "$WORK" -w 4 -k sync -b "127.0.0.1:$APP_PORT" --timeout 120 --log-level warning app:app >"$WORK/gunicorn.log" 2>&1 &
 PIDS+=($!)
 wait_for gunicorn "${PIDS[-1]}" curl -fsS "http://127.0.0.1:$APP_PORT/"
+# The other color needs an upstream of its own (colors share none); it takes no traffic here.
+OTHER_PORT=$(freeport)
+"$GUNICORN" --chdir "$WORK" -w 1 -k sync -b "127.0.0.1:$OTHER_PORT" --log-level warning app:app >"$WORK/gunicorn-other.log" 2>&1 &
+PIDS+=($!)
+wait_for "gunicorn (other color)" "${PIDS[-1]}" curl -fsS "http://127.0.0.1:$OTHER_PORT/"
 
 # ---- nginx, its buffering on (the default) ----
 NGINX_PORT=$(freeport)
@@ -137,7 +142,7 @@ blue:
   health: {path: /, interval: 2s}
 green:
   branch: green
-  upstreams: [127.0.0.1:$APP_PORT]
+  upstreams: [127.0.0.1:$OTHER_PORT]
   health: {path: /, interval: 2s}
 YAML
 	chmod 600 "$WORK/$name/bluegreen.yaml"
