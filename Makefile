@@ -4,7 +4,7 @@ BIN     := bin/bluegreen
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build demo test vet fmt-check cross bench clean
+.PHONY: all build demo test vet fmt-check cross fuzz-smoke bench clean
 
 all: build
 
@@ -14,10 +14,26 @@ build:
 demo: build
 	./$(BIN) demo
 
-# The test suite: formatting, vet, the macOS build, then every package with
-# the race detector.
+# The test suite: formatting, vet, the macOS build, every package with the
+# race detector (which replays each fuzz target's committed corpus), then
+# each fuzz target fuzzing briefly.
 test: fmt-check vet cross
 	$(GO) test -race -count=1 -timeout 20m ./...
+	$(MAKE) fuzz-smoke
+
+# Every native fuzz target, PACKAGE:TARGET, each fuzzed for FUZZ_COUNT
+# inputs past its corpus (a count, not a time: Go 1.26's -fuzztime
+# duration can end a clean run with "context deadline exceeded",
+# golang/go#75804). A long run: go test -run '^$$' -fuzz '^FuzzX$$'
+# -fuzztime 5m ./pkg.
+FUZZ_TARGETS := ./config:FuzzParse ./api:FuzzCleanActor ./router:FuzzRawHead ./router:FuzzRawRequest
+FUZZ_COUNT ?= 3000x
+fuzz-smoke:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "fuzz $$pkg $$fn ($(FUZZ_COUNT))"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZ_COUNT) -parallel 1 $$pkg; \
+	done
 
 # serve is Linux-only, but the CLI verbs run from laptops: the one binary
 # must build for macOS (about 80 s with a cold build cache, seconds after).

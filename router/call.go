@@ -79,9 +79,6 @@ type callState struct {
 	// slowBody is set when the client sent none of the rest of its body
 	// within Options.BodyTimeout.
 	slowBody atomic.Bool
-	// closeConn makes the answer close the client's connection (see
-	// Router.serve).
-	closeConn bool
 
 	// values answers Value and Deadline: the client request's context, or
 	// a WithoutCancel view of it when it can end (so that context.Cause
@@ -371,7 +368,7 @@ func (c *call) fail(w http.ResponseWriter, err error) {
 		c.status = http.StatusGatewayTimeout
 		c.log(slog.LevelInfo, "request cut at the drain deadline", err)
 		if !c.upgraded {
-			c.rt.writeError(w, c.color, c.status, c.rt.drainCut[c.color], c.closeConn)
+			c.rt.writeError(w, c.color, c.status, c.rt.drainCut[c.color], false)
 		}
 	case c.slowBody.Load():
 		// Before the client gone: net/http cancels the request once a
@@ -411,7 +408,7 @@ func (c *call) fail(w http.ResponseWriter, err error) {
 			if c.up != nil {
 				body = c.up.down
 			}
-			c.rt.writeError(w, c.color, c.status, body, c.closeConn)
+			c.rt.writeError(w, c.color, c.status, body, false)
 		}
 	}
 }

@@ -225,13 +225,10 @@ func noSniff(h http.Header) {
 // with status: no sniffed Content-Type (noSniff), and no Content-Length
 // with a 204 (RFC 9110 section 8.6: an upstream may send one; a 204 has
 // no body, so it must not be passed on).
-func finalHeader(h http.Header, status int, closeConn bool) {
+func finalHeader(h http.Header, status int) {
 	noSniff(h)
 	if status == http.StatusNoContent {
 		delete(h, "Content-Length")
-	}
-	if closeConn {
-		h["Connection"] = connClose
 	}
 }
 
@@ -268,7 +265,7 @@ func (e *directEngine) respond(w http.ResponseWriter, x *exchange, res *http.Res
 		}
 		dst["Trailer"] = []string{strings.Join(keys, ", ")}
 	}
-	finalHeader(dst, res.StatusCode, c.closeConn)
+	finalHeader(dst, res.StatusCode)
 	c.responded(res.StatusCode, dst)
 	w.WriteHeader(res.StatusCode)
 

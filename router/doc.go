@@ -104,6 +104,23 @@
 // engine the upstream sees the client's Host header (X-Forwarded-Host too),
 // and X-Forwarded-For/-Proto.
 //
+// One head policy. vetHead (headcheck.go) is the check every request head
+// meets, on every path and whatever its size: the head, target and header
+// count limits (Options.MaxHeaderBytes, MaxURILength, MaxHeaders) and the
+// framing refusals that stop request smuggling. The loop and the
+// goroutine path apply it to each head they read; connections net/http
+// serves get it from a headFollower (follow.go), fed the bytes net/http
+// reads, which vets each head, follows each body to the next, and queues
+// the verdicts the handler takes in order.
+//
+// Buffering (buffer.go). With Options.BufferRequests a request body is
+// read whole (memory, then an unlinked temp file) before the upstream sees
+// the request; the loop hands a connection whose body is still coming to
+// the goroutine path for it. With Options.BufferResponses an answer with a
+// length is read at the upstream's speed and handed to the client at its
+// own: the loop's client output spills to a temp file, the direct engine
+// spools the body before writing it.
+//
 // Counters. Per color, with atomics only: requests, in flight, status
 // classes, the 502s the router generated, and a cumulative latency
 // histogram (time to the upstream's response headers), read with

@@ -77,7 +77,7 @@ func newProxyEngine(connectTimeout time.Duration, fw forwarding, log *slog.Logge
 func (e *proxyEngine) forward(w http.ResponseWriter, r *http.Request, c *call) {
 	r = r.WithContext(c)
 	expect := r.ContentLength != 0 && r.Header["Expect"] != nil && strings.EqualFold(r.Header.Get("Expect"), "100-continue")
-	e.rp.ServeHTTP(proxyWriter{w, expect, c.closeConn}, r)
+	e.rp.ServeHTTP(proxyWriter{w, expect}, r)
 }
 
 // proxyWriter is the ResponseWriter ReverseProxy writes to. It keeps
@@ -93,7 +93,6 @@ func (e *proxyEngine) forward(w http.ResponseWriter, r *http.Request, c *call) {
 type proxyWriter struct {
 	http.ResponseWriter
 	dropContinue bool
-	closeConn    bool // the call's closeConn
 }
 
 func (w proxyWriter) WriteHeader(code int) {
@@ -101,7 +100,7 @@ func (w proxyWriter) WriteHeader(code int) {
 		return
 	}
 	if code >= 200 {
-		finalHeader(w.Header(), code, w.closeConn)
+		finalHeader(w.Header(), code)
 	}
 	w.ResponseWriter.WriteHeader(code)
 }

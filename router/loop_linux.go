@@ -176,6 +176,9 @@ type obuf struct {
 	// open, b is never empty but when everything went out.
 	spill  *os.File
 	fr, fw int64
+	// broken: the spill file could not be read back; the answer is cut
+	// and its connection must close (flushClient).
+	broken bool
 }
 
 func (o *obuf) pending() []byte { return o.b[o.off:] }
@@ -233,7 +236,10 @@ func (o *obuf) refill() {
 	n, err := o.spill.ReadAt(o.b[:k], o.fr)
 	o.b = o.b[:n]
 	o.fr += int64(n)
-	if err != nil && n < int(k) || o.fr == o.fw {
+	if err != nil && n < int(k) {
+		o.broken = true
+	}
+	if o.broken || o.fr == o.fw {
 		o.drop()
 	}
 }
@@ -674,6 +680,12 @@ func (l *evloop) flushClient(c *lconn) bool {
 		n, err := syscall.Write(c.fd, c.out.pending())
 		if n > 0 {
 			c.out.consume(n)
+			if c.out.broken {
+				// The rest of a buffered answer is lost: only a closed
+				// connection tells the client its body was cut.
+				l.clientGone(c)
+				return false
+			}
 			continue
 		}
 		if err == syscall.EAGAIN {

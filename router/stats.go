@@ -103,8 +103,9 @@ type ColorStats struct {
 	// ClientErrors counts the requests the router answered itself because
 	// of the client, and only here: CONNECT (501), a body over the limit
 	// (413), a body it could not read (400) or that came too slowly
-	// (408), and a client that went away before the answer (499, sent to
-	// nobody, as nginx logs it). They are in neither Requests, Status nor
+	// (408), a client that went away before the answer (499, sent to
+	// nobody, as nginx logs it), and the router's own failure to buffer a
+	// body (500). They are in neither Requests, Status nor
 	// Latency: whatever a client sends, it cannot fail a color's
 	// post-switch watch nor dilute its figures. Requests refused before
 	// they were routed (a malformed head) are not counted at all.
