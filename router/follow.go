@@ -79,7 +79,7 @@ func (f *headFollower) feed(p []byte) {
 			}
 			before := len(f.head)
 			f.head = append(f.head, p...)
-			n := headEnd(f.head)
+			n := blankLineEnd(f.head, max(before-2, 0))
 			if n == 0 {
 				if len(f.head) > f.lim.maxBytes {
 					f.push(verdictTooLarge, true)
@@ -189,4 +189,28 @@ func vetted(f *headFollower, w http.ResponseWriter, r *http.Request) bool {
 	w.WriteHeader(v.status)
 	_, _ = io.WriteString(w, v.why)
 	return false
+}
+
+// blankLineEnd returns the length of the head at the start of buf, through
+// its first empty line, or 0 when buf holds none yet, looking from from
+// (where the last look left off, less the two bytes a line end may have
+// started with). Lines end as net/http reads them: at an LF, with or
+// without a CR before it, so the first "\n\n" or "\n\r\n" ends the head.
+// (headEnd, which the fast path uses, prefers a "\r\n\r\n" anywhere in
+// its buffer and gives the whole buffer for a head with a bare LF: net/http
+// decides those there, but the follower must end the head where net/http
+// does, or it takes body bytes for the head and loses the framing.)
+func blankLineEnd(buf []byte, from int) int {
+	for i := from; i < len(buf); i++ {
+		if buf[i] != '\n' {
+			continue
+		}
+		if i+1 < len(buf) && buf[i+1] == '\n' {
+			return i + 2
+		}
+		if i+2 < len(buf) && buf[i+1] == '\r' && buf[i+2] == '\n' {
+			return i + 3
+		}
+	}
+	return 0
 }
