@@ -26,7 +26,8 @@ test: fmt-check vet cross
 # duration can end a clean run with "context deadline exceeded",
 # golang/go#75804). A long run: go test -run '^$$' -fuzz '^FuzzX$$'
 # -fuzztime 5m ./pkg.
-FUZZ_TARGETS := ./config:FuzzParse ./api:FuzzCleanActor ./router:FuzzRawHead ./router:FuzzRawRequest
+FUZZ_TARGETS := ./config:FuzzParse ./api:FuzzCleanActor ./router:FuzzRawHead ./router:FuzzRawRequest \
+	./router:FuzzVetHead ./router:FuzzChunkScanner ./router:FuzzHeadFollower
 FUZZ_COUNT ?= 3000x
 fuzz-smoke:
 	@set -e; for t in $(FUZZ_TARGETS); do \

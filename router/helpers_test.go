@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -67,11 +68,22 @@ type testRouter struct {
 // instead of the event loop (where the platform has one).
 var goroutinePath = !loopAvailable
 
+// fuzzing reports whether this run fuzzes (go test -fuzz), which the
+// second pass of TestMain would only do again.
+func fuzzing() bool {
+	for _, name := range []string{"test.fuzz", "test.fuzzworker"} {
+		if f := flag.Lookup(name); f != nil && f.Value.String() != "" && f.Value.String() != "false" {
+			return true
+		}
+	}
+	return false
+}
+
 // TestMain runs the package's tests twice where the event loop exists:
 // with it (serve's default) and on the goroutine path.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if code == 0 && loopAvailable {
+	if code == 0 && loopAvailable && !fuzzing() {
 		fmt.Println("=== the same tests again, with a goroutine per connection instead of the event loop")
 		goroutinePath = true
 		code = m.Run()
