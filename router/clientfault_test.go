@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -189,4 +190,56 @@ func TestInvalidStatusFromTheAppIs502(t *testing.T) {
 			})
 		}
 	}
+}
+
+// stuckListener returns the address of a socket that listens with a
+// backlog of 0 and never accepts, its queue filled: a connect to it gets
+// no answer (the kernel drops the SYN), as from an upstream host that is
+// down.
+func stuckListener(t *testing.T) string {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
+	// Fill the accept queue until a connect no longer completes.
+	for i := 0; i < 16; i++ {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err != nil {
+			return addr
+		}
+		t.Cleanup(func() { c.Close() })
+	}
+	t.Skip("the kernel kept accepting connections to a listener with a full queue")
+	return ""
+}
+
+// TestConnectTimeout: an upstream whose connect never completes is given
+// up at Options.ConnectTimeout, answered 502 and counted as the color's
+// upstream error, on every path (the event loop connects on its own
+// thread now, and its own sweep ends the wait).
+func TestConnectTimeout(t *testing.T) {
+	up := stuckListener(t)
+	tr := startRouter(t, Options{ConnectTimeout: 300 * time.Millisecond}, bluegreen.Blue,
+		map[bluegreen.Color][]string{bluegreen.Blue: {up}})
+	res, _, _ := sendRaw(t, tr.pub, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	if res.StatusCode != http.StatusBadGateway {
+		t.Fatalf("answered %d, want 502", res.StatusCode)
+	}
+	waitFor(t, 5*time.Second, "the 502 to be counted", func() bool {
+		s := tr.Stats()[bluegreen.Blue]
+		return s.UpstreamErrors == 1 && s.InFlight == 0
+	})
 }

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"runtime"
 	"strconv"
@@ -71,18 +72,21 @@ type evloop struct {
 	made   atomic.Int64  // exchanges allocated, not reused (tests read it)
 
 	// Owned by the loop goroutine.
-	fds      []any // by descriptor: *lconn or *lup
-	conns    map[*lconn]struct{}
-	idle     map[string][]*lup
-	scratch  []byte
-	headBuf  bytes.Buffer
-	bw       *bufio.Writer
-	rd       bytes.Reader
-	br       *bufio.Reader
-	down     bool // Shutdown: close connections once idle
-	sweep    time.Duration
-	lastScan time.Time
-	dialer   net.Dialer
+	fds   []any // by descriptor: *lconn or *lup
+	conns map[*lconn]struct{}
+	idle  map[string][]*lup
+	// connecting holds the upstream connections whose connect the loop
+	// started itself (dialNow) and that have not completed.
+	connecting map[*lup]struct{}
+	scratch    []byte
+	headBuf    bytes.Buffer
+	bw         *bufio.Writer
+	rd         bytes.Reader
+	br         *bufio.Reader
+	down       bool // Shutdown: close connections once idle
+	sweep      time.Duration
+	lastScan   time.Time
+	dialer     net.Dialer
 
 	// Exchanges, with their calls, are reused: a request on a kept-alive
 	// connection allocates nothing of the loop's, so the collector runs
@@ -132,6 +136,10 @@ type lup struct {
 	in       []byte // bytes of a response head not complete yet
 	readable bool
 	rdhup    bool
+	// connecting: a non-blocking connect started on the loop (dialNow)
+	// that has not completed; it fails at connectBy.
+	connecting bool
+	connectBy  time.Time
 }
 
 // framing of a response body as read from the upstream.
@@ -288,16 +296,17 @@ func newLoop(srv *Server, h *handler) (*evloop, error) {
 	}
 	l := &evloop{
 		srv: srv, rt: h.rt, h: h, ep: ep, wake: int(wake),
-		done:    make(chan struct{}),
-		conns:   map[*lconn]struct{}{},
-		idle:    map[string][]*lup{},
-		scratch: make([]byte, 32<<10),
-		dialer:  net.Dialer{Timeout: h.rt.opts.ConnectTimeout, KeepAlive: 30 * time.Second},
+		done:       make(chan struct{}),
+		conns:      map[*lconn]struct{}{},
+		idle:       map[string][]*lup{},
+		connecting: map[*lup]struct{}{},
+		scratch:    make([]byte, 32<<10),
+		dialer:     net.Dialer{Timeout: h.rt.opts.ConnectTimeout, KeepAlive: 30 * time.Second},
 	}
 	l.bw = bufio.NewWriterSize(&l.headBuf, 4096)
 	l.br = bufio.NewReaderSize(&l.rd, 4096)
 	l.sweep = time.Second
-	for _, d := range []time.Duration{srv.readHeaderTimeout, srv.idleTimeout, h.rt.opts.BodyTimeout} {
+	for _, d := range []time.Duration{srv.readHeaderTimeout, srv.idleTimeout, h.rt.opts.BodyTimeout, h.rt.opts.ConnectTimeout} {
 		if d > 0 {
 			l.sweep = min(l.sweep, max(d/10, 5*time.Millisecond))
 		}
@@ -454,11 +463,19 @@ func (l *evloop) runPosted() bool {
 
 // timed reports whether any connection has a deadline to watch (expire
 // drops the idle sets it empties).
-func (l *evloop) timed() bool { return len(l.conns) > 0 || len(l.idle) > 0 }
+func (l *evloop) timed() bool {
+	return len(l.conns) > 0 || len(l.idle) > 0 || len(l.connecting) > 0
+}
 
-// expire closes the client connections past their deadline and the
-// upstream connections idle too long.
+// expire fails the connects past Options.ConnectTimeout, closes the client
+// connections past their deadline and the upstream connections idle too
+// long.
 func (l *evloop) expire(now time.Time) {
+	for u := range l.connecting {
+		if now.After(u.connectBy) {
+			l.connected(u, errConnectTimeout)
+		}
+	}
 	for c := range l.conns {
 		if x := c.x; x != nil {
 			// Only a wait for the client counts: not a dial, nor an
@@ -607,6 +624,10 @@ func (l *evloop) closeAll() {
 		l.closeClient(c)
 	}
 	l.closeIdle(nil)
+	for u := range l.connecting {
+		delete(l.connecting, u)
+		l.closeUp(u)
+	}
 }
 
 // closeIdle closes the idle upstream connections for which keep is false
@@ -635,6 +656,10 @@ func (l *evloop) shutdown() {
 }
 
 var errServerClosed = errorString("bluegreen: server closed")
+
+// errConnectTimeout fails a connect the loop started (dialNow) that did not
+// complete within Options.ConnectTimeout; a timeout, as net.Dialer's.
+var errConnectTimeout = os.ErrDeadlineExceeded
 
 // --- client side -------------------------------------------------------
 
@@ -1139,8 +1164,11 @@ func aliveFD(fd int) bool {
 func (l *evloop) dial(x *lexch) {
 	x.dialing = true
 	c := x.c
-	c.markShared() // the dial holds it as its context, maybe after x ends
 	addr := c.up.addr
+	if l.dialNow(x, addr) {
+		return
+	}
+	c.markShared() // the dial holds it as its context, maybe after x ends
 	go func() {
 		nc, err := l.dialer.DialContext(c, "tcp", addr)
 		fd := -1
@@ -1151,6 +1179,69 @@ func (l *evloop) dial(x *lexch) {
 			syscall.Close(fd)
 		}
 	}()
+}
+
+// dialNow starts a non-blocking connect to addr on the loop itself when
+// addr is an IP address and port (a name needs resolving: the goroutine's
+// dial does that), as nginx does: no goroutine, no trip through Go's
+// poller. The connection is registered at once; upEvent completes it
+// (connected), expire fails it at Options.ConnectTimeout. It reports
+// whether it took the dial (a refusal it sees at once included).
+func (l *evloop) dialNow(x *lexch, addr string) bool {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return false
+	}
+	ip := ap.Addr().Unmap()
+	var sa syscall.Sockaddr
+	family := syscall.AF_INET
+	if ip.Is4() {
+		sa = &syscall.SockaddrInet4{Port: int(ap.Port()), Addr: ip.As4()}
+	} else {
+		family = syscall.AF_INET6
+		if ip.Zone() != "" {
+			return false
+		}
+		sa = &syscall.SockaddrInet6{Port: int(ap.Port()), Addr: ip.As16()}
+	}
+	fd, err := syscall.Socket(family, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	_ = syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1)
+	if err := syscall.Connect(fd, sa); err != nil && err != syscall.EINPROGRESS {
+		syscall.Close(fd)
+		l.dialed(x, addr, -1, &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(ap), Err: os.NewSyscallError("connect", err)})
+		return true
+	}
+	u := &lup{fd: fd, addr: addr, connecting: true, connectBy: time.Now().Add(l.rt.opts.ConnectTimeout), x: x}
+	if err := l.register(fd, u); err != nil {
+		syscall.Close(fd)
+		return false
+	}
+	l.connecting[u] = struct{}{}
+	return true
+}
+
+// connected ends u's connect (dialNow): err nil, or why it failed.
+func (l *evloop) connected(u *lup, err error) {
+	delete(l.connecting, u)
+	u.connecting = false
+	x := u.x
+	u.x = nil
+	if err != nil {
+		l.closeUp(u)
+		ap, _ := netip.ParseAddrPort(u.addr)
+		l.dialed(x, u.addr, -1, &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(ap), Err: err})
+		return
+	}
+	x.dialing = false
+	if x.over {
+		l.closeUp(u)
+		return
+	}
+	u.readable = true
+	l.attach(x, u)
 }
 
 func (l *evloop) dialed(x *lexch, addr string, fd int, err error) {
@@ -1213,6 +1304,21 @@ func (l *evloop) takeBody(x *lexch) {
 
 // upEvent handles an upstream connection's readiness.
 func (l *evloop) upEvent(u *lup, ev uint32) {
+	if u.connecting {
+		if ev&(epollOut|epollHup) == 0 {
+			return
+		}
+		soerr, err := syscall.GetsockoptInt(u.fd, syscall.SOL_SOCKET, syscall.SO_ERROR)
+		switch {
+		case err != nil:
+			l.connected(u, os.NewSyscallError("getsockopt", err))
+		case soerr != 0:
+			l.connected(u, os.NewSyscallError("connect", syscall.Errno(soerr)))
+		case ev&epollOut != 0:
+			l.connected(u, nil)
+		}
+		return
+	}
 	if ev&(epollIn|epollHup) != 0 {
 		u.readable = true
 		if ev&epollHup != 0 {
