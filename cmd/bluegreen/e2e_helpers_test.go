@@ -57,7 +57,14 @@ func start(t *testing.T, args ...string) *proc {
 // startBin is start with the binary at bin.
 func startBin(t *testing.T, bin string, args ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(bin, args...)
+	return startCmd(t, exec.Command(bin, args...), fmt.Sprint(args))
+}
+
+// startCmd starts cmd with its stdout readable and its stderr kept, and
+// kills it when the test ends, logging its stderr (as name) if the test
+// failed.
+func startCmd(t *testing.T, cmd *exec.Cmd, name string) *proc {
+	t.Helper()
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +79,7 @@ func startBin(t *testing.T, bin string, args ...string) *proc {
 		_ = cmd.Process.Kill()
 		<-p.done
 		if t.Failed() {
-			t.Logf("stderr of %v:\n%s", args, p.stderr.String())
+			t.Logf("stderr of %s:\n%s", name, p.stderr.String())
 		}
 	})
 	return p

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"net"
 	"net/http"
@@ -66,24 +65,7 @@ func (a *activation) start(t *testing.T, files []*os.File, names string) *proc {
 	cmd := exec.Command("/bin/sh", "-c", `LISTEN_PID=$$; export LISTEN_PID; exec "$0" "$@"`, binPath, "serve", "--config", a.cfg)
 	cmd.Env = append(testEnv(), "LISTEN_FDS="+strconv.Itoa(len(files)), "LISTEN_FDNAMES="+names)
 	cmd.ExtraFiles = files
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{cmd: cmd, stdout: bufio.NewReader(out), stderr: &lockedBuffer{}, done: make(chan struct{})}
-	cmd.Stderr = p.stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-p.done
-		if t.Failed() {
-			t.Logf("stderr of serve:\n%s", p.stderr.String())
-		}
-	})
-	return p
+	return startCmd(t, cmd, "serve")
 }
 
 // TestSocketActivationKill9Restarts: serve takes its listening sockets from
