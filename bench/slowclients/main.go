@@ -39,6 +39,7 @@ func main() {
 // counts are what the slow clients did.
 type counts struct {
 	uploads, uploadErrs, reads, readErrs atomic.Int64
+	firstUploadErr, firstReadErr         atomic.Value // string: the first failure of each kind
 }
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
@@ -69,6 +70,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 					c.uploads.Add(1)
 				} else if ctx.Err() == nil {
 					c.uploadErrs.Add(1)
+					c.firstUploadErr.CompareAndSwap(nil, err.Error())
 					sleep(ctx, 100*time.Millisecond)
 				}
 			}
@@ -81,14 +83,22 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 					c.reads.Add(1)
 				} else if ctx.Err() == nil {
 					c.readErrs.Add(1)
+					c.firstReadErr.CompareAndSwap(nil, err.Error())
 					sleep(ctx, 100*time.Millisecond)
 				}
 			}
 		})
 	}
 	wg.Wait()
-	fmt.Fprintf(stdout, "slow clients on %s for %v: uploads %d finished, %d failed; reads %d finished, %d failed\n",
+	fmt.Fprintf(stdout, "slow clients on %s for %v: uploads %d finished, %d failed; reads %d finished, %d failed",
 		*addr, *duration, c.uploads.Load(), c.uploadErrs.Load(), c.reads.Load(), c.readErrs.Load())
+	if e, ok := c.firstUploadErr.Load().(string); ok {
+		fmt.Fprintf(stdout, "; first upload failure: %s", e)
+	}
+	if e, ok := c.firstReadErr.Load().(string); ok {
+		fmt.Fprintf(stdout, "; first read failure: %s", e)
+	}
+	fmt.Fprintln(stdout)
 	return nil
 }
 
@@ -154,14 +164,62 @@ func read(ctx context.Context, addr, path string, rate int) error {
 		return err
 	}
 	br := bufio.NewReaderSize(c, 4096)
+	want, err := answerHead(br)
+	if err != nil {
+		return err
+	}
 	buf := make([]byte, max(rate/10, 1))
-	for {
-		if _, err := io.ReadFull(br, buf); err != nil {
-			if err == io.EOF || err == io.ErrUnexpectedEOF {
-				return nil
+	for got := int64(0); ; {
+		n, err := io.ReadFull(br, buf)
+		got += int64(n)
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			if got != want {
+				return fmt.Errorf("answer cut after %d of %d body bytes", got, want)
 			}
+			return nil
+		}
+		if err != nil {
 			return err
 		}
 		sleep(ctx, tick)
+		if ctx.Err() != nil {
+			// Without this, the reads between the end and the close run
+			// unpaced through what the kernel holds and count as finished.
+			return ctx.Err()
+		}
 	}
+}
+
+// answerHead reads an answer's head from br and returns its Content-Length;
+// an answer other than 200 or without a length is an error, so a proxy's
+// own error page never counts as a finished read.
+func answerHead(br *bufio.Reader) (int64, error) {
+	status, err := br.ReadString('\n')
+	if err != nil {
+		return 0, err
+	}
+	if !strings.HasPrefix(status, "HTTP/1.1 200 ") && !strings.HasPrefix(status, "HTTP/1.0 200 ") {
+		return 0, fmt.Errorf("answer %q", strings.TrimSpace(status))
+	}
+	length := int64(-1)
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			return 0, err
+		}
+		line = strings.TrimRight(line, "\r\n")
+		if line == "" {
+			break
+		}
+		name, value, _ := strings.Cut(line, ":")
+		if strings.EqualFold(strings.TrimSpace(name), "Content-Length") {
+			if _, err := fmt.Sscan(strings.TrimSpace(value), &length); err != nil {
+				return 0, fmt.Errorf("bad Content-Length %q", value)
+			}
+		}
+	}
+	if length < 0 {
+		return 0, fmt.Errorf("answer without a Content-Length")
+	}
+	return length, nil
 }
