@@ -121,7 +121,8 @@ type Router struct {
 	// DataPath is DataPathLoop (default), DataPathFast or DataPathStandard.
 	DataPath string
 	// EventLoops is how many event loops each listener runs with
-	// DataPathLoop; 0 (default) means half the cores, at least one.
+	// DataPathLoop; 0 (default) means one per core (half of GOMAXPROCS
+	// when the environment sets it), at least one.
 	EventLoops int
 }
 

@@ -114,8 +114,8 @@ type Options struct {
 	// keeps a P (GOMAXPROCS) busy in system calls while it has work, so
 	// the rest of the process (API, health checks, the garbage collector)
 	// needs Ps of its own: 0 means half of GOMAXPROCS (at least one).
-	// serve raises GOMAXPROCS to twice the cores and runs a loop per two
-	// cores unless told otherwise (`router.event_loops`).
+	// serve raises GOMAXPROCS to twice the cores and runs a loop per core
+	// unless told otherwise (`router.event_loops`).
 	EventLoops int
 }
 

@@ -140,7 +140,7 @@ func TestWatchRollsBackBadRelease(t *testing.T) {
 	if _, set := os.LookupEnv("GOGC"); !set && m["go_gc_gogc_percent"] != serveGCPercent {
 		t.Errorf("go_gc_gogc_percent = %v, want %d", m["go_gc_gogc_percent"], serveGCPercent)
 	}
-	// Twice this machine's Ps (the event loops, one per two cores, and Ps
+	// Twice this machine's Ps (the event loops, one per core, and Ps
 	// for the rest), unless the environment sets GOMAXPROCS.
 	if _, set := os.LookupEnv("GOMAXPROCS"); !set && m["go_sched_gomaxprocs_threads"] != float64(2*runtime.GOMAXPROCS(0)) {
 		t.Errorf("go_sched_gomaxprocs_threads = %v, want %d", m["go_sched_gomaxprocs_threads"], 2*runtime.GOMAXPROCS(0))

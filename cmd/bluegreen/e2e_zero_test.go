@@ -129,7 +129,7 @@ func TestLongLivedAcrossSwitch(t *testing.T) {
 func TestZeroDowntime50Switches(t *testing.T) {
 	blue, _ := startApp(t, "blue")
 	green, _ := startApp(t, "green")
-	// Three event loops (the default is one per two cores): the switches
+	// Three event loops (the default is one per core): the switches
 	// must reach connections spread over several loops.
 	s := startServe(t, writeConfig(t, t.TempDir(), blue, green, "  event_loops: 3"))
 	waitFor(t, "serve's start line to say event_loops=3", 10*time.Second, func() bool {

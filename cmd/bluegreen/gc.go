@@ -40,16 +40,19 @@ func gcPercent() int {
 
 // tuneProcs sizes the scheduler for the event-loop data path and returns
 // GOMAXPROCS in force and the number of event loops per server: loops when
-// it is positive (`router.event_loops`), else half the cores, at least one.
+// it is positive (`router.event_loops`), else one per core (half of
+// GOMAXPROCS when the environment sets it), at least one.
 //
-// Half, not one per core: serve shares its machine with the apps it fronts
-// (the process driver runs both colors beside it), and a loop with work
-// keeps its core busy. On two cores, with the load generator and the
-// backend on the same cores, one loop gave a tighter latency distribution
-// under wrk than two (p99 0.93x-0.96x nginx's instead of 1.03x-1.05x, at
-// the same req/s as nginx instead of 3-7% more; bench/README.md, "What
-// changed: one loop per two cores"), and nginx's own best runs were those
-// where the kernel happened to give one worker every connection.
+// One per core, as nginx's `worker_processes auto`: a single loop is one
+// thread, and on a machine whose cores the apps keep busy every wake-up of
+// another thread can preempt it, stalling every connection it holds while
+// the cores sit partly idle (8-9% idle under the slow-clients bench, where
+// nginx's two workers left 1-2%). On the 2-core AMD EPYC machine of
+// 2026-12-07, two loops against one: slow clients 1.10x nginx's req/s
+// against 0.80x, and under wrk at saturation p99 1.003x nginx's against
+// 1.054x at 0.99x its req/s against 0.85x (bench/README.md, "What changed:
+// a loop per core again"). The 2026-11-27 choice of one loop per two cores
+// was measured on an Intel Xeon, under wrk only.
 //
 // Each loop keeps a P busy in system calls while it has work, and the
 // runtime hands such a P to other goroutines only when its monitor gets to
@@ -57,8 +60,8 @@ func gcPercent() int {
 // P per core, the API's and health checks' goroutines waited that long for
 // a P under load (a switch's fresh health check took 9.6 ms instead of
 // 1.8 ms). So serve runs twice as many Ps as cores, unless GOMAXPROCS is
-// set, in which case that many Ps are used and the cores are taken to be
-// that many too. Without the loop it changes nothing.
+// set, in which case that many Ps are used and half of them run loops.
+// Without the loop it changes nothing.
 // It may be called again (tests run serve in-process): the size is taken
 // from GOMAXPROCS as the process started.
 func tuneProcs(loop bool, loops int) (int, int) {
@@ -73,16 +76,18 @@ func tuneProcs(loop bool, loops int) (int, int) {
 
 // procsFor is tuneProcs' arithmetic: the Ps and loops for base cores (or
 // GOMAXPROCS, when set in the environment) and the configured loop count
-// (0 for the default).
+// (0 for the default: half the Ps, that is one per core unless GOMAXPROCS
+// is set).
 func procsFor(base int, gomaxprocsSet bool, configured int) (procs, loops int) {
+	procs = 2 * base
+	if gomaxprocsSet {
+		procs = base
+	}
 	loops = configured
 	if loops <= 0 {
-		loops = max(1, base/2)
+		loops = max(1, procs/2)
 	}
-	if gomaxprocsSet {
-		return base, loops
-	}
-	return 2 * base, loops
+	return procs, loops
 }
 
 // startProcs is GOMAXPROCS before tuneProcs first changed it.

@@ -6,8 +6,9 @@ import (
 	"testing"
 )
 
-// TestProcsFor: the loop count is the configured one, or half the cores
-// (at least one); the Ps are twice the cores unless GOMAXPROCS is set.
+// TestProcsFor: the loop count is the configured one, or one per core
+// (half of GOMAXPROCS when it is set, at least one); the Ps are twice the
+// cores unless GOMAXPROCS is set.
 func TestProcsFor(t *testing.T) {
 	for _, c := range []struct {
 		base       int
@@ -17,9 +18,9 @@ func TestProcsFor(t *testing.T) {
 		loops      int
 	}{
 		{1, false, 0, 2, 1},
-		{2, false, 0, 4, 1},
-		{3, false, 0, 6, 1},
-		{8, false, 0, 16, 4},
+		{2, false, 0, 4, 2},
+		{3, false, 0, 6, 3},
+		{8, false, 0, 16, 8},
 		{8, false, 8, 16, 8},
 		{2, false, 3, 4, 3},
 		{1, true, 0, 1, 1},
