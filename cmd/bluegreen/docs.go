@@ -20,6 +20,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/bluegreen/bluegreen"
 )
 
 // docsCLIFile is the CLI reference's name in the docs directory, and docsManDir the
@@ -40,8 +42,10 @@ const docsMarker = "<!-- Everything below this line is generated from the comman
 const docsDefaultHead = "# CLI reference\n\n" + docsMarker + "\n"
 
 // newDocsCmd is the hidden `docs` verb: it writes DIR/cli.md and the man
-// pages DIR/man/*.1 from the command tree it is part of.
-func newDocsCmd(g *globals) *cobra.Command {
+// pages DIR/man/*.1 from the command tree it is part of. It needs nothing
+// from the other verbs but that tree; a missing --dir is the domain's
+// invalid-input error (exit 2).
+func newDocsCmd() *cobra.Command {
 	var dir string
 	cmd := &cobra.Command{
 		Use:    "docs --dir DIR",
@@ -50,7 +54,7 @@ func newDocsCmd(g *globals) *cobra.Command {
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if dir == "" {
-				return usageErrorf("docs needs --dir DIR")
+				return bluegreen.Errorf(bluegreen.EINVALID, "docs needs --dir DIR")
 			}
 			return writeDocs(cmd.Root(), dir)
 		},
