@@ -4,7 +4,7 @@ BIN     := bin/bluegreen
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build demo test vet fmt-check cross fuzz-smoke bench clean
+.PHONY: all build demo test vet fmt-check cross fuzz-smoke bench docs clean
 
 all: build
 
@@ -47,6 +47,12 @@ vet:
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+# The CLI reference (docs/cli.md, below its generated marker) and the man
+# pages (docs/man/) from the cobra commands; TestDocsUpToDate fails when
+# they drift from the code.
+docs:
+	$(GO) run ./cmd/bluegreen docs --dir docs
 
 # Benchmarks (not tests): see bench/README.md.
 bench: build
