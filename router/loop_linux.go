@@ -180,94 +180,6 @@ type lexch struct {
 	over     bool // finished or abandoned: late events are ignored
 }
 
-// obuf is an output buffer with a read offset.
-type obuf struct {
-	b   []byte
-	off int
-	// spill holds what comes after b once a buffered answer outgrew its
-	// memory (spill): bytes fr to fw of an unlinked temp file. While it is
-	// open, b is never empty but when everything went out.
-	spill  *os.File
-	fr, fw int64
-	// broken: the spill file could not be read back; the answer is cut
-	// and its connection must close (flushClient).
-	broken bool
-}
-
-func (o *obuf) pending() []byte { return o.b[o.off:] }
-func (o *obuf) empty() bool     { return o.off == len(o.b) && o.spill == nil }
-func (o *obuf) add(p []byte)    { o.b = append(o.b, p...) }
-
-// addBuffered is add for a buffered answer (Options.BufferResponses): past
-// mem bytes in memory, the rest goes to a temp file in dir, read back as
-// the client takes what is in memory.
-func (o *obuf) addBuffered(p []byte, mem int, dir string) error {
-	if o.spill == nil && len(o.b)-o.off+len(p) <= mem {
-		o.add(p)
-		return nil
-	}
-	if o.spill == nil {
-		if len(o.b) == o.off { // nothing waits in memory: keep the invariant
-			o.add(p)
-			return nil
-		}
-		f, err := os.CreateTemp(dir, "bluegreen-answer-*")
-		if err != nil {
-			return err
-		}
-		_ = os.Remove(f.Name()) // unlinked: a crash leaves nothing
-		o.spill, o.fr, o.fw = f, 0, 0
-	}
-	n, err := o.spill.WriteAt(p, o.fw)
-	o.fw += int64(n)
-	return err
-}
-
-func (o *obuf) consume(n int) {
-	o.off += n
-	if o.off == len(o.b) {
-		if cap(o.b) > 64<<10 {
-			o.b = nil // a large answer went out: do not keep its buffer
-		} else {
-			o.b = o.b[:0]
-		}
-		o.off = 0
-		if o.spill != nil {
-			o.refill()
-		}
-	}
-}
-
-// refill moves the next part of the spill file into memory, and closes the
-// file once it is all read (or cannot be: the answer is then cut short,
-// and the client sees the connection close early).
-func (o *obuf) refill() {
-	k := min(o.fw-o.fr, spillChunk)
-	if cap(o.b) < int(k) {
-		o.b = make([]byte, 0, spillChunk)
-	}
-	n, err := o.spill.ReadAt(o.b[:k], o.fr)
-	o.b = o.b[:n]
-	o.fr += int64(n)
-	if err != nil && n < int(k) {
-		o.broken = true
-	}
-	if o.broken || o.fr == o.fw {
-		o.drop()
-	}
-}
-
-// drop closes the spill file.
-func (o *obuf) drop() {
-	if o.spill != nil {
-		o.spill.Close()
-		o.spill, o.fr, o.fw = nil, 0, 0
-	}
-}
-
-// spillChunk is how much of a spilled answer is read back at a time.
-const spillChunk = 64 << 10
-
 const (
 	epollIn  = syscall.EPOLLIN
 	epollOut = syscall.EPOLLOUT
@@ -661,8 +573,6 @@ var errServerClosed = errorString("bluegreen: server closed")
 // complete within Options.ConnectTimeout; a timeout, as net.Dialer's.
 var errConnectTimeout = os.ErrDeadlineExceeded
 
-// --- client side -------------------------------------------------------
-
 func (l *evloop) clientEvent(c *lconn, ev uint32) {
 	if ev&(epollIn|epollHup) != 0 {
 		c.readable = true
@@ -926,8 +836,6 @@ func (l *evloop) handOff(c *lconn) {
 	l.srv.loopHandOff(c.id, nc, pending, c.served)
 }
 
-// --- requests ----------------------------------------------------------
-
 // loopResponse is the http.ResponseWriter of the router's own answers
 // (color path, 502, 413, 504) on the loop: it appends the response to the
 // client's output. It supports only what those answers use.
@@ -966,13 +874,6 @@ func (w *loopResponse) Write(p []byte) (int, error) {
 		w.c.out.add(p)
 	}
 	return len(p), nil
-}
-
-func appendHeader(b []byte, k, v string) []byte {
-	b = append(b, k...)
-	b = append(b, ": "...)
-	b = append(b, v...)
-	return append(b, "\r\n"...)
 }
 
 // response starts one of the router's own answers on c, to a request
@@ -1543,26 +1444,6 @@ var (
 	lastChunk         = []byte("0\r\n\r\n")
 )
 
-// responseHeadLen returns the length of the response head at the start of
-// b, through the empty line that ends it, or -1 when b holds no complete
-// head yet. Lines may end with a bare LF, which RFC 9112 section 2.2 lets a
-// recipient accept: such a head is not plain, so net/http reads it.
-func responseHeadLen(b []byte) int {
-	// An empty line is "\n\r\n" (which the usual CRLF CRLF ends with) or
-	// "\n\n"; the latter is looked for only before the former, never in
-	// the body bytes that may follow the head.
-	end := bytes.Index(b, lfcrlf)
-	within := b
-	if end >= 0 {
-		end += len(lfcrlf)
-		within = b[:end]
-	}
-	if i := bytes.Index(within, lflf); i >= 0 {
-		return i + len(lflf)
-	}
-	return end
-}
-
 // parseHead parses the response head once it is whole, writes the
 // client's, and forwards what followed it.
 func (l *evloop) parseHead(x *lexch) bool {
@@ -1701,27 +1582,6 @@ func (l *evloop) clientHeader(conn *lconn, res *http.Response) http.Header {
 	clear(conn.hdr)
 	copyResponseHeader(conn.hdr, res.Header)
 	return conn.hdr
-}
-
-// appendHead appends a status line and the headers (minus skip, and minus
-// any name or value that would break the head) with the blank line.
-func appendHead(b []byte, code int, h http.Header, skip func(string) bool) []byte {
-	b = append(b, "HTTP/1.1 "...)
-	b = strconv.AppendInt(b, int64(code), 10)
-	b = append(b, ' ')
-	b = append(b, http.StatusText(code)...)
-	b = append(b, "\r\n"...)
-	for k, vv := range h {
-		if skip != nil && skip(k) || !validHeaderName(k) {
-			continue
-		}
-		for _, v := range vv {
-			if validHeaderValue(v) {
-				b = appendHeader(b, k, v)
-			}
-		}
-	}
-	return append(b, "\r\n"...)
 }
 
 // forwardBody queues body bytes for the client per the response's
