@@ -383,8 +383,11 @@ type loopResponse struct {
 
 func (*loopResponse) ownWriter() {}
 
+// Header is the answer's header map, the connection's, reused.
 func (w *loopResponse) Header() http.Header { return w.h }
 
+// WriteHeader appends the answer's head to the client's output, once; a
+// "Connection: close" in it makes the connection close after the answer.
 func (w *loopResponse) WriteHeader(code int) {
 	if w.status != 0 {
 		return
@@ -401,6 +404,8 @@ func (w *loopResponse) WriteHeader(code int) {
 	}
 }
 
+// Write appends p to the client's output (nothing for a HEAD request),
+// writing a 200 head first if none was; it never fails.
 func (w *loopResponse) Write(p []byte) (int, error) {
 	if w.status == 0 {
 		w.WriteHeader(http.StatusOK)
