@@ -52,7 +52,7 @@
 // know how bytes move. It hands each request to an engine ("forward this
 // request to this upstream"), whose hooks report the response status back.
 //
-// The event loop (Options.EventLoop, loop_linux.go; serve's default on
+// The event loop (Options.EventLoop, loop*_linux.go; serve's default on
 // Linux) is the fastest data path: Options.EventLoops loops, each an epoll set
 // of non-blocking client and upstream sockets served by one goroutine, so
 // a request costs one read and one write on each side and no scheduler
