@@ -1,6 +1,9 @@
 package bluegreen
 
-import "time"
+import (
+	"strconv"
+	"time"
+)
 
 // DeploymentStatus is where a deployment stands.
 type DeploymentStatus string
@@ -24,7 +27,7 @@ type Deployment struct {
 	// Step is the step running now, or the one that failed. It is stored
 	// as each step begins, so that a deployment cut short (serve killed)
 	// names where it stopped.
-	Step string `json:"step,omitempty"`
+	Step DeployStep `json:"step,omitempty"`
 	// Command is Step's shell command when the step runs one (a build step
 	// or a hook), as configured; empty otherwise.
 	Command string `json:"command,omitempty"`
@@ -47,24 +50,56 @@ type Deployment struct {
 	// PromotionSwitched or PromotionRefused (with PromotionError), or
 	// PromotionInterrupted when serve stopped first. Empty without
 	// promotion: auto. A follower waits while it is pending.
-	Promotion      string `json:"promotion,omitempty"`
-	PromotionError string `json:"promotion_error,omitempty"`
+	Promotion      Promotion `json:"promotion,omitempty"`
+	PromotionError string    `json:"promotion_error,omitempty"`
 }
+
+// Promotion is how the automatic switch after a deployment (promotion:
+// auto) stands; empty without one. PromotionPending is its only non-final
+// value.
+type Promotion string
 
 // Values of Deployment.Promotion.
 const (
-	PromotionPending     = "pending"
-	PromotionSwitched    = "switched"
-	PromotionRefused     = "refused"
-	PromotionInterrupted = "interrupted"
+	PromotionPending     Promotion = "pending"     // the switch has yet to run
+	PromotionSwitched    Promotion = "switched"    // traffic moved to the color
+	PromotionRefused     Promotion = "refused"     // the switch was refused or failed (PromotionError says why)
+	PromotionInterrupted Promotion = "interrupted" // serve stopped before the switch ran
 )
+
+// DeployStep names a step of a deployment, as Deployment.Step, StepResult
+// and Progress report it. The build steps are named by StepBuild; the rest
+// are the constants below.
+type DeployStep string
+
+// The steps of a deployment, in the order they run (see the state machine
+// in docs/architecture.md). StepSwitch and StepDone only name progress
+// lines: the automatic switch after a deployment, and its summary.
+const (
+	StepFetch      DeployStep = "fetch"            // resolve the ref to a commit
+	StepCheckout   DeployStep = "checkout"         // write the commit's tree into a release directory
+	StepLiveChecks DeployStep = "live checks"      // the migration gate: the live color's checks around the build
+	StepPreDeploy  DeployStep = "pre_deploy hook"  // the pre_deploy hook, before the build steps
+	StepStop       DeployStep = "stop"             // stop the color's previous release
+	StepStart      DeployStep = "start"            // start the new release
+	StepHealth     DeployStep = "health"           // wait until the color is healthy
+	StepPostDeploy DeployStep = "post_deploy hook" // the post_deploy hook (its failure is reported, not fatal)
+	StepVerify     DeployStep = "verify"           // the color's checks against the new release
+	StepSwitch     DeployStep = "switch"           // promotion: auto's switch, after the deployment
+	StepDone       DeployStep = "done"             // the deployment's summary line
+)
+
+// StepBuild names build step i (1-based) of n: "build 2/3".
+func StepBuild(i, n int) DeployStep {
+	return DeployStep("build " + strconv.Itoa(i) + "/" + strconv.Itoa(n))
+}
 
 // StepResult is how one step of a deployment ended.
 type StepResult struct {
-	Name       string  `json:"name"`
-	ExitCode   int     `json:"exit_code"`
-	DurationMS float64 `json:"duration_ms"`
-	OK         bool    `json:"ok"`
+	Name       DeployStep `json:"name"`
+	ExitCode   int        `json:"exit_code"`
+	DurationMS float64    `json:"duration_ms"`
+	OK         bool       `json:"ok"`
 }
 
 // Progress is one thing that happened during a deployment, streamed to the
@@ -72,7 +107,7 @@ type StepResult struct {
 type Progress struct {
 	// Step names the step ("fetch", "checkout", "build 1/2", "stop",
 	// "start", "health", ...).
-	Step string `json:"step"`
+	Step DeployStep `json:"step"`
 	// Line is a line of output or a status message.
 	Line string `json:"line,omitempty"`
 	// ElapsedMS is the time since the deployment started.

@@ -181,7 +181,7 @@ func (c *Controller) prepareDeploy(ctx context.Context, req bluegreen.DeployRequ
 		reason: req.Reason}
 	c.logs.start(d.ID)
 	if bootstrap {
-		r.say("start", fmt.Sprintf("%s is live but runs nothing deployed by bluegreen yet: this first deploy goes into it", req.Color))
+		r.say(bluegreen.StepStart, fmt.Sprintf("%s is live but runs nothing deployed by bluegreen yet: this first deploy goes into it", req.Color))
 	}
 	return r, nil
 }

@@ -21,7 +21,7 @@ func lockedError(l *bluegreen.Lock) error {
 // The lock is committed to the store, so it survives a restart of the
 // process that holds it only as long as that process is alive: Reclaim
 // releases a lock whose holder is gone.
-func (c *Controller) Acquire(ctx context.Context, actor, what string) (release func(outcome string), err error) {
+func (c *Controller) Acquire(ctx context.Context, actor, what string) (release func(outcome bluegreen.Outcome), err error) {
 	ctx = context.WithoutCancel(ctx)
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -37,7 +37,7 @@ func (c *Controller) Acquire(ctx context.Context, actor, what string) (release f
 	}
 	c.state = committed
 	lock := *committed.Lock
-	return func(outcome string) {
+	return func(outcome bluegreen.Outcome) {
 		if err := c.releaseLock(ctx, lock, actor, outcome, "lock released: "+lock.What); err != nil {
 			c.logger.Error("releasing the lock", "what", lock.What, "err", err)
 		}
@@ -45,7 +45,7 @@ func (c *Controller) Acquire(ctx context.Context, actor, what string) (release f
 }
 
 // releaseLock frees the lock if it is still the one described by held.
-func (c *Controller) releaseLock(ctx context.Context, held bluegreen.Lock, actor, outcome, msg string) error {
+func (c *Controller) releaseLock(ctx context.Context, held bluegreen.Lock, actor string, outcome bluegreen.Outcome, msg string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.state.Lock == nil || *c.state.Lock != held {
@@ -165,9 +165,9 @@ func during(d *bluegreen.Deployment) string {
 // stepName is d's step with its command, shortened to a line.
 func stepName(d *bluegreen.Deployment) string {
 	if d.Command == "" {
-		return d.Step
+		return string(d.Step)
 	}
-	return d.Step + ": " + shortCommand(d.Command)
+	return string(d.Step) + ": " + shortCommand(d.Command)
 }
 
 // shortCommand is command's first non-empty line, cut at 100 characters.

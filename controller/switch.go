@@ -40,7 +40,7 @@ func (c *Controller) Rollback(ctx context.Context, req bluegreen.SwitchRequest) 
 	return c.move(ctx, req, bluegreen.ActionRollback)
 }
 
-func (c *Controller) move(ctx context.Context, req bluegreen.SwitchRequest, action string) (bluegreen.SwitchResult, error) {
+func (c *Controller) move(ctx context.Context, req bluegreen.SwitchRequest, action bluegreen.Action) (bluegreen.SwitchResult, error) {
 	received := c.now()
 	res := bluegreen.SwitchResult{To: req.To, ReceivedAt: received.UTC(), Rollback: action == bluegreen.ActionRollback}
 	// The commit and the swap must not be abandoned half way because the
@@ -318,14 +318,14 @@ func (c *Controller) drainProgress(req bluegreen.SwitchRequest, from bluegreen.C
 }
 
 // verbOf is an action's verb for a sentence: "roll back" for a rollback.
-func verbOf(action string) string {
+func verbOf(action bluegreen.Action) string {
 	if action == bluegreen.ActionRollback {
 		return "roll back"
 	}
-	return action
+	return string(action)
 }
 
-func (c *Controller) event(req bluegreen.SwitchRequest, action, outcome, msg string, details map[string]any) bluegreen.Event {
+func (c *Controller) event(req bluegreen.SwitchRequest, action bluegreen.Action, outcome bluegreen.Outcome, msg string, details map[string]any) bluegreen.Event {
 	if req.Reason != "" {
 		details["reason"] = req.Reason
 	}

@@ -195,7 +195,7 @@ func (c *Controller) Approve(ctx context.Context, req bluegreen.ApproveRequest) 
 // since, while a rollback to anything deployed since meets the switch's
 // gates. A color that runs no release deployed by bluegreen has only its
 // health check as a gate.
-func (c *Controller) gates(cs bluegreen.ColorState, color bluegreen.Color, action, previousDeployment string) []string {
+func (c *Controller) gates(cs bluegreen.ColorState, color bluegreen.Color, action bluegreen.Action, previousDeployment string) []string {
 	if c.deployCfg == nil || cs.Release == nil {
 		return nil
 	}
