@@ -1,6 +1,7 @@
 package bluegreen
 
 import (
+	"fmt"
 	"strconv"
 	"time"
 )
@@ -17,7 +18,23 @@ const (
 	DeploymentInterrupted DeploymentStatus = "interrupted"
 )
 
-// Deployment is one deploy of a git ref into a color.
+// Final reports whether s is a final status: every status but
+// DeploymentRunning (and the zero status of a deployment not started yet).
+func (s DeploymentStatus) Final() bool {
+	return s == DeploymentSucceeded || s == DeploymentFailed || s == DeploymentInterrupted
+}
+
+// Deployment is one deploy of a git ref into a color. Its Status, Step and
+// Promotion change only through its transition methods (Start, Begin,
+// Fail, Succeed, Interrupt, Promote, InterruptPromotion), which enforce the
+// state machine of docs/architecture.md:
+//
+//	"" ──Start──► running ──Begin(step)──► running (at step)
+//	running ──Fail──► failed · ──Succeed──► succeeded · ──Interrupt──► interrupted
+//	succeeded with promotion pending ──Promote──► switched or refused
+//	                                 ──InterruptPromotion──► interrupted
+//
+// A Deployment is a value: it is not safe for concurrent use.
 type Deployment struct {
 	ID     string           `json:"id"`
 	Color  Color            `json:"color"`
@@ -66,6 +83,93 @@ const (
 	PromotionRefused     Promotion = "refused"     // the switch was refused or failed (PromotionError says why)
 	PromotionInterrupted Promotion = "interrupted" // serve stopped before the switch ran
 )
+
+// ErrTransition is wrapped by the error of a Deployment transition that its
+// state machine does not allow from where the deployment stands; such a
+// call changes nothing. It is a bug in the caller (code EINTERNAL).
+var ErrTransition = &Error{Code: EINTERNAL, Message: "illegal deployment transition"}
+
+func (d *Deployment) illegal(what string) error {
+	return fmt.Errorf("%w: %s of deployment %s (status %q, promotion %q)", ErrTransition, what, d.ID, d.Status, d.Promotion)
+}
+
+// Start makes a new deployment (zero Status) running, started at at.
+func (d *Deployment) Start(at time.Time) error {
+	if d.Status != "" {
+		return d.illegal("start")
+	}
+	d.Status, d.Started = DeploymentRunning, at.UTC()
+	return nil
+}
+
+// Begin records that step begins, running command ("" when it runs none),
+// so that a deployment cut short names where it stopped. The deployment
+// must be running.
+func (d *Deployment) Begin(step DeployStep, command string) error {
+	if d.Status != DeploymentRunning {
+		return d.illegal("begin " + string(step))
+	}
+	d.Step, d.Command = step, command
+	return nil
+}
+
+// Fail ends a running deployment as failed at step with err (non-nil) and
+// the last lines of the step's output (nil when there are none), at at.
+func (d *Deployment) Fail(step DeployStep, err error, output []string, at time.Time) error {
+	if d.Status != DeploymentRunning {
+		return d.illegal("failure at " + string(step))
+	}
+	d.Status, d.Step, d.Error, d.Output, d.Ended = DeploymentFailed, step, err.Error(), output, at.UTC()
+	return nil
+}
+
+// Succeed ends a running deployment as succeeded at at, with no step left
+// running. With promote (promotion: auto), Promotion becomes
+// PromotionPending until Promote says how the switch went.
+func (d *Deployment) Succeed(at time.Time, promote bool) error {
+	if d.Status != DeploymentRunning {
+		return d.illegal("success")
+	}
+	d.Status, d.Step, d.Command, d.Ended = DeploymentSucceeded, "", "", at.UTC()
+	if promote {
+		d.Promotion = PromotionPending
+	}
+	return nil
+}
+
+// Interrupt ends a running deployment whose controller stopped while it
+// ran, at at; reason says so and where (Deployment.Error).
+func (d *Deployment) Interrupt(reason string, at time.Time) error {
+	if d.Status != DeploymentRunning {
+		return d.illegal("interruption")
+	}
+	d.Status, d.Error, d.Ended = DeploymentInterrupted, reason, at.UTC()
+	return nil
+}
+
+// Promote records how the pending automatic switch ended: switched when
+// err is nil (Promoted), refused with err's text otherwise.
+func (d *Deployment) Promote(err error) error {
+	if d.Promotion != PromotionPending {
+		return d.illegal("promotion")
+	}
+	if err != nil {
+		d.Promotion, d.PromotionError = PromotionRefused, err.Error()
+		return nil
+	}
+	d.Promoted, d.Promotion = true, PromotionSwitched
+	return nil
+}
+
+// InterruptPromotion records that the pending automatic switch never ran
+// (serve stopped first); reason says so.
+func (d *Deployment) InterruptPromotion(reason string) error {
+	if d.Promotion != PromotionPending {
+		return d.illegal("interruption of the promotion")
+	}
+	d.Promotion, d.PromotionError = PromotionInterrupted, reason
+	return nil
+}
 
 // DeployStep names a step of a deployment, as Deployment.Step, StepResult
 // and Progress report it. The build steps are named by StepBuild; the rest

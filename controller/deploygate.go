@@ -110,7 +110,7 @@ func (r *deployRun) verify(ctx context.Context, rel *bluegreen.Release) error {
 		return r.fail(ctx, bluegreen.StepVerify, serr, nil)
 	}
 	if err != nil {
-		r.d.Status, r.d.Step, r.d.Error, r.d.Ended = bluegreen.DeploymentFailed, "verify", err.Error(), c.now().UTC()
+		c.transition(r.d.Fail(bluegreen.StepVerify, err, nil, c.now()))
 		r.say(bluegreen.StepVerify, "failed: "+err.Error())
 		r.say(bluegreen.StepVerify, fmt.Sprintf("%s keeps running for inspection (preview listener); traffic was not switched", r.d.Color))
 		msg := fmt.Sprintf("deployed %s (%s) into %s, but verification failed: %v", r.d.Ref, short12(rel.SHA), r.d.Color, err)

@@ -55,13 +55,12 @@ func (r *deployRun) promote(ctx context.Context) error {
 	r.say(bluegreen.StepSwitch, fmt.Sprintf("promotion: auto: switching traffic to %s", r.d.Color))
 	res, err := r.c.Switch(ctx, bluegreen.SwitchRequest{To: r.d.Color, Actor: r.d.Actor,
 		Reason: "promotion: auto after deployment " + r.d.ID})
+	r.c.transition(r.d.Promote(err))
 	if err != nil {
-		r.d.Promotion, r.d.PromotionError = bluegreen.PromotionRefused, err.Error()
 		r.say(bluegreen.StepSwitch, "not switched: "+err.Error())
 		err = bluegreen.Errorf(bluegreen.EREFUSED, "deployed and verified %s into %s, but the automatic switch failed: %v",
 			r.d.Ref, r.d.Color, err)
 	} else {
-		r.d.Promoted, r.d.Promotion = true, bluegreen.PromotionSwitched
 		r.say(bluegreen.StepSwitch, res.Message)
 	}
 	r.savePromotion(ctx)
@@ -78,7 +77,7 @@ func (r *deployRun) savePromotion(ctx context.Context) {
 // none): a serve killed during it leaves the step in the state, where
 // Reclaim finds it to say where the deployment was interrupted.
 func (r *deployRun) begin(ctx context.Context, name bluegreen.DeployStep, command string) {
-	r.d.Step, r.d.Command = name, command
+	r.c.transition(r.d.Begin(name, command))
 	r.saveRecord(ctx, "recording the step that begins")
 }
 
@@ -169,7 +168,7 @@ func (r *deployRun) env(sha string) []string {
 
 // fail marks the deployment failed at step and cleans up.
 func (r *deployRun) fail(ctx context.Context, step bluegreen.DeployStep, err error, tail []string) error {
-	r.d.Status, r.d.Step, r.d.Error, r.d.Output, r.d.Ended = bluegreen.DeploymentFailed, step, err.Error(), tail, r.c.now().UTC()
+	r.c.transition(r.d.Fail(step, err, tail, r.c.now()))
 	r.say(step, "failed: "+err.Error())
 	if r.started {
 		r.say(bluegreen.StepStop, "stopping the failed release")
@@ -286,10 +285,8 @@ func (r *deployRun) run(ctx context.Context) error {
 			return err
 		}
 	}
-	d.Status, d.Step, d.Command, d.Ended = bluegreen.DeploymentSucceeded, "", "", c.now().UTC()
-	if c.gateCfg.AutoPromote && !r.bootstrap {
-		d.Promotion = bluegreen.PromotionPending // promote, after the lock, says how it ended
-	}
+	// With promotion: auto, promote (after the lock) says how it ended.
+	c.transition(d.Succeed(c.now(), c.gateCfg.AutoPromote && !r.bootstrap))
 	rel.DeployedAt = d.Ended
 	msg := fmt.Sprintf("deployed %s (%s) into %s in %s", d.Ref, short12(commit.SHA), d.Color, d.Ended.Sub(d.Started).Round(time.Millisecond))
 	if err := r.save(ctx, bluegreen.Event{Outcome: bluegreen.OutcomeOK, Message: msg,

@@ -106,11 +106,11 @@ func (c *Controller) Reclaim(ctx context.Context) error {
 	for _, col := range bluegreen.Colors {
 		cs := next.Colors[col]
 		if d := cs.Deployment; d != nil && d.Status == bluegreen.DeploymentRunning {
-			d.Status, d.Ended = bluegreen.DeploymentInterrupted, c.now().UTC()
-			d.Error = "bluegreen serve stopped " + during(d)
+			reason := "bluegreen serve stopped " + during(d)
 			if d.Command != "" {
-				d.Error += " (the command was killed with it)"
+				reason += " (the command was killed with it)"
 			}
+			c.transition(d.Interrupt(reason, c.now()))
 			next.Colors[col] = cs
 			events = append(events, bluegreen.Event{Time: c.now(), Actor: "bluegreen", Action: bluegreen.ActionDeploy,
 				Color: col, Outcome: bluegreen.OutcomeFailed,
@@ -118,7 +118,7 @@ func (c *Controller) Reclaim(ctx context.Context) error {
 				Details: map[string]any{"deployment": d.ID}})
 		}
 		if d := cs.Deployment; d != nil && d.Promotion == bluegreen.PromotionPending {
-			d.Promotion, d.PromotionError = bluegreen.PromotionInterrupted, "bluegreen serve stopped before the automatic switch"
+			c.transition(d.InterruptPromotion("bluegreen serve stopped before the automatic switch"))
 			next.Colors[col] = cs
 			events = append(events, bluegreen.Event{Time: c.now(), Actor: "bluegreen", Action: bluegreen.ActionDeploy,
 				Color: col, Outcome: bluegreen.OutcomeFailed,
@@ -143,6 +143,15 @@ func (c *Controller) Reclaim(ctx context.Context) error {
 	return c.releaseLock(ctx, *l, "bluegreen", bluegreen.OutcomeFailed,
 		fmt.Sprintf("lock of %s (%s, since %s) released: its holder %s is gone; the operation was interrupted",
 			l.Owner, l.What, l.Since.UTC().Format("2006-01-02 15:04:05Z"), l.Holder))
+}
+
+// transition logs the error of a deployment transition the state machine
+// refused (bluegreen.ErrTransition): a bug, since the controller only asks
+// for legal ones; the deployment was left as it was.
+func (c *Controller) transition(err error) {
+	if err != nil {
+		c.logger.Error("deployment transition", "err", err)
+	}
 }
 
 // stoppedAt says where d was cut short, for a message: "at build 2/3:
