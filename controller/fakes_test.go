@@ -331,15 +331,3 @@ func (f *fast) notifiedActions() []string {
 	}
 	return out
 }
-
-// eventually polls cond every millisecond for up to two seconds.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(2 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
