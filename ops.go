@@ -27,21 +27,25 @@ type SwitchRequest struct {
 	Progress func(SwitchProgress) `json:"-"`
 }
 
+// SwitchStage is how far a switch or rollback has gone, as reported to
+// SwitchRequest.Progress.
+type SwitchStage string
+
 // Stages of a switch reported to SwitchRequest.Progress.
 const (
 	// SwitchLive: the switch is committed and on disk, the router serves
 	// To; the old color drains next.
-	SwitchLive = "live"
+	SwitchLive SwitchStage = "live"
 	// SwitchDraining: the old color still has requests in flight.
-	SwitchDraining = "draining"
+	SwitchDraining SwitchStage = "draining"
 )
 
 // SwitchProgress is one step of a switch or rollback as it runs.
 type SwitchProgress struct {
 	// Stage is SwitchLive or SwitchDraining.
-	Stage string `json:"stage"`
-	From  Color  `json:"from"`
-	To    Color  `json:"to"`
+	Stage SwitchStage `json:"stage"`
+	From  Color       `json:"from"`
+	To    Color       `json:"to"`
 	// Revision is the state revision the switch committed.
 	Revision int64 `json:"revision"`
 	// SwitchMS is how long after the request the router served To.

@@ -34,9 +34,9 @@ type Store interface {
 // HistoryFilter selects events. Zero fields match everything.
 type HistoryFilter struct {
 	Color   Color
-	Action  string
+	Action  Action
 	Actor   string
-	Outcome string
+	Outcome Outcome
 	// Since and Until select events at or after Since and before Until.
 	Since, Until time.Time
 	// Limit caps the number of events returned; 0 means 100.

@@ -194,7 +194,7 @@ func TestDeployStream(t *testing.T) {
 	_, c := newServer(t, &service{})
 	ctx := context.Background()
 	var steps []string
-	d, err := c.Deploy(ctx, bluegreen.DeployRequest{Color: bluegreen.Green, Ref: "v1"}, func(p bluegreen.Progress) { steps = append(steps, p.Step+": "+p.Line) })
+	d, err := c.Deploy(ctx, bluegreen.DeployRequest{Color: bluegreen.Green, Ref: "v1"}, func(p bluegreen.Progress) { steps = append(steps, string(p.Step)+": "+p.Line) })
 	if err != nil || d.Status != bluegreen.DeploymentSucceeded || d.Actor != "tester@host" {
 		t.Fatalf("deploy %+v %v", d, err)
 	}

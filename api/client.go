@@ -155,13 +155,13 @@ func (c *Client) History(ctx context.Context, f bluegreen.HistoryFilter) ([]blue
 		q.Set("color", string(f.Color))
 	}
 	if f.Action != "" {
-		q.Set("action", f.Action)
+		q.Set("action", string(f.Action))
 	}
 	if f.Actor != "" {
 		q.Set("actor", f.Actor)
 	}
 	if f.Outcome != "" {
-		q.Set("outcome", f.Outcome)
+		q.Set("outcome", string(f.Outcome))
 	}
 	if !f.Since.IsZero() {
 		q.Set("since", f.Since.UTC().Format(time.RFC3339Nano))

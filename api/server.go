@@ -406,7 +406,7 @@ func (s *server) history(w http.ResponseWriter, r *http.Request) error {
 		}
 		f.Color = c
 	}
-	f.Action, f.Actor, f.Outcome = q.Get("action"), q.Get("actor"), q.Get("outcome")
+	f.Action, f.Actor, f.Outcome = bluegreen.Action(q.Get("action")), q.Get("actor"), bluegreen.Outcome(q.Get("outcome"))
 	for _, t := range []struct {
 		name string
 		dst  *time.Time

@@ -132,7 +132,7 @@ func newEnvWith(t *testing.T, wrap []func(*sqlite.Store, *router.Router) bluegre
 	return e
 }
 
-func (e *env) history(t *testing.T, action string) []bluegreen.Event {
+func (e *env) history(t *testing.T, action bluegreen.Action) []bluegreen.Event {
 	t.Helper()
 	evs, err := e.store.History(context.Background(), bluegreen.HistoryFilter{Action: action})
 	if err != nil {

@@ -175,13 +175,13 @@ func (c *Controller) prepareDeploy(ctx context.Context, req bluegreen.DeployRequ
 	if err != nil {
 		return nil, err
 	}
-	d := &bluegreen.Deployment{ID: newDeploymentID(c.now()), Color: req.Color, Ref: req.Ref,
-		Status: bluegreen.DeploymentRunning, Actor: req.Actor, Started: c.now().UTC()}
+	d := &bluegreen.Deployment{ID: newDeploymentID(c.now()), Color: req.Color, Ref: req.Ref, Actor: req.Actor}
+	c.transition(d.Start(c.now()))
 	r := &deployRun{c: c, dc: dc, d: d, start: c.now(), release: release, progress: progress, bootstrap: bootstrap,
 		reason: req.Reason}
 	c.logs.start(d.ID)
 	if bootstrap {
-		r.say("start", fmt.Sprintf("%s is live but runs nothing deployed by bluegreen yet: this first deploy goes into it", req.Color))
+		r.say(bluegreen.StepStart, fmt.Sprintf("%s is live but runs nothing deployed by bluegreen yet: this first deploy goes into it", req.Color))
 	}
 	return r, nil
 }

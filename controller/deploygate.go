@@ -22,15 +22,15 @@ func (r *deployRun) liveBaseline(ctx context.Context, hasBuild bool) []bluegreen
 	if !hasBuild || r.bootstrap || st.Live == r.d.Color {
 		return nil
 	}
-	r.say("live checks", fmt.Sprintf("checking the live color %s before the build steps (the migration gate)", st.Live))
-	r.begin(ctx, "live checks", "")
+	r.say(bluegreen.StepLiveChecks, fmt.Sprintf("checking the live color %s before the build steps (the migration gate)", st.Live))
+	r.begin(ctx, bluegreen.StepLiveChecks, "")
 	v := r.c.runVerification(ctx, st, st.Live, r.d.Actor, nil)
 	var passed []bluegreen.CheckResult
 	for _, res := range v.Checks {
 		if res.OK {
 			passed = append(passed, res)
 		} else {
-			r.say("live checks", fmt.Sprintf("%s: %s already fails before the build (%s): not held against this release", st.Live, res.Name, res.Error))
+			r.say(bluegreen.StepLiveChecks, fmt.Sprintf("%s: %s already fails before the build (%s): not held against this release", st.Live, res.Name, res.Error))
 		}
 	}
 	if len(passed) == 0 {
@@ -44,8 +44,8 @@ func (r *deployRun) liveBaseline(ctx context.Context, hasBuild bool) []bluegreen
 func (r *deployRun) liveAfterBuild(ctx context.Context, baseline []bluegreen.CheckResult) {
 	st := r.c.State()
 	live := st.Live
-	r.say("live checks", fmt.Sprintf("checking the live color %s again after the build steps", live))
-	r.begin(ctx, "live checks", "")
+	r.say(bluegreen.StepLiveChecks, fmt.Sprintf("checking the live color %s again after the build steps", live))
+	r.begin(ctx, bluegreen.StepLiveChecks, "")
 	v := r.c.runVerification(ctx, st, live, r.d.Actor, nil)
 	before := map[string]bool{}
 	for _, b := range baseline {
@@ -54,11 +54,11 @@ func (r *deployRun) liveAfterBuild(ctx context.Context, baseline []bluegreen.Che
 	for _, res := range v.Checks {
 		if !res.OK && before[res.Name] {
 			r.liveBroken = append(r.liveBroken, res)
-			r.say("live checks", fmt.Sprintf("%s: %s passed before the build and fails now: %s", live, res.Name, res.Error))
+			r.say(bluegreen.StepLiveChecks, fmt.Sprintf("%s: %s passed before the build and fails now: %s", live, res.Name, res.Error))
 		}
 	}
 	if r.liveBroken == nil {
-		r.say("live checks", fmt.Sprintf("%s still passes its %d checks", live, len(baseline)))
+		r.say(bluegreen.StepLiveChecks, fmt.Sprintf("%s still passes its %d checks", live, len(baseline)))
 	}
 }
 
@@ -67,21 +67,21 @@ func (r *deployRun) liveAfterBuild(ctx context.Context, baseline []bluegreen.Che
 // the preview listener) when they, or the migration gate, failed.
 func (r *deployRun) verify(ctx context.Context, rel *bluegreen.Release) error {
 	c := r.c
-	r.say("verify", fmt.Sprintf("running %s's checks", r.d.Color))
+	r.say(bluegreen.StepVerify, fmt.Sprintf("running %s's checks", r.d.Color))
 	st := c.State()
 	cs := st.Colors[r.d.Color]
 	cs.Release = rel // the state gets it with the verification, below
 	st.Colors[r.d.Color] = cs
 	var v bluegreen.Verification
-	_, err := r.step(ctx, "verify", "", func() (int, error) {
+	_, err := r.step(ctx, bluegreen.StepVerify, "", func() (int, error) {
 		v = c.runVerification(ctx, st, r.d.Color, r.d.Actor, func(res bluegreen.CheckResult) {
 			if res.OK {
-				r.say("verify", fmt.Sprintf("ok   %s (%.0f ms)", res.Name, res.DurationMS))
+				r.say(bluegreen.StepVerify, fmt.Sprintf("ok   %s (%.0f ms)", res.Name, res.DurationMS))
 				return
 			}
-			r.say("verify", fmt.Sprintf("FAIL %s (%.0f ms): %s", res.Name, res.DurationMS, res.Error))
+			r.say(bluegreen.StepVerify, fmt.Sprintf("FAIL %s (%.0f ms): %s", res.Name, res.DurationMS, res.Error))
 			for _, l := range firstLines(res.Output, 5) {
-				r.say("verify", "     | "+l)
+				r.say(bluegreen.StepVerify, "     | "+l)
 			}
 		})
 		if r.liveBroken != nil {
@@ -107,12 +107,12 @@ func (r *deployRun) verify(ctx context.Context, rel *bluegreen.Release) error {
 	r.d.Verification = &v
 	// The release and its verification land in one commit.
 	if serr := c.saveVerification(ctx, v, "", rel); serr != nil {
-		return r.fail(ctx, "verify", serr, nil)
+		return r.fail(ctx, bluegreen.StepVerify, serr, nil)
 	}
 	if err != nil {
-		r.d.Status, r.d.Step, r.d.Error, r.d.Ended = bluegreen.DeploymentFailed, "verify", err.Error(), c.now().UTC()
-		r.say("verify", "failed: "+err.Error())
-		r.say("verify", fmt.Sprintf("%s keeps running for inspection (preview listener); traffic was not switched", r.d.Color))
+		c.transition(r.d.Fail(bluegreen.StepVerify, err, nil, c.now()))
+		r.say(bluegreen.StepVerify, "failed: "+err.Error())
+		r.say(bluegreen.StepVerify, fmt.Sprintf("%s keeps running for inspection (preview listener); traffic was not switched", r.d.Color))
 		msg := fmt.Sprintf("deployed %s (%s) into %s, but verification failed: %v", r.d.Ref, short12(rel.SHA), r.d.Color, err)
 		if serr := r.save(ctx, bluegreen.Event{Outcome: bluegreen.OutcomeFailed, Message: msg,
 			Details: map[string]any{"step": "verify"}}, rel); serr != nil {
@@ -120,7 +120,7 @@ func (r *deployRun) verify(ctx context.Context, rel *bluegreen.Release) error {
 		}
 		return bluegreen.Errorf(bluegreen.EREFUSED, "%s", msg)
 	}
-	r.say("verify", fmt.Sprintf("%s passed its %d checks", r.d.Color, len(v.Checks)))
+	r.say(bluegreen.StepVerify, fmt.Sprintf("%s passed its %d checks", r.d.Color, len(v.Checks)))
 	return nil
 }
 

@@ -17,7 +17,7 @@ type deployRun struct {
 	progress func(bluegreen.Progress)
 	start    time.Time
 	started  bool // the new app was started (and must be stopped on failure)
-	release  func(outcome string)
+	release  func(outcome bluegreen.Outcome)
 	// bootstrap is the first deploy into a live color that ran nothing.
 	bootstrap bool
 	// reason is the caller's --reason, recorded with every event.
@@ -52,17 +52,16 @@ func (r *deployRun) finish(ctx context.Context) error {
 // (promotion: auto). It runs after the lock is released: the switch takes
 // its own turn and checks every gate again.
 func (r *deployRun) promote(ctx context.Context) error {
-	r.say("switch", fmt.Sprintf("promotion: auto: switching traffic to %s", r.d.Color))
+	r.say(bluegreen.StepSwitch, fmt.Sprintf("promotion: auto: switching traffic to %s", r.d.Color))
 	res, err := r.c.Switch(ctx, bluegreen.SwitchRequest{To: r.d.Color, Actor: r.d.Actor,
 		Reason: "promotion: auto after deployment " + r.d.ID})
+	r.c.transition(r.d.Promote(err))
 	if err != nil {
-		r.d.Promotion, r.d.PromotionError = bluegreen.PromotionRefused, err.Error()
-		r.say("switch", "not switched: "+err.Error())
+		r.say(bluegreen.StepSwitch, "not switched: "+err.Error())
 		err = bluegreen.Errorf(bluegreen.EREFUSED, "deployed and verified %s into %s, but the automatic switch failed: %v",
 			r.d.Ref, r.d.Color, err)
 	} else {
-		r.d.Promoted, r.d.Promotion = true, bluegreen.PromotionSwitched
-		r.say("switch", res.Message)
+		r.say(bluegreen.StepSwitch, res.Message)
 	}
 	r.savePromotion(ctx)
 	return err
@@ -77,8 +76,8 @@ func (r *deployRun) savePromotion(ctx context.Context) {
 // begin records that step name starts (running command, "" when it runs
 // none): a serve killed during it leaves the step in the state, where
 // Reclaim finds it to say where the deployment was interrupted.
-func (r *deployRun) begin(ctx context.Context, name, command string) {
-	r.d.Step, r.d.Command = name, command
+func (r *deployRun) begin(ctx context.Context, name bluegreen.DeployStep, command string) {
+	r.c.transition(r.d.Begin(name, command))
 	r.saveRecord(ctx, "recording the step that begins")
 }
 
@@ -103,7 +102,7 @@ func (r *deployRun) saveRecord(ctx context.Context, what string) {
 	}
 }
 
-func (r *deployRun) say(step, line string) {
+func (r *deployRun) say(step bluegreen.DeployStep, line string) {
 	p := bluegreen.Progress{Step: step, Line: line, ElapsedMS: bluegreen.Milliseconds(r.c.now().Sub(r.start))}
 	r.c.logs.add(r.d.ID, p)
 	if r.progress != nil {
@@ -168,13 +167,13 @@ func (r *deployRun) env(sha string) []string {
 }
 
 // fail marks the deployment failed at step and cleans up.
-func (r *deployRun) fail(ctx context.Context, step string, err error, tail []string) error {
-	r.d.Status, r.d.Step, r.d.Error, r.d.Output, r.d.Ended = bluegreen.DeploymentFailed, step, err.Error(), tail, r.c.now().UTC()
+func (r *deployRun) fail(ctx context.Context, step bluegreen.DeployStep, err error, tail []string) error {
+	r.c.transition(r.d.Fail(step, err, tail, r.c.now()))
 	r.say(step, "failed: "+err.Error())
 	if r.started {
-		r.say("stop", "stopping the failed release")
+		r.say(bluegreen.StepStop, "stopping the failed release")
 		if serr := r.dc.Driver.Stop(ctx, r.d.Color); serr != nil {
-			r.say("stop", "stopping failed: "+serr.Error())
+			r.say(bluegreen.StepStop, "stopping failed: "+serr.Error())
 		}
 	}
 	msg := fmt.Sprintf("deploy of %s into %s failed at %s: %v", r.d.Ref, r.d.Color, step, err)
@@ -187,7 +186,7 @@ func (r *deployRun) fail(ctx context.Context, step string, err error, tail []str
 
 // step records that step name (running command, if any) begins, runs it
 // timed, and records its result.
-func (r *deployRun) step(ctx context.Context, name, command string, fn func() (int, error)) (int, error) {
+func (r *deployRun) step(ctx context.Context, name bluegreen.DeployStep, command string, fn func() (int, error)) (int, error) {
 	r.begin(ctx, name, command)
 	t := r.c.now()
 	code, err := fn()
@@ -202,32 +201,38 @@ func (r *deployRun) run(ctx context.Context) error {
 		Message: fmt.Sprintf("deploy of %s into %s started", d.Ref, d.Color)}, nil); err != nil {
 		return err
 	}
-	r.say("start", fmt.Sprintf("deploying %s into %s (deployment %s)", d.Ref, d.Color, d.ID))
+	r.say(bluegreen.StepStart, fmt.Sprintf("deploying %s into %s (deployment %s)", d.Ref, d.Color, d.ID))
 
 	var commit Commit
-	if _, err := r.step(ctx, "fetch", "", func() (int, error) {
+	if _, err := r.step(ctx, bluegreen.StepFetch, "", func() (int, error) {
 		var err error
 		commit, err = dc.Source.Fetch(ctx, d.Ref)
 		return 0, err
 	}); err != nil {
-		return r.fail(ctx, "fetch", err, nil)
+		return r.fail(ctx, bluegreen.StepFetch, err, nil)
 	}
 	d.SHA = commit.SHA
-	r.say("fetch", fmt.Sprintf("%s is %s: %s (%s)", d.Ref, short12(commit.SHA), commit.Subject, commit.Author))
+	r.say(bluegreen.StepFetch, fmt.Sprintf("%s is %s: %s (%s)", d.Ref, short12(commit.SHA), commit.Subject, commit.Author))
 
 	dir, err := dc.ReleaseDir(d.Color, c.now(), commit.SHA)
 	if err != nil {
-		return r.fail(ctx, "checkout", err, nil)
+		return r.fail(ctx, bluegreen.StepCheckout, err, nil)
 	}
-	if _, err := r.step(ctx, "checkout", "", func() (int, error) { return 0, dc.Source.Checkout(ctx, commit.SHA, dir) }); err != nil {
-		return r.fail(ctx, "checkout", err, nil)
+	if _, err := r.step(ctx, bluegreen.StepCheckout, "", func() (int, error) { return 0, dc.Source.Checkout(ctx, commit.SHA, dir) }); err != nil {
+		return r.fail(ctx, bluegreen.StepCheckout, err, nil)
 	}
-	r.say("checkout", dir)
+	r.say(bluegreen.StepCheckout, dir)
 	env := r.env(commit.SHA)
 
-	hooks := []struct{ name, cmd string }{{"pre_deploy hook", dc.PreDeploy}}
+	hooks := []struct {
+		name bluegreen.DeployStep
+		cmd  string
+	}{{bluegreen.StepPreDeploy, dc.PreDeploy}}
 	for i, b := range dc.Build {
-		hooks = append(hooks, struct{ name, cmd string }{fmt.Sprintf("build %d/%d", i+1, len(dc.Build)), b})
+		hooks = append(hooks, struct {
+			name bluegreen.DeployStep
+			cmd  string
+		}{bluegreen.StepBuild(i+1, len(dc.Build)), b})
 	}
 	baseline := r.liveBaseline(ctx, len(dc.Build) > 0)
 	for _, h := range hooks {
@@ -249,27 +254,27 @@ func (r *deployRun) run(ctx context.Context) error {
 		r.liveAfterBuild(ctx, baseline)
 	}
 
-	if _, err := r.step(ctx, "stop", "", func() (int, error) { return 0, dc.Driver.Stop(ctx, d.Color) }); err != nil {
-		return r.fail(ctx, "stop", err, nil)
+	if _, err := r.step(ctx, bluegreen.StepStop, "", func() (int, error) { return 0, dc.Driver.Stop(ctx, d.Color) }); err != nil {
+		return r.fail(ctx, bluegreen.StepStop, err, nil)
 	}
-	r.say("stop", "the previous release of "+string(d.Color)+" is stopped")
+	r.say(bluegreen.StepStop, "the previous release of "+string(d.Color)+" is stopped")
 	r.started = true
-	if _, err := r.step(ctx, "start", "", func() (int, error) { return 0, dc.Driver.Start(ctx, d.Color, d.ID, dir, env) }); err != nil {
-		return r.fail(ctx, "start", err, nil)
+	if _, err := r.step(ctx, bluegreen.StepStart, "", func() (int, error) { return 0, dc.Driver.Start(ctx, d.Color, d.ID, dir, env) }); err != nil {
+		return r.fail(ctx, bluegreen.StepStart, err, nil)
 	}
-	r.say("start", "started; waiting for the health check (up to "+dc.StartTimeout.String()+")")
+	r.say(bluegreen.StepStart, "started; waiting for the health check (up to "+dc.StartTimeout.String()+")")
 
-	if _, err := r.step(ctx, "health", "", func() (int, error) { return 0, r.waitHealthy(ctx) }); err != nil {
-		return r.fail(ctx, "health", err, nil)
+	if _, err := r.step(ctx, bluegreen.StepHealth, "", func() (int, error) { return 0, r.waitHealthy(ctx) }); err != nil {
+		return r.fail(ctx, bluegreen.StepHealth, err, nil)
 	}
-	r.say("health", string(d.Color)+" is healthy")
+	r.say(bluegreen.StepHealth, string(d.Color)+" is healthy")
 
 	if dc.PostDeploy != "" {
-		r.say("post_deploy hook", "$ "+dc.PostDeploy)
-		r.begin(ctx, "post_deploy hook", dc.PostDeploy)
-		if _, t, err := dc.Run(ctx, dir, dc.PostDeploy, env, func(line string) { r.say("post_deploy hook", line) }); err != nil {
+		r.say(bluegreen.StepPostDeploy, "$ "+dc.PostDeploy)
+		r.begin(ctx, bluegreen.StepPostDeploy, dc.PostDeploy)
+		if _, t, err := dc.Run(ctx, dir, dc.PostDeploy, env, func(line string) { r.say(bluegreen.StepPostDeploy, line) }); err != nil {
 			// The release is up; a failing post hook is reported, not fatal.
-			r.say("post_deploy hook", fmt.Sprintf("failed (the release stays): %v %v", err, t))
+			r.say(bluegreen.StepPostDeploy, fmt.Sprintf("failed (the release stays): %v %v", err, t))
 		}
 	}
 
@@ -280,10 +285,8 @@ func (r *deployRun) run(ctx context.Context) error {
 			return err
 		}
 	}
-	d.Status, d.Step, d.Command, d.Ended = bluegreen.DeploymentSucceeded, "", "", c.now().UTC()
-	if c.gateCfg.AutoPromote && !r.bootstrap {
-		d.Promotion = bluegreen.PromotionPending // promote, after the lock, says how it ended
-	}
+	// With promotion: auto, promote (after the lock) says how it ended.
+	c.transition(d.Succeed(c.now(), c.gateCfg.AutoPromote && !r.bootstrap))
 	rel.DeployedAt = d.Ended
 	msg := fmt.Sprintf("deployed %s (%s) into %s in %s", d.Ref, short12(commit.SHA), d.Color, d.Ended.Sub(d.Started).Round(time.Millisecond))
 	if err := r.save(ctx, bluegreen.Event{Outcome: bluegreen.OutcomeOK, Message: msg,
@@ -293,7 +296,7 @@ func (r *deployRun) run(ctx context.Context) error {
 	if dc.Prune != nil {
 		dc.Prune(d.Color, dc.KeepReleases, dir)
 	}
-	r.say("done", msg)
+	r.say(bluegreen.StepDone, msg)
 	return nil
 }
 

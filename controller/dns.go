@@ -28,7 +28,7 @@ type DNSSwitcher interface {
 // switchDNS moves the DNS record for a switch, before the state records
 // it. A refused or failed update is recorded and returned: the live color
 // stays as it was.
-func (c *Controller) switchDNS(ctx context.Context, req bluegreen.SwitchRequest, action string, from bluegreen.Color, rev int64) (*bluegreen.DNSReport, error) {
+func (c *Controller) switchDNS(ctx context.Context, req bluegreen.SwitchRequest, action bluegreen.Action, from bluegreen.Color, rev int64) (*bluegreen.DNSReport, error) {
 	if c.dns == nil {
 		return nil, nil
 	}

@@ -21,7 +21,7 @@ func TestHealthEventsCarryTheirVerdict(t *testing.T) {
 		t.Fatal(err)
 	}
 	evs := e.history(t, bluegreen.ActionHealth)
-	want := map[bluegreen.HealthStatus]string{bluegreen.HealthUnhealthy: bluegreen.OutcomeFailed, bluegreen.HealthHealthy: bluegreen.OutcomeOK}
+	want := map[bluegreen.HealthStatus]bluegreen.Outcome{bluegreen.HealthUnhealthy: bluegreen.OutcomeFailed, bluegreen.HealthHealthy: bluegreen.OutcomeOK}
 	seen := 0
 	for _, ev := range evs {
 		if ev.Color != bluegreen.Green {

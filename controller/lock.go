@@ -21,7 +21,7 @@ func lockedError(l *bluegreen.Lock) error {
 // The lock is committed to the store, so it survives a restart of the
 // process that holds it only as long as that process is alive: Reclaim
 // releases a lock whose holder is gone.
-func (c *Controller) Acquire(ctx context.Context, actor, what string) (release func(outcome string), err error) {
+func (c *Controller) Acquire(ctx context.Context, actor, what string) (release func(outcome bluegreen.Outcome), err error) {
 	ctx = context.WithoutCancel(ctx)
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -37,7 +37,7 @@ func (c *Controller) Acquire(ctx context.Context, actor, what string) (release f
 	}
 	c.state = committed
 	lock := *committed.Lock
-	return func(outcome string) {
+	return func(outcome bluegreen.Outcome) {
 		if err := c.releaseLock(ctx, lock, actor, outcome, "lock released: "+lock.What); err != nil {
 			c.logger.Error("releasing the lock", "what", lock.What, "err", err)
 		}
@@ -45,7 +45,7 @@ func (c *Controller) Acquire(ctx context.Context, actor, what string) (release f
 }
 
 // releaseLock frees the lock if it is still the one described by held.
-func (c *Controller) releaseLock(ctx context.Context, held bluegreen.Lock, actor, outcome, msg string) error {
+func (c *Controller) releaseLock(ctx context.Context, held bluegreen.Lock, actor string, outcome bluegreen.Outcome, msg string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.state.Lock == nil || *c.state.Lock != held {
@@ -106,11 +106,11 @@ func (c *Controller) Reclaim(ctx context.Context) error {
 	for _, col := range bluegreen.Colors {
 		cs := next.Colors[col]
 		if d := cs.Deployment; d != nil && d.Status == bluegreen.DeploymentRunning {
-			d.Status, d.Ended = bluegreen.DeploymentInterrupted, c.now().UTC()
-			d.Error = "bluegreen serve stopped " + during(d)
+			reason := "bluegreen serve stopped " + during(d)
 			if d.Command != "" {
-				d.Error += " (the command was killed with it)"
+				reason += " (the command was killed with it)"
 			}
+			c.transition(d.Interrupt(reason, c.now()))
 			next.Colors[col] = cs
 			events = append(events, bluegreen.Event{Time: c.now(), Actor: "bluegreen", Action: bluegreen.ActionDeploy,
 				Color: col, Outcome: bluegreen.OutcomeFailed,
@@ -118,7 +118,7 @@ func (c *Controller) Reclaim(ctx context.Context) error {
 				Details: map[string]any{"deployment": d.ID}})
 		}
 		if d := cs.Deployment; d != nil && d.Promotion == bluegreen.PromotionPending {
-			d.Promotion, d.PromotionError = bluegreen.PromotionInterrupted, "bluegreen serve stopped before the automatic switch"
+			c.transition(d.InterruptPromotion("bluegreen serve stopped before the automatic switch"))
 			next.Colors[col] = cs
 			events = append(events, bluegreen.Event{Time: c.now(), Actor: "bluegreen", Action: bluegreen.ActionDeploy,
 				Color: col, Outcome: bluegreen.OutcomeFailed,
@@ -145,6 +145,15 @@ func (c *Controller) Reclaim(ctx context.Context) error {
 			l.Owner, l.What, l.Since.UTC().Format("2006-01-02 15:04:05Z"), l.Holder))
 }
 
+// transition logs the error of a deployment transition the state machine
+// refused (bluegreen.ErrTransition): a bug, since the controller only asks
+// for legal ones; the deployment was left as it was.
+func (c *Controller) transition(err error) {
+	if err != nil {
+		c.logger.Error("deployment transition", "err", err)
+	}
+}
+
 // stoppedAt says where d was cut short, for a message: "at build 2/3:
 // python3 manage.py migrate", "at health", or "before its first step".
 func stoppedAt(d *bluegreen.Deployment) string {
@@ -165,9 +174,9 @@ func during(d *bluegreen.Deployment) string {
 // stepName is d's step with its command, shortened to a line.
 func stepName(d *bluegreen.Deployment) string {
 	if d.Command == "" {
-		return d.Step
+		return string(d.Step)
 	}
-	return d.Step + ": " + shortCommand(d.Command)
+	return string(d.Step) + ": " + shortCommand(d.Command)
 }
 
 // shortCommand is command's first non-empty line, cut at 100 characters.

@@ -57,8 +57,9 @@ type refusalLog struct {
 
 // refusalKey is what makes two refusals "identical".
 type refusalKey struct {
-	token, action, message string
-	color                  bluegreen.Color
+	token, message string
+	action         bluegreen.Action
+	color          bluegreen.Color
 }
 
 // refusalRun is one kind of refusal within its window.
@@ -261,7 +262,7 @@ const maxRefusalMessage = 1000
 // held, the state moved) or EINVALID (a request the controller cannot
 // carry out); the controller's own failures are not the caller's refusal.
 // It returns err unchanged, and nil for nil. mu must not be held.
-func (c *Controller) refuse(ctx context.Context, action string, color bluegreen.Color, actor, what string, err error) error {
+func (c *Controller) refuse(ctx context.Context, action bluegreen.Action, color bluegreen.Color, actor, what string, err error) error {
 	switch bluegreen.ErrorCode(err) {
 	case bluegreen.EREFUSED, bluegreen.ECONFLICT, bluegreen.EINVALID:
 	default:

@@ -54,7 +54,10 @@ func TestEveryRefusalIsRecorded(t *testing.T) {
 	mustRefuse("a release of a running operation's lock", e.ctl.ReleaseLock(ctx, "alice", false))
 	release(bluegreen.OutcomeOK)
 
-	want := []struct{ action, message string }{
+	want := []struct {
+		action  bluegreen.Action
+		message string
+	}{
 		{bluegreen.ActionDeploy, `deploy of "v2" into blue refused: blue is live`},
 		{bluegreen.ActionDeploy, `deploy of "--upload-pack=/x/pwn.sh" into green refused: ref "--upload-pack=/x/pwn.sh": must not start with '-'`},
 		{bluegreen.ActionDeploy, "sync refused: nothing to sync"},

@@ -187,41 +187,6 @@ func (c *Controller) Approve(ctx context.Context, req bluegreen.ApproveRequest) 
 	return a, nil
 }
 
-// gates returns why traffic may not move to color as cs describes it, one
-// sentence per unmet gate; none when it may. A switch needs a passed
-// verification (and an approval, when required) of the color's current
-// release; a rollback to the very release that served before the last
-// switch (previousDeployment) is stopped only by a verification that failed
-// since, while a rollback to anything deployed since meets the switch's
-// gates. A color that runs no release deployed by bluegreen has only its
-// health check as a gate.
-func (c *Controller) gates(cs bluegreen.ColorState, color bluegreen.Color, action, previousDeployment string) []string {
-	if c.deployCfg == nil || cs.Release == nil {
-		return nil
-	}
-	rel := fmt.Sprintf("%s's release %s", color, short12(cs.Release.SHA))
-	v := cs.Verification
-	current := v != nil && v.Deployment == cs.Release.Deployment
-	var out []string
-	switch {
-	case action == bluegreen.ActionRollback && cs.Release.Deployment == previousDeployment:
-		// The release that served before the switch: only a verification
-		// that failed since stops the way back.
-		if current && !v.Passed {
-			out = append(out, fmt.Sprintf("%s failed verification: %s", rel, v.Reason))
-		}
-		return out
-	case !current:
-		out = append(out, fmt.Sprintf("%s has not been verified (run `bluegreen verify %s`)", rel, color))
-	case !v.Passed:
-		out = append(out, fmt.Sprintf("%s failed verification: %s", rel, v.Reason))
-	}
-	if c.gateCfg.RequireApproval && !cs.Approved() {
-		out = append(out, fmt.Sprintf("%s has not been approved (run `bluegreen approve %s` after QA)", rel, color))
-	}
-	return out
-}
-
 func actorOr(actor string) string {
 	if actor == "" {
 		return "unknown"

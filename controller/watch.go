@@ -236,7 +236,7 @@ func (c *Controller) thresholds() map[string]any {
 // endWatch clears w from the state with an event, if it is still the watch
 // in the state, and tells Notify. It reports whether it ended the watch;
 // err is a failure to record it (the watch then stays in the state).
-func (c *Controller) endWatch(ctx context.Context, w bluegreen.Watch, outcome, msg string, f *bluegreen.WatchFigures) (bool, error) {
+func (c *Controller) endWatch(ctx context.Context, w bluegreen.Watch, outcome bluegreen.Outcome, msg string, f *bluegreen.WatchFigures) (bool, error) {
 	ev, ended, err := c.commitEndWatch(context.WithoutCancel(ctx), w, outcome, msg, f)
 	if ended {
 		c.notify(ev)
@@ -244,7 +244,7 @@ func (c *Controller) endWatch(ctx context.Context, w bluegreen.Watch, outcome, m
 	return ended, err
 }
 
-func (c *Controller) commitEndWatch(ctx context.Context, w bluegreen.Watch, outcome, msg string, f *bluegreen.WatchFigures) (bluegreen.Event, bool, error) {
+func (c *Controller) commitEndWatch(ctx context.Context, w bluegreen.Watch, outcome bluegreen.Outcome, msg string, f *bluegreen.WatchFigures) (bluegreen.Event, bool, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	cur := c.state.Watch

@@ -38,7 +38,7 @@ func Kind(ev bluegreen.Event) string {
 		if failed {
 			return KindFailure
 		}
-		return ev.Action
+		return string(ev.Action)
 	case bluegreen.ActionWatch:
 		if failed {
 			return KindFailure
@@ -89,7 +89,7 @@ func newMessage(ev bluegreen.Event, kind, source string) *message {
 		js, _ = json.Marshal(p)
 	}
 	sl, _ := json.Marshal(slackBody{Text: slackEmoji(ev, kind) + " " + slackEscape(text)})
-	return &message{id: ev.ID, action: ev.Action, color: ev.Color, revision: ev.Revision, kind: kind, json: js, slack: sl}
+	return &message{id: ev.ID, action: string(ev.Action), color: ev.Color, revision: ev.Revision, kind: kind, json: js, slack: sl}
 }
 
 // body returns what to POST to a webhook of the given format.
@@ -139,7 +139,7 @@ func subject(ev bluegreen.Event) string {
 	case bluegreen.ActionWatch:
 		s, prep = "post-switch watch", "of"
 	default:
-		s, prep = ev.Action, "of"
+		s, prep = string(ev.Action), "of"
 	}
 	if ev.Color != "" {
 		s += " " + prep + " " + oneLine(string(ev.Color), 20)
@@ -160,7 +160,7 @@ func result(ev bluegreen.Event) string {
 	case bluegreen.OutcomeRefused:
 		return "refused"
 	}
-	return oneLine(ev.Outcome, 20)
+	return oneLine(string(ev.Outcome), 20)
 }
 
 // automatic reports whether ev is an automatic rollback.

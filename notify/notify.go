@@ -156,7 +156,7 @@ func (n *Notifier) Notify(ev bluegreen.Event) {
 	}
 	var m *message
 	for _, h := range n.hooks {
-		if !h.wants(kind, ev.Action) {
+		if !h.wants(kind, string(ev.Action)) {
 			continue
 		}
 		if m == nil {

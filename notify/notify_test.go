@@ -261,7 +261,7 @@ func TestAutomaticRollbackSaysAutomatic(t *testing.T) {
 }
 
 func TestKind(t *testing.T) {
-	ev := func(action, outcome string) bluegreen.Event {
+	ev := func(action bluegreen.Action, outcome bluegreen.Outcome) bluegreen.Event {
 		return bluegreen.Event{Action: action, Outcome: outcome}
 	}
 	cases := []struct {
@@ -414,7 +414,7 @@ func TestDownReceiverIsRecordedWithoutSecrets(t *testing.T) {
 			ev, wantPrefix)
 	}
 	d := ev.Details
-	if d["webhook"] != "slack-ops" || d["event_id"] != int64(12) || d["action"] != bluegreen.ActionSwitch ||
+	if d["webhook"] != "slack-ops" || d["event_id"] != int64(12) || d["action"] != string(bluegreen.ActionSwitch) ||
 		d["attempts"] != 3 || d["target"] != target || !strings.Contains(fmt.Sprint(d["error"]), "connection refused") {
 		t.Errorf("details %v; want webhook, target, event_id 12, action switch, attempts 3 and the error", d)
 	}

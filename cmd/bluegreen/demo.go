@@ -733,7 +733,7 @@ func (d *demo) report(ctx context.Context, rb *demoRollback, w demoWindow, summa
 	}
 	counts := map[string]int{}
 	for _, e := range evs {
-		counts[e.Action]++
+		counts[string(e.Action)]++
 	}
 	var switchMS []float64
 	for _, s := range d.switches {

@@ -23,7 +23,7 @@ import (
 // first.
 func serveEvents(t *testing.T, s *server) []bluegreen.Event {
 	t.Helper()
-	return decodeJSON[[]bluegreen.Event](t, s.mustCLI(t, "history", "--action", bluegreen.ActionServe, "-o", "json", "--limit", "100"))
+	return decodeJSON[[]bluegreen.Event](t, s.mustCLI(t, "history", "--action", string(bluegreen.ActionServe), "-o", "json", "--limit", "100"))
 }
 
 // handOverAndWait sends SIGUSR2 to the serve with pid and waits for a serve
@@ -31,7 +31,7 @@ func serveEvents(t *testing.T, s *server) []bluegreen.Event {
 func handOverAndWait(t *testing.T, s *server, pid int, want string) string {
 	t.Helper()
 	return signalAndWait(t, s, pid, syscall.SIGUSR2, func(msg string) bool { return strings.Contains(msg, want) },
-		"--action", bluegreen.ActionServe)
+		"--action", string(bluegreen.ActionServe))
 }
 
 // TestHandOverUnderLoad: after the binary is replaced, SIGUSR2 starts the

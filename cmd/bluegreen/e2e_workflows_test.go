@@ -502,9 +502,10 @@ func TestWorkflowDeploySwitchRollback(t *testing.T) {
 	// The history tells who did what from which run.
 	evs := decodeJSON[[]bluegreen.Event](t, s.mustCLI(t, "history", "-o", "json", "--limit", "500"))
 	type want struct {
-		action, outcome string
-		color           bluegreen.Color
-		run, reason     string
+		action      bluegreen.Action
+		outcome     bluegreen.Outcome
+		color       bluegreen.Color
+		run, reason string
 	}
 	for _, wnt := range []want{
 		{bluegreen.ActionDeploy, bluegreen.OutcomeOK, bluegreen.Blue, "7001", ""},

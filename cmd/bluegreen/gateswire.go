@@ -260,18 +260,18 @@ func (n *hookNotifier) Notify(ev bluegreen.Event) {
 	case n.queue <- ev:
 	default:
 		n.record(bluegreen.Event{Time: time.Now(), Actor: "bluegreen", Action: bluegreen.ActionNotify, Color: ev.Color,
-			Outcome: bluegreen.OutcomeFailed, Message: "notify hook queue full: dropped the notice of " + ev.Action})
+			Outcome: bluegreen.OutcomeFailed, Message: "notify hook queue full: dropped the notice of " + string(ev.Action)})
 	}
 }
 
 func (n *hookNotifier) loop() {
 	defer close(n.done)
 	for ev := range n.queue {
-		kind := ev.Action
+		kind := string(ev.Action)
 		if automatic, _ := ev.Details["automatic"].(bool); automatic {
-			kind = "automatic_" + ev.Action
+			kind = "automatic_" + string(ev.Action)
 		} else if ev.Outcome == bluegreen.OutcomeFailed {
-			kind = ev.Action + "_failed"
+			kind = string(ev.Action) + "_failed"
 		}
 		env := append(append([]string(nil), n.env...), "BLUEGREEN_EVENT="+kind, "BLUEGREEN_MESSAGE="+ev.Message,
 			"BLUEGREEN_COLOR="+string(ev.Color), "BLUEGREEN_HOOK=notify")

@@ -16,10 +16,10 @@ import (
 
 // handOverResult is what `bluegreen handover` reports.
 type handOverResult struct {
-	Outcome string `json:"outcome"` // ok, refused or failed
-	FromPID int    `json:"from_pid"`
-	ToPID   int    `json:"to_pid,omitempty"`
-	Message string `json:"message"`
+	Outcome bluegreen.Outcome `json:"outcome"` // ok, refused or failed
+	FromPID int               `json:"from_pid"`
+	ToPID   int               `json:"to_pid,omitempty"`
+	Message string            `json:"message"`
 }
 
 func newHandOverCmd(g *globals) *cobra.Command {

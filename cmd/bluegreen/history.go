@@ -80,9 +80,9 @@ func newHistoryCmd(g *globals) *cobra.Command {
 	}
 	cmd.Flags().IntVar(&f.Limit, "limit", 20, "how many events, 1 to 10000")
 	cmd.Flags().StringVar(&color, "color", "", "only events about this color")
-	cmd.Flags().StringVar(&f.Action, "action", "", "only this action (switch, rollback, drain, health, ...)")
+	cmd.Flags().StringVar((*string)(&f.Action), "action", "", "only this action (switch, rollback, drain, health, ...)")
 	cmd.Flags().StringVar(&f.Actor, "actor", "", "only this actor")
-	cmd.Flags().StringVar(&f.Outcome, "outcome", "", "only this outcome (ok, refused, failed)")
+	cmd.Flags().StringVar((*string)(&f.Outcome), "outcome", "", "only this outcome (ok, refused, failed)")
 	cmd.Flags().StringVar(&since, "since", "", "only events since this time: RFC 3339 (2026-11-25T10:00:00Z) or a duration ago (2h)")
 	cmd.Flags().StringVar(&until, "until", "", "only events before this time (same forms)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "JSON output (same as --output json)")

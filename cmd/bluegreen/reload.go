@@ -33,7 +33,7 @@ type reloader struct {
 // load, or that others than its owner can write (config.CheckMode), changes
 // nothing; the error (file:line:col) is logged and recorded.
 func (r *reloader) reload(ctx context.Context) {
-	record := func(outcome, msg string) {
+	record := func(outcome bluegreen.Outcome, msg string) {
 		r.logger.Info("reload", "outcome", outcome, "msg", msg)
 		if err := r.store.Append(context.WithoutCancel(ctx), bluegreen.Event{Time: time.Now(), Actor: "bluegreen (reload)",
 			Action: bluegreen.ActionConfig, Outcome: outcome, Message: msg}); err != nil {

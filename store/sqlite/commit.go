@@ -254,8 +254,8 @@ func insertEvents(ctx context.Context, tx *sql.Tx, evs []bluegreen.Event) error 
 			}
 			details = string(b)
 		}
-		res, err := stmt.ExecContext(ctx, e.Time.Format(timeFormat), e.Actor, e.Action, string(e.Color),
-			e.Outcome, e.Revision, e.Message, details)
+		res, err := stmt.ExecContext(ctx, e.Time.Format(timeFormat), e.Actor, string(e.Action), string(e.Color),
+			string(e.Outcome), e.Revision, e.Message, details)
 		if err != nil {
 			return err
 		}

@@ -42,13 +42,13 @@ func (s *Store) History(ctx context.Context, f bluegreen.HistoryFilter) ([]blueg
 		add("color = ?", string(f.Color))
 	}
 	if f.Action != "" {
-		add("action = ?", f.Action)
+		add("action = ?", string(f.Action))
 	}
 	if f.Actor != "" {
 		add("actor = ?", f.Actor)
 	}
 	if f.Outcome != "" {
-		add("outcome = ?", f.Outcome)
+		add("outcome = ?", string(f.Outcome))
 	}
 	// Times are stored in one fixed-width UTC format, so they compare as text.
 	if !f.Since.IsZero() {

@@ -13,7 +13,7 @@ import (
 func seedHistory(t *testing.T, s *Store, n int) []bluegreen.Event {
 	t.Helper()
 	colors := []bluegreen.Color{bluegreen.Blue, bluegreen.Green, ""}
-	actions := []string{bluegreen.ActionSwitch, bluegreen.ActionHealth}
+	actions := []bluegreen.Action{bluegreen.ActionSwitch, bluegreen.ActionHealth}
 	actors := []string{"ada", "bob", "ci", "bluegreen"}
 	evs := make([]bluegreen.Event, n)
 	for i := range evs {
