@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/bluegreen/bluegreen"
+	"github.com/bluegreen/bluegreen/internal/testenv"
 	"github.com/bluegreen/bluegreen/loadgen"
 )
 
@@ -161,8 +162,8 @@ func TestDeployRefusals(t *testing.T) {
 		t.Fatalf("the build step's child %d is not running before the kill", childPID)
 	}
 	s.kill9(t)
-	waitFor(t, "the build step to die with serve", 10*time.Second, func() bool { return !processAlive(buildPID) })
-	waitFor(t, "the build step's child to die with serve", 10*time.Second, func() bool { return !processAlive(childPID) })
+	testenv.WaitFor(t, 10*time.Second, "the build step to die with serve", func() bool { return !processAlive(buildPID) })
+	testenv.WaitFor(t, 10*time.Second, "the build step's child to die with serve", func() bool { return !processAlive(childPID) })
 	s2 := startServe(t, s.config)
 	if out := s2.mustCLI(t, "lock", "status"); !strings.Contains(out, "free") {
 		t.Fatalf("lock after restart: %q", out)
@@ -422,11 +423,11 @@ func TestCrashRestartRecorded(t *testing.T) {
 	if err := syscall.Kill(first, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the app to be restarted", 20*time.Second, func() bool {
+	testenv.WaitFor(t, 20*time.Second, "the app to be restarted", func() bool {
 		code, body, _ := getMaybe("http://" + s.public + "/")
 		return code == 200 && !strings.Contains(body, fmt.Sprintf(`"pid":%d`, first))
 	})
-	waitFor(t, "the crash in the history", 20*time.Second, func() bool {
+	testenv.WaitFor(t, 20*time.Second, "the crash in the history", func() bool {
 		evs := decodeJSON[[]bluegreen.Event](t, s.mustCLI(t, "history", "--json", "--action", "process"))
 		kinds := map[string]bool{}
 		for _, e := range evs {
@@ -473,7 +474,7 @@ func TestAppEventsFlushedAtStop(t *testing.T) {
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the crash in "+events, 10*time.Second, crashed)
+	testenv.WaitFor(t, 10*time.Second, "the crash in "+events, crashed)
 	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
