@@ -44,9 +44,10 @@ var allowed = map[string][]string{
 	mod + "/store/sqlite":   {mod},
 
 	// Internal helpers.
-	mod + "/internal/sched":    {},
-	mod + "/internal/testenv":  {},
-	mod + "/internal/bindtest": {mod + "/internal/testenv"},
+	mod + "/internal/sched":     {},
+	mod + "/internal/testenv":   {},
+	mod + "/internal/bindtest":  {mod + "/internal/testenv"},
+	mod + "/internal/ghactions": {mod},
 
 	// The wiring: main and one file per CLI verb.
 	mod + "/cmd/bluegreen": {everyPackage},
