@@ -48,6 +48,9 @@ var allowed = map[string][]string{
 	mod + "/internal/testenv":   {},
 	mod + "/internal/bindtest":  {mod + "/internal/testenv"},
 	mod + "/internal/ghactions": {mod},
+	// The demo runs serve in-process (the caller's func) and drives it
+	// through the API client, like a user would.
+	mod + "/internal/demo": {mod, mod + "/api", mod + "/config", mod + "/driver/process", mod + "/loadgen"},
 
 	// The wiring: main and one file per CLI verb.
 	mod + "/cmd/bluegreen": {everyPackage},

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/bluegreen/bluegreen"
+	"github.com/bluegreen/bluegreen/internal/demo"
 	"github.com/bluegreen/bluegreen/internal/testenv"
 	"github.com/bluegreen/bluegreen/loadgen"
 )
@@ -306,30 +307,15 @@ func TestCommandDriver(t *testing.T) {
 	r.commit(t, "green", "green v2", map[string]string{"VERSION": "v2\n"})
 	dir := t.TempDir()
 	pids := t.TempDir()
-	cfg := fmt.Sprintf(`listen: 127.0.0.1:0
-watch: {enabled: false}
-preview: 127.0.0.1:0
-api: 127.0.0.1:0
-app:
-  repo: %s
-  driver: command
+	cfg := demo.AppConfig{Top: "watch: {enabled: false}", Repo: r.dir, App: `  driver: command
   command:
     deploy: 'setsid "$APP_BIN" sample-app --version "$(cat VERSION)" > app.log 2>&1 < /dev/null & echo $! > "$PIDS/$BLUEGREEN_COLOR.pid"'
     stop: 'f="$PIDS/$BLUEGREEN_COLOR.pid"; if [ -f "$f" ]; then p=$(cat "$f"); kill $p 2>/dev/null; while kill -0 $p 2>/dev/null; do sleep 0.05; done; rm -f "$f"; fi'
     status: 'test -f "$PIDS/$BLUEGREEN_COLOR.pid"'
   env:
-    APP_BIN: %s
-    PIDS: %s
-  start_timeout: 5s
-blue:
-  branch: production
-  port: %d
-  health: {path: /healthz, interval: 200ms, timeout: 150ms}
-green:
-  branch: green
-  port: %d
-  health: {path: /healthz, interval: 200ms, timeout: 150ms}
-`, r.dir, binPath, pids, freePort(t), freePort(t))
+    APP_BIN: ` + binPath + `
+    PIDS: ` + pids + `
+  start_timeout: 5s`, BluePort: freePort(t), GreenPort: freePort(t)}.YAML()
 	path := filepath.Join(dir, "bluegreen.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
