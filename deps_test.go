@@ -1,77 +1,150 @@
 package bluegreen_test
 
 import (
+	"maps"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
+
+// mod is the module path.
+const mod = "github.com/bluegreen/bluegreen"
+
+// everyPackage, as the only item of an allowed entry, lets that package
+// import every package of the module except the test helpers: the wiring.
+const everyPackage = "(every package of the module but the test helpers)"
+
+// testHelpers are the packages only tests may import.
+var testHelpers = []string{mod + "/internal/testenv", mod + "/internal/bindtest"}
+
+// allowed lists, for each package of the module, the project packages it
+// may import, directly or through another package (go list -deps). Every
+// package of the module must have an entry: TestEveryPackageHasAnEntry
+// fails on one that does not, so that a new package is placed in the
+// layering on purpose, not by accident.
+var allowed = map[string][]string{
+	// The domain: the standard library only.
+	mod: {},
+
+	// Adapters: the domain and their one external library, never each other
+	// (runner and internal/sched are shared leaves without a domain).
+	mod + "/api":            {mod},
+	mod + "/check":          {mod, mod + "/runner", mod + "/internal/sched"},
+	mod + "/config":         {mod},
+	mod + "/controller":     {mod},
+	mod + "/dns":            {mod},
+	mod + "/dns/cloud":      {mod, mod + "/dns"},
+	mod + "/driver/process": {mod},
+	mod + "/loadgen":        {mod},
+	mod + "/notify":         {mod},
+	mod + "/release":        {mod, mod + "/runner"},
+	mod + "/router":         {mod},
+	mod + "/runner":         {},
+	mod + "/store/sqlite":   {mod},
+
+	// Internal helpers.
+	mod + "/internal/sched":     {},
+	mod + "/internal/testenv":   {},
+	mod + "/internal/bindtest":  {mod + "/internal/testenv"},
+	mod + "/internal/ghactions": {mod},
+	// The demo runs serve in-process (the caller's func) and drives it
+	// through the API client, like a user would.
+	mod + "/internal/demo": {mod, mod + "/api", mod + "/config", mod + "/driver/process", mod + "/loadgen"},
+
+	// The wiring: main and one file per CLI verb.
+	mod + "/cmd/bluegreen": {everyPackage},
+
+	// Benchmarks and the load harness: separate programs, measured alone.
+	mod + "/bench/backend":     {},
+	mod + "/bench/latency":     {mod, mod + "/loadgen"},
+	mod + "/bench/memory":      {},
+	mod + "/bench/slowclients": {},
+	mod + "/bench/switchbench": {mod, mod + "/api", mod + "/loadgen"},
+}
+
+// heavy lists third-party modules (by module path prefix) that only some
+// packages may pull in, so that the others build fast. A module with no
+// users is allowed nowhere yet: the change that first needs it names the
+// package that may use it here.
+var heavy = map[string][]string{
+	"modernc.org/sqlite":               {mod + "/store/sqlite", mod + "/cmd/bluegreen"},
+	"github.com/miekg/dns":             {mod + "/dns", mod + "/internal/bindtest", mod + "/cmd/bluegreen"},
+	"github.com/libdns":                {mod + "/dns/cloud", mod + "/cmd/bluegreen"},
+	"github.com/aws":                   {mod + "/dns/cloud", mod + "/cmd/bluegreen"},
+	"go.etcd.io/etcd":                  {},
+	"github.com/chromedp":              {},
+	"github.com/caddyserver/certmagic": {},
+}
+
+// modulePackages returns every package of the module (go list ./...) with
+// everything it depends on, directly or not (go list's Deps).
+func modulePackages(t *testing.T) map[string][]string {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-f", `{{.ImportPath}}{{range .Deps}} {{.}}{{end}}`, "./...")
+	out, err := cmd.Output()
+	if err != nil {
+		if ee, ok := err.(*exec.ExitError); ok {
+			t.Fatalf("go list ./...: %v\n%s", err, ee.Stderr)
+		}
+		t.Fatalf("go list ./...: %v", err)
+	}
+	pkgs := map[string][]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		pkgs[f[0]] = f[1:]
+	}
+	if _, ok := pkgs[mod]; !ok {
+		t.Fatalf("go list ./... did not list the module's root package %s (run the test from the module root)", mod)
+	}
+	return pkgs
+}
+
+// TestEveryPackageHasAnEntry walks every package of the module and fails on
+// one that allowed does not know, and on an entry for a package that no
+// longer exists.
+func TestEveryPackageHasAnEntry(t *testing.T) {
+	pkgs := modulePackages(t)
+	for _, pkg := range slices.Sorted(maps.Keys(pkgs)) {
+		if _, ok := allowed[pkg]; !ok {
+			t.Errorf("package %s has no entry in the allowed map of deps_test.go: add one listing the project packages it may import (see STYLE.md: imports point toward the root)", pkg)
+		}
+	}
+	for _, pkg := range slices.Sorted(maps.Keys(allowed)) {
+		if _, ok := pkgs[pkg]; !ok {
+			t.Errorf("deps_test.go's allowed map has an entry for %s, which is not a package of the module (go list ./...): remove it", pkg)
+		}
+	}
+}
 
 // TestImportsPointTowardTheRoot keeps the layering of STYLE.md: the domain
 // imports only the standard library, adapters never import each other, and
 // only cmd/bluegreen wires concrete types together.
 func TestImportsPointTowardTheRoot(t *testing.T) {
-	const mod = "github.com/bluegreen/bluegreen"
-	// allowed lists, for each package, the project packages it may import.
-	allowed := map[string][]string{
-		mod:                     {},
-		mod + "/config":         {mod},
-		mod + "/check":          {mod, mod + "/runner", mod + "/internal/sched"},
-		mod + "/internal/sched": {},
-		mod + "/runner":         {},
-		mod + "/dns":            {mod},
-		mod + "/dns/cloud":      {mod, mod + "/dns"},
-		mod + "/notify":         {mod},
-		mod + "/controller":     {mod},
-		mod + "/router":         {mod},
-		mod + "/store/sqlite":   {mod},
-		mod + "/api":            {mod},
-		mod + "/loadgen":        {mod},
-		mod + "/release":        {mod, mod + "/runner"},
-		mod + "/driver/process": {mod},
-	}
-	// heavy lists third-party modules that only some packages may pull in,
-	// so that the others build fast.
-	heavy := map[string][]string{
-		"modernc.org/sqlite":   {mod + "/store/sqlite"},
-		"github.com/miekg/dns": {mod + "/dns"},
-		"github.com/libdns":    {mod + "/dns/cloud"},
-		"github.com/aws":       {mod + "/dns/cloud"},
-	}
-	for pkg, ok := range allowed {
-		out, err := exec.Command("go", "list", "-deps", pkg).Output()
-		if err != nil {
-			t.Fatalf("go list -deps %s: %v", pkg, err)
+	pkgs := modulePackages(t)
+	for _, pkg := range slices.Sorted(maps.Keys(pkgs)) {
+		ok, known := allowed[pkg]
+		if !known {
+			continue // TestEveryPackageHasAnEntry says so
 		}
-		for _, dep := range strings.Fields(string(out)) {
-			if dep == pkg {
-				continue
-			}
-			if strings.HasPrefix(dep, mod+"/") || dep == mod {
-				if !contains(ok, dep) {
+		for _, dep := range pkgs[pkg] {
+			if dep == mod || strings.HasPrefix(dep, mod+"/") {
+				wiring := len(ok) == 1 && ok[0] == everyPackage
+				if wiring && slices.Contains(testHelpers, dep) {
+					t.Errorf("%s imports the test helper %s; only tests may", pkg, dep)
+				}
+				if !wiring && !slices.Contains(ok, dep) {
 					t.Errorf("%s imports %s; it may import only %v", pkg, dep, ok)
 				}
 			}
 			for heavyMod, users := range heavy {
-				if strings.HasPrefix(dep, heavyMod) && !contains(users, pkg) {
+				if (dep == heavyMod || strings.HasPrefix(dep, heavyMod+"/")) && !slices.Contains(users, pkg) {
 					t.Errorf("%s pulls in %s; only %v may", pkg, heavyMod, users)
 				}
 			}
-		}
-		if pkg == mod {
-			for _, dep := range strings.Fields(string(out)) {
-				if strings.Contains(strings.SplitN(dep, "/", 2)[0], ".") && dep != mod {
-					t.Errorf("the domain package depends on %s; it must use the standard library only", dep)
-				}
+			if pkg == mod && strings.Contains(strings.SplitN(dep, "/", 2)[0], ".") {
+				t.Errorf("the domain package depends on %s; it must use the standard library only", dep)
 			}
 		}
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

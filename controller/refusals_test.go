@@ -9,19 +9,8 @@ import (
 
 	"github.com/bluegreen/bluegreen"
 	"github.com/bluegreen/bluegreen/controller"
+	"github.com/bluegreen/bluegreen/internal/testenv"
 )
-
-// waitFor polls cond until it holds or d passes.
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, d)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
 
 // TestRepeatedRefusalsAreCollapsed (issue 23, finding 9): 50 identical
 // refused switches of one token (whatever actor each claims) are the first
@@ -44,7 +33,7 @@ func TestRepeatedRefusalsAreCollapsed(t *testing.T) {
 		t.Fatalf("want ci's first refusal and other's, got %+v", evs)
 	}
 	var evs []bluegreen.Event
-	waitFor(t, "the count of the repeated refusals", 5*time.Second, func() bool {
+	testenv.WaitFor(t, 5*time.Second, "the count of the repeated refusals", func() bool {
 		evs = e.history(t, bluegreen.ActionSwitch)
 		return len(evs) >= 3
 	})

@@ -7,6 +7,7 @@ import (
 
 	"github.com/bluegreen/bluegreen"
 	"github.com/bluegreen/bluegreen/controller"
+	"github.com/bluegreen/bluegreen/internal/testenv"
 )
 
 // fastWatch is a watch short enough for a unit test.
@@ -30,7 +31,7 @@ func TestFastWatchBreachRollsBack(t *testing.T) {
 	if res.Watch == nil || res.Watch.Color != bluegreen.Green || res.Watch.Previous != bluegreen.Blue {
 		t.Fatalf("switch result's watch %+v; want green watched, blue kept", res.Watch)
 	}
-	waitFor(t, "the automatic rollback", 2*time.Second, func() bool { return len(f.events(bluegreen.ActionDrain)) == 2 })
+	testenv.WaitFor(t, 2*time.Second, "the automatic rollback", func() bool { return len(f.events(bluegreen.ActionDrain)) == 2 })
 
 	st := f.ctl.State()
 	if st.Live != bluegreen.Blue || st.Previous != bluegreen.Green || st.Watch != nil || f.router.serving() != bluegreen.Blue {
@@ -74,7 +75,7 @@ func TestFastWatchPasses(t *testing.T) {
 	if _, err := f.ctl.Switch(t.Context(), bluegreen.SwitchRequest{To: bluegreen.Green, Actor: "bob"}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the end of the watch", 2*time.Second, func() bool { return len(f.events(bluegreen.ActionWatch)) == 1 })
+	testenv.WaitFor(t, 2*time.Second, "the end of the watch", func() bool { return len(f.events(bluegreen.ActionWatch)) == 1 })
 	want := "ok: green passed the watch: 100 requests, 1.0% 5xx, p99 12 ms over 20ms"
 	if got := f.events(bluegreen.ActionWatch); got[0] != want {
 		t.Errorf("watch event %q; want %q", got[0], want)
@@ -96,7 +97,7 @@ func TestFastWatchTooFewRequestsIsNotJudged(t *testing.T) {
 	if _, err := f.ctl.Switch(t.Context(), bluegreen.SwitchRequest{To: bluegreen.Green, Actor: "bob"}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the end of the watch", 2*time.Second, func() bool { return len(f.events(bluegreen.ActionWatch)) == 1 })
+	testenv.WaitFor(t, 2*time.Second, "the end of the watch", func() bool { return len(f.events(bluegreen.ActionWatch)) == 1 })
 	if got := f.events(bluegreen.ActionWatch)[0]; !strings.HasPrefix(got, "ok: green passed the watch: 3 requests") {
 		t.Errorf("watch event %q; want passed", got)
 	}

@@ -23,5 +23,5 @@
 // configuration, EREFUSED when the record does not hold what was expected or
 // the server refuses the key or the change, EUNAVAILABLE when a server cannot
 // be reached or does not answer in time. Secrets (TSIG keys) never appear in
-// errors, logs or String output: see Secret. This package logs nothing.
+// errors, logs or String output: see bluegreen.Secret. This package logs nothing.
 package dns

@@ -43,9 +43,9 @@ func webRecord() dns.Record {
 // with the secret replaced when secret is not "".
 func provider(t *testing.T, srv *bindtest.Server, secret string) *dns.RFC2136 {
 	t.Helper()
-	key := dns.TSIGKey{Name: srv.KeyName, Algorithm: srv.Algorithm, Secret: dns.Secret(srv.Secret)}
+	key := dns.TSIGKey{Name: srv.KeyName, Algorithm: srv.Algorithm, Secret: bluegreen.Secret(srv.Secret)}
 	if secret != "" {
-		key.Secret = dns.Secret(secret)
+		key.Secret = bluegreen.Secret(secret)
 	}
 	p, err := dns.NewRFC2136(dns.RFC2136Config{Server: srv.Primary.Addr, Key: key, Timeout: 2 * time.Second})
 	if err != nil {

@@ -65,7 +65,7 @@ func TestReplaceErrorsAreClear(t *testing.T) {
 		wantErr(t, err, bluegreen.EREFUSED, "refused the TSIG key bluegreen-key. (NOTAUTH, BADSIG) on the update of app.example.test. CNAME: wrong secret or key name?")
 	})
 	t.Run("unknown key name", func(t *testing.T) {
-		p, err := dns.NewRFC2136(dns.RFC2136Config{Server: srv.Primary.Addr, Key: dns.TSIGKey{Name: "nobody.", Secret: dns.Secret(srv.Secret)}})
+		p, err := dns.NewRFC2136(dns.RFC2136Config{Server: srv.Primary.Addr, Key: dns.TSIGKey{Name: "nobody.", Secret: bluegreen.Secret(srv.Secret)}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -3,40 +3,12 @@ package dns
 import (
 	"encoding/base64"
 	"fmt"
-	"io"
-	"log/slog"
 	"strings"
 
 	mdns "github.com/miekg/dns"
 
 	"github.com/bluegreen/bluegreen"
 )
-
-// Secret is a credential (a TSIG secret in base64). It prints, logs and
-// marshals as "[redacted]" whatever the verb, so that a Secret inside a
-// struct that is printed or logged does not leak; only Reveal returns it.
-type Secret string
-
-const redacted = "[redacted]"
-
-// Reveal returns the secret itself. Call it only to hand the secret to the
-// code that signs with it.
-func (s Secret) Reveal() string { return string(s) }
-
-// String returns "[redacted]".
-func (s Secret) String() string { return redacted }
-
-// GoString returns "[redacted]", for %#v.
-func (s Secret) GoString() string { return redacted }
-
-// Format writes "[redacted]" for every verb (%s, %v, %q, %x, %d...).
-func (s Secret) Format(f fmt.State, _ rune) { io.WriteString(f, redacted) }
-
-// LogValue makes slog write "[redacted]".
-func (s Secret) LogValue() slog.Value { return slog.StringValue(redacted) }
-
-// MarshalText writes "[redacted]" (JSON, YAML and other text encoders).
-func (s Secret) MarshalText() ([]byte, error) { return []byte(redacted), nil }
 
 // TSIGKey is a TSIG key (RFC 8945) as declared in BIND's key statement:
 //
@@ -50,7 +22,7 @@ type TSIGKey struct {
 	Algorithm string `json:"algorithm,omitempty"`
 	// Secret is the key's secret, base64 as in BIND's key statement. The
 	// caller reads it from wherever it is kept (an env var, a file).
-	Secret Secret `json:"secret"`
+	Secret bluegreen.Secret `json:"secret"`
 }
 
 // String names the key and its algorithm, never the secret.

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/bluegreen/bluegreen/internal/testenv"
 )
 
 // TestCorrectedLatencyChargesTheStallToTheRequestsQueuedBehindIt runs a fixed
@@ -89,7 +91,7 @@ func TestResetDropsWhatCameBefore(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Stop()
-	waitFor(t, "the 11th request at the server", func() bool { return s.requests.Load() == 11 })
+	testenv.WaitFor(t, 10*time.Second, "the 11th request at the server", func() bool { return s.requests.Load() == 11 })
 	before := r.Snapshot()
 	if before.OK != 10 || before.Dials != 1 || before.Latency.Max == 0 || before.CorrectedLatency.Max == 0 {
 		t.Fatalf("before the Reset: %v (dials %d), want 10 ok on 1 connection", &before, before.Dials)
@@ -121,7 +123,7 @@ func TestStopIsPromptWhileWaitingForTheSchedule(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Request 1 is due at once; requests 2 to 4 at 1s, 2s and 3s.
-	waitFor(t, "the first request", func() bool { return r.Snapshot().Requests == 1 })
+	testenv.WaitFor(t, 10*time.Second, "the first request", func() bool { return r.Snapshot().Requests == 1 })
 	t0 := time.Now()
 	res := r.Stop()
 	if took := time.Since(t0); took > 500*time.Millisecond {

@@ -111,18 +111,6 @@ func readRequestHead(br *bufio.Reader) error {
 	}
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 // run runs o to completion and fails the test on an options error.
 func run(t *testing.T, o Options) *Result {
 	t.Helper()

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bluegreen/bluegreen"
+	"github.com/bluegreen/bluegreen/internal/testenv"
 )
 
 func TestRequestsLimitIsExactAndConnectionsAreReused(t *testing.T) {
@@ -56,7 +57,7 @@ func TestContextCancelEndsRun(t *testing.T) {
 		}
 		done <- res
 	}()
-	waitFor(t, "50 requests", func() bool { return s.requests.Load() >= 50 })
+	testenv.WaitFor(t, 10*time.Second, "50 requests", func() bool { return s.requests.Load() >= 50 })
 	cancel()
 	select {
 	case res := <-done:
@@ -182,7 +183,7 @@ func TestStopIsPromptAgainstAHangingServer(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "4 requests in flight", func() bool { return started() == 4 })
+		testenv.WaitFor(t, 10*time.Second, "4 requests in flight", func() bool { return started() == 4 })
 		t0 := time.Now()
 		res := r.Stop()
 		took := time.Since(t0)
@@ -202,10 +203,10 @@ func TestStopLetsRequestsInFlightFinish(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "4 requests in flight", func() bool { return started() == 4 })
+	testenv.WaitFor(t, 10*time.Second, "4 requests in flight", func() bool { return started() == 4 })
 	stopped := make(chan *Result)
 	go func() { stopped <- r.Stop() }()
-	waitFor(t, "the run to end", r.soft.Load)
+	testenv.WaitFor(t, 10*time.Second, "the run to end", r.soft.Load)
 	release()
 	res := <-stopped
 	if res.OK != 4 || res.Requests != 4 || res.Aborted != 0 || s.requests.Load() != 4 {
@@ -246,7 +247,7 @@ func TestSnapshotWhileRunning(t *testing.T) {
 		t.Fatal(err)
 	}
 	var snap Result
-	waitFor(t, "200 requests in a snapshot", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "200 requests in a snapshot", func() bool {
 		snap = r.Snapshot()
 		return snap.Requests >= 200
 	})

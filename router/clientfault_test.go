@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/bluegreen/bluegreen"
+	"github.com/bluegreen/bluegreen/internal/testenv"
 )
 
 // faultBackend answers /boom with a 500, holds /wait until the router
@@ -82,7 +83,7 @@ func TestRouterAnswersDoNotCountAgainstTheColor(t *testing.T) {
 			resetClose(t, conn)
 
 			want := int64(len(cases) + 1)
-			waitFor(t, 5*time.Second, fmt.Sprintf("%d client errors", want), func() bool {
+			testenv.WaitFor(t, 5*time.Second, fmt.Sprintf("%d client errors", want), func() bool {
 				s := tr.Stats()[bluegreen.Blue]
 				return s.ClientErrors == want && s.InFlight == 0
 			})
@@ -95,7 +96,7 @@ func TestRouterAnswersDoNotCountAgainstTheColor(t *testing.T) {
 			if res, _, _ := sendRaw(t, tr.pub, "GET /boom HTTP/1.1\r\nHost: x\r\n\r\n"); res.StatusCode != 500 {
 				t.Fatalf("/boom answered %d", res.StatusCode)
 			}
-			waitFor(t, 5*time.Second, "the app's 500 to be counted", func() bool {
+			testenv.WaitFor(t, 5*time.Second, "the app's 500 to be counted", func() bool {
 				s := tr.Stats()[bluegreen.Blue]
 				return s.Requests == 1 && s.Status[4] == 1 && s.Latency.Count == 1 && s.ClientErrors == want
 			})
@@ -145,7 +146,7 @@ func TestConnectionCap(t *testing.T) {
 		}
 		flood = append(flood, c)
 	}
-	waitFor(t, 5*time.Second, "the server to reach its cap", func() bool { return srv.capped.Load() })
+	testenv.WaitFor(t, 5*time.Second, "the server to reach its cap", func() bool { return srv.capped.Load() })
 	if n := news.Load(); n != 3 {
 		t.Fatalf("%d connections accepted at a cap of 3", n)
 	}
@@ -162,7 +163,7 @@ func TestConnectionCap(t *testing.T) {
 	if code := ask(late, lateR); code != 200 {
 		t.Fatalf("a client after the flood: %d", code)
 	}
-	waitFor(t, 5*time.Second, "the cap to clear", func() bool { return !srv.capped.Load() })
+	testenv.WaitFor(t, 5*time.Second, "the cap to clear", func() bool { return !srv.capped.Load() })
 }
 
 // TestInvalidStatusFromTheAppIs502: an app's status outside 100-599 is not
@@ -183,7 +184,7 @@ func TestInvalidStatusFromTheAppIs502(t *testing.T) {
 				if res.StatusCode != http.StatusBadGateway {
 					t.Fatalf("answered %d, want 502", res.StatusCode)
 				}
-				waitFor(t, 5*time.Second, "the 502 to be counted", func() bool {
+				testenv.WaitFor(t, 5*time.Second, "the 502 to be counted", func() bool {
 					s := tr.Stats()[bluegreen.Blue]
 					return s.UpstreamErrors == 1 && s.Status[4] == 1
 				})
@@ -238,7 +239,7 @@ func TestConnectTimeout(t *testing.T) {
 	if res.StatusCode != http.StatusBadGateway {
 		t.Fatalf("answered %d, want 502", res.StatusCode)
 	}
-	waitFor(t, 5*time.Second, "the 502 to be counted", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "the 502 to be counted", func() bool {
 		s := tr.Stats()[bluegreen.Blue]
 		return s.UpstreamErrors == 1 && s.InFlight == 0
 	})

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/bluegreen/bluegreen"
+	"github.com/bluegreen/bluegreen/internal/testenv"
 )
 
 // seen is what the echo backend reports about the request it got.
@@ -352,7 +353,7 @@ func TestRequestBodyLimit(t *testing.T) {
 	if resp.StatusCode != 200 || decodeSeen(t, bytes.NewReader(body)).BodyLen != 1024 {
 		t.Fatalf("chunked at the limit: %d %s", resp.StatusCode, body)
 	}
-	waitFor(t, 5*time.Second, "counters", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "counters", func() bool {
 		s := tr.Stats()[bluegreen.Blue]
 		return s.Requests == 1 && s.ClientErrors == 2
 	})
@@ -489,7 +490,7 @@ func TestStats(t *testing.T) {
 	get(t, c, "http://"+tr.pub+"/missing")
 	get(t, c, "http://"+tr.prev+"/")
 	get(t, c, "http://"+tr.pub+DefaultColorPath) // answered by the router: not counted
-	waitFor(t, 5*time.Second, "counters", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "counters", func() bool {
 		s := tr.Stats()
 		return s[bluegreen.Blue].Requests == 4 && s[bluegreen.Green].Requests == 1
 	})

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/bluegreen/bluegreen"
+	"github.com/bluegreen/bluegreen/internal/testenv"
 )
 
 // connBackend is a backend that counts the connections it accepted and
@@ -118,9 +119,9 @@ func staleConn(t *testing.T, b *connBackend, c *http.Client, tr *testRouter) {
 	if status, _ := do(t, c, "GET", "http://"+tr.pub+"/", ""); status != 200 {
 		t.Fatalf("first GET: %d", status)
 	}
-	waitFor(t, 5*time.Second, "the upstream connection to be idle", func() bool { return b.opened.Load() == 1 })
+	testenv.WaitFor(t, 5*time.Second, "the upstream connection to be idle", func() bool { return b.opened.Load() == 1 })
 	b.srv.CloseClientConnections()
-	waitFor(t, 5*time.Second, "the upstream to close its connection", func() bool { return b.closed.Load() == 1 })
+	testenv.WaitFor(t, 5*time.Second, "the upstream to close its connection", func() bool { return b.closed.Load() == 1 })
 }
 
 // TestDirectRetriesIdempotentOnStaleConn: a GET that meets a connection
@@ -483,7 +484,7 @@ func TestSetUpstreamsClosesIdle(t *testing.T) {
 	if err := tr.SetUpstreams(bluegreen.Blue, []string{newBackend(t, colorHandler("other"))}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "the idle connection to the old address to close", func() bool { return b.closed.Load() == 1 })
+	testenv.WaitFor(t, 5*time.Second, "the idle connection to the old address to close", func() bool { return b.closed.Load() == 1 })
 	if _, _, body := get(t, c, "http://"+tr.pub+"/"); body != "other" {
 		t.Fatalf("after SetUpstreams: %q", body)
 	}
@@ -500,7 +501,7 @@ func TestDrainCutsSlowUpload(t *testing.T) {
 	})
 	conn, br := rawConn(t, tr.pub)
 	io.WriteString(conn, "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
-	waitFor(t, 5*time.Second, "the router to connect to the upstream", func() bool { return b.opened.Load() == 1 })
+	testenv.WaitFor(t, 5*time.Second, "the router to connect to the upstream", func() bool { return b.opened.Load() == 1 })
 	res := tr.Switch(bluegreen.Green).Wait(context.Background(), 100*time.Millisecond)
 	if res.InFlightAtSwap != 1 || res.Cancelled != 1 {
 		t.Fatalf("drain %+v: want the upload cancelled", res)
@@ -513,5 +514,5 @@ func TestDrainCutsSlowUpload(t *testing.T) {
 	if resp.StatusCode != http.StatusGatewayTimeout || string(body) != "bluegreen: blue request cut at the drain deadline\n" {
 		t.Fatalf("cut upload got %d %q", resp.StatusCode, body)
 	}
-	waitFor(t, 5*time.Second, "blue in flight to reach 0", func() bool { return tr.Stats()[bluegreen.Blue].InFlight == 0 })
+	testenv.WaitFor(t, 5*time.Second, "blue in flight to reach 0", func() bool { return tr.Stats()[bluegreen.Blue].InFlight == 0 })
 }

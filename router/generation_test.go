@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bluegreen/bluegreen"
+	"github.com/bluegreen/bluegreen/internal/testenv"
 )
 
 func newTestRouter(t *testing.T) *Router {
@@ -156,7 +157,7 @@ func TestGenerationRace(t *testing.T) {
 	var atSwap int64
 	for range switches {
 		mark := acquired.Load()
-		waitFor(t, 5*time.Second, "acquisitions", func() bool { return acquired.Load() > mark+10 })
+		testenv.WaitFor(t, 5*time.Second, "acquisitions", func() bool { return acquired.Load() > mark+10 })
 		to = to.Other()
 		res := rt.Switch(to).Wait(context.Background(), 10*time.Second)
 		if res.Cancelled != 0 || res.Finished != res.InFlightAtSwap {

@@ -154,22 +154,6 @@ func get(t *testing.T, c *http.Client, url string) (int, string, string) {
 	return resp.StatusCode, resp.Header.Get(headerColor), string(b)
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.NewTimer(within)
-	defer deadline.Stop()
-	tick := time.NewTicker(2 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-deadline.C:
-			t.Fatalf("timed out after %v waiting for %s", within, what)
-		case <-tick.C:
-		}
-	}
-}
-
 // recv receives from ch or fails the test after within.
 func recv[T any](t *testing.T, ch <-chan T, within time.Duration, what string) T {
 	t.Helper()

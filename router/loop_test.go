@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/bluegreen/bluegreen"
+	"github.com/bluegreen/bluegreen/internal/testenv"
 )
 
 // TestLoopServes: startRouter's routers serve on the event loop in the
@@ -131,7 +132,7 @@ func TestLoopHandOffMidConnection(t *testing.T) {
 		t.Fatalf("ConnState saw %d new connections, want 1", n)
 	}
 	conn.Close()
-	waitFor(t, 5*time.Second, "the connection reported closed once", func() bool { return tr.closed.Load() == 1 })
+	testenv.WaitFor(t, 5*time.Second, "the connection reported closed once", func() bool { return tr.closed.Load() == 1 })
 }
 
 // TestLoopUploadAndDownload: large bodies both ways, several at once,
@@ -493,7 +494,7 @@ func TestServerRetire(t *testing.T) {
 	defer cancel()
 	retired := make(chan error, 1)
 	go func() { retired <- srv.Retire(ctx) }()
-	waitFor(t, 5*time.Second, "the listener to stop accepting", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "the listener to stop accepting", func() bool {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			c.Close()

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/bluegreen/bluegreen"
+	"github.com/bluegreen/bluegreen/internal/testenv"
 )
 
 // testServer runs a Server with handler h and counts its connection
@@ -307,7 +308,7 @@ func TestServerUnreadBody(t *testing.T) {
 	if _, err := io.ReadAll(br2); err != nil && !isClosedErr(err) {
 		t.Fatalf("after a large unread body: %v", err)
 	}
-	waitFor(t, 5*time.Second, "both connections reported", func() bool { return ts.news.Load() == 2 && ts.closes.Load() >= 1 })
+	testenv.WaitFor(t, 5*time.Second, "both connections reported", func() bool { return ts.news.Load() == 2 && ts.closes.Load() >= 1 })
 }
 
 // TestServerShutdown: Shutdown closes idle connections at once, lets a
@@ -354,7 +355,7 @@ func TestServerShutdown(t *testing.T) {
 		if err := recv(t, served, 5*time.Second, "Serve to return"); !errors.Is(err, http.ErrServerClosed) {
 			t.Fatalf("stdOnly=%v: Serve returned %v", stdOnly, err)
 		}
-		waitFor(t, 5*time.Second, "both connections closed", func() bool { return ts.closes.Load() == 2 })
+		testenv.WaitFor(t, 5*time.Second, "both connections closed", func() bool { return ts.closes.Load() == 2 })
 		if ts.news.Load() != 2 {
 			t.Fatalf("stdOnly=%v: %d connections reported new, want 2", stdOnly, ts.news.Load())
 		}
@@ -396,10 +397,10 @@ func TestServerClientGone(t *testing.T) {
 	// Gone: the upstream request is cancelled well before it would answer.
 	conn2, _ := rawConn(t, tr.pub)
 	io.WriteString(conn2, "GET /wait HTTP/1.1\r\nHost: h\r\n\r\n")
-	waitFor(t, 5*time.Second, "the request to reach the upstream", func() bool { return tr.Stats()[bluegreen.Blue].InFlight == 1 })
+	testenv.WaitFor(t, 5*time.Second, "the request to reach the upstream", func() bool { return tr.Stats()[bluegreen.Blue].InFlight == 1 })
 	resetClose(t, conn2)
 	recv(t, upstreamGone, 5*time.Second, "the upstream request to be cancelled")
-	waitFor(t, 5*time.Second, "in flight to return to 0", func() bool { return tr.Stats()[bluegreen.Blue].InFlight == 0 })
+	testenv.WaitFor(t, 5*time.Second, "in flight to return to 0", func() bool { return tr.Stats()[bluegreen.Blue].InFlight == 0 })
 }
 
 // TestServerSlowFirstRequest: a first request that takes longer than the
@@ -476,13 +477,13 @@ func TestServerReviewFixes(t *testing.T) {
 	})
 	t.Run("context ends with the handler", func(t *testing.T) {
 		rawExchange(t, ts.addr, "GET /ctx HTTP/1.1\r\nHost: h\r\n\r\n", 1)
-		waitFor(t, 5*time.Second, "the request context to end after the handler", func() bool { return afterReturn.Load() == 1 })
+		testenv.WaitFor(t, 5*time.Second, "the request context to end after the handler", func() bool { return afterReturn.Load() == 1 })
 	})
 	t.Run("ConnState sees one conn across a hand-off", func(t *testing.T) {
 		conn, br := rawConn(t, ts.addr)
 		io.WriteString(conn, "GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.0\r\nHost: h\r\n\r\n")
 		readResponses(t, br, 2)
-		waitFor(t, 5*time.Second, "the connection's close", func() bool {
+		testenv.WaitFor(t, 5*time.Second, "the connection's close", func() bool {
 			mu.Lock()
 			defer mu.Unlock()
 			for c, ss := range conns {

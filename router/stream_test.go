@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/bluegreen/bluegreen"
+	"github.com/bluegreen/bluegreen/internal/testenv"
 	"github.com/coder/websocket"
 )
 
@@ -98,7 +99,7 @@ func TestWebSocketAcrossSwitch(t *testing.T) {
 	if _, _, err := ws.Read(ctx); err == nil {
 		t.Fatal("WebSocket still open after the drain deadline")
 	}
-	waitFor(t, 5*time.Second, "blue in-flight to reach 0", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "blue in-flight to reach 0", func() bool {
 		return tr.Stats()[bluegreen.Blue].InFlight == 0 && d.InFlight() == 0
 	})
 	if s := tr.Stats()[bluegreen.Blue]; s.Status[0] < 1 {
@@ -265,7 +266,7 @@ func TestClientDisconnectReleases(t *testing.T) {
 	}
 	resp.Body.Close() // closes the connection: the response was not read to its end
 	recv(t, backendDone, 10*time.Second, "the upstream request to be cancelled")
-	waitFor(t, 5*time.Second, "in-flight counters to return to 0", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "in-flight counters to return to 0", func() bool {
 		return tr.liveInFlight() == 0 && tr.Stats()[bluegreen.Blue].InFlight == 0
 	})
 }
@@ -302,7 +303,7 @@ func TestClientGoneBeforeTheAnswer(t *testing.T) {
 			recv(t, arrived, 5*time.Second, "the request to reach the backend")
 			resetClose(t, conn)
 			recv(t, cancelled, 10*time.Second, "the upstream request to be cancelled")
-			waitFor(t, 5*time.Second, "the request to be counted as a client error", func() bool {
+			testenv.WaitFor(t, 5*time.Second, "the request to be counted as a client error", func() bool {
 				s := tr.Stats()[bluegreen.Blue]
 				return s.InFlight == 0 && s.ClientErrors == 1 && s.Requests == 0 && s.UpstreamErrors == 0
 			})
@@ -397,7 +398,7 @@ func TestHalfClosedClientGetsItsAnswer(t *testing.T) {
 					}
 				}
 				want := int64(len(tc.paths))
-				waitFor(t, 10*time.Second, fmt.Sprintf("%d answers counted as the color's", want), func() bool {
+				testenv.WaitFor(t, 10*time.Second, fmt.Sprintf("%d answers counted as the color's", want), func() bool {
 					select {
 					case p := <-cancelled:
 						t.Fatalf("the app's request %s was cancelled: the end of stream was taken for a client gone", p)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bluegreen/bluegreen"
+	"github.com/bluegreen/bluegreen/internal/testenv"
 )
 
 // TestSwitchUnderLoad switches 50 times while keep-alive clients hammer the
@@ -92,7 +93,7 @@ func TestSwitchUnderLoad(t *testing.T) {
 	for i := 1; i <= switches; i++ {
 		// Let traffic flow between switches.
 		mark := total.Load()
-		waitFor(t, 10*time.Second, "traffic between switches", func() bool {
+		testenv.WaitFor(t, 10*time.Second, "traffic between switches", func() bool {
 			return total.Load() >= mark+40 || len(errs) > 0
 		})
 		if failed() {
@@ -113,7 +114,7 @@ func TestSwitchUnderLoad(t *testing.T) {
 		t.Fatalf("ended on %s, want %s", to, final)
 	}
 	// Every client must send requests after the last switch.
-	waitFor(t, 10*time.Second, "requests after the last switch", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "requests after the last switch", func() bool {
 		for i := range postLast {
 			if postLast[i].Load() < 10 && len(errs) == 0 {
 				return false
@@ -139,7 +140,7 @@ func TestSwitchUnderLoad(t *testing.T) {
 	if atSwap == 0 {
 		t.Error("no switch caught a request in flight: the drain accounting was not exercised")
 	}
-	waitFor(t, 5*time.Second, "counters to settle", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "counters to settle", func() bool {
 		s := tr.Stats()
 		return s[bluegreen.Blue].InFlight == 0 && s[bluegreen.Green].InFlight == 0 &&
 			s[bluegreen.Blue].Requests+s[bluegreen.Green].Requests == total.Load()
@@ -351,7 +352,7 @@ func TestDrainCutsPendingRequest(t *testing.T) {
 		t.Fatalf("cut request got %+v", a)
 	}
 	recv(t, upstreamGone, 10*time.Second, "the upstream request to be cancelled")
-	waitFor(t, 5*time.Second, "blue in flight to reach 0", func() bool { return tr.Stats()[bluegreen.Blue].InFlight == 0 })
+	testenv.WaitFor(t, 5*time.Second, "blue in flight to reach 0", func() bool { return tr.Stats()[bluegreen.Blue].InFlight == 0 })
 	if s := tr.Stats()[bluegreen.Blue]; s.Status[4] != 1 || s.UpstreamErrors != 0 {
 		t.Fatalf("stats %+v: want one 5xx that is not an upstream error", s)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bluegreen/bluegreen"
+	"github.com/bluegreen/bluegreen/internal/ghactions"
 )
 
 func newDeployCmd(g *globals) *cobra.Command {
@@ -80,7 +81,7 @@ func runDeploy(cmd *cobra.Command, g *globals, req bluegreen.DeployRequest, time
 					d.ID, d.Color, d.Ref, d.ID)
 			}
 		}
-		return g.reportCI(cmd.Context(), c, err, func(st *bluegreen.Status) *ghReport { return deployReport(req, d, st) })
+		return g.reportCI(cmd.Context(), c, err, func(st *bluegreen.Status) *ghactions.Report { return ghactions.DeployReport(req, d, st) })
 	}
 	var progress func(bluegreen.Progress)
 	if !g.json() {
@@ -103,7 +104,7 @@ func runDeploy(cmd *cobra.Command, g *globals, req bluegreen.DeployRequest, time
 			fmt.Fprintf(g.stdout, "promotion: auto: %s is live\n", d.Color)
 		}
 	}
-	return g.reportCI(cmd.Context(), c, err, func(st *bluegreen.Status) *ghReport { return deployReport(req, d, st) })
+	return g.reportCI(cmd.Context(), c, err, func(st *bluegreen.Status) *ghactions.Report { return ghactions.DeployReport(req, d, st) })
 }
 
 func printProgress(g *globals, p bluegreen.Progress) {

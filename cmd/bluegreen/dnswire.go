@@ -49,7 +49,7 @@ func dnsSwitcher(ctx context.Context, cfg *config.Config) (controller.DNSSwitche
 			return nil, err
 		}
 		r, err := dns.NewRFC2136(dns.RFC2136Config{Server: c.RFC2136.Server,
-			Key: dns.TSIGKey{Name: c.RFC2136.KeyName, Algorithm: c.RFC2136.KeyAlgorithm, Secret: dns.Secret(secret)}})
+			Key: dns.TSIGKey{Name: c.RFC2136.KeyName, Algorithm: c.RFC2136.KeyAlgorithm, Secret: bluegreen.Secret(secret)}})
 		if err != nil {
 			return nil, usageErrorf("%s: dns.rfc2136: %v", cfg.File, err)
 		}
@@ -59,7 +59,7 @@ func dnsSwitcher(ctx context.Context, cfg *config.Config) (controller.DNSSwitche
 		if err != nil {
 			return nil, err
 		}
-		api, err := cloud.NewCloudflare(cloud.CloudflareConfig{APIToken: cloud.Secret(tok)})
+		api, err := cloud.NewCloudflare(cloud.CloudflareConfig{APIToken: bluegreen.Secret(tok)})
 		if err != nil {
 			return nil, usageErrorf("%s: dns.cloudflare: %v", cfg.File, err)
 		}

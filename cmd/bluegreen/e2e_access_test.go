@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/bluegreen/bluegreen"
+	"github.com/bluegreen/bluegreen/internal/testenv"
 	"github.com/bluegreen/bluegreen/loadgen"
 )
 
@@ -253,7 +254,7 @@ webhooks:
 	}
 	load.Stop()
 
-	waitFor(t, "the down receiver's failure in the history", 10*time.Second, func() bool {
+	testenv.WaitFor(t, 10*time.Second, "the down receiver's failure in the history", func() bool {
 		out, _, _ := s.cli(t, "history", "--action", "notify", "-o", "json")
 		return strings.Contains(out, `"slack"`)
 	})

@@ -1,17 +1,14 @@
 package main
 
 import (
-	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
-	"github.com/bluegreen/bluegreen/driver/process"
+	"github.com/bluegreen/bluegreen/internal/demo"
 )
 
 // appRepo is a real git repository holding a tiny app: the bluegreen
@@ -81,13 +78,13 @@ func (r *appRepo) commit(t *testing.T, branch, msg string, files map[string]stri
 
 // freePort returns a port on 127.0.0.1 that nothing listens on, for a
 // process the test starts later (an app, a serve listener, a Prometheus),
-// never the same twice in this process (freeListenPort says why it is not
+// never the same twice in this process (demo.FreePort says why it is not
 // a port the kernel picks).
 func freePort(t *testing.T) int {
 	t.Helper()
 	portsMu.Lock()
 	defer portsMu.Unlock()
-	port, err := freeListenPort(portsGiven)
+	port, err := demo.FreePort(portsGiven)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,43 +108,29 @@ func writeAppConfig(t *testing.T, dir string, r *appRepo) string {
 // lines appExtra (indented by two spaces) added to the app section.
 func writeAppConfigWith(t *testing.T, dir string, r *appRepo, top, appExtra string) string {
 	t.Helper()
-	cfg := fmt.Sprintf(`listen: 127.0.0.1:0
-preview: 127.0.0.1:0
-api: 127.0.0.1:0
-state: state
-router:
-  drain_timeout: 3s
-%s
-app:
-%s
-  repo: %s
-  run: 'if [ -f NO_HEALTH ]; then exec sleep 600; fi; exec "$APP_BIN" sample-app --version "$(cat VERSION)" --fail-every "$(cat FAIL_EVERY 2>/dev/null || echo 0)"'
+	app := `  run: 'if [ -f NO_HEALTH ]; then exec sleep 600; fi; exec "$APP_BIN" sample-app --version "$(cat VERSION)" --fail-every "$(cat FAIL_EVERY 2>/dev/null || echo 0)"'
   build:
     - 'echo "building $BLUEGREEN_REF ($BLUEGREEN_SHA) for $BLUEGREEN_COLOR"'
     - 'if [ -f FAIL_BUILD ]; then echo "compile error: FAIL_BUILD is present" >&2; exit 7; fi'
-    - 'if [ -f SLOW_BUILD ]; then echo $$ > "$GATE.pid"; ( while [ ! -f "$GATE" ] && [ -d "${GATE%%/*}" ]; do sleep 0.05; done ) & echo $! > "$GATE.child"; echo waiting; wait; fi'
+    - 'if [ -f SLOW_BUILD ]; then echo $$ > "$GATE.pid"; ( while [ ! -f "$GATE" ] && [ -d "${GATE%/*}" ]; do sleep 0.05; done ) & echo $! > "$GATE.child"; echo waiting; wait; fi'
     - 'if [ -f build.sh ]; then sh build.sh; fi'
   env:
-    APP_BIN: %s
-    GATE: %s
-    BLOCK: %s
-    SWITCH_LOG: %s
+    APP_BIN: ` + binPath + `
+    GATE: ` + r.gate + `
+    BLOCK: ` + r.block + `
+    SWITCH_LOG: ` + r.switchLog + `
   hooks:
     pre_deploy: 'echo "pre-deploy of $BLUEGREEN_REF into $BLUEGREEN_COLOR"'
     pre_switch: 'if [ -f "$BLOCK" ]; then echo "switch blocked by $BLOCK" >&2; exit 1; fi'
     post_switch: 'echo "$BLUEGREEN_FROM -> $BLUEGREEN_COLOR" >> "$SWITCH_LOG"'
     notify: 'echo "$BLUEGREEN_EVENT $BLUEGREEN_COLOR: $BLUEGREEN_MESSAGE" >> "$SWITCH_LOG.notify"'
   start_timeout: 3s
-  stop_grace: 2s
-blue:
-  branch: production
-  port: %d
-  health: {path: /healthz, interval: 200ms, timeout: 150ms}
-green:
-  branch: green
-  port: %d
-  health: {path: /healthz, interval: 200ms, timeout: 150ms}
-`, top, appExtra, r.dir, binPath, r.gate, r.block, r.switchLog, freePort(t), freePort(t))
+  stop_grace: 2s`
+	if appExtra != "" {
+		app = appExtra + "\n" + app
+	}
+	cfg := demo.AppConfig{Top: "state: state\nrouter:\n  drain_timeout: 3s\n" + top, Repo: r.dir, App: app,
+		BluePort: freePort(t), GreenPort: freePort(t)}.YAML()
 	path := filepath.Join(dir, "bluegreen.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -159,17 +142,7 @@ green:
 // outlive serve by design), through their supervisors.
 func stopApps(t *testing.T, stateDir string) {
 	t.Helper()
-	dirs, _ := filepath.Glob(filepath.Join(stateDir, "run", "*", "*", "supervisor.json"))
-	drv := process.New(binPath, nil)
-	for _, f := range dirs {
-		h, err := drv.Adopt(filepath.Dir(f))
-		if err != nil {
-			continue // already gone
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		if err := h.Stop(ctx); err != nil {
-			t.Logf("stopping the app in %s: %v", filepath.Dir(f), err)
-		}
-		cancel()
+	if err := demo.StopApps(binPath, stateDir); err != nil {
+		t.Logf("stopping the apps under %s: %v", stateDir, err)
 	}
 }

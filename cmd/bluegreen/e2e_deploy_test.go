@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/bluegreen/bluegreen"
+	"github.com/bluegreen/bluegreen/internal/demo"
+	"github.com/bluegreen/bluegreen/internal/testenv"
 	"github.com/bluegreen/bluegreen/loadgen"
 )
 
@@ -161,8 +163,8 @@ func TestDeployRefusals(t *testing.T) {
 		t.Fatalf("the build step's child %d is not running before the kill", childPID)
 	}
 	s.kill9(t)
-	waitFor(t, "the build step to die with serve", 10*time.Second, func() bool { return !processAlive(buildPID) })
-	waitFor(t, "the build step's child to die with serve", 10*time.Second, func() bool { return !processAlive(childPID) })
+	testenv.WaitFor(t, 10*time.Second, "the build step to die with serve", func() bool { return !processAlive(buildPID) })
+	testenv.WaitFor(t, 10*time.Second, "the build step's child to die with serve", func() bool { return !processAlive(childPID) })
 	s2 := startServe(t, s.config)
 	if out := s2.mustCLI(t, "lock", "status"); !strings.Contains(out, "free") {
 		t.Fatalf("lock after restart: %q", out)
@@ -305,30 +307,15 @@ func TestCommandDriver(t *testing.T) {
 	r.commit(t, "green", "green v2", map[string]string{"VERSION": "v2\n"})
 	dir := t.TempDir()
 	pids := t.TempDir()
-	cfg := fmt.Sprintf(`listen: 127.0.0.1:0
-watch: {enabled: false}
-preview: 127.0.0.1:0
-api: 127.0.0.1:0
-app:
-  repo: %s
-  driver: command
+	cfg := demo.AppConfig{Top: "watch: {enabled: false}", Repo: r.dir, App: `  driver: command
   command:
     deploy: 'setsid "$APP_BIN" sample-app --version "$(cat VERSION)" > app.log 2>&1 < /dev/null & echo $! > "$PIDS/$BLUEGREEN_COLOR.pid"'
     stop: 'f="$PIDS/$BLUEGREEN_COLOR.pid"; if [ -f "$f" ]; then p=$(cat "$f"); kill $p 2>/dev/null; while kill -0 $p 2>/dev/null; do sleep 0.05; done; rm -f "$f"; fi'
     status: 'test -f "$PIDS/$BLUEGREEN_COLOR.pid"'
   env:
-    APP_BIN: %s
-    PIDS: %s
-  start_timeout: 5s
-blue:
-  branch: production
-  port: %d
-  health: {path: /healthz, interval: 200ms, timeout: 150ms}
-green:
-  branch: green
-  port: %d
-  health: {path: /healthz, interval: 200ms, timeout: 150ms}
-`, r.dir, binPath, pids, freePort(t), freePort(t))
+    APP_BIN: ` + binPath + `
+    PIDS: ` + pids + `
+  start_timeout: 5s`, BluePort: freePort(t), GreenPort: freePort(t)}.YAML()
 	path := filepath.Join(dir, "bluegreen.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -422,11 +409,11 @@ func TestCrashRestartRecorded(t *testing.T) {
 	if err := syscall.Kill(first, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the app to be restarted", 20*time.Second, func() bool {
+	testenv.WaitFor(t, 20*time.Second, "the app to be restarted", func() bool {
 		code, body, _ := getMaybe("http://" + s.public + "/")
 		return code == 200 && !strings.Contains(body, fmt.Sprintf(`"pid":%d`, first))
 	})
-	waitFor(t, "the crash in the history", 20*time.Second, func() bool {
+	testenv.WaitFor(t, 20*time.Second, "the crash in the history", func() bool {
 		evs := decodeJSON[[]bluegreen.Event](t, s.mustCLI(t, "history", "--json", "--action", "process"))
 		kinds := map[string]bool{}
 		for _, e := range evs {
@@ -473,7 +460,7 @@ func TestAppEventsFlushedAtStop(t *testing.T) {
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the crash in "+events, 10*time.Second, crashed)
+	testenv.WaitFor(t, 10*time.Second, "the crash in "+events, crashed)
 	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}

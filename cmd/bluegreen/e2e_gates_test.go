@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/bluegreen/bluegreen"
+	"github.com/bluegreen/bluegreen/internal/testenv"
 	"github.com/bluegreen/bluegreen/loadgen"
 )
 
@@ -113,7 +114,7 @@ func TestWatchRollsBackBadRelease(t *testing.T) {
 		return ev.Action == bluegreen.ActionWatch && ev.Outcome == bluegreen.OutcomeFailed && ev.Color == bluegreen.Green
 	})
 	// The notify hook ran for the automatic rollback.
-	waitFor(t, "the notify hook's record of the automatic rollback", 10*time.Second, func() bool {
+	testenv.WaitFor(t, 10*time.Second, "the notify hook's record of the automatic rollback", func() bool {
 		b, _ := os.ReadFile(r.switchLog + ".notify")
 		return strings.Contains(string(b), "automatic_rollback blue: automatically rolled back traffic from green to blue")
 	})
@@ -418,7 +419,7 @@ func TestWatchStopsPreviousAfter(t *testing.T) {
 	s.mustCLI(t, "deploy", "blue")
 	s.mustCLI(t, "deploy", "green")
 	s.mustCLI(t, "switch", "green")
-	waitFor(t, "blue's app to be stopped after green's watch passed", 20*time.Second, func() bool {
+	testenv.WaitFor(t, 20*time.Second, "blue's app to be stopped after green's watch passed", func() bool {
 		out, _, _ := s.cli(t, "history", "--action", "process", "--color", "blue", "-o", "json")
 		return strings.Contains(out, "stop_previous_after")
 	})
@@ -426,7 +427,7 @@ func TestWatchStopsPreviousAfter(t *testing.T) {
 	findEvent(t, evs, "the passed watch", func(ev bluegreen.Event) bool {
 		return ev.Action == bluegreen.ActionWatch && ev.Outcome == bluegreen.OutcomeOK && ev.Color == bluegreen.Green
 	})
-	waitFor(t, "blue to be unhealthy once its app is stopped", 10*time.Second, func() bool {
+	testenv.WaitFor(t, 10*time.Second, "blue to be unhealthy once its app is stopped", func() bool {
 		return status(t, s).State.Colors[bluegreen.Blue].Health.Status == bluegreen.HealthUnhealthy
 	})
 	if col := strings.TrimSpace(s.mustCLI(t, "color")); col != "green" {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/bluegreen/bluegreen"
+	"github.com/bluegreen/bluegreen/internal/testenv"
 	"github.com/bluegreen/bluegreen/loadgen"
 )
 
@@ -128,7 +129,7 @@ func TestHandOverUnderLoad(t *testing.T) {
 	}
 	defer load.Stop()
 	fresh := freshConnections(t, "http://"+s.public+"/")
-	waitFor(t, "the load to run", 10*time.Second, func() bool { return load.Snapshot().Requests > 200 })
+	testenv.WaitFor(t, 10*time.Second, "the load to run", func() bool { return load.Snapshot().Requests > 200 })
 
 	copyFile(t, binPath, bin+".new")
 	if err := os.Rename(bin+".new", bin); err != nil {
@@ -142,7 +143,7 @@ func TestHandOverUnderLoad(t *testing.T) {
 	newPid, _ := strconv.Atoi(m[1])
 	t.Cleanup(func() {
 		_ = syscall.Kill(newPid, syscall.SIGKILL)
-		waitFor(t, "the new serve to end", 10*time.Second, func() bool { return !processAlive(newPid) })
+		testenv.WaitFor(t, 10*time.Second, "the new serve to end", func() bool { return !processAlive(newPid) })
 	})
 	if evs := serveEvents(t, s); !strings.Contains(evs[1].Message, "serve started (pid "+m[1]) ||
 		!strings.Contains(evs[1].Message, "took over from pid "+strconv.Itoa(oldPid)) {
@@ -162,7 +163,7 @@ func TestHandOverUnderLoad(t *testing.T) {
 	// connection, follows the committed color and closes it after one
 	// more answer.
 	s.mustCLI(t, "switch", "green")
-	waitFor(t, "the old serve to follow the switch", 10*time.Second, func() bool {
+	testenv.WaitFor(t, 10*time.Second, "the old serve to follow the switch", func() bool {
 		return strings.Contains(s.stderr.String(), "hand-over: following the live color")
 	})
 	res := askColor()
@@ -172,11 +173,11 @@ func TestHandOverUnderLoad(t *testing.T) {
 	if _, err := idleBR.ReadByte(); err != io.EOF {
 		t.Fatalf("after the answer that said close: %v, want EOF", err)
 	}
-	waitFor(t, "the old serve to exit", 30*time.Second, func() bool { return !processAlive(oldPid) })
+	testenv.WaitFor(t, 30*time.Second, "the old serve to exit", func() bool { return !processAlive(oldPid) })
 	if !processAlive(newPid) {
 		t.Fatal("the new serve is gone")
 	}
-	waitFor(t, "load on the new serve", 10*time.Second, func() bool { return load.Snapshot().Requests > atHandOver+500 })
+	testenv.WaitFor(t, 10*time.Second, "load on the new serve", func() bool { return load.Snapshot().Requests > atHandOver+500 })
 
 	// A watch runs after the switch: a hand-over now is refused (asked
 	// through the API this time).
@@ -242,10 +243,10 @@ func TestHandOverUnderLoad(t *testing.T) {
 	m = []string{"", strconv.Itoa(lastPid)}
 	t.Cleanup(func() {
 		_ = syscall.Kill(lastPid, syscall.SIGKILL)
-		waitFor(t, "the last serve to end", 10*time.Second, func() bool { return !processAlive(lastPid) })
+		testenv.WaitFor(t, 10*time.Second, "the last serve to end", func() bool { return !processAlive(lastPid) })
 	})
 	note("MAINPID=" + m[1])
-	waitFor(t, "the second serve to exit", 30*time.Second, func() bool { return !processAlive(newPid) })
+	testenv.WaitFor(t, 30*time.Second, "the second serve to exit", func() bool { return !processAlive(newPid) })
 	if c := strings.TrimSpace(s.mustCLI(t, "color")); c != "blue" {
 		t.Fatalf("color after the second hand-over: %q", c)
 	}
@@ -270,7 +271,7 @@ func TestHandOverUnderLoad(t *testing.T) {
 	if err := syscall.Kill(lastPid, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the last serve to stop on SIGTERM", 20*time.Second, func() bool { return !processAlive(lastPid) })
+	testenv.WaitFor(t, 20*time.Second, "the last serve to stop on SIGTERM", func() bool { return !processAlive(lastPid) })
 }
 
 // hasEvent reports whether the history holds an event whose message

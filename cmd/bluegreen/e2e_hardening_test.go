@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/bluegreen/bluegreen"
+	"github.com/bluegreen/bluegreen/internal/testenv"
 )
 
 // TestAnonymousClientCannotRollBack: 25 anonymous CONNECT requests right
@@ -51,7 +52,7 @@ func TestAnonymousClientCannotRollBack(t *testing.T) {
 		}
 	}
 	var end bluegreen.Event
-	waitFor(t, "the watch of green to end", 20*time.Second, func() bool {
+	testenv.WaitFor(t, 20*time.Second, "the watch of green to end", func() bool {
 		for _, ev := range history(t, s) {
 			if ev.Action == bluegreen.ActionWatch && ev.Color == bluegreen.Green {
 				if _, done := ev.Details["figures"]; done {
@@ -132,7 +133,7 @@ func TestFloodKeepsAPIAndClients(t *testing.T) {
 	if len(flood) < nofile {
 		t.Fatalf("only %d of %d flood sockets connected", len(flood), 2*nofile)
 	}
-	waitFor(t, "serve to reach its connection cap or run out of descriptors", 10*time.Second, func() bool {
+	testenv.WaitFor(t, 10*time.Second, "serve to reach its connection cap or run out of descriptors", func() bool {
 		e := s.stderr.String()
 		return strings.Contains(e, "connection limit reached") || strings.Contains(e, "too many open files")
 	})

@@ -295,7 +295,6 @@ func getMaybe(url string) (int, string, error) {
 	return resp.StatusCode, string(b), nil
 }
 
-// waitFor polls cond until it holds or the deadline passes.
 // processAlive reports whether pid runs: it exists and is not a zombie
 // (an orphan nobody has reaped yet is dead for this purpose).
 func processAlive(pid int) bool {
@@ -306,17 +305,6 @@ func processAlive(pid int) bool {
 	// The state follows the command name in parentheses: "pid (comm) S ...".
 	rest := string(stat[bytes.LastIndexByte(stat, ')')+1:])
 	return !strings.HasPrefix(strings.TrimSpace(rest), "Z")
-}
-
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond) // polling interval of a condition wait, not a synchronisation sleep
-	}
 }
 
 func decodeJSON[T any](t *testing.T, s string) T {

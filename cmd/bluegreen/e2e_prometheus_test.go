@@ -301,7 +301,7 @@ func startPrometheus(t *testing.T, bin, promURL string, jobs map[string]*server)
 			t.Logf("prometheus config:\n%s\nprometheus log:\n%s", cfg.String(), p.log.String())
 		}
 	})
-	waitFor(t, "prometheus to be ready", 30*time.Second, func() bool {
+	testenv.WaitFor(t, 30*time.Second, "prometheus to be ready", func() bool {
 		select {
 		case <-done:
 			t.Fatalf("prometheus exited:\n%s", p.log.String())
@@ -317,7 +317,7 @@ func startPrometheus(t *testing.T, bin, promURL string, jobs map[string]*server)
 // (static targets reach the scraper about 5s after start).
 func (p *promServer) waitUp(t *testing.T, job string) {
 	t.Helper()
-	waitFor(t, "prometheus to scrape "+job, 30*time.Second, func() bool {
+	testenv.WaitFor(t, 30*time.Second, "prometheus to scrape "+job, func() bool {
 		v := p.value(t, fmt.Sprintf(`up{job=%q}`, job))
 		return len(v) == 1 && v[0] == 1
 	})

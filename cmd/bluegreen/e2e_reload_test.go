@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bluegreen/bluegreen"
+	"github.com/bluegreen/bluegreen/internal/testenv"
 	"github.com/bluegreen/bluegreen/loadgen"
 )
 
@@ -35,7 +36,7 @@ func signalAndWait(t *testing.T, s *server, pid int, sig syscall.Signal, match f
 		t.Fatal(err)
 	}
 	var msg string
-	waitFor(t, fmt.Sprintf("the event %v causes", sig), 30*time.Second, func() bool {
+	testenv.WaitFor(t, 30*time.Second, fmt.Sprintf("the event %v causes", sig), func() bool {
 		evs := list()
 		for _, ev := range evs[:len(evs)-before] {
 			if match(ev.Message) {
@@ -92,11 +93,11 @@ func TestReloadOnSIGHUP(t *testing.T) {
 		t.Fatalf("after the reload: blue %+v, green %+v", st.State.Colors[bluegreen.Blue], st.State.Colors[bluegreen.Green])
 	}
 	// The preview listener serves green from its new upstream.
-	waitFor(t, "green's new upstream to serve the preview listener", 10*time.Second, func() bool {
+	testenv.WaitFor(t, 10*time.Second, "green's new upstream to serve the preview listener", func() bool {
 		_, body, _ := get(t, "http://"+s.preview+"/")
 		return strings.Contains(body, `"color":"green2"`)
 	})
-	waitFor(t, "green to be healthy on its new upstream", 10*time.Second, func() bool {
+	testenv.WaitFor(t, 10*time.Second, "green to be healthy on its new upstream", func() bool {
 		return status(t, s).State.Colors[bluegreen.Green].Health.Status == bluegreen.HealthHealthy
 	})
 	s.mustCLI(t, "switch", "green")

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bluegreen/bluegreen/internal/testenv"
 	"github.com/bluegreen/bluegreen/loadgen"
 )
 
@@ -108,12 +109,12 @@ func TestSocketActivationKill9Restarts(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer load.Stop()
-	waitFor(t, "traffic through serve", 10*time.Second, func() bool { return load.Snapshot().OK > 500 })
+	testenv.WaitFor(t, 10*time.Second, "traffic through serve", func() bool { return load.Snapshot().OK > 500 })
 	for i := range kills {
 		p.kill9(t)
 		before := load.Snapshot().OK
 		p = start(i + 1)
-		waitFor(t, "traffic through the restarted serve", 10*time.Second, func() bool { return load.Snapshot().OK > before+1000 })
+		testenv.WaitFor(t, 10*time.Second, "traffic through the restarted serve", func() bool { return load.Snapshot().OK > before+1000 })
 		if r := load.Snapshot(); r.Failures["refused"] != 0 {
 			t.Fatalf("after restart %d: %d connections refused: %v", i+1, r.Failures["refused"], r.FirstErrors)
 		}
@@ -129,7 +130,7 @@ func TestSocketActivationKill9Restarts(t *testing.T) {
 	<-p.done
 	before := load.Snapshot().OK
 	p = start(kills + 1)
-	waitFor(t, "traffic after a stop and a start", 10*time.Second, func() bool { return load.Snapshot().OK > before+1000 })
+	testenv.WaitFor(t, 10*time.Second, "traffic after a stop and a start", func() bool { return load.Snapshot().OK > before+1000 })
 	r := load.Stop()
 	for kind, n := range r.Failures {
 		if kind != "eof" && kind != "reset" {

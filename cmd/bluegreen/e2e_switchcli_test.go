@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bluegreen/bluegreen"
+	"github.com/bluegreen/bluegreen/internal/testenv"
 )
 
 // startDrainingServe starts serve with its API on a fixed port (so that a
@@ -35,7 +36,7 @@ func startDrainingServe(t *testing.T, hold time.Duration) *server {
 			resp.Body.Close()
 		}
 	}()
-	waitFor(t, "the slow request in flight on blue", 10*time.Second, func() bool {
+	testenv.WaitFor(t, 10*time.Second, "the slow request in flight on blue", func() bool {
 		out, _, code := s.cli(t, "status", "-o", "json")
 		return code == 0 && decodeJSON[bluegreen.Status](t, out).Traffic[bluegreen.Blue].InFlight == 1
 	})
@@ -56,7 +57,7 @@ func TestSwitchWhoseAnswerIsLost(t *testing.T) {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	waitFor(t, "green live", 10*time.Second, func() bool {
+	testenv.WaitFor(t, 10*time.Second, "green live", func() bool {
 		code, body, _ := getMaybe("http://" + s.apiAd + "/v1/color")
 		return code == http.StatusOK && strings.Contains(body, "green")
 	})

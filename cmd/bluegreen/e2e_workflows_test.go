@@ -18,6 +18,7 @@ import (
 
 	"github.com/bluegreen/bluegreen"
 	"github.com/bluegreen/bluegreen/api"
+	"github.com/bluegreen/bluegreen/internal/ghactions"
 )
 
 // The shipped GitHub Actions workflows (examples/github-actions) are run here
@@ -154,8 +155,8 @@ func checkExpr(e string, wf ghWorkflow, stepIDs map[string]bool) error {
 		if !stepIDs[parts[1]] {
 			return fmt.Errorf("no step with id %q", parts[1])
 		}
-		if !slices.Contains(ghOutputNames, parts[3]) {
-			return fmt.Errorf("output %q is not one bluegreen documents (%v)", parts[3], ghOutputNames)
+		if !slices.Contains(ghactions.OutputNames, parts[3]) {
+			return fmt.Errorf("output %q is not one bluegreen documents (%v)", parts[3], ghactions.OutputNames)
 		}
 		return nil
 	}
@@ -326,33 +327,9 @@ func runWorkflow(t *testing.T, name string, run ghRun) *workflowResult {
 // name=value lines, and name<<DELIMITER blocks ended by a line DELIMITER.
 func parseGitHubOutput(t *testing.T, text string) map[string]string {
 	t.Helper()
-	out := map[string]string{}
-	lines := strings.Split(text, "\n")
-	for i := 0; i < len(lines); i++ {
-		line := lines[i]
-		if line == "" {
-			continue
-		}
-		eq, hd := strings.Index(line, "="), strings.Index(line, "<<")
-		if eq >= 0 && (hd < 0 || eq < hd) {
-			out[line[:eq]] = line[eq+1:]
-			continue
-		}
-		if hd <= 0 {
-			t.Fatalf("GITHUB_OUTPUT: invalid line %q in:\n%s", line, text)
-		}
-		name, delim := line[:hd], line[hd+2:]
-		var value []string
-		for i++; ; i++ {
-			if i >= len(lines) {
-				t.Fatalf("GITHUB_OUTPUT: no closing %q for %q in:\n%s", delim, name, text)
-			}
-			if lines[i] == delim {
-				break
-			}
-			value = append(value, lines[i])
-		}
-		out[name] = strings.Join(value, "\n")
+	out, err := ghactions.ParseOutputs(text)
+	if err != nil {
+		t.Fatalf("%v in:\n%s", err, text)
 	}
 	return out
 }
@@ -611,51 +588,18 @@ func TestWorkflowTimeout(t *testing.T) {
 	wantText(t, "deploy-green's last step", w.steps[2].log, "QA it at http://"+s.preview)
 }
 
-// TestWorkflowOutputFormat: the GITHUB_OUTPUT file reads back, through the
-// runner's format, as the values written, multi-line ones included; the
-// step summary keeps server text inert.
-func TestWorkflowOutputFormat(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "out")
-	in := [][2]string{{"color", "green"}, {"error", "a=b<<c"}, {"error2", "line one\nline two\n\nEOF"}, {"sha", "abc"}}
-	if err := writeGitHubOutputs(path, in[:2]); err != nil {
-		t.Fatal(err)
-	}
-	if err := writeGitHubOutputs(path, in[2:]); err != nil { // appends
-		t.Fatal(err)
-	}
-	data, _ := os.ReadFile(path)
-	got := parseGitHubOutput(t, string(data))
-	for _, kv := range in {
-		if got[kv[0]] != kv[1] {
-			t.Errorf("%s read back as %q, want %q; file:\n%s", kv[0], got[kv[0]], kv[1], data)
-		}
-	}
-	if len(got) != len(in) {
-		t.Errorf("read back %v, want %v", got, in)
-	}
-	if !strings.Contains(string(data), "error2<<ghadelimiter_") {
-		t.Errorf("a multi-line value is not in the heredoc form:\n%s", data)
-	}
-
-	r := &ghReport{title: "verify green"}
-	r.set("target", "verified", "green")
-	r.rows = append(r.rows, [2]string{"note", "a | b <script>x</script>\nsecond line"})
-	md := r.markdown(outcomeFailed, fmt.Errorf("checks\nfailed <b>"))
-	wantText(t, "the summary", md, "### bluegreen verify green: failed", "| verified | green |",
-		`| note | a \| b &lt;script&gt;x&lt;/script&gt; second line |`, "**failed**: checks failed &lt;b&gt;")
-	if strings.Contains(md, "<script>") || strings.Count(md, "\n| ") != 4 {
-		t.Errorf("summary not inert or rows broken:\n%s", md)
-	}
-
+// TestCIOutcome: how a verb's error reads as the outcome output; an exit-3
+// error is a timeout (the format itself is internal/ghactions' test).
+func TestCIOutcome(t *testing.T) {
 	for _, c := range []struct {
 		err  error
 		want string
 	}{
-		{nil, outcomeOK},
-		{bluegreen.Errorf(bluegreen.EREFUSED, "unhealthy"), outcomeRefused},
-		{bluegreen.Errorf(bluegreen.ECONFLICT, "locked"), outcomeRefused},
-		{&exitError{code: exitTimeout, err: fmt.Errorf("timed out")}, outcomeTimeout},
-		{bluegreen.Errorf(bluegreen.EUNAVAILABLE, "down"), outcomeFailed},
+		{nil, ghactions.OutcomeOK},
+		{bluegreen.Errorf(bluegreen.EREFUSED, "unhealthy"), ghactions.OutcomeRefused},
+		{bluegreen.Errorf(bluegreen.ECONFLICT, "locked"), ghactions.OutcomeRefused},
+		{&exitError{code: exitTimeout, err: fmt.Errorf("timed out")}, ghactions.OutcomeTimeout},
+		{bluegreen.Errorf(bluegreen.EUNAVAILABLE, "down"), ghactions.OutcomeFailed},
 	} {
 		if got := ciOutcome(c.err); got != c.want {
 			t.Errorf("ciOutcome(%v) = %s, want %s", c.err, got, c.want)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/bluegreen/bluegreen"
 	"github.com/bluegreen/bluegreen/api"
+	"github.com/bluegreen/bluegreen/internal/testenv"
 	"github.com/bluegreen/bluegreen/loadgen"
 )
 
@@ -77,7 +78,7 @@ func TestLongLivedAcrossSwitch(t *testing.T) {
 		t.Fatalf("WebSocket before the switch: %q %v", got, err)
 	}
 	// The slow request must be in flight before the switch.
-	waitFor(t, "the slow request in flight on blue", 10*time.Second, func() bool {
+	testenv.WaitFor(t, 10*time.Second, "the slow request in flight on blue", func() bool {
 		st, err := api.NewClient(s.apiAd, s.token, "t").Status(ctx)
 		return err == nil && st.Traffic[bluegreen.Blue].InFlight >= 3
 	})
@@ -92,7 +93,7 @@ func TestLongLivedAcrossSwitch(t *testing.T) {
 		res, err := client.Switch(ctx, bluegreen.SwitchRequest{To: bluegreen.Green})
 		switched <- result{res, err}
 	}()
-	waitFor(t, "green to be live", 10*time.Second, func() bool {
+	testenv.WaitFor(t, 10*time.Second, "green to be live", func() bool {
 		_, body, _ := get(t, base+"/deployment/color/")
 		return body == `{"color":"green"}`
 	})
@@ -132,7 +133,7 @@ func TestZeroDowntime50Switches(t *testing.T) {
 	// Three event loops (the default is one per core): the switches
 	// must reach connections spread over several loops.
 	s := startServe(t, writeConfig(t, t.TempDir(), blue, green, "  event_loops: 3"))
-	waitFor(t, "serve's start line to say event_loops=3", 10*time.Second, func() bool {
+	testenv.WaitFor(t, 10*time.Second, "serve's start line to say event_loops=3", func() bool {
 		return strings.Contains(s.stderr.String(), "event_loops=3")
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -154,7 +155,7 @@ func TestZeroDowntime50Switches(t *testing.T) {
 			t.Fatalf("switch %d: %+v", i+1, res)
 		}
 		// Let traffic flow on the new color before the next switch.
-		waitFor(t, "traffic after a switch", 10*time.Second, func() bool { return load.Snapshot().Requests > before+50 })
+		testenv.WaitFor(t, 10*time.Second, "traffic after a switch", func() bool { return load.Snapshot().Requests > before+50 })
 		to = to.Other()
 	}
 	r := load.Stop()

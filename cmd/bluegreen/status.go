@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bluegreen/bluegreen"
+	"github.com/bluegreen/bluegreen/internal/ghactions"
 )
 
 func newStatusCmd(g *globals) *cobra.Command {
@@ -30,7 +31,7 @@ func newStatusCmd(g *globals) *cobra.Command {
 			} else {
 				printStatus(g, st)
 			}
-			return g.reportCI(cmd.Context(), c, err, func(*bluegreen.Status) *ghReport { return statusReport(st) })
+			return g.reportCI(cmd.Context(), c, err, func(*bluegreen.Status) *ghactions.Report { return ghactions.StatusReport(st, gateText) })
 		},
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/bluegreen/bluegreen"
 	"github.com/bluegreen/bluegreen/api"
+	"github.com/bluegreen/bluegreen/internal/ghactions"
 )
 
 func newSwitchCmd(g *globals) *cobra.Command {
@@ -104,7 +105,7 @@ func runSwitch(cmd *cobra.Command, g *globals, verb string, req bluegreen.Switch
 	if err == nil {
 		err = printSwitch(g, res, unknown)
 	}
-	return g.reportCI(cmd.Context(), c, err, func(st *bluegreen.Status) *ghReport { return switchReport(verb, req, res, st) })
+	return g.reportCI(cmd.Context(), c, err, func(st *bluegreen.Status) *ghactions.Report { return ghactions.SwitchReport(verb, req, res, st) })
 }
 
 // printSwitchProgress prints a step of a switch on stderr.

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bluegreen/bluegreen"
+	"github.com/bluegreen/bluegreen/internal/ghactions"
 )
 
 func newVerifyCmd(g *globals) *cobra.Command {
@@ -66,7 +67,7 @@ func newVerifyCmd(g *globals) *cobra.Command {
 			if err == nil && !v.Passed {
 				err = &exitError{code: exitFailed, err: fmt.Errorf("%s failed verification: %s", col, v.Reason)}
 			}
-			return g.reportCI(cmd.Context(), c, err, func(*bluegreen.Status) *ghReport { return verifyReport(col, v, ran) })
+			return g.reportCI(cmd.Context(), c, err, func(*bluegreen.Status) *ghactions.Report { return ghactions.VerifyReport(col, v, ran) })
 		},
 	}
 	cmd.Flags().StringVar(&req.Reason, "reason", "", "why, for the history")

@@ -24,9 +24,6 @@ package cloud
 
 import (
 	"context"
-	"fmt"
-	"io"
-	"log/slog"
 	"net/netip"
 	"slices"
 	"strings"
@@ -133,30 +130,6 @@ func fqdn(s string) string {
 	return s + "."
 }
 
-// Secret is a credential (an API token, a secret key). It prints, logs and
-// marshals as "[redacted]" whatever the verb; only Reveal returns it.
-type Secret string
-
-const redacted = "[redacted]"
-
-// Reveal returns the secret itself, to hand it to the API client.
-func (s Secret) Reveal() string { return string(s) }
-
-// String returns "[redacted]".
-func (s Secret) String() string { return redacted }
-
-// GoString returns "[redacted]", for %#v.
-func (s Secret) GoString() string { return redacted }
-
-// Format writes "[redacted]" for every verb.
-func (s Secret) Format(f fmt.State, _ rune) { io.WriteString(f, redacted) }
-
-// LogValue makes slog write "[redacted]".
-func (s Secret) LogValue() slog.Value { return slog.StringValue(redacted) }
-
-// MarshalText writes "[redacted]".
-func (s Secret) MarshalText() ([]byte, error) { return []byte(redacted), nil }
-
 // errMissing is the error for a required setting.
 func errMissing(provider, setting, want string) error {
 	return bluegreen.Errorf(bluegreen.EINVALID, "%s: %s is missing: %s", provider, setting, want)
@@ -165,7 +138,7 @@ func errMissing(provider, setting, want string) error {
 // cleanToken trims the whitespace around a token (a token read from a file
 // ends with a newline) and rejects an empty one or one with whitespace
 // inside, without showing it.
-func cleanToken(provider, setting string, token Secret, want string) (string, error) {
+func cleanToken(provider, setting string, token bluegreen.Secret, want string) (string, error) {
 	t := strings.TrimSpace(token.Reveal())
 	if t == "" {
 		return "", errMissing(provider, setting, want)

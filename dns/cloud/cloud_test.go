@@ -107,7 +107,7 @@ func TestRoute53Settings(t *testing.T) {
 	if r53.Region != DefaultRoute53Region || r53.HostedZoneID != "Z0123456789ABC" || r53.SecretAccessKey != "s3cr3t-value" {
 		t.Errorf("route53 provider region %q zone %q (secret trimmed: %v)", r53.Region, r53.HostedZoneID, r53.SecretAccessKey == "s3cr3t-value")
 	}
-	if shown := fmt.Sprintf("%v %+v %#v", Route53Config{SecretAccessKey: "s3cr3t-value"}, Route53Config{SessionToken: "s3cr3t-value"}, Secret("s3cr3t-value")); strings.Contains(shown, "s3cr3t") {
+	if shown := fmt.Sprintf("%v %+v %#v", Route53Config{SecretAccessKey: "s3cr3t-value"}, Route53Config{SessionToken: "s3cr3t-value"}, bluegreen.Secret("s3cr3t-value")); strings.Contains(shown, "s3cr3t") {
 		t.Errorf("a printed config shows the secret: %s", shown)
 	}
 	if p.String() != "route53" {

@@ -2,16 +2,18 @@ package cloud
 
 import (
 	"github.com/libdns/cloudflare"
+
+	"github.com/bluegreen/bluegreen"
 )
 
 // CloudflareConfig are the settings of the Cloudflare provider.
 type CloudflareConfig struct {
 	// APIToken is a scoped API token (not the global API key) with
 	// Zone.DNS:Edit on the zone, and Zone:Read unless ZoneToken is set.
-	APIToken Secret `json:"api_token"`
+	APIToken bluegreen.Secret `json:"api_token"`
 	// ZoneToken is an optional separate token with Zone:Read on all zones,
 	// for when APIToken is scoped to the one zone.
-	ZoneToken Secret `json:"zone_token,omitempty"`
+	ZoneToken bluegreen.Secret `json:"zone_token,omitempty"`
 }
 
 // NewCloudflare checks cfg and returns the Cloudflare API (libdns

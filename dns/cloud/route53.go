@@ -30,9 +30,9 @@ type Route53Config struct {
 	HostedZoneID string `json:"hosted_zone_id,omitempty"`
 	// AccessKeyID and SecretAccessKey (and SessionToken for temporary
 	// credentials) are static credentials, both or neither.
-	AccessKeyID     string `json:"access_key_id,omitempty"`
-	SecretAccessKey Secret `json:"secret_access_key,omitempty"`
-	SessionToken    Secret `json:"session_token,omitempty"`
+	AccessKeyID     string           `json:"access_key_id,omitempty"`
+	SecretAccessKey bluegreen.Secret `json:"secret_access_key,omitempty"`
+	SessionToken    bluegreen.Secret `json:"session_token,omitempty"`
 }
 
 var hostedZoneID = regexp.MustCompile(`^[A-Z0-9]{1,32}$`)

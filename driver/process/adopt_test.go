@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/bluegreen/bluegreen"
+	"github.com/bluegreen/bluegreen/internal/testenv"
 )
 
 // TestAppSurvivesKill9OfTheServer starts the supervisor from another process
@@ -81,7 +82,7 @@ func TestAppSurvivesKill9OfTheServer(t *testing.T) {
 		return n
 	}
 	before := last()
-	waitFor(t, 5*time.Second, "new output after the server died", func() bool { return last() > before+3 })
+	testenv.WaitFor(t, 5*time.Second, "new output after the server died", func() bool { return last() > before+3 })
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

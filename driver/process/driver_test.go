@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/bluegreen/bluegreen"
+	"github.com/bluegreen/bluegreen/internal/testenv"
 )
 
 func TestStartRunsAppDetachedInItsOwnGroupWithOnlyItsEnv(t *testing.T) {
@@ -37,7 +38,7 @@ func TestStartRunsAppDetachedInItsOwnGroupWithOnlyItsEnv(t *testing.T) {
 	if cwd, err := os.Readlink("/proc/" + itoa(pid) + "/cwd"); err != nil || cwd != spec.Dir {
 		t.Errorf("app cwd = %q, %v; want %q", cwd, err, spec.Dir)
 	}
-	waitFor(t, 5*time.Second, "the app's first output line", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "the app's first output line", func() bool {
 		lines, _ := h.LogTail(1)
 		return slices.Equal(lines, []string{"started"})
 	})
@@ -82,7 +83,7 @@ func TestStopKillsAnAppThatIgnoresSIGTERMAfterTheGrace(t *testing.T) {
 	spec := newSpec(t, `trap '' TERM; echo ready; exec sleep 1000`)
 	spec.StopGrace = 300 * time.Millisecond
 	h := start(t, spec)
-	waitFor(t, 5*time.Second, "the app to ignore SIGTERM", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "the app to ignore SIGTERM", func() bool {
 		lines, _ := h.LogTail(1)
 		return slices.Equal(lines, []string{"ready"})
 	})
@@ -117,7 +118,7 @@ func TestCrashedAppIsRestartedWithBackoff(t *testing.T) {
 	spec.RestartReset = 500 * time.Millisecond
 	h := start(t, spec)
 
-	waitFor(t, 20*time.Second, "six restarts", func() bool {
+	testenv.WaitFor(t, 20*time.Second, "six restarts", func() bool {
 		return countKind(allEvents(t, h), EventRestarting) >= 6
 	})
 	evs, offset, err := h.Events(0)
@@ -160,7 +161,7 @@ func TestCrashedAppIsRestartedWithBackoff(t *testing.T) {
 	}
 
 	// Events after the offset are only the new ones.
-	waitFor(t, 10*time.Second, "more events", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "more events", func() bool {
 		more, _, err := h.Events(offset)
 		return err == nil && len(more) > 0
 	})
@@ -185,7 +186,7 @@ func TestAppOutputIsCapturedAndRotated(t *testing.T) {
 	spec.LogMaxBytes = 1000
 	spec.LogKeep = 2
 	h := start(t, spec)
-	waitFor(t, 10*time.Second, "the app's last line", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "the app's last line", func() bool {
 		lines, _ := h.LogTail(1)
 		return slices.Equal(lines, []string{"to stderr"})
 	})
@@ -273,7 +274,7 @@ func TestInheritedDescriptorsAreNotKept(t *testing.T) {
 // not inherit them ignored.
 func TestSupervisorOutlivesServesSignals(t *testing.T) {
 	h := start(t, newSpec(t, `echo started; exec sleep 1000`))
-	waitFor(t, 5*time.Second, "the app's first output line", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "the app's first output line", func() bool {
 		lines, _ := h.LogTail(1)
 		return slices.Equal(lines, []string{"started"})
 	})

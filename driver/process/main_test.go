@@ -146,16 +146,6 @@ func killOnCleanup(t *testing.T, sup procIdentity, stateDir string) {
 	})
 }
 
-// waitFor fails the test unless cond becomes true within timeout.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	if !waitUntil(ctx, cond) {
-		t.Fatalf("timed out after %s waiting for %s", timeout, what)
-	}
-}
-
 // statFields returns the process group and session of pid from /proc.
 func statFields(t *testing.T, pid int) (pgrp, session int) {
 	t.Helper()

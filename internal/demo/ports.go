@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"fmt"
@@ -9,18 +9,20 @@ import (
 	"strings"
 )
 
-// freePortBase is the lowest port freeListenPort hands out.
+// freePortBase is the lowest port FreePort hands out.
 const freePortBase = 20000
 
-// freeListenPort returns a port on 127.0.0.1 that nothing listens on, for a
+// FreePort returns a port on 127.0.0.1 that nothing listens on, for a
 // process started later (the demo's apps; the tests' apps and listeners),
 // other than the ports in given. A port the kernel picks for a bind to port
 // 0 is no good for that: it comes from the ephemeral range, where the kernel
 // may hand it out again in between, to another bind to port 0 or to an
 // outgoing connection (which then takes the app's port, or connects to
 // itself through it when a health check dials it before the app listens).
-// So the port comes from below that range.
-func freeListenPort(given map[int]bool) (int, error) {
+// So the port comes from below that range. FreePort only reads given: a
+// caller handing out several ports adds each one to it (and guards it with
+// a lock when it is shared between goroutines).
+func FreePort(given map[int]bool) (int, error) {
 	low := ephemeralLow()
 	for range 1000 {
 		port := freePortBase + rand.IntN(low-freePortBase)
