@@ -2,19 +2,15 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/bluegreen/bluegreen"
 	"github.com/bluegreen/bluegreen/config"
 	"github.com/bluegreen/bluegreen/controller"
-	"github.com/bluegreen/bluegreen/driver/process"
 	"github.com/bluegreen/bluegreen/release"
 	"github.com/bluegreen/bluegreen/runner"
 )
@@ -29,149 +25,6 @@ func (s sourceAdapter) Fetch(ctx context.Context, ref string) (controller.Commit
 
 func (s sourceAdapter) Checkout(ctx context.Context, sha, dest string) error {
 	return s.repo.Checkout(ctx, sha, dest)
-}
-
-// processApps runs each color's app with the process driver and remembers,
-// in <state>/run/<color>/current, which supervisor runs it, so that a new
-// serve re-adopts the running apps instead of stopping them.
-type processApps struct {
-	drv       *process.Driver
-	root      string // <state>/run
-	command   string
-	stopGrace time.Duration
-	logger    *slog.Logger
-
-	mu      sync.Mutex
-	handles map[bluegreen.Color]*process.Handle
-	offsets map[*process.Handle]int
-}
-
-func newProcessApps(stateDir string, app *config.App, logger *slog.Logger) (*processApps, error) {
-	bin, err := os.Executable()
-	if err != nil {
-		return nil, fmt.Errorf("finding the bluegreen binary for the supervisor: %w", err)
-	}
-	return &processApps{
-		drv: process.New(bin, logger), root: filepath.Join(stateDir, "run"), command: app.Run,
-		stopGrace: app.StopGrace, logger: logger.With("component", "apps"),
-		handles: map[bluegreen.Color]*process.Handle{}, offsets: map[*process.Handle]int{},
-	}, nil
-}
-
-func (p *processApps) currentFile(c bluegreen.Color) string {
-	return filepath.Join(p.root, string(c), "current")
-}
-
-// adopt re-attaches to the apps a previous serve started; it reports, per
-// color, what it found.
-func (p *processApps) adopt() map[bluegreen.Color]string {
-	found := map[bluegreen.Color]string{}
-	for _, c := range bluegreen.Colors {
-		b, err := os.ReadFile(p.currentFile(c))
-		if errors.Is(err, os.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			found[c] = "cannot read " + p.currentFile(c) + ": " + err.Error()
-			continue
-		}
-		dir := strings.TrimSpace(string(b))
-		h, err := p.drv.Adopt(dir)
-		if err != nil {
-			found[c] = "not re-adopted: " + err.Error()
-			continue
-		}
-		_, off, _ := h.Events(0) // history already has what happened before
-		p.mu.Lock()
-		p.handles[c] = h
-		p.offsets[h] = off
-		p.mu.Unlock()
-		found[c] = fmt.Sprintf("re-adopted release %s (app pid %d, supervisor pid %d)", h.Release(), h.Pid(), h.SupervisorPid())
-	}
-	return found
-}
-
-// Start implements controller.AppDriver.
-func (p *processApps) Start(ctx context.Context, c bluegreen.Color, rel, dir string, env []string) error {
-	stateDir := filepath.Join(p.root, string(c), rel)
-	h, err := p.drv.Start(ctx, process.Spec{Color: c, Release: rel, Dir: dir, Command: p.command, Env: env,
-		StateDir: stateDir, StopGrace: p.stopGrace})
-	if err != nil {
-		return err
-	}
-	if err := writeFileAtomic(p.currentFile(c), []byte(stateDir+"\n")); err != nil {
-		_ = h.Stop(ctx)
-		return fmt.Errorf("recording the running app: %w", err)
-	}
-	p.mu.Lock()
-	p.handles[c] = h
-	p.offsets[h] = 0
-	p.mu.Unlock()
-	return nil
-}
-
-// Stop implements controller.AppDriver.
-func (p *processApps) Stop(ctx context.Context, c bluegreen.Color) error {
-	p.mu.Lock()
-	h := p.handles[c]
-	delete(p.handles, c)
-	p.mu.Unlock()
-	if h != nil {
-		if err := h.Stop(ctx); err != nil {
-			return err
-		}
-	}
-	if err := os.Remove(p.currentFile(c)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	return nil
-}
-
-// LogTail implements controller.AppLogs: the last n lines of color's app
-// output.
-func (p *processApps) LogTail(c bluegreen.Color, n int) ([]string, error) {
-	p.mu.Lock()
-	h := p.handles[c]
-	p.mu.Unlock()
-	if h == nil {
-		return nil, bluegreen.Errorf(bluegreen.ENOTFOUND, "no %s app is running", c)
-	}
-	return h.LogTail(n)
-}
-
-// events returns the app lifecycle events since the last call, as history
-// events (crashes and restarts are worth recording).
-func (p *processApps) events() []bluegreen.Event {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var out []bluegreen.Event
-	for c, h := range p.handles {
-		evs, off, err := h.Events(p.offsets[h])
-		if err != nil {
-			continue
-		}
-		p.offsets[h] = off
-		for _, e := range evs {
-			outcome := bluegreen.OutcomeOK
-			if e.Kind == process.EventExited || e.Kind == process.EventStartFailed {
-				outcome = bluegreen.OutcomeFailed
-			}
-			out = append(out, bluegreen.Event{Time: e.Time, Actor: "bluegreen", Action: bluegreen.ActionProcess, Color: c,
-				Outcome: outcome, Message: e.Message, Details: map[string]any{"kind": e.Kind, "release": e.Release, "pid": e.Pid}})
-		}
-	}
-	return out
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }
 
 // baseEnv is what build steps and the app inherit from serve's environment:

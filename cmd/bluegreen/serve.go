@@ -26,6 +26,7 @@ import (
 	"github.com/bluegreen/bluegreen/check"
 	"github.com/bluegreen/bluegreen/config"
 	"github.com/bluegreen/bluegreen/controller"
+	"github.com/bluegreen/bluegreen/driver/process"
 	"github.com/bluegreen/bluegreen/internal/sched"
 	"github.com/bluegreen/bluegreen/router"
 	"github.com/bluegreen/bluegreen/store/sqlite"
@@ -207,7 +208,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 	}
 
 	var (
-		apps     *processApps
+		apps     *process.Apps
 		deployer *controller.DeployConfig
 		adopted  map[bluegreen.Color]string
 	)
@@ -228,11 +229,14 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 					return usageErrorf("%s: %s lists %d ports, but the process driver runs one app process per color (on its first port); use one port, or the command driver", cfg.File, c, n)
 				}
 			}
-			if apps, err = newProcessApps(cfg.StateDir, cfg.App, logger); err != nil {
+			bin, err := os.Executable()
+			if err != nil {
 				closeAll(lns)
-				return err
+				return fmt.Errorf("finding the bluegreen binary for the supervisor: %w", err)
 			}
-			adopted = apps.adopt()
+			apps = process.NewApps(process.AppsConfig{Binary: bin, Root: filepath.Join(cfg.StateDir, "run"),
+				Command: cfg.App.Run, StopGrace: cfg.App.StopGrace, Logger: logger})
+			adopted = apps.Adopt()
 			driver = apps
 		}
 		if deployer, err = deployConfig(ctx, cfg, driver, logger); err != nil {
@@ -339,7 +343,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 			if apps != nil {
 				// What the recorder had not copied yet: a serve that takes
 				// over (or starts after this one) begins after it.
-				if evs := apps.events(); len(evs) > 0 {
+				if evs := apps.Events(); len(evs) > 0 {
 					if err := store.Append(context.WithoutCancel(runCtx), evs...); err != nil {
 						logger.Error("recording app events", "err", err)
 					}
@@ -600,9 +604,9 @@ func closeAll(lns []net.Listener) {
 
 // recordAppEvents copies the apps' lifecycle events (starts, crashes,
 // restarts) into the history until ctx ends.
-func recordAppEvents(ctx context.Context, apps *processApps, store bluegreen.Store, logger *slog.Logger) {
+func recordAppEvents(ctx context.Context, apps *process.Apps, store bluegreen.Store, logger *slog.Logger) {
 	every(ctx, time.Second, func() {
-		if evs := apps.events(); len(evs) > 0 {
+		if evs := apps.Events(); len(evs) > 0 {
 			if err := store.Append(context.WithoutCancel(ctx), evs...); err != nil {
 				logger.Error("recording app events", "err", err)
 			}
