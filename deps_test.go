@@ -28,6 +28,7 @@ func TestImportsPointTowardTheRoot(t *testing.T) {
 		mod + "/loadgen":        {mod},
 		mod + "/release":        {mod, mod + "/runner"},
 		mod + "/driver/process": {mod},
+		mod + "/driver/command": {mod, mod + "/runner"},
 	}
 	// heavy lists third-party modules that only some packages may pull in,
 	// so that the others build fast.

@@ -26,6 +26,7 @@ import (
 	"github.com/bluegreen/bluegreen/check"
 	"github.com/bluegreen/bluegreen/config"
 	"github.com/bluegreen/bluegreen/controller"
+	"github.com/bluegreen/bluegreen/driver/command"
 	"github.com/bluegreen/bluegreen/driver/process"
 	"github.com/bluegreen/bluegreen/internal/sched"
 	"github.com/bluegreen/bluegreen/router"
@@ -219,8 +220,9 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 			for _, c := range bluegreen.Colors {
 				ports[c] = cfg.Colors[c].Ports
 			}
-			cmdApps := &commandApps{cmds: cfg.App.Command, dir: configDir(cfg), env: baseEnv(cfg.App), ports: ports}
-			adopted = cmdApps.statuses(ctx)
+			cmdApps := command.New(command.Config{Deploy: cfg.App.Command.Deploy, Stop: cfg.App.Command.Stop,
+				Status: cfg.App.Command.Status, Dir: configDir(cfg), Env: baseEnv(cfg.App), Ports: ports})
+			adopted = cmdApps.Statuses(ctx)
 			driver = cmdApps
 		} else {
 			for _, c := range bluegreen.Colors {
