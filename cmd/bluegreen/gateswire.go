@@ -2,17 +2,13 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -116,77 +112,10 @@ func watchConfig(cfg *config.Config, logger *slog.Logger) *controller.WatchConfi
 	wc := &controller.WatchConfig{Window: w.Window, Interval: w.Interval, MinRequests: int64(w.MinRequests),
 		MaxErrorRatio: w.MaxErrorRatio, MaxP99: w.MaxP99, StopPreviousAfter: w.StopPreviousAfter}
 	if p := w.Prometheus; p != nil {
-		q := promQuery{base: p.URL, query: p.Query, client: &http.Client{Timeout: 10 * time.Second}}
-		wc.Probe, wc.ProbeMax, wc.ProbeName = q.value, p.Max, fmt.Sprintf("prometheus query %q", p.Query)
+		q := check.Prometheus{URL: p.URL, Query: p.Query, Client: &http.Client{Timeout: 10 * time.Second}}
+		wc.Probe, wc.ProbeMax, wc.ProbeName = q.Value, p.Max, fmt.Sprintf("prometheus query %q", p.Query)
 	}
 	return wc
-}
-
-// promQuery runs an instant query on a Prometheus server's HTTP API.
-type promQuery struct {
-	base, query string
-	client      *http.Client
-}
-
-// value returns the query's single sample for color ({{color}} in the
-// query is replaced by it). No sample, several samples or a non-number are
-// errors.
-func (q promQuery) value(ctx context.Context, color bluegreen.Color) (float64, error) {
-	expr := strings.ReplaceAll(q.query, "{{color}}", string(color))
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, q.base+"/api/v1/query?query="+url.QueryEscape(expr), nil)
-	if err != nil {
-		return 0, err
-	}
-	resp, err := q.client.Do(req)
-	if err != nil {
-		return 0, fmt.Errorf("asking %s: %v", q.base, err)
-	}
-	defer resp.Body.Close()
-	var body struct {
-		Status string `json:"status"`
-		Error  string `json:"error"`
-		Data   struct {
-			ResultType string            `json:"resultType"`
-			Result     []json.RawMessage `json:"result"`
-		} `json:"data"`
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 4<<20)).Decode(&body); err != nil {
-		return 0, fmt.Errorf("%s answered %s that is not the query API's JSON: %v", q.base, resp.Status, err)
-	}
-	if body.Status != "success" {
-		return 0, fmt.Errorf("query %q: %s", expr, body.Error)
-	}
-	var sample []any
-	switch body.Data.ResultType {
-	case "scalar":
-		var raw json.RawMessage
-		raw, _ = json.Marshal(body.Data.Result)
-		if err := json.Unmarshal(raw, &sample); err != nil {
-			return 0, err
-		}
-	case "vector":
-		if len(body.Data.Result) != 1 {
-			return 0, fmt.Errorf("query %q returned %d samples, want exactly 1", expr, len(body.Data.Result))
-		}
-		var v struct {
-			Value []any `json:"value"`
-		}
-		if err := json.Unmarshal(body.Data.Result[0], &v); err != nil {
-			return 0, err
-		}
-		sample = v.Value
-	default:
-		return 0, fmt.Errorf("query %q returned a %s, want a scalar or a one-sample vector", expr, body.Data.ResultType)
-	}
-	if len(sample) != 2 {
-		return 0, fmt.Errorf("query %q: malformed sample", expr)
-	}
-	s, _ := sample[1].(string)
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil {
-		return 0, fmt.Errorf("query %q: value %v is not a number", expr, sample[1])
-	}
-	return f, nil
 }
 
 // hookNotifier runs the `app.hooks.notify` command for automatic rollbacks
