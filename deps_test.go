@@ -20,7 +20,7 @@ func TestImportsPointTowardTheRoot(t *testing.T) {
 		mod + "/runner":         {},
 		mod + "/dns":            {mod},
 		mod + "/dns/cloud":      {mod, mod + "/dns"},
-		mod + "/notify":         {mod},
+		mod + "/notify":         {mod, mod + "/runner"},
 		mod + "/controller":     {mod},
 		mod + "/router":         {mod},
 		mod + "/store/sqlite":   {mod},

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/bluegreen/bluegreen"
@@ -18,7 +17,6 @@ import (
 	"github.com/bluegreen/bluegreen/controller"
 	"github.com/bluegreen/bluegreen/notify"
 	"github.com/bluegreen/bluegreen/router"
-	"github.com/bluegreen/bluegreen/runner"
 )
 
 // checkVerifier runs the configured checks of a color with the check
@@ -118,102 +116,6 @@ func watchConfig(cfg *config.Config, logger *slog.Logger) *controller.WatchConfi
 	return wc
 }
 
-// hookNotifier runs the `app.hooks.notify` command for automatic rollbacks
-// and failures, one at a time in the background; its failures are
-// recorded, never returned.
-type hookNotifier struct {
-	command, dir string
-	env          []string
-	queue        chan bluegreen.Event
-	record       func(bluegreen.Event)
-	logger       *slog.Logger
-	done         chan struct{} // closed when loop has ended
-
-	mu     sync.Mutex // guards closed and sends on queue
-	closed bool
-}
-
-func newHookNotifier(command, dir string, env []string, record func(bluegreen.Event), logger *slog.Logger) *hookNotifier {
-	n := &hookNotifier{command: command, dir: dir, env: env, queue: make(chan bluegreen.Event, 64), record: record,
-		logger: logger, done: make(chan struct{})}
-	go n.loop()
-	return n
-}
-
-// Close stops taking notices and waits, until ctx ends, for the queued ones
-// to run; what is still queued then is recorded as abandoned.
-func (n *hookNotifier) Close(ctx context.Context) {
-	n.mu.Lock()
-	if n.closed {
-		n.mu.Unlock()
-		return
-	}
-	n.closed = true
-	close(n.queue)
-	n.mu.Unlock()
-	select {
-	case <-n.done:
-	case <-ctx.Done():
-		if left := len(n.queue); left > 0 {
-			n.record(bluegreen.Event{Time: time.Now(), Actor: "bluegreen", Action: bluegreen.ActionNotify,
-				Outcome: bluegreen.OutcomeFailed, Message: fmt.Sprintf("notify hook: %d notices abandoned at shutdown", left)})
-		}
-	}
-}
-
-// wants reports whether ev is worth running the hook for.
-func (n *hookNotifier) wants(ev bluegreen.Event) bool {
-	if ev.Action == bluegreen.ActionNotify {
-		return false
-	}
-	if automatic, _ := ev.Details["automatic"].(bool); automatic {
-		return true
-	}
-	return ev.Outcome == bluegreen.OutcomeFailed &&
-		(ev.Action == bluegreen.ActionDeploy || ev.Action == bluegreen.ActionVerify || ev.Action == bluegreen.ActionWatch ||
-			ev.Action == bluegreen.ActionRollback)
-}
-
-// Notify queues ev for the hook, dropping it (with a record) when the queue
-// is full: a stuck hook never blocks an operation.
-func (n *hookNotifier) Notify(ev bluegreen.Event) {
-	if !n.wants(ev) {
-		return
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.closed {
-		return
-	}
-	select {
-	case n.queue <- ev:
-	default:
-		n.record(bluegreen.Event{Time: time.Now(), Actor: "bluegreen", Action: bluegreen.ActionNotify, Color: ev.Color,
-			Outcome: bluegreen.OutcomeFailed, Message: "notify hook queue full: dropped the notice of " + ev.Action})
-	}
-}
-
-func (n *hookNotifier) loop() {
-	defer close(n.done)
-	for ev := range n.queue {
-		kind := ev.Action
-		if automatic, _ := ev.Details["automatic"].(bool); automatic {
-			kind = "automatic_" + ev.Action
-		} else if ev.Outcome == bluegreen.OutcomeFailed {
-			kind = ev.Action + "_failed"
-		}
-		env := append(append([]string(nil), n.env...), "BLUEGREEN_EVENT="+kind, "BLUEGREEN_MESSAGE="+ev.Message,
-			"BLUEGREEN_COLOR="+string(ev.Color), "BLUEGREEN_HOOK=notify")
-		res, err := runner.Run(context.Background(), runner.Cmd{Command: n.command, Dir: n.dir, Env: env, Timeout: time.Minute}, nil)
-		if err != nil {
-			n.logger.Warn("notify hook failed", "err", err)
-			n.record(bluegreen.Event{Time: time.Now(), Actor: "bluegreen", Action: bluegreen.ActionNotify, Color: ev.Color,
-				Outcome: bluegreen.OutcomeFailed, Message: fmt.Sprintf("notify hook failed for %s: %v", kind, err),
-				Details: map[string]any{"output": res.Tail}})
-		}
-	}
-}
-
 // recorder appends events to the store, logging failures.
 func recorder(store bluegreen.Store, logger *slog.Logger) func(bluegreen.Event) {
 	return func(ev bluegreen.Event) {
@@ -242,7 +144,8 @@ func notifiers(cfg *config.Config, store bluegreen.Store, logger *slog.Logger) (
 		}
 	}
 	if cfg.App != nil && cfg.App.Hooks.Notify != "" {
-		h := newHookNotifier(cfg.App.Hooks.Notify, configDir(cfg), baseEnv(cfg.App), record, logger)
+		h := notify.NewHook(notify.HookConfig{Command: cfg.App.Hooks.Notify, Dir: configDir(cfg), Env: baseEnv(cfg.App),
+			Record: record, Logger: logger})
 		out, closers = append(out, h.Notify), append(closers, h.Close)
 	}
 	if len(cfg.Webhooks) == 0 {
