@@ -15,18 +15,6 @@ import (
 	"github.com/bluegreen/bluegreen/runner"
 )
 
-// sourceAdapter presents a release.Repo as the controller's Source.
-type sourceAdapter struct{ repo *release.Repo }
-
-func (s sourceAdapter) Fetch(ctx context.Context, ref string) (controller.Commit, error) {
-	c, err := s.repo.Fetch(ctx, ref)
-	return controller.Commit{SHA: c.SHA, Ref: c.Ref, Subject: c.Subject, Author: c.Author, Time: c.Time}, err
-}
-
-func (s sourceAdapter) Checkout(ctx context.Context, sha, dest string) error {
-	return s.repo.Checkout(ctx, sha, dest)
-}
-
 // baseEnv is what build steps and the app inherit from serve's environment:
 // the basics only, so serve's own secrets (BLUEGREEN_TOKEN...) never leak.
 func baseEnv(app *config.App) []string {
@@ -59,7 +47,7 @@ func deployConfig(ctx context.Context, cfg *config.Config, apps controller.AppDr
 		ports[c] = cfg.Colors[c].Ports
 	}
 	return &controller.DeployConfig{
-		Source: sourceAdapter{repo}, Driver: apps, ValidateRef: bluegreen.ValidateRef,
+		Source: repo, Driver: apps, ValidateRef: bluegreen.ValidateRef,
 		Run: func(ctx context.Context, dir, command string, env []string, onLine func(string)) (int, []string, error) {
 			res, err := runner.Run(ctx, runner.Cmd{Command: command, Dir: dir, Env: env}, onLine)
 			return res.ExitCode, res.Tail, err

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"math"
 	"net"
 	"net/http"
 	"os"
@@ -16,7 +15,6 @@ import (
 	"github.com/bluegreen/bluegreen/config"
 	"github.com/bluegreen/bluegreen/controller"
 	"github.com/bluegreen/bluegreen/notify"
-	"github.com/bluegreen/bluegreen/router"
 )
 
 // checkVerifier runs the configured checks of a color with the check
@@ -79,25 +77,6 @@ func baseURL(a net.Addr) string {
 		ip = net.IPv4(127, 0, 0, 1)
 	}
 	return "http://" + net.JoinHostPort(ip.String(), strconv.Itoa(tcp.Port))
-}
-
-// routerMeter measures a color's traffic from the router's counters.
-type routerMeter struct{ rt *router.Router }
-
-// Start implements controller.Meter.
-func (m routerMeter) Start(c bluegreen.Color) func() bluegreen.WatchFigures {
-	base := m.rt.Stats()[c]
-	return func() bluegreen.WatchFigures {
-		d := m.rt.Stats()[c].Sub(base)
-		f := bluegreen.WatchFigures{Requests: d.Requests, Errors: d.Status[4]}
-		if d.Requests > 0 {
-			f.ErrorRatio = float64(f.Errors) / float64(d.Requests)
-		}
-		if q := d.Latency.Quantile(0.99); !math.IsNaN(q) {
-			f.P99MS = q * 1000
-		}
-		return f
-	}
 }
 
 // watchConfig turns the `watch:` section into the controller's; nil when

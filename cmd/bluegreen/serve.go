@@ -250,10 +250,10 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 	var ctl *controller.Controller
 	monitor := check.NewMonitor(targets, func(c bluegreen.Color, h bluegreen.Health) { ctl.RecordHealth(c, h) }, logger)
 	opts := controller.Options{
-		Store: store, Router: routerAdapter{rt}, Health: monitor,
+		Store: store, Router: rt, Health: monitor,
 		DrainTimeout: cfg.Router.DrainTimeout, Logger: logger, Deploy: deployer,
 		Verifier: newCheckVerifier(cfg, lns[0].Addr(), lns[1].Addr()),
-		Watch:    watchConfig(cfg, logger), Meter: routerMeter{rt},
+		Watch:    watchConfig(cfg, logger), Meter: rt.Meter(),
 		PreviewURL: cfg.PreviewURL,
 		Raise:      sched.Raise,
 	}
