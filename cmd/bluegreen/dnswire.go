@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/bluegreen/bluegreen"
 	"github.com/bluegreen/bluegreen/config"
@@ -81,48 +80,7 @@ func dnsSwitcher(ctx context.Context, cfg *config.Config) (controller.DNSSwitche
 	if err != nil {
 		return nil, usageErrorf("%s: dns: %v", cfg.File, err)
 	}
-	return dnsAdapter{sw}, nil
-}
-
-// dnsAdapter presents a *dns.Switcher as the controller's DNSSwitcher.
-type dnsAdapter struct{ sw *dns.Switcher }
-
-// Name implements controller.DNSSwitcher.
-func (a dnsAdapter) Name() string { r := a.sw.Record(); return r.Name + " " + r.Type }
-
-// Switch implements controller.DNSSwitcher.
-func (a dnsAdapter) Switch(ctx context.Context, from, to bluegreen.Color) (bluegreen.DNSReport, bool, error) {
-	rep, err := a.sw.Switch(ctx, from, to)
-	out := bluegreen.DNSReport{Name: rep.Name, Type: rep.Type, Old: rep.Old, New: rep.New, Changed: rep.Changed,
-		OldTTLSeconds: rep.OldTTL.Seconds(), TTLSeconds: rep.TTL.Seconds(), DrainUntil: rep.DrainUntil,
-		Propagated: !rep.Propagation.Done.IsZero(), PropagationMS: bluegreen.Milliseconds(rep.Propagation.Took),
-		Servers: answers(rep.Propagation.Servers)}
-	return out, rep.Applied, err
-}
-
-// Prepare implements controller.DNSSwitcher.
-func (a dnsAdapter) Prepare(ctx context.Context, ttl time.Duration) (bluegreen.DNSPrepareReport, error) {
-	rep, err := a.sw.Prepare(ctx, ttl)
-	return bluegreen.DNSPrepareReport{Name: rep.Name, Color: rep.Color, OldTTLSeconds: rep.OldTTL.Seconds(),
-		TTLSeconds: rep.TTL.Seconds(), Changed: rep.Changed, Servers: answers(rep.Propagation.Servers), ReadyAt: rep.ReadyAt}, err
-}
-
-// Answers implements controller.DNSSwitcher.
-func (a dnsAdapter) Answers(ctx context.Context) []bluegreen.DNSAnswer {
-	as, err := a.sw.Answers(ctx)
-	if err != nil {
-		return []bluegreen.DNSAnswer{{Server: "(authoritative servers)", Error: err.Error()}}
-	}
-	return answers(as)
-}
-
-func answers(as []dns.ServerAnswer) []bluegreen.DNSAnswer {
-	out := make([]bluegreen.DNSAnswer, len(as))
-	for i, a := range as {
-		out[i] = bluegreen.DNSAnswer{Server: a.Server, Values: a.Values, Color: a.Color, TTLSeconds: a.TTL.Seconds(),
-			AfterMS: bluegreen.Milliseconds(a.After), Error: a.Error}
-	}
-	return out
+	return sw.Domain(), nil
 }
 
 // printDNS prints how a switch moved the DNS record.
