@@ -8,7 +8,7 @@ import (
 
 // TestImportsPointTowardTheRoot keeps the layering of STYLE.md: the domain
 // imports only the standard library, adapters never import each other, and
-// only cmd/bluegreen wires concrete types together.
+// only cmd/bluegreen and daemon wire concrete types together.
 func TestImportsPointTowardTheRoot(t *testing.T) {
 	const mod = "github.com/bluegreen/bluegreen"
 	// allowed lists, for each package, the project packages it may import.
@@ -29,14 +29,18 @@ func TestImportsPointTowardTheRoot(t *testing.T) {
 		mod + "/release":        {mod, mod + "/runner"},
 		mod + "/driver/process": {mod},
 		mod + "/driver/command": {mod, mod + "/runner"},
+		// daemon wires the adapters together (only it and cmd/bluegreen do).
+		mod + "/daemon": {mod, mod + "/api", mod + "/check", mod + "/config", mod + "/controller", mod + "/dns",
+			mod + "/dns/cloud", mod + "/driver/command", mod + "/driver/process", mod + "/internal/sched", mod + "/notify",
+			mod + "/release", mod + "/router", mod + "/runner", mod + "/store/sqlite"},
 	}
 	// heavy lists third-party modules that only some packages may pull in,
 	// so that the others build fast.
 	heavy := map[string][]string{
-		"modernc.org/sqlite":   {mod + "/store/sqlite"},
-		"github.com/miekg/dns": {mod + "/dns"},
-		"github.com/libdns":    {mod + "/dns/cloud"},
-		"github.com/aws":       {mod + "/dns/cloud"},
+		"modernc.org/sqlite":   {mod + "/store/sqlite", mod + "/daemon"},
+		"github.com/miekg/dns": {mod + "/dns", mod + "/daemon"},
+		"github.com/libdns":    {mod + "/dns/cloud", mod + "/daemon"},
+		"github.com/aws":       {mod + "/dns/cloud", mod + "/daemon"},
 	}
 	for pkg, ok := range allowed {
 		out, err := exec.Command("go", "list", "-deps", pkg).Output()

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"context"
@@ -42,10 +42,6 @@ func deployConfig(ctx context.Context, cfg *config.Config, apps controller.AppDr
 		return nil, fmt.Errorf("app.repo: %w", err)
 	}
 	releases := filepath.Join(cfg.StateDir, "releases")
-	ports := map[bluegreen.Color][]int{}
-	for _, c := range bluegreen.Colors {
-		ports[c] = cfg.Colors[c].Ports
-	}
 	return &controller.DeployConfig{
 		Source: repo, Driver: apps, ValidateRef: bluegreen.ValidateRef,
 		Run: func(ctx context.Context, dir, command string, env []string, onLine func(string)) (int, []string, error) {
@@ -62,7 +58,7 @@ func deployConfig(ctx context.Context, cfg *config.Config, apps controller.AppDr
 				logger.Info("pruned old releases", "color", c, "removed", removed)
 			}
 		},
-		Build: app.Build, Env: baseEnv(app), Ports: ports, StartTimeout: app.StartTimeout, KeepReleases: app.KeepReleases,
+		Build: app.Build, Env: baseEnv(app), Ports: colorPorts(cfg), StartTimeout: app.StartTimeout, KeepReleases: app.KeepReleases,
 		PreDeploy: app.Hooks.PreDeploy, PostDeploy: app.Hooks.PostDeploy,
 		PreSwitch: app.Hooks.PreSwitch, PostSwitch: app.Hooks.PostSwitch, HookDir: configDir(cfg),
 	}, nil

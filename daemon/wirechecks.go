@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"context"
@@ -151,7 +151,7 @@ func notifiers(cfg *config.Config, store bluegreen.Store, logger *slog.Logger) (
 	host, _ := os.Hostname()
 	n, err := notify.New(hooks, notify.Options{Logger: logger, Record: record, Source: "bluegreen@" + host})
 	if err != nil {
-		return nil, nil, usageErrorf("%s: webhooks: %v", cfg.File, err)
+		return nil, nil, invalidf("%s: webhooks: %v", cfg.File, err)
 	}
 	out = append(out, n.Notify)
 	closers = append(closers, func(ctx context.Context) { _ = n.Close(ctx) })

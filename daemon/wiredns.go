@@ -1,12 +1,10 @@
-package main
+package daemon
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"strings"
 
-	"github.com/bluegreen/bluegreen"
 	"github.com/bluegreen/bluegreen/config"
 	"github.com/bluegreen/bluegreen/controller"
 	"github.com/bluegreen/bluegreen/dns"
@@ -18,17 +16,17 @@ func readSecret(cfg *config.Config, key string, s config.Secret) (string, error)
 	if s.Env != "" {
 		v := strings.TrimSpace(os.Getenv(s.Env))
 		if v == "" {
-			return "", usageErrorf("%s: %s: the environment variable %s that holds the secret is not set", cfg.File, key, s.Env)
+			return "", invalidf("%s: %s: the environment variable %s that holds the secret is not set", cfg.File, key, s.Env)
 		}
 		return v, nil
 	}
 	b, err := os.ReadFile(s.File)
 	if err != nil {
-		return "", usageErrorf("%s: %s: reading the secret: %v", cfg.File, key, err)
+		return "", invalidf("%s: %s: reading the secret: %v", cfg.File, key, err)
 	}
 	v := strings.TrimSpace(string(b))
 	if v == "" {
-		return "", usageErrorf("%s: %s: %s is empty", cfg.File, key, s.File)
+		return "", invalidf("%s: %s: %s is empty", cfg.File, key, s.File)
 	}
 	return v, nil
 }
@@ -50,7 +48,7 @@ func dnsSwitcher(ctx context.Context, cfg *config.Config) (controller.DNSSwitche
 		r, err := dns.NewRFC2136(dns.RFC2136Config{Server: c.RFC2136.Server,
 			Key: dns.TSIGKey{Name: c.RFC2136.KeyName, Algorithm: c.RFC2136.KeyAlgorithm, Secret: dns.Secret(secret)}})
 		if err != nil {
-			return nil, usageErrorf("%s: dns.rfc2136: %v", cfg.File, err)
+			return nil, invalidf("%s: dns.rfc2136: %v", cfg.File, err)
 		}
 		p = r
 	case "cloudflare":
@@ -60,60 +58,25 @@ func dnsSwitcher(ctx context.Context, cfg *config.Config) (controller.DNSSwitche
 		}
 		api, err := cloud.NewCloudflare(cloud.CloudflareConfig{APIToken: cloud.Secret(tok)})
 		if err != nil {
-			return nil, usageErrorf("%s: dns.cloudflare: %v", cfg.File, err)
+			return nil, invalidf("%s: dns.cloudflare: %v", cfg.File, err)
 		}
 		p = dns.ReadCompareWrite(api)
 	case "route53":
 		api, err := cloud.NewRoute53(ctx, cloud.Route53Config{Region: c.Route53.Region, Profile: c.Route53.Profile,
 			HostedZoneID: c.Route53.HostedZoneID})
 		if err != nil {
-			return nil, usageErrorf("%s: dns.route53: %v", cfg.File, err)
+			return nil, invalidf("%s: dns.route53: %v", cfg.File, err)
 		}
 		p = dns.ReadCompareWrite(api)
 	default:
-		return nil, usageErrorf("%s: dns.provider %q is not known", cfg.File, c.Provider)
+		return nil, invalidf("%s: dns.provider %q is not known", cfg.File, c.Provider)
 	}
 	sw, err := dns.New(dns.Config{
 		Record:   dns.Record{Zone: c.Zone, Name: c.Record, Type: c.Type, TTL: c.TTL, Values: c.Values},
 		Provider: p, Servers: c.Servers, PropagationTimeout: c.PropagationTimeout, DrainMargin: c.DrainMargin,
 	})
 	if err != nil {
-		return nil, usageErrorf("%s: dns: %v", cfg.File, err)
+		return nil, invalidf("%s: dns: %v", cfg.File, err)
 	}
 	return sw.Domain(), nil
-}
-
-// printDNS prints how a switch moved the DNS record.
-func printDNS(g *globals, r *bluegreen.DNSReport) {
-	verb := "now holds"
-	if !r.Changed {
-		verb = "already held"
-	}
-	fmt.Fprintf(g.stdout, "DNS: %s %s %s %s (TTL %gs)\n", r.Name, r.Type, verb, strings.Join(r.New, ", "), r.TTLSeconds)
-	for _, s := range r.Servers {
-		switch {
-		case s.Error != "":
-			fmt.Fprintf(g.stdout, "  %-22s no answer: %s\n", s.Server, s.Error)
-		case s.AfterMS > 0:
-			fmt.Fprintf(g.stdout, "  %-22s answers %s after %.0f ms\n", s.Server, s.Color, s.AfterMS)
-		default:
-			fmt.Fprintf(g.stdout, "  %-22s answers %s\n", s.Server, orDash(string(s.Color)))
-		}
-	}
-	if r.Propagated {
-		fmt.Fprintf(g.stdout, "propagated to all %d authoritative servers in %.0f ms\n", len(r.Servers), r.PropagationMS)
-	} else if r.Warning != "" {
-		fmt.Fprintf(g.stdout, "warning: %s\n", r.Warning)
-	}
-	if !r.DrainUntil.IsZero() {
-		fmt.Fprintf(g.stdout, "the old color must keep serving until %s: resolvers may hand out its address for the old TTL (%gs) plus a margin\n",
-			stamp(r.DrainUntil), r.OldTTLSeconds)
-	}
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
