@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/bluegreen/bluegreen"
+	"github.com/bluegreen/bluegreen/driver/process"
 	"github.com/bluegreen/bluegreen/internal/sched"
 	"github.com/bluegreen/bluegreen/router"
 )
@@ -237,4 +239,31 @@ func (d *Daemon) retired(ctx context.Context, pid int, servers []*router.Server)
 		Color: d.rt.Live(), Outcome: bluegreen.OutcomeOK,
 		Message: fmt.Sprintf("serve (pid %d) handed over to pid %d; it finishes its open connections (up to %s) and exits", os.Getpid(), pid, d.cfg.Router.DrainTimeout)})
 	retire(ctx, d.rt, d.store, servers, d.cfg.Router.DrainTimeout, d.logger)
+}
+
+// recordAppEvents copies the apps' lifecycle events (starts, crashes,
+// restarts) into the history until ctx ends.
+func recordAppEvents(ctx context.Context, apps *process.Apps, store bluegreen.Store, logger *slog.Logger) {
+	every(ctx, time.Second, func() {
+		if evs := apps.Events(); len(evs) > 0 {
+			if err := store.Append(context.WithoutCancel(ctx), evs...); err != nil {
+				logger.Error("recording app events", "err", err)
+			}
+		}
+	})
+}
+
+// every calls f each period, the first time one period from now, until ctx
+// ends.
+func every(ctx context.Context, period time.Duration, f func()) {
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			f()
+		}
+	}
 }

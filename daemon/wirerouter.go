@@ -52,3 +52,12 @@ func colorPorts(cfg *config.Config) map[bluegreen.Color][]int {
 	}
 	return ports
 }
+
+// dataPath is the data path serve runs: the configured one, except that
+// the event loop falls back to the goroutine path where it is unavailable.
+func dataPath(configured string) string {
+	if configured == config.DataPathLoop && !router.EventLoopAvailable() {
+		return config.DataPathFast
+	}
+	return configured
+}
