@@ -20,7 +20,8 @@ import (
 	"github.com/bluegreen/bluegreen"
 )
 
-// Router is the data plane as the controller sees it.
+// Router is the data plane as the controller sees it; *router.Router
+// satisfies it.
 type Router interface {
 	// Swap makes to the live color at once and returns a handle to wait for
 	// the old color's in-flight requests.
@@ -29,12 +30,9 @@ type Router interface {
 	Traffic() map[bluegreen.Color]bluegreen.TrafficStats
 }
 
-// Drainer waits for the requests that were in flight on the old color.
-type Drainer interface {
-	// Wait returns when none are left or timeout has passed; at the timeout
-	// the remaining ones are cut.
-	Wait(ctx context.Context, timeout time.Duration) bluegreen.DrainReport
-}
+// Drainer waits for the requests that were in flight on the old color (the
+// domain's: the router's Swap returns it).
+type Drainer = bluegreen.Drainer
 
 // HealthChecker gives a color's health verdict.
 type HealthChecker interface {

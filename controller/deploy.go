@@ -10,11 +10,9 @@ import (
 	"github.com/bluegreen/bluegreen"
 )
 
-// Commit is a git commit resolved from a ref.
-type Commit struct {
-	SHA, Ref, Subject, Author string
-	Time                      time.Time
-}
+// Commit is a git commit resolved from a ref (the domain's: release.Repo
+// returns it, so it is the controller's Source as it is).
+type Commit = bluegreen.Commit
 
 // Source fetches releases of the app.
 type Source interface {

@@ -10,7 +10,7 @@ import (
 )
 
 // DNSSwitcher moves a DNS record between the colors (switch mode dns or
-// both).
+// both); dns.Switcher's Domain satisfies it.
 type DNSSwitcher interface {
 	// Switch changes the record from `from`'s values to `to`'s, only if it
 	// holds `from`'s, and waits for the authoritative servers. applied

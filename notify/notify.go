@@ -11,6 +11,9 @@
 // Webhook URLs and header values are secrets (a Slack webhook URL is a
 // credential): they are never logged or recorded. Messages name a webhook by
 // its Name and its scheme://host only.
+//
+// Hook is the other notifier: the app's own notify command, run for
+// automatic rollbacks and failures.
 package notify
 
 import (

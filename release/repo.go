@@ -29,19 +29,9 @@ type Repo struct {
 	mu sync.RWMutex // Fetch holds it for writing, Checkout for reading
 }
 
-// Commit is a resolved ref.
-type Commit struct {
-	// SHA is the commit's full lowercase SHA-1.
-	SHA string
-	// Ref is the ref as given to Fetch.
-	Ref string
-	// Subject is the first line (paragraph) of the commit message.
-	Subject string
-	// Author is "Name <email>" of the commit's author.
-	Author string
-	// Time is the commit's committer time.
-	Time time.Time
-}
+// Commit is a resolved ref: the domain's type, so that a *Repo is the
+// controller's Source (Fetch, Checkout) as it is.
+type Commit = bluegreen.Commit
 
 // remoteName is the name of the cache's only remote.
 const remoteName = "origin"

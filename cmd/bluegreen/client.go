@@ -14,10 +14,11 @@ import (
 
 	"github.com/bluegreen/bluegreen/api"
 	"github.com/bluegreen/bluegreen/config"
+	"github.com/bluegreen/bluegreen/daemon"
 )
 
 // tokenFileName is the API token's file in the state directory.
-const tokenFileName = "api-token"
+const tokenFileName = daemon.TokenFileName
 
 // client builds the API client from flags, environment and, for what is
 // still missing, the configuration file (its api address and token file).
@@ -44,7 +45,7 @@ func (g *globals) newClient(needToken bool) (*api.Client, error) {
 			return nil, err
 		default:
 			if server == "" {
-				server = apiScheme(cfg) + "://" + dialable(cfg.API)
+				server = daemon.APIScheme(cfg) + "://" + dialable(cfg.API)
 			}
 			if token == "" {
 				b, err := os.ReadFile(filepath.Join(cfg.StateDir, tokenFileName))

@@ -1,13 +1,10 @@
 package main
 
 import (
-	"context"
 	"io"
-	"log/slog"
 
 	"github.com/spf13/cobra"
 
-	"github.com/bluegreen/bluegreen/config"
 	"github.com/bluegreen/bluegreen/internal/demo"
 )
 
@@ -30,7 +27,7 @@ func newDemoCmd(g *globals) *cobra.Command {
 			if g.json() {
 				out = io.Discard
 			}
-			o.Serve = serveForDemo
+			o.Version = version
 			summary, err := demo.Run(cmd.Context(), out, o)
 			if g.json() && summary.Requests > 0 {
 				if werr := writeJSON(g.stdout, summary); werr != nil && err == nil {
@@ -45,11 +42,4 @@ func newDemoCmd(g *globals) *cobra.Command {
 	cmd.Flags().IntVar(&o.Rate, "rate", 2000, "requests per second of the load, over all connections; 0: as fast as possible")
 	cmd.Flags().BoolVar(&o.Keep, "keep", false, "keep the temporary directory (repository, state, app logs); the apps are stopped anyway")
 	return cmd
-}
-
-// serveForDemo runs serve in this process for the demo.
-func serveForDemo(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready func(demo.Endpoints)) error {
-	return serve(ctx, cfg, logger, func(e endpoints) {
-		ready(demo.Endpoints{Public: e.Public, Preview: e.Preview, API: e.API, Token: e.Token, Live: e.Live})
-	}, false)
 }

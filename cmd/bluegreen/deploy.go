@@ -27,7 +27,7 @@ func newDeployCmd(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := bluegreen.ParseColor(args[0])
 			if err != nil {
-				return &exitError{code: exitUsage, err: err}
+				return err // EINVALID: exit 2
 			}
 			req.Color = c
 			return runDeploy(cmd, g, req, timeout)
@@ -191,7 +191,7 @@ func newLogsCmd(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			col, err := bluegreen.ParseColor(args[0])
 			if err != nil {
-				return &exitError{code: exitUsage, err: err}
+				return err // EINVALID: exit 2
 			}
 			c, err := g.client()
 			if err != nil {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/bluegreen/bluegreen"
+	"github.com/bluegreen/bluegreen/daemon"
 	"github.com/bluegreen/bluegreen/internal/testenv"
 	"github.com/bluegreen/bluegreen/loadgen"
 )
@@ -138,8 +139,8 @@ func TestWatchRollsBackBadRelease(t *testing.T) {
 		t.Errorf("metrics: %v", m)
 	}
 	// serve's GC target, unless the environment (inherited by serve) sets one.
-	if _, set := os.LookupEnv("GOGC"); !set && m["go_gc_gogc_percent"] != serveGCPercent {
-		t.Errorf("go_gc_gogc_percent = %v, want %d", m["go_gc_gogc_percent"], serveGCPercent)
+	if _, set := os.LookupEnv("GOGC"); !set && m["go_gc_gogc_percent"] != daemon.ServeGCPercent {
+		t.Errorf("go_gc_gogc_percent = %v, want %d", m["go_gc_gogc_percent"], daemon.ServeGCPercent)
 	}
 	// Twice this machine's Ps (the event loops, one per core, and Ps
 	// for the rest), unless the environment sets GOMAXPROCS.

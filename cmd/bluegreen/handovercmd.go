@@ -28,8 +28,8 @@ func newHandOverCmd(g *globals) *cobra.Command {
 		Use:   "handover",
 		Short: "Hand serve over to a new serve on the same sockets: an upgrade without downtime (admin)",
 		Long: "handover does what SIGUSR2 to serve does, through the API: serve starts the binary now at its path on\n" +
-			"its listening sockets and steps aside once the new one serves (see the README, \"Upgrading serve\n" +
-			"itself\"). It waits until the history says how it ended: exit 0 when it was handed over, 1 when it\n" +
+			"its listening sockets and steps aside once the new one serves (see docs/operations.md, \"Upgrading\n" +
+			"serve without downtime\"). It waits until the history says how it ended: exit 0 when it was handed over, 1 when it\n" +
 			"was refused or the new serve failed (the old one carries on), 3 when --timeout passed first.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {

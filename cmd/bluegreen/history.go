@@ -25,7 +25,7 @@ func newHistoryCmd(g *globals) *cobra.Command {
 			if color != "" {
 				c, err := bluegreen.ParseColor(color)
 				if err != nil {
-					return &exitError{code: exitUsage, err: err}
+					return err // EINVALID: exit 2
 				}
 				f.Color = c
 			}

@@ -14,7 +14,7 @@ import (
 	"github.com/bluegreen/bluegreen/config"
 )
 
-// Exit codes, documented in the README.
+// Exit codes, documented in docs/cli.md.
 const (
 	exitOK      = 0
 	exitFailed  = 1 // refused or failed
@@ -31,8 +31,10 @@ type exitError struct {
 func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
+// usageErrorf returns a usage error: the domain's invalid-input error
+// (EINVALID), which exits with exitUsage. %w is not supported.
 func usageErrorf(format string, args ...any) error {
-	return &exitError{code: exitUsage, err: fmt.Errorf(format, args...)}
+	return bluegreen.Errorf(bluegreen.EINVALID, format, args...)
 }
 
 // oneColor is the positional-argument rule of a verb that takes one color:
@@ -90,7 +92,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	pf.StringVar(&g.caFile, "ca-file", "", "PEM file of the CA that signed the API's TLS certificate (env BLUEGREEN_CA_FILE; default: the system's)")
 	pf.StringVarP(&g.output, "output", "o", "text", "output format: text or json")
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
-		return &exitError{code: exitUsage, err: err}
+		return &bluegreen.Error{Code: bluegreen.EINVALID, Message: err.Error()}
 	})
 
 	root.AddCommand(
@@ -111,7 +113,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 // printError prints the error a verb ended with, once, in the one place the
-// README's CLI reference names: with JSON output, as the object
+// CLI reference (docs/cli.md) names: with JSON output, as the object
 // {"error":{"code","message"}} on stdout (where a script reads the rest of
 // the output) and nothing on stderr; otherwise as one line
 // "bluegreen: <message>" on stderr.

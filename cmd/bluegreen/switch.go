@@ -29,7 +29,7 @@ func newSwitchCmd(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			to, err := bluegreen.ParseColor(args[0])
 			if err != nil {
-				return &exitError{code: exitUsage, err: err}
+				return err // EINVALID: exit 2
 			}
 			req.To = to
 			return runSwitch(cmd, g, "switch", req, timeout)

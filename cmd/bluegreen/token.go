@@ -27,7 +27,7 @@ func newTokenCmd(g *globals) *cobra.Command {
 			name, _ := cmd.Flags().GetString("name")
 			r, err := bluegreen.ParseRole(role)
 			if err != nil {
-				return &exitError{code: exitUsage, err: err}
+				return err // EINVALID: exit 2
 			}
 			c, err := g.client()
 			if err != nil {

@@ -30,7 +30,7 @@ func newVerifyCmd(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			col, err := bluegreen.ParseColor(args[0])
 			if err != nil {
-				return &exitError{code: exitUsage, err: err}
+				return err // EINVALID: exit 2
 			}
 			req.Color = col
 			ctx, cancel, err := withTimeout(cmd.Context(), timeout)
@@ -132,7 +132,7 @@ func newApproveCmd(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			col, err := bluegreen.ParseColor(args[0])
 			if err != nil {
-				return &exitError{code: exitUsage, err: err}
+				return err // EINVALID: exit 2
 			}
 			req.Color = col
 			c, err := g.client()

@@ -28,6 +28,7 @@ import (
 	"github.com/bluegreen/bluegreen"
 	"github.com/bluegreen/bluegreen/api"
 	"github.com/bluegreen/bluegreen/config"
+	"github.com/bluegreen/bluegreen/daemon"
 	"github.com/bluegreen/bluegreen/loadgen"
 )
 
@@ -57,23 +58,17 @@ type Options struct {
 	// Keep keeps the temporary directory (repository, state, app logs);
 	// the apps are stopped anyway.
 	Keep bool
-	// Serve runs bluegreen serve in this process (required): see ServeFunc.
-	Serve ServeFunc
+	// Version is the version the in-process serve reports (the binary's).
+	Version string
 }
 
-// Endpoints are the addresses a running serve listens on, and its API
-// token: what ServeFunc's ready callback reports.
+// Endpoints are the addresses the demo's serve listens on, and its API
+// token.
 type Endpoints struct {
 	Public, Preview, API string          // host:port of each listener
 	Token                string          // the token to call the API with
 	Live                 bluegreen.Color // the live color when serve started
 }
-
-// ServeFunc runs bluegreen serve for cfg in this process, logging to
-// logger, until ctx ends; it calls ready once, when serve listens and
-// answers, and returns nil after a clean shutdown. Run calls it on its own
-// goroutine and cancels ctx to stop it.
-type ServeFunc func(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready func(Endpoints)) error
 
 // Summary is what a demo did: the `demo` verb's result for --output json.
 type Summary struct {
@@ -176,8 +171,8 @@ func (d *demo) story(format string, args ...any) {
 // says how many requests failed when any did (the bad release's own 500s
 // apart). ctx ending stops the story; Run then returns ctx's error, wrapped.
 func Run(ctx context.Context, out io.Writer, o Options) (sum Summary, err error) {
-	if o.Switches < 1 || o.Connections < 1 || o.Rate < 0 || o.Serve == nil {
-		return sum, bluegreen.Errorf(bluegreen.EINVALID, "demo: Switches and Connections must be at least 1, Rate at least 0, and Serve set")
+	if o.Switches < 1 || o.Connections < 1 || o.Rate < 0 {
+		return sum, bluegreen.Errorf(bluegreen.EINVALID, "demo: Switches and Connections must be at least 1, Rate at least 0")
 	}
 	gitPath, err := exec.LookPath("git")
 	if err != nil {
@@ -349,7 +344,18 @@ watch: {window: %s, interval: 250ms, min_requests: %d, max_error_ratio: %g}`,
 	return cfg, nil
 }
 
-// startServe runs serve in this process and returns how to stop it.
+// runDaemon runs a daemon for cfg until ctx ends, and closes it.
+func runDaemon(ctx context.Context, cfg *config.Config, logger *slog.Logger, o daemon.Options) error {
+	d, err := daemon.New(ctx, cfg, logger, o)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Run(ctx)
+}
+
+// startServe runs serve (a daemon.Daemon) in this process and returns how
+// to stop it.
 func (d *demo) startServe(ctx context.Context, cfg *config.Config) (stop func() error, err error) {
 	logFile, err := os.OpenFile(filepath.Join(d.dir, "serve.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
@@ -359,7 +365,12 @@ func (d *demo) startServe(ctx context.Context, cfg *config.Config) (stop func() 
 	readyCh := make(chan Endpoints, 1)
 	serveDone := make(chan error, 1)
 	logger := slog.New(slog.NewTextHandler(logFile, nil))
-	go func() { serveDone <- d.opts.Serve(srvCtx, cfg, logger, func(e Endpoints) { readyCh <- e }) }()
+	ready := func(e daemon.Endpoints) {
+		readyCh <- Endpoints{Public: e.Public, Preview: e.Preview, API: e.API, Token: e.Token, Live: e.Live}
+	}
+	go func() {
+		serveDone <- runDaemon(srvCtx, cfg, logger, daemon.Options{Ready: ready, Version: d.opts.Version})
+	}()
 	stop = func() error {
 		cancel()
 		err := <-serveDone

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"os"
@@ -8,7 +8,7 @@ import (
 	"sync"
 )
 
-// serveGCPercent is the garbage collector's target in serve when GOGC is
+// ServeGCPercent is the garbage collector's target in serve when GOGC is
 // not set: collect once the heap has grown to five times what was live after
 // the last collection, instead of Go's default of twice. serve's live heap
 // is small (a few MB) and a busy router allocates quickly, so with the
@@ -17,13 +17,13 @@ import (
 // that shows in the p99. bench/README.md ("GC target") has the measurement:
 // p99 at a fixed 5,000 req/s lower in 8 of 9 alternating rounds (by about
 // 15%), RSS after load 36 MB instead of 23 MB. GOGC, when set, wins.
-const serveGCPercent = 400
+const ServeGCPercent = 400
 
-// tuneGC applies serveGCPercent unless GOGC is set, and returns the target
+// tuneGC applies ServeGCPercent unless GOGC is set, and returns the target
 // in force.
 func tuneGC() int {
 	if _, set := os.LookupEnv("GOGC"); !set {
-		debug.SetGCPercent(serveGCPercent)
+		debug.SetGCPercent(ServeGCPercent)
 	}
 	return gcPercent()
 }

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 // Socket activation: systemd (or any manager speaking its protocol,
 // sd_listen_fds(3)) opens serve's listening sockets and passes them to it

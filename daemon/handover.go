@@ -1,4 +1,4 @@
-package main
+package daemon
 
 // The hand-over: SIGUSR2 makes serve start a new serve (the binary now at
 // its path, so an upgraded one) on the same listening sockets, and step
