@@ -49,6 +49,7 @@ var allowed = map[string][]string{
 	mod + "/internal/testenv":   {},
 	mod + "/internal/bindtest":  {mod + "/internal/testenv"},
 	mod + "/internal/ghactions": {mod},
+	mod + "/internal/clidoc":    {},
 	// The demo runs a daemon in-process and drives it through the API
 	// client, like a user would: wiring, like cmd/bluegreen.
 	mod + "/internal/demo": {everyPackage},

@@ -15,6 +15,7 @@ import (
 	"github.com/bluegreen/bluegreen/api"
 	"github.com/bluegreen/bluegreen/config"
 	"github.com/bluegreen/bluegreen/daemon"
+	"github.com/bluegreen/bluegreen/internal/ghactions"
 )
 
 // tokenFileName is the API token's file in the state directory.
@@ -71,7 +72,7 @@ func (g *globals) newClient(needToken bool) (*api.Client, error) {
 		}
 	}
 	c := api.NewClient(server, token, actor())
-	c.RunURL = runURL()
+	c.RunURL = ghactions.RunURL(getenv)
 	if caFile != "" {
 		pem, err := os.ReadFile(caFile)
 		if err != nil {
@@ -85,15 +86,6 @@ func (g *globals) newClient(needToken bool) (*api.Client, error) {
 			TLSHandshakeTimeout: 10 * time.Second, IdleConnTimeout: 30 * time.Second}}
 	}
 	return c, nil
-}
-
-// runURL links to the GitHub Actions run this CLI runs in, "" outside one.
-func runURL() string {
-	srv, repo, id := getenv("GITHUB_SERVER_URL"), getenv("GITHUB_REPOSITORY"), getenv("GITHUB_RUN_ID")
-	if getenv("GITHUB_ACTIONS") != "true" || srv == "" || repo == "" || id == "" {
-		return ""
-	}
-	return strings.TrimRight(srv, "/") + "/" + repo + "/actions/runs/" + id
 }
 
 // dialable turns a listen address such as ":8082" into one a client can dial.
@@ -113,11 +105,7 @@ func actor() string {
 	if a := getenv("BLUEGREEN_ACTOR"); a != "" {
 		return a
 	}
-	if getenv("GITHUB_ACTIONS") == "true" && getenv("GITHUB_ACTOR") != "" {
-		a := "github:" + getenv("GITHUB_ACTOR")
-		if id := getenv("GITHUB_RUN_ID"); id != "" {
-			a += " run " + id
-		}
+	if a := ghactions.Actor(getenv); a != "" {
 		return a
 	}
 	name := "unknown"

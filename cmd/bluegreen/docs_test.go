@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/bluegreen/bluegreen/internal/clidoc"
 )
 
 // TestDocsUpToDate regenerates the CLI reference and the man pages from the
@@ -18,11 +20,11 @@ func TestDocsUpToDate(t *testing.T) {
 	tmp := t.TempDir()
 	// The hand-written head of cli.md is kept by the generator: start from
 	// the committed file so that only the generated part is compared.
-	head, err := os.ReadFile(filepath.Join(committed, docsCLIFile))
+	head, err := os.ReadFile(filepath.Join(committed, clidoc.CLIFile))
 	if err != nil {
 		t.Fatalf("docs/cli.md: %v (run make docs)", err)
 	}
-	if err := os.WriteFile(filepath.Join(tmp, docsCLIFile), head, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(tmp, clidoc.CLIFile), head, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	var stdout, stderr bytes.Buffer
@@ -30,11 +32,11 @@ func TestDocsUpToDate(t *testing.T) {
 		t.Fatalf("bluegreen docs --dir %s: exit %d: %s%s", tmp, code, stdout.String(), stderr.String())
 	}
 
-	want, _ := os.ReadFile(filepath.Join(tmp, docsCLIFile))
+	want, _ := os.ReadFile(filepath.Join(tmp, clidoc.CLIFile))
 	if !bytes.Equal(head, want) {
 		t.Errorf("docs/cli.md is out of date: run make docs (first difference: %s)", firstDiff(string(head), string(want)))
 	}
-	got, wantMan := manFiles(t, filepath.Join(committed, docsManDir)), manFiles(t, filepath.Join(tmp, docsManDir))
+	got, wantMan := manFiles(t, filepath.Join(committed, clidoc.ManDir)), manFiles(t, filepath.Join(tmp, clidoc.ManDir))
 	for name, w := range wantMan {
 		g, ok := got[name]
 		switch {
@@ -59,7 +61,7 @@ func TestDocsListEveryCommand(t *testing.T) {
 	if code := run(context.Background(), []string{"docs", "--dir", tmp}, &stdout, &stderr); code != exitOK {
 		t.Fatalf("bluegreen docs: exit %d: %s", code, stderr.String())
 	}
-	md, err := os.ReadFile(filepath.Join(tmp, docsCLIFile))
+	md, err := os.ReadFile(filepath.Join(tmp, clidoc.CLIFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +79,7 @@ func TestDocsListEveryCommand(t *testing.T) {
 	if !strings.Contains(string(md), "| `--timeout duration` | `2m0s` |") {
 		t.Errorf("cli.md does not show handover's --timeout default (2m0s)")
 	}
-	if _, err := os.Stat(filepath.Join(tmp, docsManDir, "bluegreen-token-create.1")); err != nil {
+	if _, err := os.Stat(filepath.Join(tmp, clidoc.ManDir, "bluegreen-token-create.1")); err != nil {
 		t.Errorf("no man page for token create: %v", err)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/bluegreen/bluegreen"
+	"github.com/bluegreen/bluegreen/api"
 	"github.com/bluegreen/bluegreen/internal/testenv"
 	"github.com/bluegreen/bluegreen/loadgen"
 )
@@ -235,7 +236,7 @@ func TestHandOverUnderLoad(t *testing.T) {
 	if err := os.WriteFile(cfgPath, good, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	res2 := decodeJSON[handOverResult](t, s.mustCLI(t, "handover", "-o", "json"))
+	res2 := decodeJSON[api.HandOverResult](t, s.mustCLI(t, "handover", "-o", "json"))
 	if res2.Outcome != bluegreen.OutcomeOK || res2.FromPID != newPid || res2.ToPID == 0 {
 		t.Fatalf("bluegreen handover: %+v", res2)
 	}

@@ -3,24 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"regexp"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/bluegreen/bluegreen"
-	"github.com/bluegreen/bluegreen/api"
 )
-
-// handOverResult is what `bluegreen handover` reports.
-type handOverResult struct {
-	Outcome bluegreen.Outcome `json:"outcome"` // ok, refused or failed
-	FromPID int               `json:"from_pid"`
-	ToPID   int               `json:"to_pid,omitempty"`
-	Message string            `json:"message"`
-}
 
 func newHandOverCmd(g *globals) *cobra.Command {
 	var timeout time.Duration
@@ -47,7 +35,7 @@ func newHandOverCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			res, err := followHandOver(ctx, c, started)
+			res, err := c.FollowHandOver(ctx, started)
 			if err != nil {
 				return timedOut(ctx, timeout, err, "bluegreen history --action serve says how it ends")
 			}
@@ -66,41 +54,4 @@ func newHandOverCmd(g *globals) *cobra.Command {
 	}
 	cmd.Flags().DurationVar(&timeout, "timeout", 2*time.Minute, "give up waiting after this long (exit 3); 0 waits as long as it takes")
 	return cmd
-}
-
-var handedOverRe = regexp.MustCompile(`^serve \(pid (\d+)\) handed over to pid (\d+)`)
-
-// followHandOver reads serve's events after started.AfterID until one says
-// how the hand-over of serve started.PID ended. The API moves to the new
-// serve meanwhile: a call that fails then is tried again, until ctx ends.
-func followHandOver(ctx context.Context, c *api.Client, started api.HandOverStarted) (handOverResult, error) {
-	carriesOn := fmt.Sprintf("; this serve (pid %d) carries on", started.PID)
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		evs, err := c.History(ctx, bluegreen.HistoryFilter{Action: bluegreen.ActionServe, Limit: 50})
-		if err == nil {
-			for i := len(evs) - 1; i >= 0; i-- { // oldest first
-				ev := evs[i]
-				if ev.ID <= started.AfterID {
-					continue
-				}
-				if m := handedOverRe.FindStringSubmatch(ev.Message); m != nil && m[1] == strconv.Itoa(started.PID) {
-					to, _ := strconv.Atoi(m[2])
-					return handOverResult{Outcome: bluegreen.OutcomeOK, FromPID: started.PID, ToPID: to, Message: ev.Message}, nil
-				}
-				if strings.HasPrefix(ev.Message, "hand-over to a new serve") && strings.Contains(ev.Message, carriesOn) {
-					return handOverResult{Outcome: ev.Outcome, FromPID: started.PID, Message: ev.Message}, nil
-				}
-			}
-		}
-		select {
-		case <-ctx.Done():
-			if err == nil {
-				err = ctx.Err()
-			}
-			return handOverResult{}, err
-		case <-tick.C:
-		}
-	}
 }

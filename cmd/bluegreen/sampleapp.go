@@ -1,13 +1,8 @@
 package main
 
 import (
-	"context"
-	"errors"
-	"fmt"
 	"net"
-	"net/http"
 	"os"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -44,22 +39,7 @@ func newSampleAppCmd(g *globals) *cobra.Command {
 			if _, _, err := net.SplitHostPort(listen); err != nil {
 				return usageErrorf("sample-app --listen %q: want host:port (%v)", listen, err)
 			}
-			ln, err := net.Listen("tcp", listen)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(g.stdout, "sample-app (%s, version %s) listening on http://%s\n", color, version, ln.Addr())
-			srv := &http.Server{Handler: demo.SampleApp(color, version, failEvery), ReadHeaderTimeout: 10 * time.Second}
-			go func() {
-				<-cmd.Context().Done()
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				defer cancel()
-				_ = srv.Shutdown(ctx)
-			}()
-			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-				return err
-			}
-			return nil
+			return demo.ServeSampleApp(cmd.Context(), listen, color, version, failEvery, g.stdout)
 		},
 	}
 	cmd.Flags().StringVar(&color, "color", "", "the color it reports, or any label (default $BLUEGREEN_COLOR)")

@@ -64,7 +64,7 @@ func newRollbackCmd(g *globals) *cobra.Command {
 // reports it to GitHub Actions. On a terminal it shows the progress on
 // stderr (live after N ms, then the drain's in-flight counts). If the
 // connection ends after the request was sent, it asks the server what was
-// committed (recoverSwitch) instead of failing blind.
+// committed (api.Client.RecoverSwitch) instead of failing blind.
 func runSwitch(cmd *cobra.Command, g *globals, verb string, req bluegreen.SwitchRequest, timeout time.Duration) error {
 	ctx, cancel, err := withTimeout(cmd.Context(), timeout)
 	if err != nil {
@@ -78,7 +78,7 @@ func runSwitch(cmd *cobra.Command, g *globals, verb string, req bluegreen.Switch
 	var res bluegreen.SwitchResult
 	// The newest event before the request: what the request committed, if
 	// its answer is lost, is recorded after it.
-	mark, err := newestEventID(ctx, c)
+	mark, err := c.NewestEventID(ctx)
 	var live *bluegreen.SwitchProgress
 	if err == nil {
 		if isTerminal(g.stderr) {
@@ -97,7 +97,7 @@ func runSwitch(cmd *cobra.Command, g *globals, verb string, req bluegreen.Switch
 	}
 	unknown := false
 	if errors.Is(err, api.ErrNoAnswer) && ctx.Err() == nil {
-		res, err = recoverSwitch(ctx, g, c, verb, req, mark, live, err)
+		res, err = c.RecoverSwitch(ctx, verb, req, mark, live, err, g.stderr)
 		unknown = err == nil
 	}
 	err = timedOut(ctx, timeout, err,
@@ -120,7 +120,7 @@ func printSwitchProgress(g *globals, p bluegreen.SwitchProgress) {
 }
 
 // printSwitch prints the result of a switch. unknown says its figures are
-// unknown (the answer was lost; recoverSwitch learnt the outcome from the
+// unknown (the answer was lost; RecoverSwitch learnt the outcome from the
 // history): only the colors, the revision and the message are known.
 func printSwitch(g *globals, res bluegreen.SwitchResult, unknown bool) error {
 	if g.json() {

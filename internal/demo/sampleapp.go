@@ -1,8 +1,11 @@
 package demo
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"strconv"
@@ -86,4 +89,26 @@ func SampleApp(color, version string, failEvery int) http.Handler {
 		}
 	})
 	return mux
+}
+
+// ServeSampleApp serves SampleApp(color, version, failEvery) on listen
+// (host:port) until ctx ends, then shuts it down (5 s for requests in
+// flight) and returns nil; it says where it listens on out first.
+func ServeSampleApp(ctx context.Context, listen, color, version string, failEvery int, out io.Writer) error {
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "sample-app (%s, version %s) listening on http://%s\n", color, version, ln.Addr())
+	srv := &http.Server{Handler: SampleApp(color, version, failEvery), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
 }

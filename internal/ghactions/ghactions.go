@@ -308,3 +308,26 @@ func short(sha string) string {
 }
 
 func boolText(b bool) string { return strconv.FormatBool(b) }
+
+// RunURL links to the GitHub Actions run the process runs in, as getenv
+// (os.Getenv, or a test's) tells it; "" outside one.
+func RunURL(getenv func(string) string) string {
+	srv, repo, id := getenv("GITHUB_SERVER_URL"), getenv("GITHUB_REPOSITORY"), getenv("GITHUB_RUN_ID")
+	if getenv("GITHUB_ACTIONS") != "true" || srv == "" || repo == "" || id == "" {
+		return ""
+	}
+	return strings.TrimRight(srv, "/") + "/" + repo + "/actions/runs/" + id
+}
+
+// Actor is who the history records for a CLI call inside a GitHub Actions
+// run ("github:USER run ID"), as getenv tells it; "" outside one.
+func Actor(getenv func(string) string) string {
+	if getenv("GITHUB_ACTIONS") != "true" || getenv("GITHUB_ACTOR") == "" {
+		return ""
+	}
+	a := "github:" + getenv("GITHUB_ACTOR")
+	if id := getenv("GITHUB_RUN_ID"); id != "" {
+		a += " run " + id
+	}
+	return a
+}

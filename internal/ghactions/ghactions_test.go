@@ -107,3 +107,24 @@ func TestOutcome(t *testing.T) {
 		}
 	}
 }
+
+// TestRunURLAndActor: inside a GitHub Actions run the CLI links to the run
+// and records "github:USER run ID"; outside one, both are empty.
+func TestRunURLAndActor(t *testing.T) {
+	env := map[string]string{"GITHUB_ACTIONS": "true", "GITHUB_SERVER_URL": "https://github.com/",
+		"GITHUB_REPOSITORY": "acme/shop", "GITHUB_RUN_ID": "42", "GITHUB_ACTOR": "ana"}
+	getenv := func(k string) string { return env[k] }
+	if got, want := RunURL(getenv), "https://github.com/acme/shop/actions/runs/42"; got != want {
+		t.Errorf("RunURL = %q, want %q", got, want)
+	}
+	if got, want := Actor(getenv), "github:ana run 42"; got != want {
+		t.Errorf("Actor = %q, want %q", got, want)
+	}
+	env["GITHUB_ACTIONS"] = ""
+	if got := RunURL(getenv); got != "" {
+		t.Errorf("outside a run: RunURL = %q, want \"\"", got)
+	}
+	if got := Actor(getenv); got != "" {
+		t.Errorf("outside a run: Actor = %q, want \"\"", got)
+	}
+}

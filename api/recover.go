@@ -1,27 +1,31 @@
-package main
+package api
+
+// What a CLI does when a switch's or rollback's answer is lost: the server
+// may have committed it just before the connection dropped.
 
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
 	"github.com/bluegreen/bluegreen"
-	"github.com/bluegreen/bluegreen/api"
 )
 
-// How long recoverSwitch asks: the server may be restarting (systemd, a
+// How long RecoverSwitch asks: the server may be restarting (systemd, a
 // supervisor) after it died with the answer.
 const (
 	recoverFor       = 30 * time.Second // in all, while the server cannot be reached
 	recoverSettle    = 3 * time.Second  // once it answers, for the operation's event to appear
 	recoverFirstWait = 100 * time.Millisecond
 	recoverMaxWait   = 2 * time.Second
+	recoverForText   = "30s" // recoverFor, as messages say it
 )
 
-// newestEventID returns the ID of the newest event in the history (0 when
-// there is none).
-func newestEventID(ctx context.Context, c *api.Client) (int64, error) {
+// NewestEventID returns the ID of the newest event in the history (0 when
+// there is none): the mark RecoverSwitch looks after.
+func (c *Client) NewestEventID(ctx context.Context) (int64, error) {
 	evs, err := c.History(ctx, bluegreen.HistoryFilter{Limit: 1})
 	if err != nil || len(evs) == 0 {
 		return 0, err
@@ -29,17 +33,17 @@ func newestEventID(ctx context.Context, c *api.Client) (int64, error) {
 	return evs[0].ID, nil
 }
 
-// recoverSwitch finds out what became of a switch or rollback (verb) whose
-// answer was lost (cause wraps api.ErrNoAnswer): the server may have
+// RecoverSwitch finds out what became of a switch or rollback (verb) whose
+// answer was lost (cause wraps ErrNoAnswer): the server may have
 // committed it just before it died or the connection dropped. With the
 // "live" progress line seen, it was committed. Otherwise it asks the
 // history, with backoff, for the operation's event after mark made by this
 // CLI's actor: committed (nil error; the result has the colors and the
 // revision, the figures are unknown), refused or failed (its message), or
 // none (not committed). If the server cannot be reached for recoverFor,
-// the outcome is unknown and says so.
-func recoverSwitch(ctx context.Context, g *globals, c *api.Client, verb string, req bluegreen.SwitchRequest, mark int64,
-	live *bluegreen.SwitchProgress, cause error) (bluegreen.SwitchResult, error) {
+// the outcome is unknown and says so. It says on notice that it is asking.
+func (c *Client) RecoverSwitch(ctx context.Context, verb string, req bluegreen.SwitchRequest, mark int64,
+	live *bluegreen.SwitchProgress, cause error, notice io.Writer) (bluegreen.SwitchResult, error) {
 	if live != nil {
 		return bluegreen.SwitchResult{From: live.From, To: live.To, Changed: true, Rollback: verb == "rollback",
 			Revision: live.Revision, SwitchMS: live.SwitchMS,
@@ -50,8 +54,8 @@ func recoverSwitch(ctx context.Context, g *globals, c *api.Client, verb string, 
 	if verb == "rollback" {
 		action = bluegreen.ActionRollback
 	}
-	me := api.CleanActor(c.Actor)
-	fmt.Fprintf(g.stderr, "bluegreen: the connection ended before the %s's answer (%s); asking the server what it committed ...\n",
+	me := CleanActor(c.Actor)
+	fmt.Fprintf(notice, "bluegreen: the connection ended before the %s's answer (%s); asking the server what it committed ...\n",
 		verb, bluegreen.ErrorMessage(cause))
 	start, wait := time.Now(), recoverFirstWait
 	var reached time.Time
@@ -76,15 +80,15 @@ func recoverSwitch(ctx context.Context, g *globals, c *api.Client, verb string, 
 				return bluegreen.SwitchResult{From: bluegreen.Color(from), To: ev.Color, Changed: true,
 					Rollback: verb == "rollback", Revision: ev.Revision,
 					Message: fmt.Sprintf("%s %s → %s: committed (revision %d, at %s), but the connection ended before the answer (%s), so its figures (switch time, drain) are unknown: see bluegreen status and history",
-						pastTense(verb), from, ev.Color, ev.Revision, stamp(ev.Time), bluegreen.ErrorMessage(cause))}, nil
+						pastTense(verb), from, ev.Color, ev.Revision, localStamp(ev.Time), bluegreen.ErrorMessage(cause))}, nil
 			}
 			if time.Since(reached) >= recoverSettle {
-				return notCommitted(ctx, c, verb, req, cause)
+				return c.notCommitted(ctx, verb, req, cause)
 			}
 		} else if time.Since(start) >= recoverFor {
 			return bluegreen.SwitchResult{}, bluegreen.Errorf(bluegreen.EUNAVAILABLE,
 				"the connection ended after the server took the %s (%s), and it has not answered since (%s): whether the %s was committed is unknown; see bluegreen status when it is back (last error: %s)",
-				verb, bluegreen.ErrorMessage(cause), shortDuration(recoverFor), verb, bluegreen.ErrorMessage(err))
+				verb, bluegreen.ErrorMessage(cause), recoverForText, verb, bluegreen.ErrorMessage(err))
 		}
 		select {
 		case <-ctx.Done():
@@ -98,7 +102,7 @@ func recoverSwitch(ctx context.Context, g *globals, c *api.Client, verb string, 
 // notCommitted is the outcome when the history has no event of the
 // request: nothing was committed. A switch to the color that is live
 // anyway needed nothing, as when the server says so.
-func notCommitted(ctx context.Context, c *api.Client, verb string, req bluegreen.SwitchRequest, cause error) (bluegreen.SwitchResult, error) {
+func (c *Client) notCommitted(ctx context.Context, verb string, req bluegreen.SwitchRequest, cause error) (bluegreen.SwitchResult, error) {
 	live, err := c.Color(ctx)
 	if err == nil && verb == "switch" && live == req.To {
 		return bluegreen.SwitchResult{From: live, To: live,
@@ -119,4 +123,13 @@ func pastTense(verb string) string {
 		return "rolled back"
 	}
 	return "switched"
+}
+
+// localStamp is t in local time to the second, as the CLI prints times
+// ("-" for none).
+func localStamp(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Local().Format("2006-01-02 15:04:05")
 }
