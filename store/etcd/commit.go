@@ -1,0 +1,218 @@
+package etcd
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/bluegreen/bluegreen"
+)
+
+// Load returns the committed state, or State{Revision: 0} on a fresh
+// prefix. Times come back in UTC. The read is linearizable: it sees every
+// commit that returned before it started, from any process. It fails with
+// ErrClosed after Close and with "state store unreachable" (EUNAVAILABLE)
+// when the cluster has no quorum.
+func (s *Store) Load(ctx context.Context) (bluegreen.State, error) {
+	const op = "loading state"
+	cctx, cancel, err := s.call(ctx, op)
+	if err != nil {
+		return bluegreen.State{}, err
+	}
+	defer cancel()
+	resp, err := s.cli.Get(cctx, s.key(stateKey))
+	if err != nil {
+		return bluegreen.State{}, s.fail(ctx, op, err)
+	}
+	if len(resp.Kvs) == 0 {
+		return bluegreen.State{}, nil
+	}
+	return decodeState(resp.Kvs[0].Value)
+}
+
+func decodeState(data []byte) (bluegreen.State, error) {
+	var st bluegreen.State
+	if err := json.Unmarshal(data, &st); err != nil {
+		return bluegreen.State{}, fmt.Errorf("decoding the stored state: %w", err)
+	}
+	return st, nil
+}
+
+// Commit stores next as revision next.Revision+1 if the stored revision is
+// still next.Revision, and appends events in the same etcd transaction; see
+// bluegreen.Store. On success it returns the committed state exactly as Load
+// will return it (times in UTC) and sets each event's ID, Revision and, when
+// zero, Time in the events slice. On a revision mismatch it returns an error
+// wrapping bluegreen.ErrConflict; on any error nothing is stored and events
+// is left untouched (except when the answer to a transaction that etcd did
+// apply was lost: then the commit is stored, as with any remote store, and
+// Load shows it).
+func (s *Store) Commit(ctx context.Context, next bluegreen.State, events ...bluegreen.Event) (bluegreen.State, error) {
+	const op = "committing state"
+	committed := next.Clone()
+	committed.Revision = next.Revision + 1
+	utcState(&committed)
+	data, err := json.Marshal(committed)
+	if err != nil {
+		return bluegreen.State{}, fmt.Errorf("encoding state: %w", err)
+	}
+	out, err := decodeState(data) // what Load will return
+	if err != nil {
+		return bluegreen.State{}, err
+	}
+	evs := append([]bluegreen.Event(nil), events...)
+	for i := range evs {
+		evs[i].Revision = committed.Revision
+	}
+	err = s.write(ctx, op, evs, func(cur *clientv3.GetResponse) ([]clientv3.Cmp, []clientv3.Op, error) {
+		var (
+			rev int64
+			mod int64
+		)
+		if len(cur.Kvs) > 0 {
+			st, err := decodeState(cur.Kvs[0].Value)
+			if err != nil {
+				return nil, nil, err
+			}
+			rev, mod = st.Revision, cur.Kvs[0].ModRevision
+		}
+		if rev != next.Revision {
+			return nil, nil, fmt.Errorf("%s: read at revision %d, stored revision is %d: %w",
+				op, next.Revision, rev, bluegreen.ErrConflict)
+		}
+		k := s.key(stateKey)
+		return []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(k), "=", mod)},
+			[]clientv3.Op{clientv3.OpPut(k, string(data))}, nil
+	})
+	if err != nil {
+		return bluegreen.State{}, err
+	}
+	copy(events, evs)
+	return out, nil
+}
+
+// CommitVisible is Commit for a caller that must act on the commit as early
+// as possible (see sqlite.Store.CommitVisible). On etcd a commit is visible
+// to every reader and on a quorum of members' disks when it returns, so
+// sync has nothing left to do and returns nil; the caller must still call
+// it. On error, nothing is stored and sync is nil.
+func (s *Store) CommitVisible(ctx context.Context, next bluegreen.State, events ...bluegreen.Event) (st bluegreen.State, sync func() error, err error) {
+	st, err = s.Commit(ctx, next, events...)
+	if err != nil {
+		return st, nil, err
+	}
+	return st, func() error { return nil }, nil
+}
+
+// Append adds events that do not change the state, in one transaction, and
+// sets each event's ID (increasing in slice order) and, when zero, its Time
+// in the events slice. The events' Revision is stored as given. On error
+// nothing is stored and events is left untouched. Appending no events is a
+// no-op (but still fails after Close).
+func (s *Store) Append(ctx context.Context, events ...bluegreen.Event) error {
+	const op = "appending events"
+	if s.closed.Load() {
+		return fmt.Errorf("%s: %w", op, ErrClosed)
+	}
+	if len(events) == 0 {
+		return nil
+	}
+	evs := append([]bluegreen.Event(nil), events...)
+	if err := s.write(ctx, op, evs, nil); err != nil {
+		return err
+	}
+	copy(events, evs)
+	return nil
+}
+
+// guardFunc looks at the stored state (cur, from the same snapshot as the
+// ID counter) and returns the comparisons and writes to add to the
+// transaction, or an error that ends the write.
+type guardFunc func(cur *clientv3.GetResponse) ([]clientv3.Cmp, []clientv3.Op, error)
+
+// write runs one transaction that appends evs (filling in their IDs and
+// zero Times) with whatever guard adds, when guard is not nil. It reads the
+// state and the ID counter in one snapshot, and commits only if neither
+// changed since; when only the counter changed (another writer appended) it
+// reads again and retries, until the request timeout.
+func (s *Store) write(ctx context.Context, op string, evs []bluegreen.Event, guard guardFunc) error {
+	cctx, cancel, err := s.call(ctx, op)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	now := time.Now().UTC()
+	for i := range evs {
+		if evs[i].Time.IsZero() {
+			evs[i].Time = now
+		}
+		evs[i].Time = evs[i].Time.UTC()
+		if len(evs[i].Details) == 0 {
+			evs[i].Details = nil
+		}
+	}
+	counter := s.key(nextIDKey)
+	for {
+		snap, err := s.cli.Txn(cctx).Then(clientv3.OpGet(s.key(stateKey)), clientv3.OpGet(counter)).Commit()
+		if err != nil {
+			return s.fail(ctx, op, err)
+		}
+		state, ids := snap.Responses[0].GetResponseRange(), snap.Responses[1].GetResponseRange()
+		nextID, counterMod := int64(1), int64(0)
+		if len(ids.Kvs) > 0 {
+			if nextID, err = strconv.ParseInt(string(ids.Kvs[0].Value), 10, 64); err != nil {
+				return fmt.Errorf("%s: the stored next event ID %q: %w", op, ids.Kvs[0].Value, err)
+			}
+			counterMod = ids.Kvs[0].ModRevision
+		}
+		var (
+			cmps []clientv3.Cmp
+			ops  []clientv3.Op
+		)
+		if guard != nil {
+			if cmps, ops, err = guard((*clientv3.GetResponse)(state)); err != nil {
+				return err
+			}
+		}
+		pending := append([]bluegreen.Event(nil), evs...)
+		for i := range pending {
+			pending[i].ID = nextID + int64(i)
+			b, err := json.Marshal(pending[i])
+			if err != nil {
+				return fmt.Errorf("encoding event %q: %w", pending[i].Action, err)
+			}
+			ops = append(ops, clientv3.OpPut(s.eventKey(pending[i].ID), string(b)))
+		}
+		if len(pending) > 0 {
+			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(counter), "=", counterMod))
+			ops = append(ops, clientv3.OpPut(counter, strconv.FormatInt(nextID+int64(len(pending)), 10)))
+		}
+		resp, err := s.cli.Txn(cctx).If(cmps...).Then(ops...).Commit()
+		if err != nil {
+			return s.fail(ctx, op, err)
+		}
+		if resp.Succeeded {
+			copy(evs, pending)
+			return nil
+		}
+		// The state or the counter moved: read again (the guard reports a
+		// conflict if it was the state).
+	}
+}
+
+// utcState converts the state's times to UTC (dropping any monotonic clock
+// reading), so they are stored and returned in UTC.
+func utcState(st *bluegreen.State) {
+	st.Since = st.Since.UTC()
+	for c, cs := range st.Colors {
+		cs.Health.Since = cs.Health.Since.UTC()
+		if cs.Release != nil {
+			cs.Release.DeployedAt = cs.Release.DeployedAt.UTC()
+		}
+		st.Colors[c] = cs
+	}
+}

@@ -1,0 +1,114 @@
+package etcd
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bluegreen/bluegreen/internal/testenv"
+)
+
+// member is one etcd process started by a test.
+type member struct {
+	name      string
+	clientURL string
+	cmd       *exec.Cmd
+	done      chan struct{} // closed when the process has exited
+}
+
+// freePort returns a port on 127.0.0.1 that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startCluster starts an n-member etcd cluster on loopback, each member
+// with its data and log in t.TempDir(), waits until every member reports
+// itself healthy (which needs an elected leader), and kills them (by PID)
+// when the test ends. The test is skipped when Debian's etcd is not
+// installed, or fails under BLUEGREEN_REQUIRE_ALL=1.
+func startCluster(t *testing.T, n int) []*member {
+	t.Helper()
+	bin := testenv.LookPath(t, "etcd", "etcd-server", "/usr/bin/etcd")
+	dir := t.TempDir()
+	ms := make([]*member, n)
+	peers := make([]string, n)
+	peerURLs := make([]string, n)
+	for i := range ms {
+		ms[i] = &member{name: fmt.Sprintf("m%d", i), clientURL: fmt.Sprintf("http://127.0.0.1:%d", freePort(t))}
+		peerURLs[i] = fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+		peers[i] = ms[i].name + "=" + peerURLs[i]
+	}
+	for i, m := range ms {
+		logf, err := os.Create(filepath.Join(dir, m.name+".log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.cmd = exec.Command(bin,
+			"--name", m.name,
+			"--data-dir", filepath.Join(dir, m.name),
+			"--listen-client-urls", m.clientURL, "--advertise-client-urls", m.clientURL,
+			"--listen-peer-urls", peerURLs[i], "--initial-advertise-peer-urls", peerURLs[i],
+			"--initial-cluster", strings.Join(peers, ","), "--initial-cluster-state", "new",
+			"--initial-cluster-token", "bluegreen-test",
+			"--heartbeat-interval", "50", "--election-timeout", "500",
+			"--logger", "zap", "--log-outputs", "stderr")
+		m.cmd.Stdout, m.cmd.Stderr = logf, logf
+		if err := m.cmd.Start(); err != nil {
+			logf.Close()
+			t.Fatalf("starting etcd: %v", err)
+		}
+		m.done = make(chan struct{})
+		go func() { m.cmd.Wait(); logf.Close(); close(m.done) }()
+		t.Cleanup(m.kill)
+	}
+	hc := &http.Client{Timeout: 500 * time.Millisecond}
+	for _, m := range ms {
+		testenv.WaitFor(t, 30*time.Second, "etcd member "+m.name+" to report healthy (logs in "+dir+")", func() bool {
+			select {
+			case <-m.done:
+				t.Fatalf("etcd member %s exited while starting; its log is in %s", m.name, dir)
+			default:
+			}
+			resp, err := hc.Get(m.clientURL + "/health")
+			if err != nil {
+				return false
+			}
+			defer resp.Body.Close()
+			return resp.StatusCode == http.StatusOK
+		})
+	}
+	return ms
+}
+
+// kill ends the member's process with SIGKILL (as a crash would) and waits
+// for it to exit. Killing a dead member is a no-op.
+func (m *member) kill() {
+	select {
+	case <-m.done:
+		return
+	default:
+	}
+	_ = m.cmd.Process.Kill()
+	<-m.done
+}
+
+// endpoints returns the client URLs of ms.
+func endpoints(ms []*member) []string {
+	var eps []string
+	for _, m := range ms {
+		eps = append(eps, m.clientURL)
+	}
+	return eps
+}
