@@ -26,7 +26,7 @@ func (s *Store) Load(ctx context.Context) (bluegreen.State, error) {
 	defer cancel()
 	resp, err := s.cli.Get(cctx, s.key(stateKey))
 	if err != nil {
-		return bluegreen.State{}, s.fail(ctx, op, err)
+		return bluegreen.State{}, s.fail(cctx, op, err)
 	}
 	if len(resp.Kvs) == 0 {
 		return bluegreen.State{}, nil
@@ -159,7 +159,7 @@ func (s *Store) write(ctx context.Context, op string, evs []bluegreen.Event, gua
 	for {
 		snap, err := s.cli.Txn(cctx).Then(clientv3.OpGet(s.key(stateKey)), clientv3.OpGet(counter)).Commit()
 		if err != nil {
-			return s.fail(ctx, op, err)
+			return s.fail(cctx, op, err)
 		}
 		state, ids := snap.Responses[0].GetResponseRange(), snap.Responses[1].GetResponseRange()
 		nextID, counterMod := int64(1), int64(0)
@@ -193,7 +193,7 @@ func (s *Store) write(ctx context.Context, op string, evs []bluegreen.Event, gua
 		}
 		resp, err := s.cli.Txn(cctx).If(cmps...).Then(ops...).Commit()
 		if err != nil {
-			return s.fail(ctx, op, err)
+			return s.fail(cctx, op, err)
 		}
 		if resp.Succeeded {
 			copy(evs, pending)

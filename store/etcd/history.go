@@ -61,7 +61,7 @@ func (s *Store) History(ctx context.Context, f bluegreen.HistoryFilter) ([]blueg
 		}
 		resp, err := s.cli.Get(cctx, start, opts...)
 		if err != nil {
-			return nil, s.fail(ctx, op, err)
+			return nil, s.fail(cctx, op, err)
 		}
 		rev = resp.Header.Revision
 		for _, kv := range resp.Kvs {

@@ -142,7 +142,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	defer cancel()
 	if _, err := cli.Get(cctx, s.key(stateKey)); err != nil {
 		cli.Close()
-		return nil, s.unreachable("opening state", s.ctxErr(ctx, err))
+		return nil, s.unreachable("opening state", s.ctxErr(cctx, err))
 	}
 	return s, nil
 }
@@ -192,10 +192,11 @@ func (s *Store) call(ctx context.Context, op string) (context.Context, context.C
 	return cctx, cancel, nil
 }
 
-// fail wraps err, a failure of op talking to etcd, with context: ErrClosed
-// after Close, the caller's cancellation as it is, an EUNAVAILABLE "state
-// store unreachable" error when etcd did not answer in time or has no
-// quorum, and err with op's context otherwise.
+// fail wraps err, a failure of op talking to etcd within ctx (the call's
+// context, from call), with context: ErrClosed after Close, the caller's
+// cancellation as it is, an EUNAVAILABLE "state store unreachable" error
+// when etcd did not answer in time (ctx's deadline passed, whatever the
+// client made of it) or has no quorum, and err with op's context otherwise.
 func (s *Store) fail(ctx context.Context, op string, err error) error {
 	if s.closed.Load() {
 		return fmt.Errorf("%s: %w", op, ErrClosed)
@@ -214,7 +215,8 @@ func (s *Store) fail(ctx context.Context, op string, err error) error {
 	return fmt.Errorf("%s: etcd at %s: %w", op, s.endpoints, err)
 }
 
-// ctxErr prefers the caller's context error to the client's rendering of it.
+// ctxErr prefers ctx's own error to the client's rendering of it (a server
+// may answer "code = Unknown desc = context deadline exceeded").
 func (s *Store) ctxErr(ctx context.Context, err error) error {
 	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
 		return fmt.Errorf("%w (%v)", cerr, err)
@@ -238,6 +240,14 @@ func isUnreachable(err error) bool {
 	if errors.As(rpctypes.Error(err), &ee) {
 		return ee.Code() == codes.Unavailable || ee.Code() == codes.DeadlineExceeded
 	}
-	c := status.Code(err)
-	return c == codes.Unavailable || c == codes.DeadlineExceeded
+	st := status.Convert(err)
+	switch st.Code() {
+	case codes.Unavailable, codes.DeadlineExceeded:
+		return true
+	case codes.Unknown:
+		// The member's handler gave up on the deadline propagated from
+		// this side just before the client did.
+		return st.Message() == context.DeadlineExceeded.Error()
+	}
+	return false
 }

@@ -41,7 +41,7 @@ func (s *Store) CreateToken(ctx context.Context, t bluegreen.Token, hash [32]byt
 		Else(clientv3.OpGet(byName, clientv3.WithCountOnly())).
 		Commit()
 	if err != nil {
-		return s.fail(ctx, op, err)
+		return s.fail(cctx, op, err)
 	}
 	if !resp.Succeeded {
 		if resp.Responses[0].GetResponseRange().Count > 0 {
@@ -63,7 +63,7 @@ func (s *Store) LookupToken(ctx context.Context, hash [32]byte) (bluegreen.Token
 	byHash, _ := s.tokenKeys("", hash)
 	resp, err := s.cli.Get(cctx, byHash)
 	if err != nil {
-		return bluegreen.Token{}, s.fail(ctx, op, err)
+		return bluegreen.Token{}, s.fail(cctx, op, err)
 	}
 	if len(resp.Kvs) == 0 {
 		return bluegreen.Token{}, bluegreen.Errorf(bluegreen.ENOTFOUND, "no such token")
@@ -89,7 +89,7 @@ func (s *Store) Tokens(ctx context.Context) ([]bluegreen.Token, error) {
 	defer cancel()
 	resp, err := s.cli.Get(cctx, s.key(tokenByHash), clientv3.WithPrefix())
 	if err != nil {
-		return nil, s.fail(ctx, op, err)
+		return nil, s.fail(cctx, op, err)
 	}
 	var out []bluegreen.Token
 	for _, kv := range resp.Kvs {
@@ -120,7 +120,7 @@ func (s *Store) RevokeToken(ctx context.Context, name string, at time.Time) (blu
 	for {
 		resp, err := s.cli.Get(cctx, byName)
 		if err != nil {
-			return bluegreen.Token{}, s.fail(ctx, op, err)
+			return bluegreen.Token{}, s.fail(cctx, op, err)
 		}
 		if len(resp.Kvs) == 0 {
 			return bluegreen.Token{}, bluegreen.Errorf(bluegreen.ENOTFOUND, "no token named %q", name)
@@ -128,7 +128,7 @@ func (s *Store) RevokeToken(ctx context.Context, name string, at time.Time) (blu
 		byHash := s.key(tokenByHash + string(resp.Kvs[0].Value))
 		tr, err := s.cli.Get(cctx, byHash)
 		if err != nil {
-			return bluegreen.Token{}, s.fail(ctx, op, err)
+			return bluegreen.Token{}, s.fail(cctx, op, err)
 		}
 		if len(tr.Kvs) == 0 {
 			return bluegreen.Token{}, fmt.Errorf("%s: token %q has no record under its hash", op, name)
@@ -149,7 +149,7 @@ func (s *Store) RevokeToken(ctx context.Context, name string, at time.Time) (blu
 			If(clientv3.Compare(clientv3.ModRevision(byHash), "=", tr.Kvs[0].ModRevision)).
 			Then(clientv3.OpPut(byHash, string(data))).Commit()
 		if err != nil {
-			return bluegreen.Token{}, s.fail(ctx, op, err)
+			return bluegreen.Token{}, s.fail(cctx, op, err)
 		}
 		if put.Succeeded {
 			return t, nil
