@@ -23,7 +23,8 @@
 //
 // When etcd cannot be reached (no quorum, every endpoint down) calls fail
 // within Options.RequestTimeout with an EUNAVAILABLE error whose message
-// begins "state store unreachable".
+// begins "state store unreachable"; when it refuses the credentials or the
+// prefix, with one that begins "state store refused access".
 package etcd
 
 import (
@@ -31,7 +32,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -76,8 +76,6 @@ type Options struct {
 	// "state store unreachable" instead of hanging while the cluster has
 	// no quorum (default DefaultRequestTimeout).
 	RequestTimeout time.Duration
-	// Log receives the client's own warnings; nil discards them.
-	Log *slog.Logger
 }
 
 // Store is a bluegreen.Store on etcd. It is safe for concurrent use, by
@@ -87,7 +85,6 @@ type Store struct {
 	prefix    string
 	endpoints string
 	timeout   time.Duration
-	log       *slog.Logger
 	closed    atomic.Bool
 }
 
@@ -97,9 +94,11 @@ var (
 )
 
 // Open connects to the cluster and reads the state once, so that a wrong
-// address, a cluster without quorum or bad credentials fail here (with an
-// EUNAVAILABLE error naming the store) rather than at the first commit. Close
-// the Store when done.
+// address or a cluster without quorum ("state store unreachable: ..."), and
+// bad credentials or a prefix the user may not use ("state store refused
+// access: ..."), fail here with an EUNAVAILABLE error naming the store,
+// within DialTimeout, rather than at the first commit. Open without
+// endpoints fails with EINVALID. Close the Store when done.
 func Open(ctx context.Context, o Options) (*Store, error) {
 	if len(o.Endpoints) == 0 {
 		return nil, bluegreen.Errorf(bluegreen.EINVALID, "opening the etcd state store: no endpoints")
@@ -116,9 +115,6 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if o.RequestTimeout <= 0 {
 		o.RequestTimeout = DefaultRequestTimeout
 	}
-	if o.Log == nil {
-		o.Log = slog.New(slog.DiscardHandler)
-	}
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints:   o.Endpoints,
 		DialTimeout: o.DialTimeout,
@@ -126,23 +122,22 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		Username:    o.Username,
 		Password:    o.Password,
 		Context:     context.WithoutCancel(ctx),
-		Logger:      zap.NewNop(),
+		Logger:      zap.NewNop(), // errors reach the caller; the client's own log is noise
 	})
 	s := &Store{
 		cli:       cli,
 		prefix:    o.Prefix,
 		endpoints: strings.Join(o.Endpoints, ","),
 		timeout:   o.RequestTimeout,
-		log:       o.Log.With("component", "store", "etcd", strings.Join(o.Endpoints, ","), "prefix", o.Prefix),
 	}
 	if err != nil {
-		return nil, s.unreachable("opening state", err)
+		return nil, fmt.Errorf("opening state: %w", s.classify(err))
 	}
 	cctx, cancel := context.WithTimeout(ctx, o.DialTimeout)
 	defer cancel()
 	if _, err := cli.Get(cctx, s.key(stateKey)); err != nil {
 		cli.Close()
-		return nil, s.unreachable("opening state", s.ctxErr(cctx, err))
+		return nil, fmt.Errorf("opening state: %w", s.classify(s.ctxErr(cctx, err)))
 	}
 	return s, nil
 }
@@ -194,9 +189,8 @@ func (s *Store) call(ctx context.Context, op string) (context.Context, context.C
 
 // fail wraps err, a failure of op talking to etcd within ctx (the call's
 // context, from call), with context: ErrClosed after Close, the caller's
-// cancellation as it is, an EUNAVAILABLE "state store unreachable" error
-// when etcd did not answer in time (ctx's deadline passed, whatever the
-// client made of it) or has no quorum, and err with op's context otherwise.
+// cancellation as it is, and otherwise an error the caller can show (see
+// classify).
 func (s *Store) fail(ctx context.Context, op string, err error) error {
 	if s.closed.Load() {
 		return fmt.Errorf("%s: %w", op, ErrClosed)
@@ -209,10 +203,7 @@ func (s *Store) fail(ctx context.Context, op string, err error) error {
 	if errors.As(err, &be) {
 		return err
 	}
-	if isUnreachable(err) {
-		return s.unreachable(op, err)
-	}
-	return fmt.Errorf("%s: etcd at %s: %w", op, s.endpoints, err)
+	return fmt.Errorf("%s: %w", op, s.classify(err))
 }
 
 // ctxErr prefers ctx's own error to the client's rendering of it (a server
@@ -224,11 +215,37 @@ func (s *Store) ctxErr(ctx context.Context, err error) error {
 	return err
 }
 
-// unreachable is the EUNAVAILABLE error for op when etcd cannot be reached.
-func (s *Store) unreachable(op string, err error) error {
-	u := bluegreen.Errorf(bluegreen.EUNAVAILABLE, "state store unreachable: etcd at %s: %v", s.endpoints, err)
-	return fmt.Errorf("%s: %w: %w", op, u, err)
+// classify turns an error of the etcd client into one whose message names
+// the store: EUNAVAILABLE "state store unreachable" when etcd did not answer
+// in time (the call's deadline passed, whatever the client made of it) or
+// has no quorum; EUNAVAILABLE "state store refused access" for bad
+// credentials or missing permissions on the prefix; EINVALID for a write
+// with more operations than etcd allows in one transaction; err itself
+// (EINTERNAL) otherwise. The result wraps err.
+func (s *Store) classify(err error) error {
+	var e *bluegreen.Error
+	switch {
+	case isUnreachable(err):
+		e = bluegreen.Errorf(bluegreen.EUNAVAILABLE, "state store unreachable: etcd at %s: %v", s.endpoints, err)
+	case isDenied(err):
+		e = bluegreen.Errorf(bluegreen.EUNAVAILABLE, "state store refused access: etcd at %s under %s: %v", s.endpoints, s.prefix, err)
+	case rpctypes.Error(err) == rpctypes.ErrTooManyOps:
+		e = bluegreen.Errorf(bluegreen.EINVALID, "too many events for one write to the etcd state store at %s: %v", s.endpoints, err)
+	default:
+		return fmt.Errorf("etcd at %s: %w", s.endpoints, err)
+	}
+	return &storeError{e, err}
 }
+
+// storeError is a domain error (what callers are shown) that keeps the
+// client's error in the chain, for errors.Is, without repeating it.
+type storeError struct {
+	shown *bluegreen.Error
+	cause error
+}
+
+func (e *storeError) Error() string   { return e.shown.Message }
+func (e *storeError) Unwrap() []error { return []error{e.shown, e.cause} }
 
 // isUnreachable reports whether err says etcd could not be reached or
 // could not reach a decision (no leader, no quorum, timed out).
@@ -248,6 +265,16 @@ func isUnreachable(err error) bool {
 		// The member's handler gave up on the deadline propagated from
 		// this side just before the client did.
 		return st.Message() == context.DeadlineExceeded.Error()
+	}
+	return false
+}
+
+// isDenied reports whether etcd refused the credentials or the access.
+func isDenied(err error) bool {
+	switch rpctypes.Error(err) {
+	case rpctypes.ErrUserEmpty, rpctypes.ErrAuthFailed, rpctypes.ErrPermissionDenied,
+		rpctypes.ErrInvalidAuthToken, rpctypes.ErrAuthNotEnabled:
+		return true
 	}
 	return false
 }
