@@ -1,6 +1,7 @@
 package etcd
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
@@ -40,13 +41,33 @@ func freePort(t *testing.T) int {
 // installed, or fails under BLUEGREEN_REQUIRE_ALL=1.
 func startCluster(t *testing.T, n int) []*member {
 	t.Helper()
+	return startClusterWith(t, n, nil)
+}
+
+// clientTLS, when set, makes startClusterWith serve clients over TLS: args
+// are the etcd flags (certificate files), config what the health poll uses.
+type clientTLS struct {
+	args   []string
+	config *tls.Config
+}
+
+// startClusterWith is startCluster, with clients served over TLS when ct
+// is not nil.
+func startClusterWith(t *testing.T, n int, ct *clientTLS) []*member {
+	t.Helper()
+	scheme, hc := "http", &http.Client{Timeout: 500 * time.Millisecond}
+	var extra []string
+	if ct != nil {
+		scheme, extra = "https", ct.args
+		hc.Transport = &http.Transport{TLSClientConfig: ct.config}
+	}
 	bin := testenv.LookPath(t, "etcd", "etcd-server", "/usr/bin/etcd")
 	dir := t.TempDir()
 	ms := make([]*member, n)
 	peers := make([]string, n)
 	peerURLs := make([]string, n)
 	for i := range ms {
-		ms[i] = &member{name: fmt.Sprintf("m%d", i), clientURL: fmt.Sprintf("http://127.0.0.1:%d", freePort(t))}
+		ms[i] = &member{name: fmt.Sprintf("m%d", i), clientURL: fmt.Sprintf("%s://127.0.0.1:%d", scheme, freePort(t))}
 		peerURLs[i] = fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
 		peers[i] = ms[i].name + "=" + peerURLs[i]
 	}
@@ -55,7 +76,7 @@ func startCluster(t *testing.T, n int) []*member {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m.cmd = exec.Command(bin,
+		m.cmd = exec.Command(bin, append([]string{
 			"--name", m.name,
 			"--data-dir", filepath.Join(dir, m.name),
 			"--listen-client-urls", m.clientURL, "--advertise-client-urls", m.clientURL,
@@ -63,7 +84,7 @@ func startCluster(t *testing.T, n int) []*member {
 			"--initial-cluster", strings.Join(peers, ","), "--initial-cluster-state", "new",
 			"--initial-cluster-token", "bluegreen-test",
 			"--heartbeat-interval", "50", "--election-timeout", "500",
-			"--logger", "zap", "--log-outputs", "stderr")
+			"--logger", "zap", "--log-outputs", "stderr"}, extra...)...)
 		m.cmd.Stdout, m.cmd.Stderr = logf, logf
 		if err := m.cmd.Start(); err != nil {
 			logf.Close()
@@ -73,7 +94,6 @@ func startCluster(t *testing.T, n int) []*member {
 		go func() { m.cmd.Wait(); logf.Close(); close(m.done) }()
 		t.Cleanup(m.kill)
 	}
-	hc := &http.Client{Timeout: 500 * time.Millisecond}
 	for _, m := range ms {
 		testenv.WaitFor(t, 30*time.Second, "etcd member "+m.name+" to report healthy (logs in "+dir+")", func() bool {
 			select {
