@@ -135,7 +135,7 @@ func testThreeMembers(t *testing.T, killLeader bool) {
 // TestOpenUnreachable opens a store on a port nobody listens on: Open fails
 // within its dial timeout, with EUNAVAILABLE and the store named.
 func TestOpenUnreachable(t *testing.T) {
-	ep := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+	ep := fmt.Sprintf("http://127.0.0.1:%d", freePorts(t, 1)[0])
 	start := time.Now()
 	s, err := Open(t.Context(), Options{Endpoints: []string{ep}, DialTimeout: 500 * time.Millisecond})
 	if err == nil {

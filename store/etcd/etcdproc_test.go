@@ -23,15 +23,20 @@ type member struct {
 	done      chan struct{} // closed when the process has exited
 }
 
-// freePort returns a port on 127.0.0.1 that was free a moment ago.
-func freePort(t *testing.T) int {
+// freePorts returns k distinct ports on 127.0.0.1 that were free a moment
+// ago: each is held until all are chosen, so none is handed out twice.
+func freePorts(t *testing.T, k int) []int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	ports := make([]int, k)
+	for i := range ports {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		ports[i] = l.Addr().(*net.TCPAddr).Port
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return ports
 }
 
 // startCluster starts an n-member etcd cluster on loopback, each member
@@ -66,9 +71,10 @@ func startClusterWith(t *testing.T, n int, ct *clientTLS) []*member {
 	ms := make([]*member, n)
 	peers := make([]string, n)
 	peerURLs := make([]string, n)
+	ports := freePorts(t, 2*n)
 	for i := range ms {
-		ms[i] = &member{name: fmt.Sprintf("m%d", i), clientURL: fmt.Sprintf("%s://127.0.0.1:%d", scheme, freePort(t))}
-		peerURLs[i] = fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+		ms[i] = &member{name: fmt.Sprintf("m%d", i), clientURL: fmt.Sprintf("%s://127.0.0.1:%d", scheme, ports[2*i])}
+		peerURLs[i] = fmt.Sprintf("http://127.0.0.1:%d", ports[2*i+1])
 		peers[i] = ms[i].name + "=" + peerURLs[i]
 	}
 	for i, m := range ms {
@@ -98,7 +104,8 @@ func startClusterWith(t *testing.T, n int, ct *clientTLS) []*member {
 		testenv.WaitFor(t, 30*time.Second, "etcd member "+m.name+" to report healthy (logs in "+dir+")", func() bool {
 			select {
 			case <-m.done:
-				t.Fatalf("etcd member %s exited while starting; its log is in %s", m.name, dir)
+				log, _ := os.ReadFile(filepath.Join(dir, m.name+".log"))
+				t.Fatalf("etcd member %s exited while starting; the end of its log:\n%s", m.name, tail(log, 2000))
 			default:
 			}
 			resp, err := hc.Get(m.clientURL + "/health")
@@ -132,3 +139,6 @@ func endpoints(ms []*member) []string {
 	}
 	return eps
 }
+
+// tail returns the last n bytes of b, as text.
+func tail(b []byte, n int) string { return string(b[max(0, len(b)-n):]) }
