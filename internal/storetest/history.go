@@ -8,10 +8,11 @@ import (
 	"github.com/bluegreen/bluegreen"
 )
 
-// seedHistory appends n events cycling through colors, actions and actors
-// (in writes of at most o.MaxEventsPerWrite) and returns them in append
-// order with their IDs.
-func seedHistory(t *testing.T, s Store, n int, o Options) []bluegreen.Event {
+// SeedHistory appends n events to s, cycling through colors, actions and
+// actors, in writes of at most perWrite events (0: all in one), checks that
+// their IDs increase by one, and returns them in append order with their
+// IDs. It fails the test on an error.
+func SeedHistory(t *testing.T, s bluegreen.Store, n, perWrite int) []bluegreen.Event {
 	t.Helper()
 	colors := []bluegreen.Color{bluegreen.Blue, bluegreen.Green, ""}
 	actions := []bluegreen.Action{bluegreen.ActionSwitch, bluegreen.ActionHealth}
@@ -21,7 +22,7 @@ func seedHistory(t *testing.T, s Store, n int, o Options) []bluegreen.Event {
 		evs[i] = bluegreen.Event{Actor: actors[i%len(actors)], Action: actions[i%len(actions)],
 			Color: colors[i%len(colors)], Outcome: bluegreen.OutcomeOK, Message: fmt.Sprintf("event %d", i)}
 	}
-	step := o.MaxEventsPerWrite
+	step := perWrite
 	if step <= 0 {
 		step = n
 	}
@@ -38,9 +39,10 @@ func seedHistory(t *testing.T, s Store, n int, o Options) []bluegreen.Event {
 	return evs
 }
 
-// filterEvents is the reference implementation of HistoryFilter (without
-// Limit).
-func filterEvents(evs []bluegreen.Event, f bluegreen.HistoryFilter) []bluegreen.Event {
+// FilterEvents is the reference implementation of HistoryFilter's Color,
+// Action, Actor and BeforeID on evs in append order: the matching events,
+// newest first, without a limit.
+func FilterEvents(evs []bluegreen.Event, f bluegreen.HistoryFilter) []bluegreen.Event {
 	var out []bluegreen.Event
 	for i := len(evs) - 1; i >= 0; i-- {
 		e := evs[i]
@@ -54,7 +56,7 @@ func filterEvents(evs []bluegreen.Event, f bluegreen.HistoryFilter) []bluegreen.
 
 func testHistoryFilters(t *testing.T, open func() Store, o Options) {
 	s := open()
-	evs := seedHistory(t, s, 60, o)
+	evs := SeedHistory(t, s, 60, o.MaxEventsPerWrite)
 	mid := evs[30].ID
 	for _, f := range []bluegreen.HistoryFilter{
 		{},
@@ -72,7 +74,7 @@ func testHistoryFilters(t *testing.T, open func() Store, o Options) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := filterEvents(evs, f)
+		want := FilterEvents(evs, f)
 		if len(want) == 0 && f.Actor != "nobody" {
 			t.Fatalf("filter %+v matches nothing: the seed data is too thin", f)
 		}
@@ -82,8 +84,8 @@ func testHistoryFilters(t *testing.T, open func() Store, o Options) {
 
 func testHistoryPaging(t *testing.T, open func() Store, o Options) {
 	s := open()
-	evs := seedHistory(t, s, 47, o)
-	want := filterEvents(evs, bluegreen.HistoryFilter{Color: bluegreen.Blue})
+	evs := SeedHistory(t, s, 47, o.MaxEventsPerWrite)
+	want := FilterEvents(evs, bluegreen.HistoryFilter{Color: bluegreen.Blue})
 	var got []bluegreen.Event
 	f := bluegreen.HistoryFilter{Color: bluegreen.Blue, Limit: 5}
 	for pages := 0; ; pages++ {
@@ -111,7 +113,7 @@ func testHistoryPaging(t *testing.T, open func() Store, o Options) {
 func testHistoryLimits(t *testing.T, open func() Store, o Options) {
 	s := open()
 	const n = 130
-	evs := seedHistory(t, s, n, o)
+	evs := SeedHistory(t, s, n, o.MaxEventsPerWrite)
 	for _, tc := range []struct{ limit, want int }{{0, 100}, {-1, 100}, {7, 7}, {1000, n}} {
 		got, err := s.History(t.Context(), bluegreen.HistoryFilter{Limit: tc.limit})
 		if err != nil {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/bluegreen/bluegreen"
+	"github.com/bluegreen/bluegreen/internal/storetest"
 )
 
 // TestBackupWhileWriting: backups taken while a writer commits and appends
@@ -23,7 +24,7 @@ func TestBackupWhileWriting(t *testing.T) {
 	s := openStore(t, filepath.Join(dir, "state.db"))
 	// One event before the writer starts: the first backup may be taken
 	// before the writer's first append, and must find one all the same.
-	st, err := s.Commit(t.Context(), sampleState(0), bluegreen.Event{Time: time.Now(), Actor: "writer",
+	st, err := s.Commit(t.Context(), storetest.SampleState(0), bluegreen.Event{Time: time.Now(), Actor: "writer",
 		Action: bluegreen.ActionSwitch, Color: bluegreen.Blue, Outcome: bluegreen.OutcomeOK})
 	if err != nil {
 		t.Fatal(err)
@@ -150,7 +151,7 @@ func TestBackupRefuses(t *testing.T) {
 	}
 
 	s := openStore(t, filepath.Join(dir, "state.db"))
-	if _, err := s.Commit(ctx, sampleState(0)); err != nil {
+	if _, err := s.Commit(ctx, storetest.SampleState(0)); err != nil {
 		t.Fatal(err)
 	}
 	for _, dst := range []string{s.Path(), s.Path() + "-wal", s.Path() + "-shm"} {

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"database/sql"
-	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -10,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bluegreen/bluegreen"
+	"github.com/bluegreen/bluegreen/internal/storetest"
 )
 
 // openStore opens a store at path (in a new temporary directory when path is
@@ -44,33 +43,6 @@ func rawDB(t *testing.T, path string) *sql.DB {
 	return db
 }
 
-// sampleState is a fully populated state read at revision rev, with times in
-// a non-UTC zone and with nanoseconds.
-func sampleState(rev int64) bluegreen.State {
-	zone := time.FixedZone("CEST", 2*60*60)
-	at := time.Date(2026, 11, 25, 21, 30, 15, 123456789, zone)
-	return bluegreen.State{
-		Revision: rev,
-		Live:     bluegreen.Green,
-		Previous: bluegreen.Blue,
-		Since:    at,
-		Colors: map[bluegreen.Color]bluegreen.ColorState{
-			bluegreen.Blue: {
-				Upstreams: []string{"127.0.0.1:9001", "127.0.0.1:9002"},
-				Branch:    "main",
-				Health:    bluegreen.Health{Status: bluegreen.HealthUnhealthy, Reason: "status 500, want 200", Since: at.Add(time.Nanosecond)},
-			},
-			bluegreen.Green: {
-				Upstreams: []string{"127.0.0.1:9101"},
-				Branch:    "main",
-				Release: &bluegreen.Release{SHA: "0123456789abcdef", Ref: "refs/heads/main", Subject: "Fix the thing",
-					Author: "Ada", DeployedBy: "ci#42", DeployedAt: at.Add(-time.Minute)},
-				Health: bluegreen.Health{Status: bluegreen.HealthHealthy},
-			},
-		},
-	}
-}
-
 func TestOpenCreatesPrivateFiles(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "new", "state")
 	path := filepath.Join(dir, "state.db")
@@ -78,7 +50,7 @@ func TestOpenCreatesPrivateFiles(t *testing.T) {
 	if got := s.Path(); got != path {
 		t.Errorf("Path() = %q, want %q", got, path)
 	}
-	if _, err := s.Commit(t.Context(), sampleState(0)); err != nil {
+	if _, err := s.Commit(t.Context(), storetest.SampleState(0)); err != nil {
 		t.Fatal(err)
 	}
 	fi, err := os.Stat(dir)
@@ -115,7 +87,7 @@ func TestStorePragmas(t *testing.T) {
 	s := openStore(t, "")
 	// A CommitVisible turns synchronous off on the connection it borrows
 	// and must turn it back on before the connection returns to the pool.
-	if _, sync, err := s.CommitVisible(t.Context(), sampleState(0)); err != nil {
+	if _, sync, err := s.CommitVisible(t.Context(), storetest.SampleState(0)); err != nil {
 		t.Fatal(err)
 	} else if err := sync(); err != nil {
 		t.Fatal(err)
@@ -144,43 +116,10 @@ func TestStorePragmas(t *testing.T) {
 	}
 }
 
-// TestCommitVisible: a CommitVisible is seen at once by another store on the
-// same file (another process would see the same), before and after its sync,
-// and it takes part in compare-and-swap like Commit.
-func TestCommitVisible(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "state.db")
-	s := openStore(t, path)
-	other := openStore(t, path)
-	st, sync, err := s.CommitVisible(t.Context(), sampleState(0), bluegreen.Event{Actor: "ann", Action: bluegreen.ActionSwitch, Outcome: bluegreen.OutcomeOK})
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := other.Load(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.Revision != 1 || got.Live != bluegreen.Green || st.Revision != 1 {
-		t.Fatalf("other store loaded revision %d live %s before the sync; committed revision %d", got.Revision, got.Live, st.Revision)
-	}
-	if err := sync(); err != nil {
-		t.Fatalf("sync: %v", err)
-	}
-	if _, _, err := s.CommitVisible(t.Context(), sampleState(0)); !errors.Is(err, bluegreen.ErrConflict) {
-		t.Fatalf("CommitVisible at a stale revision: %v, want ErrConflict", err)
-	}
-	hist, err := other.History(t.Context(), bluegreen.HistoryFilter{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(hist) != 1 || hist[0].Actor != "ann" || hist[0].Revision != 1 {
-		t.Fatalf("history = %+v, want the one event at revision 1", hist)
-	}
-}
-
 func TestOpenPathWithURICharacters(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "odd ?dir#%20", "st?ate#1%.db")
 	s := openStore(t, path)
-	if _, err := s.Commit(t.Context(), sampleState(0)); err != nil {
+	if _, err := s.Commit(t.Context(), storetest.SampleState(0)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(path); err != nil {
@@ -223,66 +162,4 @@ func TestOpenRefusesNonDatabase(t *testing.T) {
 		s.Close()
 		t.Fatal("Open of a text file succeeded")
 	}
-}
-
-func TestClosedStoreFails(t *testing.T) {
-	s := openStore(t, "")
-	ctx := t.Context()
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
-		t.Errorf("second Close: %v, want nil", err)
-	}
-	_, loadErr := s.Load(ctx)
-	_, commitErr := s.Commit(ctx, sampleState(0), bluegreen.Event{Action: bluegreen.ActionInit})
-	appendErr := s.Append(ctx, bluegreen.Event{Action: bluegreen.ActionServe})
-	emptyAppendErr := s.Append(ctx)
-	_, historyErr := s.History(ctx, bluegreen.HistoryFilter{})
-	for name, err := range map[string]error{"Load": loadErr, "Commit": commitErr, "Append": appendErr,
-		"Append()": emptyAppendErr, "History": historyErr} {
-		if !errors.Is(err, ErrClosed) {
-			t.Errorf("%s after Close: err = %v, want ErrClosed", name, err)
-		}
-		if code := bluegreen.ErrorCode(err); code != bluegreen.EUNAVAILABLE {
-			t.Errorf("%s after Close: code = %q, want %q", name, code, bluegreen.EUNAVAILABLE)
-		}
-	}
-}
-
-func TestReopenKeepsStateAndHistory(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "state.db")
-	ctx := t.Context()
-	s := openStore(t, path)
-	committed, err := s.Commit(ctx, sampleState(0), bluegreen.Event{Actor: "ada", Action: bluegreen.ActionInit,
-		Color: bluegreen.Green, Outcome: bluegreen.OutcomeOK, Message: "created"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Append(ctx, bluegreen.Event{Actor: "bluegreen", Action: bluegreen.ActionServe,
-		Outcome: bluegreen.OutcomeOK, Details: map[string]any{"pid": 12.0}}); err != nil {
-		t.Fatal(err)
-	}
-	before, err := s.History(ctx, bluegreen.HistoryFilter{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	s2 := openStore(t, path)
-	got, err := s2.Load(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	assertEqual(t, "reopened state", got, committed)
-	after, err := s2.History(ctx, bluegreen.HistoryFilter{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(after) != 2 {
-		t.Fatalf("reopened history has %d events, want 2", len(after))
-	}
-	assertEqual(t, "reopened history", after, before)
 }
