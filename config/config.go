@@ -32,8 +32,15 @@ type Config struct {
 	// to the inactive color, API the HTTP API listener. Each is host:port;
 	// port 0 means "pick a free port".
 	Listen, Preview, API string
-	// StateDir is the absolute state directory (state.db, the API token).
+	// StateDir is the absolute local directory: with SQLite state (Etcd
+	// nil) the state directory of `state:` (state.db, the API token, app
+	// releases and supervisors, temp files); with etcd state the directory
+	// of `data_dir:` (default DefaultStateDir), which holds all that but
+	// the state.
 	StateDir string
+	// Etcd, when not nil, is the etcd cluster that holds the state
+	// (`state: etcd://...`); nil means SQLite in StateDir.
+	Etcd *Etcd
 	// InitialLive is the live color on the first start of a fresh state.
 	InitialLive bluegreen.Color
 	// Router holds the data-plane settings.

@@ -47,17 +47,11 @@ func (d *decoder) config(root value, c *Config) {
 			uses[name] = d.color(v, c.Colors[name], app)
 		})
 	}
-	d.mapping(root,
+	stateFields, checkState := d.stateKeys(c)
+	d.mapping(root, append([]field{
 		listen("listen", &c.Listen),
 		listen("preview", &c.Preview),
 		listen("api", &c.API),
-		opt("state", func(v value) {
-			if s, ok := d.str(v, "a directory path"); ok && strings.TrimSpace(s) == "" {
-				d.invalid(v, "must not be empty (the default is %s)", DefaultStateDir)
-			} else if ok {
-				c.StateDir = s
-			}
-		}),
 		opt("initial_live", func(v value) {
 			s, ok := d.str(v, "blue or green")
 			if col := bluegreen.Color(s); ok && col.Valid() {
@@ -94,7 +88,9 @@ func (d *decoder) config(root value, c *Config) {
 		}),
 		color(bluegreen.Blue),
 		color(bluegreen.Green),
+	}, stateFields...)...,
 	)
+	checkState()
 	d.checkListeners(listeners)
 	d.checkUpstreams(c, uses, listeners)
 	d.checkPorts(c, uses, listeners)

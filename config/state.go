@@ -1,0 +1,227 @@
+package config
+
+import (
+	"crypto/tls"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// This file decodes where the state lives: `state:` (a directory for
+// SQLite, or an etcd URL), `state_tls:`, `state_auth:` and `data_dir:`.
+
+// EtcdScheme begins a `state:` value that names an etcd cluster.
+const EtcdScheme = "etcd://"
+
+// DefaultEtcdPrefix is the key prefix when an etcd URL names none.
+const DefaultEtcdPrefix = "/bluegreen/"
+
+// Etcd says how to reach the etcd cluster that holds the state (`state:`
+// as an etcd URL, with `state_tls:` and `state_auth:`).
+type Etcd struct {
+	// Endpoints are host:port client addresses, in the URL's order (at
+	// least one).
+	Endpoints []string
+	// Prefix is the key prefix, beginning and ending with "/".
+	Prefix string
+	// CA, Cert and Key are absolute PEM file paths from `state_tls:`; all
+	// empty when the cluster is reached without TLS. CA is the cluster's CA
+	// (empty: the system's roots); Cert and Key are a client certificate,
+	// both set or both empty.
+	CA, Cert, Key string
+	// AuthFile is the absolute path of `state_auth:`, a file holding one
+	// line "username:password" for etcd authentication; "" for none. It is
+	// read with ReadEtcdAuth when the store is opened, so that the password
+	// is not kept in the Config.
+	AuthFile string
+}
+
+// TLS reports whether the cluster is reached over TLS.
+func (e *Etcd) TLS() bool { return e.CA != "" || e.Cert != "" }
+
+// String returns the URL the Etcd was parsed from (without credentials).
+func (e *Etcd) String() string {
+	return EtcdScheme + strings.Join(e.Endpoints, ",") + strings.TrimSuffix(e.Prefix, "/")
+}
+
+// IsEtcdURL reports whether s is meant as an etcd URL (begins with
+// "etcd://"), valid or not.
+func IsEtcdURL(s string) bool { return strings.HasPrefix(strings.TrimSpace(s), EtcdScheme) }
+
+// ParseEtcdURL parses "etcd://host:port[,host:port...][/prefix]" into an
+// Etcd without TLS or authentication. The prefix defaults to
+// DefaultEtcdPrefix and gets a leading and trailing "/". The error says
+// what is wrong with the URL, without a position.
+func ParseEtcdURL(s string) (*Etcd, error) {
+	rest, ok := strings.CutPrefix(strings.TrimSpace(s), EtcdScheme)
+	if !ok {
+		return nil, fmt.Errorf("%q is not an etcd URL (want etcd://host:port[,host:port...]/prefix)", s)
+	}
+	hosts, prefix, _ := strings.Cut(rest, "/")
+	if hosts == "" {
+		return nil, fmt.Errorf("%q names no endpoint (want etcd://host:port[,host:port...]/prefix)", s)
+	}
+	e := &Etcd{Prefix: DefaultEtcdPrefix}
+	seen := map[string]bool{}
+	for _, h := range strings.Split(hosts, ",") {
+		host, port, err := net.SplitHostPort(h)
+		if err != nil || host == "" {
+			return nil, fmt.Errorf("endpoint %q of %q is not host:port", h, s)
+		}
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return nil, fmt.Errorf("endpoint %q of %q: the port must be 1..65535", h, s)
+		}
+		if seen[h] {
+			return nil, fmt.Errorf("endpoint %q is listed twice in %q", h, s)
+		}
+		seen[h] = true
+		e.Endpoints = append(e.Endpoints, h)
+	}
+	if prefix = strings.Trim(prefix, "/"); prefix != "" {
+		if strings.ContainsAny(prefix, " \t\n?#") {
+			return nil, fmt.Errorf("the key prefix %q of %q holds a space, '?' or '#'", prefix, s)
+		}
+		e.Prefix = "/" + prefix + "/"
+	}
+	return e, nil
+}
+
+// ReadEtcdAuth reads an etcd credentials file (`state_auth:`): one line
+// "username:password". It refuses a file that others may read or write
+// (mode beyond 0600 for group or others), an empty username and an empty
+// password.
+func ReadEtcdAuth(path string) (user, password string, err error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", "", fmt.Errorf("reading the etcd credentials: %w", err)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return "", "", fmt.Errorf("the etcd credentials file %s is readable or writable by others (mode %v); run: chmod 600 %s", path, perm, path)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", "", fmt.Errorf("reading the etcd credentials: %w", err)
+	}
+	line := strings.TrimRight(string(b), "\r\n")
+	user, password, ok := strings.Cut(line, ":")
+	if !ok || user == "" || password == "" || strings.ContainsAny(line, "\r\n") {
+		return "", "", fmt.Errorf("the etcd credentials file %s must hold one line username:password", path)
+	}
+	return user, password, nil
+}
+
+// stateKeys decodes `state:`, `state_tls:`, `state_auth:` and `data_dir:`
+// into c; it returns their fields for the config's mapping, and a check to
+// run once they are all decoded.
+func (d *decoder) stateKeys(c *Config) (fields []field, check func()) {
+	var (
+		tlsAt, authAt, dataAt value
+		given                 [3]bool // state_tls, state_auth, data_dir
+		ca, cert, key, auth   string
+		dataDir               string
+		etcdMeant             bool
+	)
+	fields = []field{
+		opt("state", func(v value) {
+			s, ok := d.str(v, "a directory path or an etcd URL")
+			switch {
+			case !ok:
+			case strings.TrimSpace(s) == "":
+				d.invalid(v, "must not be empty (the default is %s)", DefaultStateDir)
+			case IsEtcdURL(s):
+				etcdMeant = true
+				e, err := ParseEtcdURL(s)
+				if err != nil {
+					d.invalid(v, "%v", err)
+					return
+				}
+				c.Etcd = e
+			case strings.Contains(s, "://"):
+				d.invalid(v, "%q: the only URL scheme is etcd:// (else give a directory path)", s)
+			default:
+				c.StateDir = s
+			}
+		}),
+		opt("state_tls", func(v value) {
+			tlsAt, given[0] = v, true
+			d.mapping(v, opt("ca", d.pemFile(&ca)), opt("cert", d.pemFile(&cert)), opt("key", d.pemFile(&key)))
+			gc, gk := d.given[v.child("cert")], d.given[v.child("key")]
+			switch {
+			case gc != gk:
+				d.invalid(v, "give both cert and key (a client certificate), or neither")
+			case !gc && !d.given[v.child("ca")]:
+				d.invalid(v, "give ca, or cert and key, or all three")
+			case cert != "" && key != "":
+				if _, err := tls.LoadX509KeyPair(cert, key); err != nil {
+					d.invalid(v, "the certificate and key do not load as a TLS key pair: %v", err)
+				}
+			}
+		}),
+		opt("state_auth", func(v value) {
+			authAt, given[1] = v, true
+			var f string
+			d.pemFile(&f)(v)
+			if f == "" {
+				return
+			}
+			if _, _, err := ReadEtcdAuth(f); err != nil {
+				d.invalid(v, "%v", err)
+				return
+			}
+			auth = f
+		}),
+		opt("data_dir", func(v value) {
+			dataAt, given[2] = v, true
+			if s, ok := d.str(v, "a directory path"); ok && strings.TrimSpace(s) == "" {
+				d.invalid(v, "must not be empty (the default is %s)", DefaultStateDir)
+			} else if ok {
+				dataDir = s
+			}
+		}),
+	}
+	check = func() {
+		if c.Etcd == nil {
+			for i, v := range []value{tlsAt, authAt, dataAt} {
+				if given[i] && !etcdMeant { // a bad etcd URL is reported already
+					d.invalid(v, "is only for etcd state (state: etcd://...); with a state directory, everything is in it")
+				}
+			}
+			return
+		}
+		c.Etcd.CA, c.Etcd.Cert, c.Etcd.Key, c.Etcd.AuthFile = ca, cert, key, auth
+		if dataDir != "" {
+			c.StateDir = dataDir
+		}
+	}
+	return fields, check
+}
+
+// pemFile decodes a file path, resolved against the config's directory,
+// that must exist; it is stored in dst as an absolute path.
+func (d *decoder) pemFile(dst *string) func(value) {
+	return func(v value) {
+		s, ok := d.str(v, "a file path")
+		if !ok {
+			return
+		}
+		if strings.TrimSpace(s) == "" {
+			d.invalid(v, "must not be empty")
+			return
+		}
+		written := s
+		if !filepath.IsAbs(s) && d.file != "" {
+			s = filepath.Join(filepath.Dir(d.file), s)
+		}
+		if abs, err := filepath.Abs(s); err == nil {
+			s = abs
+		}
+		if _, err := os.Stat(s); err != nil {
+			d.invalid(v, "cannot read %s: %v", written, unwrapPathError(err))
+			return
+		}
+		*dst = s
+	}
+}
