@@ -16,7 +16,7 @@ const mod = "github.com/bluegreen/bluegreen"
 const everyPackage = "(every package of the module but the test helpers)"
 
 // testHelpers are the packages only tests may import.
-var testHelpers = []string{mod + "/internal/testenv", mod + "/internal/bindtest", mod + "/internal/storetest"}
+var testHelpers = []string{mod + "/internal/testenv", mod + "/internal/bindtest", mod + "/internal/storetest", mod + "/internal/etcdtest"}
 
 // allowed lists, for each package of the module, the project packages it
 // may import, directly or through another package (go list -deps). Every
@@ -52,6 +52,10 @@ var allowed = map[string][]string{
 	mod + "/internal/ghactions": {mod},
 	mod + "/internal/clidoc":    {},
 	mod + "/internal/storetest": {mod},
+	mod + "/internal/etcdtest":  {mod + "/internal/testenv"},
+	// Opens the store a config or command line names, and copies one
+	// store into another (state copy): wiring of both stores.
+	mod + "/internal/statestore": {mod, mod + "/config", mod + "/store/sqlite", mod + "/store/etcd"},
 	// The demo runs a daemon in-process and drives it through the API
 	// client, like a user would: wiring, like cmd/bluegreen.
 	mod + "/internal/demo": {everyPackage},
@@ -62,7 +66,8 @@ var allowed = map[string][]string{
 	mod + "/cmd/bluegreen": {everyPackage},
 	mod + "/daemon": {mod, mod + "/api", mod + "/check", mod + "/config", mod + "/controller", mod + "/dns",
 		mod + "/dns/cloud", mod + "/driver/command", mod + "/driver/process", mod + "/internal/sched", mod + "/notify",
-		mod + "/release", mod + "/router", mod + "/runner", mod + "/store/sqlite"},
+		mod + "/release", mod + "/router", mod + "/runner", mod + "/store/sqlite", mod + "/store/etcd",
+		mod + "/internal/statestore"},
 
 	// Benchmarks and the load harness: separate programs, measured alone.
 	mod + "/bench/backend":     {},
@@ -77,11 +82,11 @@ var allowed = map[string][]string{
 // users is allowed nowhere yet: the change that first needs it names the
 // package that may use it here.
 var heavy = map[string][]string{
-	"modernc.org/sqlite":               {mod + "/store/sqlite", mod + "/daemon", mod + "/internal/demo", mod + "/cmd/bluegreen"},
+	"modernc.org/sqlite":               {mod + "/store/sqlite", mod + "/internal/statestore", mod + "/daemon", mod + "/internal/demo", mod + "/cmd/bluegreen"},
 	"github.com/miekg/dns":             {mod + "/dns", mod + "/internal/bindtest", mod + "/daemon", mod + "/internal/demo", mod + "/cmd/bluegreen"},
 	"github.com/libdns":                {mod + "/dns/cloud", mod + "/daemon", mod + "/internal/demo", mod + "/cmd/bluegreen"},
 	"github.com/aws":                   {mod + "/dns/cloud", mod + "/daemon", mod + "/internal/demo", mod + "/cmd/bluegreen"},
-	"go.etcd.io/etcd":                  {mod + "/store/etcd"},
+	"go.etcd.io/etcd":                  {mod + "/store/etcd", mod + "/internal/statestore", mod + "/daemon", mod + "/internal/demo", mod + "/cmd/bluegreen"},
 	"github.com/chromedp":              {},
 	"github.com/caddyserver/certmagic": {},
 }

@@ -32,8 +32,8 @@ import (
 	"github.com/bluegreen/bluegreen/driver/command"
 	"github.com/bluegreen/bluegreen/driver/process"
 	"github.com/bluegreen/bluegreen/internal/sched"
+	"github.com/bluegreen/bluegreen/internal/statestore"
 	"github.com/bluegreen/bluegreen/router"
-	"github.com/bluegreen/bluegreen/store/sqlite"
 )
 
 // Options are how a Daemon runs besides its configuration.
@@ -72,7 +72,7 @@ type Daemon struct {
 	inh  *inheritance   // what a hand-over passed this process; nil otherwise
 	lns  []net.Listener // public, preview, API: owned until Close
 
-	store     *sqlite.Store
+	store     statestore.Store
 	state     bluegreen.State // as bootstrapped
 	rt        *router.Router
 	ctl       *controller.Controller
@@ -123,8 +123,8 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 	if err := d.prepare(); err != nil {
 		return d, err
 	}
-	if d.store, err = sqlite.Open(ctx, filepath.Join(cfg.StateDir, StateFileName)); err != nil {
-		return d, fmt.Errorf("opening the state: %w", err)
+	if d.store, err = openStore(ctx, cfg); err != nil {
+		return d, err
 	}
 	if d.state, err = controller.Bootstrap(ctx, d.store, cfg.InitialLive, colorSpecs(cfg), time.Now()); err != nil {
 		return d, err
@@ -149,8 +149,10 @@ func (d *Daemon) prepare() error {
 	if err := checkStateDir(cfg.StateDir); err != nil {
 		return err
 	}
-	if err := checkStateFile(cfg.StateDir); err != nil {
-		return err
+	if cfg.Etcd == nil {
+		if err := checkStateFile(cfg.StateDir); err != nil {
+			return err
+		}
 	}
 	// Buffered request bodies past router.buffer_memory go to unlinked
 	// temp files here.

@@ -211,8 +211,12 @@ func (d *Daemon) announce(ctx context.Context) {
 	} else {
 		d.logger.Info("switch priority", "level", l.String())
 	}
+	state := cfg.StateDir
+	if cfg.Etcd != nil {
+		state = cfg.Etcd.String() + " (local files in " + cfg.StateDir + ")"
+	}
 	d.logger.Info("serving", append([]any{"live", live, "public", lns[0].Addr().String(), "preview", lns[1].Addr().String(),
-		"api", lns[2].Addr().String(), "state", cfg.StateDir}, d.tuning...)...)
+		"api", lns[2].Addr().String(), "state", state}, d.tuning...)...)
 	if d.opts.Ready != nil {
 		d.opts.Ready(Endpoints{Public: lns[0].Addr().String(), Preview: lns[1].Addr().String(), API: lns[2].Addr().String(),
 			Live: live, TokenFile: d.tokenFile, TokenCreated: d.tokenCreated, Token: d.token, APIScheme: APIScheme(cfg)})

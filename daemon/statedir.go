@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -11,6 +12,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/bluegreen/bluegreen/config"
+	"github.com/bluegreen/bluegreen/internal/statestore"
+	"github.com/bluegreen/bluegreen/store/sqlite"
 )
 
 // The files of the state directory the daemon owns.
@@ -90,6 +95,24 @@ func ensureToken(path string, logger *slog.Logger) (token string, created bool, 
 		return "", false, fmt.Errorf("writing the API token file: %w", err)
 	}
 	return token, true, f.Close()
+}
+
+// openStore opens the state store cfg names: state.db in the state
+// directory, or the etcd cluster of `state: etcd://...`, whose errors
+// name the store ("state store unreachable: ...").
+func openStore(ctx context.Context, cfg *config.Config) (statestore.Store, error) {
+	if cfg.Etcd != nil {
+		s, err := statestore.OpenEtcd(ctx, cfg.Etcd)
+		if err != nil {
+			return nil, fmt.Errorf("opening the state on %s: %w", cfg.Etcd, err)
+		}
+		return s, nil
+	}
+	s, err := sqlite.Open(ctx, filepath.Join(cfg.StateDir, StateFileName))
+	if err != nil {
+		return nil, fmt.Errorf("opening the state: %w", err)
+	}
+	return s, nil
 }
 
 // usedStateMarks are files a serve leaves in its state directory: finding
