@@ -115,6 +115,22 @@ func openStore(ctx context.Context, cfg *config.Config) (statestore.Store, error
 	return s, nil
 }
 
+// ReadToken returns the API token serve keeps in cfg's state directory
+// (with etcd state, its data_dir), for the CLI on the same machine. It
+// fails saying why when the file cannot be read or is empty.
+func ReadToken(cfg *config.Config) (string, error) {
+	path := filepath.Join(cfg.StateDir, TokenFileName)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("reading the token file: %w", err)
+	}
+	token := strings.TrimSpace(string(b))
+	if token == "" {
+		return "", fmt.Errorf("the token file %s is empty", path)
+	}
+	return token, nil
+}
+
 // usedStateMarks are files a serve leaves in its state directory: finding
 // one shows that the directory was used before.
 var usedStateMarks = []string{TokenFileName, StateFileName + "-wal", StateFileName + "-shm", "repo.git", "releases", "run"}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -8,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"os/user"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -17,9 +17,6 @@ import (
 	"github.com/bluegreen/bluegreen/daemon"
 	"github.com/bluegreen/bluegreen/internal/ghactions"
 )
-
-// tokenFileName is the API token's file in the state directory.
-const tokenFileName = daemon.TokenFileName
 
 // client builds the API client from flags, environment and, for what is
 // still missing, the configuration file (its api address and token file).
@@ -30,8 +27,8 @@ func (g *globals) client() (*api.Client, error) { return g.newClient(true) }
 func (g *globals) anonClient() (*api.Client, error) { return g.newClient(false) }
 
 func (g *globals) newClient(needToken bool) (*api.Client, error) {
-	server := firstNonEmpty(g.server, getenv("BLUEGREEN_SERVER"))
-	token := firstNonEmpty(g.token, getenv("BLUEGREEN_TOKEN"))
+	server := cmp.Or(g.server, getenv("BLUEGREEN_SERVER"))
+	token := cmp.Or(g.token, getenv("BLUEGREEN_TOKEN"))
 	if server == "" || token == "" {
 		g.warnConfigMode()
 		cfg, err := config.Load(g.configPath)
@@ -49,18 +46,15 @@ func (g *globals) newClient(needToken bool) (*api.Client, error) {
 				server = daemon.APIScheme(cfg) + "://" + dialable(cfg.API)
 			}
 			if token == "" {
-				b, err := os.ReadFile(filepath.Join(cfg.StateDir, tokenFileName))
+				t, err := daemon.ReadToken(cfg)
 				if err != nil && needToken {
-					return nil, usageErrorf("no API token: pass --token or set BLUEGREEN_TOKEN (reading the token file: %v)", err)
+					return nil, usageErrorf("no API token: pass --token or set BLUEGREEN_TOKEN (%v)", err)
 				}
-				token = strings.TrimSpace(string(b))
-				if token == "" && needToken {
-					return nil, usageErrorf("no API token: the token file %s is empty; pass --token or set BLUEGREEN_TOKEN", filepath.Join(cfg.StateDir, tokenFileName))
-				}
+				token = t
 			}
 		}
 	}
-	caFile := firstNonEmpty(g.caFile, getenv("BLUEGREEN_CA_FILE"))
+	caFile := cmp.Or(g.caFile, getenv("BLUEGREEN_CA_FILE"))
 	if caFile != "" {
 		// A CA file means TLS: never send the token in clear to a server
 		// given without a scheme.
@@ -117,13 +111,4 @@ func actor() string {
 		return name
 	}
 	return name + "@" + host
-}
-
-func firstNonEmpty(ss ...string) string {
-	for _, s := range ss {
-		if s != "" {
-			return s
-		}
-	}
-	return ""
 }

@@ -1,26 +1,21 @@
 package main
 
 import (
-	"errors"
+	"cmp"
 	"fmt"
-	"io/fs"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"github.com/bluegreen/bluegreen/config"
-	"github.com/bluegreen/bluegreen/daemon"
-	"github.com/bluegreen/bluegreen/store/sqlite"
+	"github.com/bluegreen/bluegreen/internal/statestore"
 )
-
-// stateFileName is the SQLite state file in the state directory.
-const stateFileName = daemon.StateFileName
 
 func newStateCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "state",
-		Short: "Back up the state file (the live color, tokens and history)",
+		Short: "Back up or copy the state (the live color, tokens and history)",
 	}
+	cmd.AddCommand(newStateCopyCmd(g))
 	var force bool
 	backup := &cobra.Command{
 		Use:   "backup FILE",
@@ -29,36 +24,52 @@ func newStateCmd(g *globals) *cobra.Command {
 			"FILE, also while serve runs: it reads one snapshot and does not hold serve up. FILE gets mode 0600\n" +
 			"(it holds the token hashes and the history) and appears only once complete. An existing FILE is\n" +
 			"kept unless --force. To restore: stop serve, copy the backup to <state>/state.db, start serve.",
-		Args: func(cmd *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return usageErrorf("state backup takes one file to write (%d arguments given)", len(args))
 			}
-			return nil
-		},
-		RunE: func(cmd *cobra.Command, args []string) error {
 			g.warnConfigMode()
 			cfg, err := config.Load(g.configPath)
 			if err != nil {
 				return &exitError{code: exitUsage, err: err}
 			}
-			src, dst := filepath.Join(cfg.StateDir, stateFileName), args[0]
-			info, err := sqlite.Backup(cmd.Context(), src, dst, force)
-			if errors.Is(err, fs.ErrExist) {
-				return fmt.Errorf("%s exists; not overwriting it (--force replaces it)", dst)
+			r, err := statestore.Backup(cmd.Context(), cfg, args[0], force)
+			if err != nil || g.json() {
+				return cmp.Or(err, writeJSON(g.stdout, r))
 			}
-			if err != nil {
-				return err
-			}
-			if g.json() {
-				return writeJSON(g.stdout, map[string]any{"file": info.Path, "source": src, "bytes": info.Bytes,
-					"revision": info.Revision, "events": info.Events})
-			}
-			fmt.Fprintf(g.stdout, "backed up %s to %s: revision %d, %d events, %d bytes\n",
-				src, info.Path, info.Revision, info.Events, info.Bytes)
-			return nil
+			_, err = fmt.Fprintln(g.stdout, r)
+			return err
 		},
 	}
 	backup.Flags().BoolVar(&force, "force", false, "replace FILE if it exists")
 	cmd.AddCommand(backup)
+	return cmd
+}
+
+func newStateCopyCmd(g *globals) *cobra.Command {
+	var req statestore.CopyRequest
+	cmd := &cobra.Command{
+		Use:   "copy --from DIR|URL --to DIR|URL",
+		Short: "Copy the state, history, tokens and deployments between a directory and etcd",
+		Long: "copy moves state between a state directory (SQLite) and etcd (etcd://host:port[,host:port...]/prefix):\n" +
+			"the state keeps its revision, the history its IDs, the tokens their hashes. Stop serve first. A non-empty\n" +
+			"target is refused unless --force. The config's state_tls: and state_auth: apply to its own etcd URL.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if cfg, err := config.Load(g.configPath); err == nil {
+				req.Like = cfg.Etcd
+			}
+			req.Progress = func(what string, done, total int) { fmt.Fprintf(g.stderr, "copied %d of %d %s\n", done, total, what) }
+			r, err := statestore.Run(cmd.Context(), req)
+			if err != nil || g.json() {
+				return cmp.Or(err, writeJSON(g.stdout, r))
+			}
+			_, err = fmt.Fprintln(g.stdout, r)
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&req.From, "from", "", "the state to copy: a state directory or an etcd URL")
+	cmd.Flags().StringVar(&req.To, "to", "", "where to copy it: a state directory or an etcd URL")
+	cmd.Flags().BoolVar(&req.Force, "force", false, "copy onto a directory that holds a state (its state.db is set aside)")
 	return cmd
 }

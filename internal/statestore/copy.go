@@ -32,6 +32,9 @@ type Report struct {
 	Live     bluegreen.Color `json:"live,omitempty"`
 	Events   int             `json:"events"`
 	Tokens   int             `json:"tokens"`
+	// SetAside is where --force moved the target's old state.db; "" when
+	// it did not.
+	SetAside string `json:"set_aside,omitempty"`
 }
 
 // Contents says what a store holds, for the refusal of a non-empty target.
