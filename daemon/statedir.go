@@ -104,7 +104,7 @@ func openStore(ctx context.Context, cfg *config.Config) (statestore.Store, error
 	if cfg.Etcd != nil {
 		s, err := statestore.OpenEtcd(ctx, cfg.Etcd)
 		if err != nil {
-			return nil, fmt.Errorf("opening the state on %s: %w", cfg.Etcd, err)
+			return nil, fmt.Errorf("%w (state: %s)", err, cfg.Etcd)
 		}
 		return s, nil
 	}
