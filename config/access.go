@@ -3,7 +3,6 @@ package config
 import (
 	"crypto/tls"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -43,31 +42,7 @@ var webhookKinds = map[string]bool{"deploy": true, "verify": true, "switch": tru
 
 // apiTLS decodes `api_tls:`.
 func (d *decoder) apiTLS(v value, t *TLS) {
-	file := func(dst *string) func(value) {
-		return func(v value) {
-			s, ok := d.str(v, "a PEM file path")
-			if !ok {
-				return
-			}
-			if strings.TrimSpace(s) == "" {
-				d.invalid(v, "must not be empty")
-				return
-			}
-			written := s
-			if !filepath.IsAbs(s) && d.file != "" {
-				s = filepath.Join(filepath.Dir(d.file), s)
-			}
-			if abs, err := filepath.Abs(s); err == nil {
-				s = abs
-			}
-			if _, err := os.Stat(s); err != nil {
-				d.invalid(v, "cannot read %s: %v", written, unwrapPathError(err))
-				return
-			}
-			*dst = s
-		}
-	}
-	d.mapping(v, req("cert", file(&t.Cert)), req("key", file(&t.Key)))
+	d.mapping(v, req("cert", d.pemFile(&t.Cert)), req("key", d.pemFile(&t.Key)))
 	if t.Cert != "" && t.Key != "" {
 		if _, err := tls.LoadX509KeyPair(t.Cert, t.Key); err != nil {
 			d.errorf(d.seen[v.child("cert")], "%s: the certificate and key do not load as a TLS key pair: %v", v.path, err)

@@ -163,7 +163,7 @@ func (d *decoder) stateKeys(c *Config) (fields []field, check func()) {
 		opt("state_auth", func(v value) {
 			authAt, given[1] = v, true
 			var f string
-			d.pemFile(&f)(v)
+			d.filePath("a file path", &f)(v)
 			if f == "" {
 				return
 			}
@@ -199,11 +199,15 @@ func (d *decoder) stateKeys(c *Config) (fields []field, check func()) {
 	return fields, check
 }
 
-// pemFile decodes a file path, resolved against the config's directory,
-// that must exist; it is stored in dst as an absolute path.
-func (d *decoder) pemFile(dst *string) func(value) {
+// pemFile decodes the path of a PEM file (see filePath).
+func (d *decoder) pemFile(dst *string) func(value) { return d.filePath("a PEM file path", dst) }
+
+// filePath decodes a file path, resolved against the config's directory,
+// that must exist; it is stored in dst as an absolute path. want says
+// what is expected, for a value of the wrong type.
+func (d *decoder) filePath(want string, dst *string) func(value) {
 	return func(v value) {
-		s, ok := d.str(v, "a file path")
+		s, ok := d.str(v, want)
 		if !ok {
 			return
 		}
