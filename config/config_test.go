@@ -187,7 +187,7 @@ func TestExampleParses(t *testing.T) {
 		"upstreams:", "health:", "path:", "status:", "interval:", "timeout:", "healthy_threshold:",
 		"unhealthy_threshold:", "app:", "repo:", "driver:", "run:", "build:", "env:", "start_timeout:",
 		"stop_grace:", "keep_releases:", "command:", "deploy:", "stop:", "hooks:", "pre_deploy:",
-		"post_deploy:", "pre_switch:", "post_switch:", "port:", "ports:"} {
+		"post_deploy:", "pre_switch:", "post_switch:", "port:", "ports:", "state_tls:", "state_auth:", "data_dir:"} {
 		if !strings.Contains(Example(), key) {
 			t.Errorf("Example lacks %s", key)
 		}

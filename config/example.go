@@ -22,6 +22,12 @@ preview: 127.0.0.1:8081
 api: 127.0.0.1:8082
 # State directory (state.db and the API token), relative to this file.
 state: .bluegreen
+# Or the state on etcd (endpoints, then a key prefix), with what stays local
+# (the API token, releases, temp files) in data_dir:
+# state: etcd://10.0.0.1:2379,10.0.0.2:2379,10.0.0.3:2379/bluegreen
+# state_tls: {ca: etcd-ca.pem, cert: etcd-client.pem, key: etcd-client.key}
+# state_auth: etcd-auth   # one line username:password, mode 0600
+# data_dir: .bluegreen
 # The live color on the first start of a fresh state.
 initial_live: blue
 
