@@ -157,6 +157,15 @@ func TestStateCopyCLI(t *testing.T) {
 	if !strings.Contains(out, "the target's old state is in "+filepath.Join(back, "state.db.replaced-")) {
 		t.Fatalf("state copy --force printed %q", out)
 	}
+	if _, errOut, code := runCLI(t, "state", "copy", "--from", filepath.Join(back, "nothing"), "--to", url+"2"); code != 2 || !strings.Contains(errOut, "no state there") {
+		t.Fatalf("a directory without state: exit %d, stderr %q", code, errOut)
+	}
+	if _, errOut, code := runCLI(t, "state", "copy", "--from", url+"2", "--to", back); code != 2 || !strings.Contains(errOut, "nothing to copy") {
+		t.Fatalf("an empty etcd prefix: exit %d, stderr %q", code, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(back, "nothing")); err == nil {
+		t.Fatal("copying from a missing directory created it")
+	}
 	if _, errOut, code := runCLI(t, "state", "copy", "--from", "etcd://nohost/x", "--to", back); code != 2 || !strings.Contains(errOut, "host:port") {
 		t.Fatalf("a bad URL: exit %d, stderr %q; want 2 and what is wrong", code, errOut)
 	}

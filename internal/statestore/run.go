@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/bluegreen/bluegreen"
@@ -26,8 +28,9 @@ type CopyRequest struct {
 }
 
 // Run does a CopyRequest: it opens both stores, copies (see Copy) and
-// closes them. Bad locations, the same store twice and Force on an etcd
-// target fail with EINVALID; a non-empty target without Force with an
+// closes them. Bad locations, a directory without state.db or an empty
+// source, the same store twice and Force on a non-empty etcd target fail
+// with EINVALID; a non-empty target without Force with an
 // error wrapping ErrNotEmpty that says what it holds.
 func Run(ctx context.Context, req CopyRequest) (Report, error) {
 	var r Report
@@ -53,11 +56,19 @@ func Run(ctx context.Context, req CopyRequest) (Report, error) {
 	if from.String() == to.String() {
 		return r, bluegreen.Errorf(bluegreen.EINVALID, "--from and --to are the same store (%s)", from)
 	}
+	if from.Etcd == nil {
+		if _, err := os.Stat(filepath.Join(from.Dir, StateFileName)); err != nil {
+			return r, bluegreen.Errorf(bluegreen.EINVALID, "--from %s: no state there (%v)", from, err)
+		}
+	}
 	src, err := Open(ctx, from)
 	if err != nil {
 		return r, fmt.Errorf("opening the source: %w", err)
 	}
 	defer src.Close()
+	if have, err := Inspect(ctx, src); err == nil && have.Empty() {
+		return r, bluegreen.Errorf(bluegreen.EINVALID, "--from %s holds no state, history or tokens: nothing to copy (is the prefix right?)", from)
+	}
 	dst, err := Open(ctx, to)
 	if err != nil {
 		return r, fmt.Errorf("opening the target: %w", err)
