@@ -1,0 +1,62 @@
+package statestore
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/bluegreen/bluegreen/config"
+	"github.com/bluegreen/bluegreen/internal/etcdtest"
+)
+
+// TestOpenEtcdWithStateAuth turns etcd's authentication on and opens the
+// store with a config's state_auth: file: the right password works, a
+// wrong one fails naming the store.
+func TestOpenEtcdWithStateAuth(t *testing.T) {
+	ep := etcdtest.Start(t)
+	ctx := t.Context()
+	root, err := clientv3.New(clientv3.Config{Endpoints: []string{ep}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	if _, err := root.UserAdd(ctx, "root", "root-pw"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := root.UserGrantRole(ctx, "root", "root"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := root.AuthEnable(ctx); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	auth := filepath.Join(dir, "etcd-auth")
+	yaml := "listen: 127.0.0.1:0\npreview: 127.0.0.1:0\napi: 127.0.0.1:0\nstate: etcd://" + ep + "/auth\nstate_auth: etcd-auth\n" +
+		"blue: {branch: b, upstreams: [127.0.0.1:9001]}\ngreen: {branch: g, upstreams: [127.0.0.1:9002]}\n"
+	open := func(line string) error {
+		t.Helper()
+		if err := os.WriteFile(auth, []byte(line), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := config.Parse(filepath.Join(dir, "bluegreen.yaml"), []byte(yaml))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := OpenEtcd(ctx, cfg.Etcd)
+		if err == nil {
+			s.Close()
+		}
+		return err
+	}
+	if err := open("root:root-pw\n"); err != nil {
+		t.Fatalf("opening with the right credentials: %v", err)
+	}
+	if err := open("root:wrong\n"); err == nil || !strings.Contains(err.Error(), "state store refused access") {
+		t.Fatalf("opening with a wrong password: err = %v, want the store named", err)
+	}
+}
