@@ -22,6 +22,25 @@ import (
 // when etcd is not installed, or fails under BLUEGREEN_REQUIRE_ALL=1.
 func Start(t testing.TB) string {
 	t.Helper()
+	return start(t, nil)
+}
+
+// StartTLS is Start with clients served over TLS with p's server
+// certificate, and only with a client certificate signed by p's CA.
+func StartTLS(t testing.TB, p *PKI) string {
+	t.Helper()
+	return start(t, p)
+}
+
+func start(t testing.TB, p *PKI) string {
+	t.Helper()
+	scheme, hc := "http", &http.Client{Timeout: 500 * time.Millisecond}
+	var extra []string
+	if p != nil {
+		scheme = "https"
+		extra = []string{"--cert-file", p.ServerCert, "--key-file", p.ServerKey, "--client-cert-auth", "--trusted-ca-file", p.CA}
+		hc.Transport = &http.Transport{TLSClientConfig: p.clientTLS(t)}
+	}
 	bin := testenv.LookPath(t, "etcd", "etcd-server", "/usr/bin/etcd")
 	dir := t.TempDir()
 	ports := freePorts(t, 2)
@@ -32,12 +51,12 @@ func Start(t testing.TB) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "--name", "m0", "--data-dir", filepath.Join(dir, "data"),
-		"--listen-client-urls", "http://"+client, "--advertise-client-urls", "http://"+client,
+	cmd := exec.Command(bin, append([]string{"--name", "m0", "--data-dir", filepath.Join(dir, "data"),
+		"--listen-client-urls", scheme + "://" + client, "--advertise-client-urls", scheme + "://" + client,
 		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-		"--initial-cluster", "m0="+peer, "--initial-cluster-state", "new",
+		"--initial-cluster", "m0=" + peer, "--initial-cluster-state", "new",
 		"--heartbeat-interval", "50", "--election-timeout", "500",
-		"--logger", "zap", "--log-outputs", "stderr")
+		"--logger", "zap", "--log-outputs", "stderr"}, extra...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		logf.Close()
@@ -53,7 +72,6 @@ func Start(t testing.TB) string {
 			<-done
 		}
 	})
-	hc := &http.Client{Timeout: 500 * time.Millisecond}
 	testenv.WaitFor(t, 30*time.Second, "etcd to report healthy (log in "+logPath+")", func() bool {
 		select {
 		case <-done:
@@ -61,7 +79,7 @@ func Start(t testing.TB) string {
 			t.Fatalf("etcd exited while starting; the end of its log:\n%s", b[max(0, len(b)-2000):])
 		default:
 		}
-		resp, err := hc.Get("http://" + client + "/health")
+		resp, err := hc.Get(scheme + "://" + client + "/health")
 		if err != nil {
 			return false
 		}

@@ -60,3 +60,33 @@ func TestOpenEtcdWithStateAuth(t *testing.T) {
 		t.Fatalf("opening with a wrong password: err = %v, want the store named", err)
 	}
 }
+
+// TestOpenEtcdWithStateTLS opens an etcd that requires client
+// certificates with a config's state_tls:, and fails, naming the store,
+// with only the CA.
+func TestOpenEtcdWithStateTLS(t *testing.T) {
+	p := etcdtest.NewPKI(t)
+	ep := etcdtest.StartTLS(t, p)
+	dir := t.TempDir()
+	base := "listen: 127.0.0.1:0\npreview: 127.0.0.1:0\napi: 127.0.0.1:0\nstate: etcd://" + ep + "/tls\n" +
+		"blue: {branch: b, upstreams: [127.0.0.1:9001]}\ngreen: {branch: g, upstreams: [127.0.0.1:9002]}\n"
+	open := func(tlsKeys string) error {
+		t.Helper()
+		cfg, err := config.Parse(filepath.Join(dir, "bluegreen.yaml"), []byte(base+tlsKeys))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := OpenEtcd(t.Context(), cfg.Etcd)
+		if err == nil {
+			defer s.Close()
+			_, err = s.Load(t.Context())
+		}
+		return err
+	}
+	if err := open("state_tls: {ca: " + p.CA + ", cert: " + p.ClientCert + ", key: " + p.ClientKey + "}\n"); err != nil {
+		t.Fatalf("opening with a client certificate: %v", err)
+	}
+	if err := open("state_tls: {ca: " + p.CA + "}\n"); err == nil || !strings.Contains(err.Error(), "state store") {
+		t.Fatalf("opening without a client certificate: err = %v, want a failure naming the store", err)
+	}
+}
