@@ -184,8 +184,9 @@ type HealthCheck struct {
 	HealthyThreshold, UnhealthyThreshold int
 }
 
-// DefaultStateDir is the state directory when `state:` is not set, relative
-// to the config file's directory.
+// DefaultStateDir is the state directory when `state:` is not set, and the
+// local directory when `state:` is an etcd URL and `data_dir:` is not set;
+// relative to the config file's directory.
 const DefaultStateDir = ".bluegreen"
 
 // DefaultRouter returns the router settings used when `router:` or some of
