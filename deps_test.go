@@ -16,7 +16,7 @@ const mod = "github.com/bluegreen/bluegreen"
 const everyPackage = "(every package of the module but the test helpers)"
 
 // testHelpers are the packages only tests may import.
-var testHelpers = []string{mod + "/internal/testenv", mod + "/internal/bindtest", mod + "/internal/storetest"}
+var testHelpers = []string{mod + "/internal/testenv", mod + "/internal/bindtest", mod + "/internal/storetest", mod + "/internal/etcdtest"}
 
 // allowed lists, for each package of the module, the project packages it
 // may import, directly or through another package (go list -deps). Every
@@ -52,6 +52,7 @@ var allowed = map[string][]string{
 	mod + "/internal/ghactions": {mod},
 	mod + "/internal/clidoc":    {},
 	mod + "/internal/storetest": {mod},
+	mod + "/internal/etcdtest":  {mod + "/internal/testenv"},
 	// The demo runs a daemon in-process and drives it through the API
 	// client, like a user would: wiring, like cmd/bluegreen.
 	mod + "/internal/demo": {everyPackage},
@@ -81,7 +82,7 @@ var heavy = map[string][]string{
 	"github.com/miekg/dns":             {mod + "/dns", mod + "/internal/bindtest", mod + "/daemon", mod + "/internal/demo", mod + "/cmd/bluegreen"},
 	"github.com/libdns":                {mod + "/dns/cloud", mod + "/daemon", mod + "/internal/demo", mod + "/cmd/bluegreen"},
 	"github.com/aws":                   {mod + "/dns/cloud", mod + "/daemon", mod + "/internal/demo", mod + "/cmd/bluegreen"},
-	"go.etcd.io/etcd":                  {mod + "/store/etcd"},
+	"go.etcd.io/etcd":                  {mod + "/store/etcd", mod + "/cluster"},
 	"github.com/chromedp":              {},
 	"github.com/caddyserver/certmagic": {},
 }
