@@ -44,6 +44,8 @@ var allowed = map[string][]string{
 	mod + "/runner":         {},
 	mod + "/store/sqlite":   {mod},
 	mod + "/store/etcd":     {mod},
+	// Several serve instances on one etcd: membership, election, acks, figures.
+	mod + "/cluster": {mod},
 
 	// Internal helpers.
 	mod + "/internal/sched":     {},
