@@ -116,3 +116,53 @@ func TestLoseOneEtcdMember(t *testing.T) {
 	default:
 	}
 }
+
+// TestWatchLiveResumes cuts a watching instance off etcd (the only member
+// it talks to is killed) while the others commit and compact the history
+// it missed: once the member is back, WatchLive delivers the latest color
+// (never an older one), then the next commits in order.
+func TestWatchLiveResumes(t *testing.T) {
+	ms := etcdtest.Start(t, 3)
+	eps := etcdtest.Endpoints(ms)
+	s, err := etcd.Open(t.Context(), etcd.Options{Endpoints: eps[:2], Prefix: "/t/", RequestTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	// Its lease must outlive the cut: it is not what this test is about.
+	w, err := Join(t.Context(), Options{Client: newClient(t, eps[2:]), Prefix: "/t/", ID: "w", TTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closeSoon(w) })
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	rev := commitLive(t, s, bluegreen.Blue)
+	ch := w.WatchLive(ctx, s.Prefix()+"state")
+	if l := recv(t, ch); l.Revision != rev {
+		t.Fatalf("first delivery %+v, want revision %d", l, rev)
+	}
+
+	ms[2].Kill()
+	for _, c := range []bluegreen.Color{bluegreen.Green, bluegreen.Blue, bluegreen.Green} {
+		rev = commitLive(t, s, c)
+	}
+	other := newClient(t, eps[:2])
+	resp, err := other.Get(t.Context(), s.Prefix()+"state")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Compact(t.Context(), resp.Header.Revision, clientv3.WithCompactPhysical()); err != nil {
+		t.Fatal(err)
+	}
+	ms[2].Restart(t)
+	if l := recv(t, ch); l.Revision != rev || l.Color != bluegreen.Green {
+		t.Fatalf("after the cut, WatchLive delivered %+v; want the latest, green at revision %d", l, rev)
+	}
+	for _, c := range []bluegreen.Color{bluegreen.Blue, bluegreen.Green} {
+		rev = commitLive(t, s, c)
+		if l := recv(t, ch); l.Revision != rev || l.Color != c {
+			t.Fatalf("after the resume, WatchLive delivered %+v; want %s at revision %d", l, c, rev)
+		}
+	}
+}

@@ -29,8 +29,11 @@ type Member struct {
 	// ClientURL is where the member serves clients.
 	ClientURL string
 
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the process has exited
+	bin, logPath string
+	args         []string
+	health       *http.Client
+	cmd          *exec.Cmd
+	done         chan struct{} // closed when the process has exited
 }
 
 // ClientTLS, given to StartWith, makes the members serve clients over TLS:
@@ -88,11 +91,8 @@ func StartWith(t testing.TB, n int, ct *ClientTLS) []*Member {
 		peers[i] = ms[i].Name + "=" + peerURLs[i]
 	}
 	for i, m := range ms {
-		logf, err := os.Create(filepath.Join(dir, m.Name+".log"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		m.cmd = exec.Command(bin, append([]string{
+		m.bin, m.logPath, m.health = bin, filepath.Join(dir, m.Name+".log"), hc
+		m.args = append([]string{
 			"--name", m.Name,
 			"--data-dir", filepath.Join(dir, m.Name),
 			"--listen-client-urls", m.ClientURL, "--advertise-client-urls", m.ClientURL,
@@ -100,38 +100,70 @@ func StartWith(t testing.TB, n int, ct *ClientTLS) []*Member {
 			"--initial-cluster", strings.Join(peers, ","), "--initial-cluster-state", "new",
 			"--initial-cluster-token", "bluegreen-test",
 			"--heartbeat-interval", "50", "--election-timeout", "500",
-			"--logger", "zap", "--log-outputs", "stderr"}, extra...)...)
-		m.cmd.Stdout, m.cmd.Stderr = logf, logf
-		if err := m.cmd.Start(); err != nil {
-			logf.Close()
-			t.Fatalf("starting etcd: %v", err)
-		}
-		m.done = make(chan struct{})
-		go func() { m.cmd.Wait(); logf.Close(); close(m.done) }()
+			"--logger", "zap", "--log-outputs", "stderr"}, extra...)
+		m.start(t)
 		t.Cleanup(m.Kill)
 	}
 	for _, m := range ms {
-		testenv.WaitFor(t, 30*time.Second, "etcd member "+m.Name+" to report healthy (logs in "+dir+")", func() bool {
-			select {
-			case <-m.done:
-				log, _ := os.ReadFile(filepath.Join(dir, m.Name+".log"))
-				t.Fatalf("etcd member %s exited while starting; the end of its log:\n%s", m.Name, tail(log, 2000))
-			default:
-			}
-			resp, err := hc.Get(m.ClientURL + "/health")
-			if err != nil {
-				return false
-			}
-			defer resp.Body.Close()
-			return resp.StatusCode == http.StatusOK
-		})
+		m.waitHealthy(t)
 	}
 	return ms
 }
 
+// start starts the member's process, its output appended to its log.
+func (m *Member) start(t testing.TB) {
+	t.Helper()
+	logf, err := os.OpenFile(m.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.cmd = exec.Command(m.bin, m.args...)
+	m.cmd.Stdout, m.cmd.Stderr = logf, logf
+	if err := m.cmd.Start(); err != nil {
+		logf.Close()
+		t.Fatalf("starting etcd: %v", err)
+	}
+	done, cmd := make(chan struct{}), m.cmd
+	m.done = done
+	go func() { cmd.Wait(); logf.Close(); close(done) }()
+}
+
+// waitHealthy waits until the member reports itself healthy (which needs
+// an elected leader), failing the test with the end of its log if it
+// exits first.
+func (m *Member) waitHealthy(t testing.TB) {
+	t.Helper()
+	testenv.WaitFor(t, 30*time.Second, "etcd member "+m.Name+" to report healthy (log in "+m.logPath+")", func() bool {
+		select {
+		case <-m.done:
+			log, _ := os.ReadFile(m.logPath)
+			t.Fatalf("etcd member %s exited while starting; the end of its log:\n%s", m.Name, tail(log, 2000))
+		default:
+		}
+		resp, err := m.health.Get(m.ClientURL + "/health")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+}
+
+// Restart starts a killed member again on its data, and waits until it is
+// healthy (so a quorum must be up). Restarting a running member fails the
+// test. Call it from the test's goroutine only.
+func (m *Member) Restart(t testing.TB) {
+	t.Helper()
+	if !m.Dead() {
+		t.Fatalf("etcd member %s is running: kill it before restarting it", m.Name)
+	}
+	m.start(t)
+	m.waitHealthy(t)
+}
+
 // Kill ends the member's process with SIGKILL (as a crash would) and waits
-// for it to exit. Killing a dead member is a no-op. Safe to call from
-// several goroutines.
+// for it to exit. Killing a dead member is a no-op. Call it from the
+// test's goroutine (or a cleanup) only.
 func (m *Member) Kill() {
 	select {
 	case <-m.done:
