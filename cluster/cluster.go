@@ -83,6 +83,7 @@ type Options struct {
 // Instance is one serve instance's membership. Its methods are safe for
 // concurrent use.
 type Instance struct {
+	id       string // never changes
 	cli      *clientv3.Client
 	prefix   string
 	now      func() time.Time
@@ -125,10 +126,11 @@ func Join(ctx context.Context, o Options) (*Instance, error) {
 	s, err := concurrency.NewSession(o.Client, concurrency.WithLease(grant.ID), concurrency.WithTTL(secs),
 		concurrency.WithContext(context.WithoutCancel(ctx)))
 	if err != nil {
+		o.Client.Revoke(context.WithoutCancel(ctx), grant.ID)
 		return nil, fmt.Errorf("cluster: starting the session: %w", err)
 	}
 	in := &Instance{
-		cli: o.Client, prefix: prefix + "cluster/", now: now, session: s,
+		id: o.ID, cli: o.Client, prefix: prefix + "cluster/", now: now, session: s,
 		self: Member{ID: o.ID, Address: o.Address, Role: Follower},
 	}
 	in.election = concurrency.NewElection(s, in.prefix+"election/")
@@ -150,7 +152,7 @@ func Join(ctx context.Context, o Options) (*Instance, error) {
 }
 
 // ID returns the instance's ID.
-func (in *Instance) ID() string { return in.self.ID }
+func (in *Instance) ID() string { return in.id }
 
 // Self returns the instance's record as it last published it.
 func (in *Instance) Self() Member {
@@ -206,10 +208,10 @@ func (in *Instance) Close(ctx context.Context) error {
 	in.session.Orphan()
 	_, err := in.cli.Revoke(ctx, in.session.Lease())
 	if err != nil {
-		return fmt.Errorf("cluster: revoking the lease of %s: %w", in.self.ID, err)
+		return fmt.Errorf("cluster: revoking the lease of %s: %w", in.id, err)
 	}
 	if rerr != nil {
-		return fmt.Errorf("cluster: resigning %s: %w", in.self.ID, rerr)
+		return fmt.Errorf("cluster: resigning %s: %w", in.id, rerr)
 	}
 	return nil
 }

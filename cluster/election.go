@@ -21,7 +21,7 @@ func (in *Instance) Campaign(ctx context.Context) error {
 	if err := in.check(); err != nil {
 		return err
 	}
-	if err := in.election.Campaign(ctx, in.self.ID); err != nil {
+	if err := in.election.Campaign(ctx, in.id); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -55,8 +55,10 @@ func (in *Instance) Leader(ctx context.Context) (string, error) {
 }
 
 // Observe delivers the ID of each new leader, starting with the current
-// one, until ctx ends; then the channel is closed. A reader that falls
-// behind misses intermediate leaders, never the latest.
+// one (once there is one), until ctx ends or the watch fails (etcd
+// unreachable); then the channel is closed and the caller may Observe
+// again. A reader that falls behind may miss intermediate leaders, never
+// the latest.
 func (in *Instance) Observe(ctx context.Context) <-chan string {
 	out := make(chan string)
 	go func() {

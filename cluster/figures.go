@@ -72,8 +72,8 @@ func (in *Instance) PublishFigures(ctx context.Context, figs map[bluegreen.Color
 	if err != nil {
 		return fmt.Errorf("cluster: encoding figures: %w", err)
 	}
-	if _, err := in.cli.Put(ctx, in.prefix+"figures/"+in.self.ID, string(data), clientv3.WithLease(in.session.Lease())); err != nil {
-		return fmt.Errorf("cluster: publishing %s's figures: %w", in.self.ID, err)
+	if _, err := in.cli.Put(ctx, in.prefix+"figures/"+in.id, string(data), clientv3.WithLease(in.session.Lease())); err != nil {
+		return fmt.Errorf("cluster: publishing %s's figures: %w", in.id, err)
 	}
 	return nil
 }
