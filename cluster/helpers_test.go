@@ -36,7 +36,7 @@ type node struct {
 // crash stops the node as kill -9 would: no resign, no revoke.
 func (n node) crash() { n.cli.Close() }
 
-// joinN starts etcd (members of them) and joins n instances, named a, b,
+// joinN joins n instances to the etcd at eps, named a, b,
 // c..., each on its own client, under prefix "/t/". They are closed when
 // the test ends.
 func joinN(t *testing.T, eps []string, n int) []node {
