@@ -44,6 +44,8 @@ var allowed = map[string][]string{
 	mod + "/runner":         {},
 	mod + "/store/sqlite":   {mod},
 	mod + "/store/etcd":     {mod},
+	// Several serve instances on one etcd: membership, election, acks, figures.
+	mod + "/cluster": {mod},
 
 	// Internal helpers.
 	mod + "/internal/sched":     {},
@@ -86,7 +88,7 @@ var heavy = map[string][]string{
 	"github.com/miekg/dns":             {mod + "/dns", mod + "/internal/bindtest", mod + "/daemon", mod + "/internal/demo", mod + "/cmd/bluegreen"},
 	"github.com/libdns":                {mod + "/dns/cloud", mod + "/daemon", mod + "/internal/demo", mod + "/cmd/bluegreen"},
 	"github.com/aws":                   {mod + "/dns/cloud", mod + "/daemon", mod + "/internal/demo", mod + "/cmd/bluegreen"},
-	"go.etcd.io/etcd":                  {mod + "/store/etcd", mod + "/internal/statestore", mod + "/daemon", mod + "/internal/demo", mod + "/cmd/bluegreen"},
+	"go.etcd.io/etcd":                  {mod + "/store/etcd", mod + "/cluster", mod + "/internal/statestore", mod + "/daemon", mod + "/internal/demo", mod + "/cmd/bluegreen"},
 	"github.com/chromedp":              {},
 	"github.com/caddyserver/certmagic": {},
 }

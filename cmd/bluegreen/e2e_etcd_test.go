@@ -51,7 +51,7 @@ func stopServe(t *testing.T, s *server) {
 // no failed request, history and tokens through the CLI, and a restart
 // that keeps the live color, the history and the tokens.
 func TestServeOnEtcd(t *testing.T) {
-	ep := etcdtest.Start(t)
+	ep := strings.TrimPrefix(etcdtest.Start(t, 1)[0].ClientURL, "http://")
 	blue, _ := startApp(t, "blue")
 	green, _ := startApp(t, "green")
 	dir := t.TempDir()
@@ -129,7 +129,7 @@ func TestServeEtcdUnreachable(t *testing.T) {
 // CLI, refuses a non-empty target, and sets a directory's state aside
 // with --force.
 func TestStateCopyCLI(t *testing.T) {
-	ep := etcdtest.Start(t)
+	ep := strings.TrimPrefix(etcdtest.Start(t, 1)[0].ClientURL, "http://")
 	blue, _ := startApp(t, "blue")
 	green, _ := startApp(t, "green")
 	s := startServe(t, writeConfig(t, t.TempDir(), blue, green, ""))

@@ -54,6 +54,14 @@ func NewPKI(t testing.TB) *PKI {
 	return p
 }
 
+// ServeTLS is what StartWith needs to serve clients with p's server
+// certificate, accepting only client certificates signed by p's CA.
+func (p *PKI) ServeTLS(t testing.TB) *ClientTLS {
+	t.Helper()
+	return &ClientTLS{Args: []string{"--cert-file", p.ServerCert, "--key-file", p.ServerKey,
+		"--client-cert-auth", "--trusted-ca-file", p.CA}, Config: p.clientTLS(t)}
+}
+
 // clientTLS is a TLS config with the client certificate, trusting the CA.
 func (p *PKI) clientTLS(t testing.TB) *tls.Config {
 	t.Helper()

@@ -9,7 +9,6 @@ import (
 
 	"github.com/bluegreen/bluegreen"
 	"github.com/bluegreen/bluegreen/config"
-	"github.com/bluegreen/bluegreen/internal/etcdtest"
 	"github.com/bluegreen/bluegreen/internal/storetest"
 )
 
@@ -54,7 +53,7 @@ func read(t *testing.T, s Store) contents {
 // TestCopyRoundTrip copies SQLite → etcd → SQLite and compares every field
 // of the state, every event and every token (with its hash) at each step.
 func TestCopyRoundTrip(t *testing.T) {
-	ep := etcdtest.Start(t)
+	ep := startEtcd(t)
 	ctx := t.Context()
 	src := open(t, Location{Dir: t.TempDir()})
 

@@ -18,7 +18,7 @@ import (
 // store with a config's state_auth: file: the right password works, a
 // wrong one fails naming the store.
 func TestOpenEtcdWithStateAuth(t *testing.T) {
-	ep := etcdtest.Start(t)
+	ep := startEtcd(t)
 	ctx := t.Context()
 	root, err := clientv3.New(clientv3.Config{Endpoints: []string{ep}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 	if err != nil {
@@ -66,7 +66,7 @@ func TestOpenEtcdWithStateAuth(t *testing.T) {
 // with only the CA.
 func TestOpenEtcdWithStateTLS(t *testing.T) {
 	p := etcdtest.NewPKI(t)
-	ep := etcdtest.StartTLS(t, p)
+	ep := strings.TrimPrefix(etcdtest.StartWith(t, 1, p.ServeTLS(t))[0].ClientURL, "https://")
 	dir := t.TempDir()
 	base := "listen: 127.0.0.1:0\npreview: 127.0.0.1:0\napi: 127.0.0.1:0\nstate: etcd://" + ep + "/tls\n" +
 		"blue: {branch: b, upstreams: [127.0.0.1:9001]}\ngreen: {branch: g, upstreams: [127.0.0.1:9002]}\n"
@@ -89,4 +89,10 @@ func TestOpenEtcdWithStateTLS(t *testing.T) {
 	if err := open("state_tls: {ca: " + p.CA + "}\n"); err == nil || !strings.Contains(err.Error(), "state store") {
 		t.Fatalf("opening without a client certificate: err = %v, want a failure naming the store", err)
 	}
+}
+
+// startEtcd starts a one-member etcd and returns its host:port.
+func startEtcd(t *testing.T) string {
+	t.Helper()
+	return strings.TrimPrefix(etcdtest.Start(t, 1)[0].ClientURL, "http://")
 }

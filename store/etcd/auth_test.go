@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/bluegreen/bluegreen"
+	"github.com/bluegreen/bluegreen/internal/etcdtest"
 	"github.com/bluegreen/bluegreen/internal/storetest"
 )
 
@@ -16,7 +17,7 @@ import (
 // its own prefix: the store works with that user's password, and Open fails
 // with the store named for a wrong password, none, or another prefix.
 func TestAuth(t *testing.T) {
-	eps := endpoints(startCluster(t, 1))
+	eps := etcdtest.Endpoints(etcdtest.Start(t, 1))
 	ctx := t.Context()
 	root, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/bluegreen/bluegreen"
+	"github.com/bluegreen/bluegreen/internal/etcdtest"
 	"github.com/bluegreen/bluegreen/internal/storetest"
 )
 
@@ -46,20 +47,18 @@ func commitSoon(t *testing.T, s *Store, msg string) {
 }
 
 // leader returns the index in ms of the member that is the cluster's leader.
-func leader(t *testing.T, s *Store, ms []*member) int {
+func leader(t *testing.T, s *Store, ms []*etcdtest.Member) int {
 	t.Helper()
 	for _, m := range ms {
-		select {
-		case <-m.done:
+		if m.Dead() {
 			continue
-		default:
 		}
-		st, err := s.cli.Status(t.Context(), m.clientURL)
+		st, err := s.cli.Status(t.Context(), m.ClientURL)
 		if err != nil {
 			continue
 		}
 		for j, o := range ms {
-			ost, err := s.cli.Status(t.Context(), o.clientURL)
+			ost, err := s.cli.Status(t.Context(), o.ClientURL)
 			if err == nil && ost.Header.MemberId == st.Leader {
 				return j
 			}
@@ -82,8 +81,8 @@ func TestThreeMembers(t *testing.T) {
 }
 
 func testThreeMembers(t *testing.T, killLeader bool) {
-	ms := startCluster(t, 3)
-	s, err := Open(t.Context(), Options{Endpoints: endpoints(ms), Prefix: "/quorum/", RequestTimeout: 2 * time.Second})
+	ms := etcdtest.Start(t, 3)
+	s, err := Open(t.Context(), Options{Endpoints: etcdtest.Endpoints(ms), Prefix: "/quorum/", RequestTimeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,8 +93,8 @@ func testThreeMembers(t *testing.T, killLeader bool) {
 	if !killLeader {
 		dead = (dead + 1) % len(ms)
 	}
-	ms[dead].kill()
-	t.Logf("killed %s (leader: %v)", ms[dead].name, killLeader)
+	ms[dead].Kill()
+	t.Logf("killed %s (leader: %v)", ms[dead].Name, killLeader)
 	commitSoon(t, s, "one member killed")
 	before, err := s.Load(t.Context())
 	if err != nil {
@@ -110,8 +109,8 @@ func testThreeMembers(t *testing.T, killLeader bool) {
 	}
 
 	second := (dead + 1) % len(ms)
-	ms[second].kill()
-	t.Logf("killed %s too: no quorum", ms[second].name)
+	ms[second].Kill()
+	t.Logf("killed %s too: no quorum", ms[second].Name)
 	start := time.Now()
 	_, err = s.Commit(t.Context(), before, bluegreen.Event{Actor: "test", Action: bluegreen.ActionSwitch})
 	took := time.Since(start)
@@ -135,7 +134,7 @@ func testThreeMembers(t *testing.T, killLeader bool) {
 // TestOpenUnreachable opens a store on a port nobody listens on: Open fails
 // within its dial timeout, with EUNAVAILABLE and the store named.
 func TestOpenUnreachable(t *testing.T) {
-	ep := fmt.Sprintf("http://127.0.0.1:%d", freePorts(t, 1)[0])
+	ep := fmt.Sprintf("http://127.0.0.1:%d", etcdtest.FreePorts(t, 1)[0])
 	start := time.Now()
 	s, err := Open(t.Context(), Options{Endpoints: []string{ep}, DialTimeout: 500 * time.Millisecond})
 	if err == nil {
@@ -155,7 +154,7 @@ func TestOpenUnreachable(t *testing.T) {
 
 // TestPrefixesAreSeparate keeps two installations apart on one cluster.
 func TestPrefixesAreSeparate(t *testing.T) {
-	eps := endpoints(startCluster(t, 1))
+	eps := etcdtest.Endpoints(etcdtest.Start(t, 1))
 	a, b := openStore(t, eps, "/a"), openStore(t, eps, "/ab/")
 	if _, err := a.Commit(t.Context(), storetest.SampleState(0), bluegreen.Event{Action: bluegreen.ActionInit}); err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/bluegreen/bluegreen/internal/etcdtest"
 	"github.com/bluegreen/bluegreen/internal/storetest"
 )
 
@@ -23,7 +24,7 @@ func openStore(t *testing.T, eps []string, prefix string) *Store {
 // TestContract runs the Store contract suite, shared with store/sqlite, on
 // one etcd member, each test under its own key prefix.
 func TestContract(t *testing.T) {
-	eps := endpoints(startCluster(t, 1))
+	eps := etcdtest.Endpoints(etcdtest.Start(t, 1))
 	var n atomic.Int64
 	storetest.Run(t, func(t *testing.T) func() storetest.Store {
 		prefix := fmt.Sprintf("/test%d/", n.Add(1))

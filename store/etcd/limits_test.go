@@ -8,6 +8,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/bluegreen/bluegreen"
+	"github.com/bluegreen/bluegreen/internal/etcdtest"
 	"github.com/bluegreen/bluegreen/internal/storetest"
 )
 
@@ -15,7 +16,7 @@ import (
 // default), so a write of 200 events fails as EINVALID, naming the store,
 // and stores nothing.
 func TestTooManyEventsInOneWrite(t *testing.T) {
-	s := openStore(t, endpoints(startCluster(t, 1)), "/limits/")
+	s := openStore(t, etcdtest.Endpoints(etcdtest.Start(t, 1)), "/limits/")
 	evs := make([]bluegreen.Event, 200)
 	for i := range evs {
 		evs[i] = bluegreen.Event{Actor: "ci", Action: bluegreen.ActionHealth, Message: fmt.Sprint(i)}
@@ -43,7 +44,7 @@ func TestTooManyEventsInOneWrite(t *testing.T) {
 // commits and appends from two stores: every event key was written exactly
 // once (etcd's version 1), and the IDs have no gaps.
 func TestEventsAreWrittenOnce(t *testing.T) {
-	eps := endpoints(startCluster(t, 1))
+	eps := etcdtest.Endpoints(etcdtest.Start(t, 1))
 	a, b := openStore(t, eps, "/once/"), openStore(t, eps, "/once/")
 	errs := make(chan error, 2)
 	for i, s := range []*Store{a, b} {

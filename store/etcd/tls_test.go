@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/bluegreen/bluegreen"
+	"github.com/bluegreen/bluegreen/internal/etcdtest"
 	"github.com/bluegreen/bluegreen/internal/storetest"
 )
 
@@ -112,12 +113,12 @@ func (p *testPKI) write(t *testing.T, name, typ string, der []byte) string {
 func TestTLS(t *testing.T) {
 	p := newPKI(t)
 	withCert := &tls.Config{RootCAs: p.pool, Certificates: []tls.Certificate{p.client}, MinVersion: tls.VersionTLS12}
-	ms := startClusterWith(t, 1, &clientTLS{
-		args: []string{"--cert-file", p.serverCert, "--key-file", p.serverKey,
+	ms := etcdtest.StartWith(t, 1, &etcdtest.ClientTLS{
+		Args: []string{"--cert-file", p.serverCert, "--key-file", p.serverKey,
 			"--client-cert-auth", "--trusted-ca-file", p.caFile},
-		config: withCert,
+		Config: withCert,
 	})
-	eps := endpoints(ms)
+	eps := etcdtest.Endpoints(ms)
 	if !strings.HasPrefix(eps[0], "https://") {
 		t.Fatalf("endpoint %s is not TLS", eps[0])
 	}

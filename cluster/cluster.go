@@ -1,0 +1,244 @@
+// Package cluster is what several bluegreen serve instances on one etcd
+// share beyond the Store: who is alive (membership under a lease), who
+// leads (an etcd election), which live color each instance has taken
+// (acknowledgements of a revision), and the router figures of every
+// instance, summed for the post-switch watch.
+//
+// Everything lives under one key prefix (Options.Prefix), beside the
+// Store's keys:
+//
+//	<prefix>cluster/members/<id>   an instance's Member record (JSON), under its lease
+//	<prefix>cluster/figures/<id>   its per-color Figures (JSON), under its lease
+//	<prefix>cluster/election/...   the election's candidates (concurrency.Election)
+//
+// An instance's keys live as long as its lease: Close revokes it at once;
+// an instance that dies (kill -9, a partition) disappears when the lease
+// expires, within Options.TTL. Nothing here starts a goroutine of its own
+// except the client library's lease keep-alive, which Close ends.
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bluegreen/bluegreen"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+)
+
+// ErrClosed is returned by an Instance's methods after Close.
+var ErrClosed = errors.New("cluster: instance closed")
+
+// DefaultTTL is the lease TTL when Options.TTL is zero.
+const DefaultTTL = 10 * time.Second
+
+// Role is an instance's part in the cluster.
+type Role string
+
+// The roles: one leader (the controller) at a time, the others follow.
+const (
+	Leader   Role = "leader"
+	Follower Role = "follower"
+)
+
+// Member is what an instance publishes about itself.
+type Member struct {
+	ID      string `json:"id"`
+	Address string `json:"address"`
+	Role    Role   `json:"role"`
+	// Color is the live color the instance serves ("" before its first
+	// Ack), Revision the state revision it has acknowledged.
+	Color    bluegreen.Color `json:"color,omitempty"`
+	Revision int64           `json:"revision"`
+	// Heartbeat is when the instance last rewrote its record.
+	Heartbeat time.Time `json:"heartbeat"`
+}
+
+// Options configure Join.
+type Options struct {
+	// Client is the etcd client to use; the caller owns it (Close does not
+	// close it). Closing it without Close is how a test plays a crash: the
+	// lease is no longer kept alive and expires after TTL.
+	Client *clientv3.Client
+	// Prefix is the key prefix, the Store's; "/" is added when missing.
+	Prefix string
+	// ID names the instance, unique among the live ones; Address is where
+	// it serves its API. ID must not be empty nor contain "/".
+	ID      string
+	Address string
+	// TTL is the lease's time to live, rounded up to whole seconds (etcd's
+	// unit): how long a dead instance stays listed, and at most how long a
+	// dead leader keeps its leadership. DefaultTTL when zero.
+	TTL time.Duration
+	// Now gives the time for heartbeats; time.Now when nil.
+	Now func() time.Time
+}
+
+// Instance is one serve instance's membership. Its methods are safe for
+// concurrent use.
+type Instance struct {
+	id       string // never changes
+	cli      *clientv3.Client
+	prefix   string
+	now      func() time.Time
+	session  *concurrency.Session
+	election *concurrency.Election
+
+	mu     sync.Mutex // guards self and closed
+	self   Member
+	closed bool
+}
+
+// Join registers the instance under a new lease of o.TTL and returns it as
+// a follower. It fails with an ECONFLICT error when a live instance
+// already has o.ID, EINVALID when o is incomplete, or the client's error
+// when etcd cannot be reached within ctx. The lease is kept alive until
+// Close (not until ctx ends).
+func Join(ctx context.Context, o Options) (*Instance, error) {
+	if o.Client == nil || o.ID == "" || strings.Contains(o.ID, "/") {
+		return nil, bluegreen.Errorf(bluegreen.EINVALID, "cluster: joining needs a client and an ID without '/' (ID %q)", o.ID)
+	}
+	ttl := o.TTL
+	if ttl <= 0 {
+		ttl = DefaultTTL
+	}
+	prefix := o.Prefix
+	if !strings.HasSuffix(prefix, "/") {
+		prefix += "/"
+	}
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	secs := int(math.Ceil(ttl.Seconds()))
+	// The session's context bounds its keep-alive, not the call: Join's
+	// ctx only bounds the lease grant (through the client's call).
+	grant, err := o.Client.Grant(ctx, int64(secs))
+	if err != nil {
+		return nil, fmt.Errorf("cluster: granting the lease: %w", err)
+	}
+	s, err := concurrency.NewSession(o.Client, concurrency.WithLease(grant.ID), concurrency.WithTTL(secs),
+		concurrency.WithContext(context.WithoutCancel(ctx)))
+	if err != nil {
+		o.Client.Revoke(context.WithoutCancel(ctx), grant.ID)
+		return nil, fmt.Errorf("cluster: starting the session: %w", err)
+	}
+	in := &Instance{
+		id: o.ID, cli: o.Client, prefix: prefix + "cluster/", now: now, session: s,
+		self: Member{ID: o.ID, Address: o.Address, Role: Follower},
+	}
+	in.election = concurrency.NewElection(s, in.prefix+"election/")
+	in.self.Heartbeat = now().UTC()
+	data, _ := json.Marshal(in.self)
+	key := in.memberKey(o.ID)
+	resp, err := o.Client.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
+		Then(clientv3.OpPut(key, string(data), clientv3.WithLease(s.Lease()))).
+		Commit()
+	if err != nil || !resp.Succeeded {
+		s.Close()
+		if err != nil {
+			return nil, fmt.Errorf("cluster: registering %s: %w", o.ID, err)
+		}
+		return nil, bluegreen.Errorf(bluegreen.ECONFLICT, "cluster: a live instance is already registered as %q", o.ID)
+	}
+	return in, nil
+}
+
+// ID returns the instance's ID.
+func (in *Instance) ID() string { return in.id }
+
+// Self returns the instance's record as it last published it.
+func (in *Instance) Self() Member {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.self
+}
+
+// Done is closed when the instance's lease is lost (expired because etcd
+// could not be reached for longer than the TTL, or revoked): the instance
+// is then no longer a member nor the leader, and must Join again.
+func (in *Instance) Done() <-chan struct{} { return in.session.Done() }
+
+// Heartbeat rewrites the instance's record with the current time, so
+// Members shows it is alive and since when it last reached etcd. The
+// caller chooses the interval; the lease is kept alive regardless.
+func (in *Instance) Heartbeat(ctx context.Context) error {
+	return in.update(ctx, func(*Member) {})
+}
+
+// update changes the instance's record with change, stamps the heartbeat,
+// and writes it under the lease.
+func (in *Instance) update(ctx context.Context, change func(*Member)) error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.closed {
+		return ErrClosed
+	}
+	next := in.self
+	change(&next)
+	next.Heartbeat = in.now().UTC()
+	data, _ := json.Marshal(next)
+	if _, err := in.cli.Put(ctx, in.memberKey(next.ID), string(data), clientv3.WithLease(in.session.Lease())); err != nil {
+		return fmt.Errorf("cluster: updating %s's record: %w", next.ID, err)
+	}
+	in.self = next
+	return nil
+}
+
+// Close resigns the leadership if the instance holds it and revokes its
+// lease, so its keys disappear at once. It waits at most until ctx ends;
+// a lease it could not revoke expires after the TTL. Closing twice
+// returns nil.
+func (in *Instance) Close(ctx context.Context) error {
+	in.mu.Lock()
+	if in.closed {
+		in.mu.Unlock()
+		return nil
+	}
+	in.closed = true
+	in.mu.Unlock()
+	rerr := in.election.Resign(ctx)
+	in.session.Orphan()
+	_, err := in.cli.Revoke(ctx, in.session.Lease())
+	if err != nil {
+		return fmt.Errorf("cluster: revoking the lease of %s: %w", in.id, err)
+	}
+	if rerr != nil {
+		return fmt.Errorf("cluster: resigning %s: %w", in.id, rerr)
+	}
+	return nil
+}
+
+// memberKey is the key of member id's record.
+func (in *Instance) memberKey(id string) string { return in.prefix + "members/" + id }
+
+// Members returns the live instances' records, sorted by ID (etcd's key
+// order). A dead instance is listed until its lease expires.
+func (in *Instance) Members(ctx context.Context) ([]Member, error) {
+	ms, _, err := in.members(ctx)
+	return ms, err
+}
+
+// members is Members, with the etcd revision the list was read at.
+func (in *Instance) members(ctx context.Context) ([]Member, int64, error) {
+	resp, err := in.cli.Get(ctx, in.prefix+"members/", clientv3.WithPrefix())
+	if err != nil {
+		return nil, 0, fmt.Errorf("cluster: listing members: %w", err)
+	}
+	ms := make([]Member, 0, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		var m Member
+		if err := json.Unmarshal(kv.Value, &m); err != nil {
+			return nil, 0, fmt.Errorf("cluster: member record %s: %w", kv.Key, err)
+		}
+		ms = append(ms, m)
+	}
+	return ms, resp.Header.Revision, nil
+}

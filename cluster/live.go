@@ -1,0 +1,151 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/bluegreen/bluegreen"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Live is one committed state's live color, as WatchLive delivers it.
+type Live struct {
+	// Color is the state's live color, Revision the state's revision.
+	Color    bluegreen.Color
+	Revision int64
+	// ModRevision is etcd's revision of the commit; WatchLive delivers
+	// increasing ModRevisions.
+	ModRevision int64
+}
+
+// retryEvery is how long WatchLive waits before reading again after etcd
+// could not be reached.
+const retryEvery = 200 * time.Millisecond
+
+// WatchLive delivers the live color and revision of each state committed at
+// key (the Store's state key, JSON of bluegreen.State), in commit order,
+// starting with the current one, until ctx ends; then the channel is
+// closed. When the watch fails (etcd unreachable, the revisions it needed
+// compacted away) it reads the key again and resumes from there: commits
+// made in between may be skipped, the latest is always delivered, and
+// nothing is delivered twice or out of order. A value that is not a state
+// is skipped. The caller must keep reading or cancel ctx.
+func (in *Instance) WatchLive(ctx context.Context, key string) <-chan Live {
+	out := make(chan Live)
+	go func() {
+		defer close(out)
+		var last int64 // the ModRevision last delivered
+		send := func(modRev int64, value []byte) bool {
+			if modRev <= last {
+				return true
+			}
+			var st bluegreen.State
+			if err := json.Unmarshal(value, &st); err != nil {
+				last = modRev
+				return true
+			}
+			select {
+			case out <- Live{Color: st.Live, Revision: st.Revision, ModRevision: modRev}:
+				last = modRev
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		}
+		for ctx.Err() == nil {
+			resp, err := in.cli.Get(ctx, key)
+			if err != nil {
+				sleep(ctx, retryEvery)
+				continue
+			}
+			if len(resp.Kvs) > 0 && !send(resp.Kvs[0].ModRevision, resp.Kvs[0].Value) {
+				return
+			}
+			wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+			for wr := range in.cli.Watch(wctx, key, clientv3.WithRev(resp.Header.Revision+1)) {
+				if wr.Err() != nil {
+					break // read again, then watch from there
+				}
+				for _, ev := range wr.Events {
+					if ev.Type == clientv3.EventTypePut && !send(ev.Kv.ModRevision, ev.Kv.Value) {
+						cancel()
+						return
+					}
+				}
+			}
+			cancel()
+		}
+	}()
+	return out
+}
+
+// sleep waits for d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// Ack records in the instance's record that it now serves color as of the
+// state revision rev (and stamps its heartbeat), for WaitAcks.
+func (in *Instance) Ack(ctx context.Context, color bluegreen.Color, rev int64) error {
+	return in.update(ctx, func(m *Member) { m.Color, m.Revision = color, rev })
+}
+
+// Acks says which live instances acknowledged a revision and which did
+// not, by ID, sorted.
+type Acks struct {
+	Acked   []string
+	Missing []string
+}
+
+// WaitAcks waits until every live instance has acknowledged the state
+// revision rev or a later one (Ack), or until deadline, and returns who
+// did and who did not. An instance that dies while it waits stops being
+// waited for once its lease expires. Reaching the deadline is not an
+// error: Missing names the instances that did not acknowledge. It returns
+// an error, with the Acks last read, when ctx ends or etcd cannot be read.
+func (in *Instance) WaitAcks(ctx context.Context, rev int64, deadline time.Time) (Acks, error) {
+	dctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	var acks Acks
+	for {
+		ms, at, err := in.members(dctx)
+		if err != nil {
+			switch {
+			case ctx.Err() != nil:
+				return acks, ctx.Err()
+			case dctx.Err() != nil && acks.Missing != nil:
+				return acks, nil // the deadline, after a first read
+			}
+			return acks, err
+		}
+		acks = Acks{Acked: []string{}, Missing: []string{}}
+		for _, m := range ms {
+			if m.Revision >= rev {
+				acks.Acked = append(acks.Acked, m.ID)
+			} else {
+				acks.Missing = append(acks.Missing, m.ID)
+			}
+		}
+		if len(acks.Missing) == 0 {
+			return acks, nil
+		}
+		wctx, wcancel := context.WithCancel(clientv3.WithRequireLeader(dctx))
+		wr, ok := <-in.cli.Watch(wctx, in.prefix+"members/", clientv3.WithPrefix(), clientv3.WithRev(at+1))
+		wcancel()
+		if !ok || wr.Err() != nil {
+			switch {
+			case ctx.Err() != nil:
+				return acks, ctx.Err()
+			case dctx.Err() != nil:
+				return acks, nil // the deadline
+			}
+			sleep(dctx, retryEvery) // then read again: an unreachable etcd fails the read
+		}
+	}
+}
