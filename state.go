@@ -113,6 +113,20 @@ func (s State) Clone() State {
 // Inactive returns the color that is not live (the one a deploy targets).
 func (s State) Inactive() Color { return s.Live.Other() }
 
+// InUTC converts the state's times to UTC in place (dropping any monotonic
+// clock reading): a Store calls it on what it commits, so that states are
+// stored and returned in UTC.
+func (s *State) InUTC() {
+	s.Since = s.Since.UTC()
+	for c, cs := range s.Colors {
+		cs.Health.Since = cs.Health.Since.UTC()
+		if cs.Release != nil {
+			cs.Release.DeployedAt = cs.Release.DeployedAt.UTC()
+		}
+		s.Colors[c] = cs
+	}
+}
+
 // ColorState is what is known about one color.
 type ColorState struct {
 	// Upstreams are the host:port addresses that serve this color.

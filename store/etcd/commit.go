@@ -55,7 +55,7 @@ func (s *Store) Commit(ctx context.Context, next bluegreen.State, events ...blue
 	const op = "committing state"
 	committed := next.Clone()
 	committed.Revision = next.Revision + 1
-	utcState(&committed)
+	committed.InUTC()
 	data, err := json.Marshal(committed)
 	if err != nil {
 		return bluegreen.State{}, fmt.Errorf("encoding state: %w", err)
@@ -201,18 +201,5 @@ func (s *Store) write(ctx context.Context, op string, evs []bluegreen.Event, gua
 		}
 		// The state or the counter moved: read again (the guard reports a
 		// conflict if it was the state).
-	}
-}
-
-// utcState converts the state's times to UTC (dropping any monotonic clock
-// reading), so they are stored and returned in UTC.
-func utcState(st *bluegreen.State) {
-	st.Since = st.Since.UTC()
-	for c, cs := range st.Colors {
-		cs.Health.Since = cs.Health.Since.UTC()
-		if cs.Release != nil {
-			cs.Release.DeployedAt = cs.Release.DeployedAt.UTC()
-		}
-		st.Colors[c] = cs
 	}
 }

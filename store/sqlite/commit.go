@@ -115,7 +115,7 @@ func (s *Store) commit(ctx context.Context, next bluegreen.State, events []blueg
 	}
 	committed := next.Clone()
 	committed.Revision = next.Revision + 1
-	utcState(&committed)
+	committed.InUTC()
 	data, err := json.Marshal(committed)
 	if err != nil {
 		return bluegreen.State{}, fmt.Errorf("encoding state: %w", err)
@@ -264,17 +264,4 @@ func insertEvents(ctx context.Context, tx *sql.Tx, evs []bluegreen.Event) error 
 		}
 	}
 	return nil
-}
-
-// utcState converts the state's times to UTC (dropping any monotonic clock
-// reading), so they are stored and returned in UTC.
-func utcState(st *bluegreen.State) {
-	st.Since = st.Since.UTC()
-	for c, cs := range st.Colors {
-		cs.Health.Since = cs.Health.Since.UTC()
-		if cs.Release != nil {
-			cs.Release.DeployedAt = cs.Release.DeployedAt.UTC()
-		}
-		st.Colors[c] = cs
-	}
 }
