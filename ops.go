@@ -94,6 +94,9 @@ type SwitchResult struct {
 	SyncMS   float64 `json:"sync_ms"`
 	// Drain reports the old color's in-flight requests.
 	Drain DrainReport `json:"drain"`
+	// Routers says which serve instances took the new color, when several
+	// share the state store (etcd); nil otherwise.
+	Routers *RouterAcks `json:"routers,omitempty"`
 	// Message is a one-line human summary.
 	Message string `json:"message"`
 }
@@ -125,6 +128,12 @@ type Status struct {
 	// PreviewURL is where people reach the preview listener (the inactive
 	// color), for QA: the configured preview_url, else the listener's.
 	PreviewURL string `json:"preview_url,omitempty"`
+	// Store says which state store the answering instance uses and since
+	// when it cannot reach it, if it cannot; nil when not known.
+	Store *StoreStatus `json:"store,omitempty"`
+	// Instances lists the serve instances sharing the state store (etcd),
+	// sorted by ID; empty for a store only one instance uses.
+	Instances []Instance `json:"instances,omitempty"`
 	// Now is the server's clock when the status was taken.
 	Now time.Time `json:"now"`
 }

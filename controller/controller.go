@@ -92,10 +92,30 @@ type Options struct {
 	// pre_switch hook or a DNS update it undoes it first and calls Raise
 	// again after them, so that neither runs raised.
 	Raise func(context.Context) (context.Context, func())
+	// Cluster, when not nil, is the set of serve instances sharing the
+	// store (etcd): a switch waits for their routers to take the new color
+	// and Status lists them. nil for a store this instance has alone.
+	Cluster Cluster
+	// StoreStatus, when not nil, says which store the state is in and
+	// whether it can be reached, for Status.
+	StoreStatus func() bluegreen.StoreStatus
 	// RefusalWindow is how long identical refusals (same token, action,
 	// color and message) are counted after the first is recorded, before
 	// one event records how many there were; <= 0 means a minute.
 	RefusalWindow time.Duration
+}
+
+// Cluster is what the controller needs of the serve instances that share
+// its store; the daemon's cluster membership satisfies it.
+type Cluster interface {
+	// WaitAcks waits until every live instance's router serves the state
+	// revision rev or a later one, or until a deadline of its own, and
+	// says who did and who did not. An error means the instances could
+	// not be read at all (the store unreachable); the acks are then
+	// those read last, if any.
+	WaitAcks(ctx context.Context, rev int64) (bluegreen.RouterAcks, error)
+	// Instances lists the live instances, sorted by ID.
+	Instances(ctx context.Context) ([]bluegreen.Instance, error)
 }
 
 // Counters are the controller's operation counts since it started.
@@ -131,6 +151,8 @@ type Controller struct {
 	preview   string
 	raise     func(context.Context) (context.Context, func())
 	refusals  *refusalLog
+	cluster   Cluster
+	storeFn   func() bluegreen.StoreStatus
 
 	countMu  sync.Mutex
 	counters Counters
@@ -186,6 +208,8 @@ func New(o Options, state bluegreen.State) *Controller {
 		dns:       o.DNS,
 		preview:   o.PreviewURL,
 		raise:     o.Raise,
+		cluster:   o.Cluster,
+		storeFn:   o.StoreStatus,
 	}
 }
 
@@ -262,8 +286,24 @@ func (c *Controller) Status(ctx context.Context) (bluegreen.Status, error) {
 		dns, name = c.dns.Answers(actx), c.dns.Name()
 		cancel()
 	}
-	return bluegreen.Status{State: st, Traffic: c.router.Traffic(), Now: c.now().UTC(), DNS: dns, DNSRecord: name,
-		PreviewURL: c.preview}, nil
+	status := bluegreen.Status{State: st, Traffic: c.router.Traffic(), Now: c.now().UTC(), DNS: dns, DNSRecord: name,
+		PreviewURL: c.preview}
+	if c.storeFn != nil {
+		s := c.storeFn()
+		status.Store = &s
+	}
+	if c.cluster != nil {
+		ictx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		ins, err := c.cluster.Instances(ictx)
+		cancel()
+		if err != nil {
+			// Status answers from what this instance knows even when the
+			// store cannot be reached: it says so in Store.
+			c.logger.Warn("listing the instances for status", "err", err)
+		}
+		status.Instances = ins
+	}
+	return status, nil
 }
 
 // History returns events from the store, newest first.

@@ -97,8 +97,11 @@ func (c *Controller) ReleaseLock(ctx context.Context, actor string, force bool) 
 // restarted, or was killed mid-operation): a deployment it left running is
 // marked interrupted and its lock released, and a promotion: auto switch
 // it had yet to run is marked interrupted, all recorded. It is called once
-// at start, before serving. With one controller per state (SQLite) a holder
-// other than this instance is necessarily dead.
+// at start, before serving, and with Options.Cluster each time this
+// instance becomes the leader. With one controller per state (SQLite) a
+// holder other than this instance is necessarily dead; with a cluster only
+// the leader takes the lock, and a leader is elected only once its
+// predecessor's lease expired.
 func (c *Controller) Reclaim(ctx context.Context) error {
 	c.mu.Lock()
 	next := c.state.Clone()
@@ -140,9 +143,15 @@ func (c *Controller) Reclaim(ctx context.Context) error {
 	if l == nil || l.Holder == c.instance {
 		return nil
 	}
-	return c.releaseLock(ctx, *l, "bluegreen", bluegreen.OutcomeFailed,
-		fmt.Sprintf("lock of %s (%s, since %s) released: its holder %s is gone; the operation was interrupted",
-			l.Owner, l.What, l.Since.UTC().Format("2006-01-02 15:04:05Z"), l.Holder))
+	msg := fmt.Sprintf("lock of %s (%s, since %s) released: its holder %s is gone; the operation was interrupted",
+		l.Owner, l.What, l.Since.UTC().Format("2006-01-02 15:04:05Z"), l.Holder)
+	if c.cluster != nil {
+		// Only the leader takes the lock, and a new leader is elected
+		// only once the old one's lease has expired.
+		msg = fmt.Sprintf("lock of %s (%s, since %s) expired with its holder %s: its lease ended (the instance died or lost the state store) and %s leads now; the operation was interrupted",
+			l.Owner, l.What, l.Since.UTC().Format("2006-01-02 15:04:05Z"), l.Holder, c.instance)
+	}
+	return c.releaseLock(ctx, *l, "bluegreen", bluegreen.OutcomeFailed, msg)
 }
 
 // transition logs the error of a deployment transition the state machine

@@ -137,6 +137,7 @@ func (op *switchOp) after(ctx context.Context) error {
 		return fmt.Errorf("%s is live, but flushing the commit to disk failed (a power cut may undo the switch): %w", req.To, err)
 	}
 	res.SyncMS = bluegreen.Milliseconds(c.now().Sub(op.swapped))
+	op.waitRouters(ctx)
 	if req.Progress != nil {
 		req.Progress(bluegreen.SwitchProgress{Stage: bluegreen.SwitchLive, From: op.from, To: req.To,
 			Revision: op.committed.Revision, SwitchMS: res.SwitchMS, InFlight: c.router.Traffic()[op.from].InFlight})
@@ -163,6 +164,34 @@ func (op *switchOp) after(ctx context.Context) error {
 	return nil
 }
 
+// waitRouters waits, when several instances share the store, until every
+// live router serves the committed revision (or the cluster's deadline
+// passes) and completes res.Routers; routers that did not take the new
+// color are logged and recorded. The switch stands either way: they take
+// it when they next reach the store.
+func (op *switchOp) waitRouters(ctx context.Context) {
+	c, req := op.c, op.req
+	if c.cluster == nil {
+		return
+	}
+	start := c.now()
+	acks, err := c.cluster.WaitAcks(ctx, op.committed.Revision)
+	acks.WaitMS = bluegreen.Milliseconds(c.now().Sub(start))
+	op.res.Routers = &acks
+	if err == nil && len(acks.Missing) == 0 {
+		return
+	}
+	msg := fmt.Sprintf("router(s) %s did not confirm serving %s (revision %d) within %.0f ms; they serve it once they reach the state store",
+		strings.Join(acks.Missing, ", "), req.To, op.committed.Revision, acks.WaitMS)
+	if err != nil {
+		msg = fmt.Sprintf("could not read which routers serve %s (revision %d): %v", req.To, op.committed.Revision, err)
+	}
+	c.logger.Warn(msg)
+	_ = c.store.Append(ctx, bluegreen.Event{Time: c.now(), Actor: "bluegreen", Action: op.action, Color: req.To,
+		Outcome: bluegreen.OutcomeFailed, Revision: op.committed.Revision, Message: msg,
+		Details: map[string]any{"acked": acks.Acked, "missing": acks.Missing}})
+}
+
 // drain waits for the old color's in-flight requests (cut at the drain
 // timeout), telling req.Progress how it goes, records the drain (failed
 // when requests were cut) and completes res with the figures.
@@ -174,6 +203,12 @@ func (op *switchOp) drain(ctx context.Context) {
 	res.Message = fmt.Sprintf("%s; %s drained: %d in flight, %d finished, %d cut at the %s deadline (%.1f ms)",
 		op.msg, from, res.Drain.InFlight, res.Drain.Finished, res.Drain.Cancelled,
 		c.drain, res.Drain.DurationMS)
+	if r := res.Routers; r != nil {
+		res.Message += fmt.Sprintf("; %d router(s) serve %s (spread %.1f ms)", len(r.Acked), req.To, r.SpreadMS)
+		if len(r.Missing) > 0 {
+			res.Message += fmt.Sprintf(", %s did not confirm", strings.Join(r.Missing, ", "))
+		}
+	}
 	ev := bluegreen.Event{
 		Time: c.now(), Actor: "bluegreen", Action: bluegreen.ActionDrain, Color: from, Outcome: bluegreen.OutcomeOK,
 		Revision: op.committed.Revision,
