@@ -41,6 +41,9 @@ type Config struct {
 	// Etcd, when not nil, is the etcd cluster that holds the state
 	// (`state: etcd://...`); nil means SQLite in StateDir.
 	Etcd *Etcd
+	// Cluster is how this serve takes part among the serve instances
+	// sharing the etcd state (`cluster:`); nil with SQLite state.
+	Cluster *Cluster
 	// InitialLive is the live color on the first start of a fresh state.
 	InitialLive bluegreen.Color
 	// Router holds the data-plane settings.

@@ -8,10 +8,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // This file decodes where the state lives: `state:` (a directory for
-// SQLite, or an etcd URL), `state_tls:`, `state_auth:` and `data_dir:`.
+// SQLite, or an etcd URL), `state_tls:`, `state_auth:` and `data_dir:`, and `cluster:`.
 
 // EtcdScheme begins a `state:` value that names an etcd cluster.
 const EtcdScheme = "etcd://"
@@ -113,16 +114,61 @@ func ReadEtcdAuth(path string) (user, password string, err error) {
 	return user, password, nil
 }
 
+// Cluster is the `cluster:` section: how a serve takes part among the
+// instances that share one etcd state. Every instance routes traffic and
+// answers reads; one, elected, runs the controller.
+type Cluster struct {
+	// ID names the instance among the live ones ("" means the host name and
+	// the API port, e.g. "app-1-9001"); Advertise is the address the other
+	// instances reach its API at ("" means the API listener's address).
+	ID, Advertise string
+	// TTL is the instance's lease: how long a dead instance stays listed
+	// and, at most, how long a dead leader (and the operation lock it held)
+	// keeps the others waiting.
+	TTL time.Duration
+	// AckTimeout is how long a switch waits for every live router to
+	// confirm it serves the new color.
+	AckTimeout time.Duration
+}
+
+// DefaultCluster returns the `cluster:` defaults.
+func DefaultCluster() Cluster { return Cluster{TTL: 10 * time.Second, AckTimeout: 5 * time.Second} }
+
+// clusterSection decodes the `cluster:` section into cl.
+func (d *decoder) clusterSection(v value, cl *Cluster) {
+	d.mapping(v,
+		opt("id", func(v value) {
+			s, ok := d.str(v, "a name")
+			switch {
+			case !ok:
+			case s == "" || strings.ContainsAny(s, "/ \t\n") || len(s) > 64:
+				d.invalid(v, "%q: an instance ID is 1 to 64 characters, without '/' or spaces", s)
+			default:
+				cl.ID = s
+			}
+		}),
+		opt("advertise", func(v value) { d.address(v, false, &cl.Advertise) }),
+		opt("ttl", func(v value) {
+			d.duration(v, &cl.TTL)
+			if cl.TTL > 0 && cl.TTL < 2*time.Second {
+				d.invalid(v, "must be at least 2s (etcd leases count whole seconds, and the keep-alive runs every third)")
+			}
+		}),
+		opt("ack_timeout", func(v value) { d.duration(v, &cl.AckTimeout) }),
+	)
+}
+
 // stateKeys decodes `state:`, `state_tls:`, `state_auth:` and `data_dir:`
 // into c; it returns their fields for the config's mapping, and a check to
 // run once they are all decoded.
 func (d *decoder) stateKeys(c *Config) (fields []field, check func()) {
 	var (
-		tlsAt, authAt, dataAt value
-		given                 [3]bool // state_tls, state_auth, data_dir
-		ca, cert, key, auth   string
-		dataDir               string
-		etcdMeant             bool
+		tlsAt, authAt, dataAt, clusterAt value
+		given                            [4]bool // state_tls, state_auth, data_dir, cluster
+		cl                               = DefaultCluster()
+		ca, cert, key, auth              string
+		dataDir                          string
+		etcdMeant                        bool
 	)
 	fields = []field{
 		opt("state", func(v value) {
@@ -182,9 +228,13 @@ func (d *decoder) stateKeys(c *Config) (fields []field, check func()) {
 			}
 		}),
 	}
+	fields = append(fields, opt("cluster", func(v value) {
+		clusterAt, given[3] = v, true
+		d.clusterSection(v, &cl)
+	}))
 	check = func() {
 		if c.Etcd == nil {
-			for i, v := range []value{tlsAt, authAt, dataAt} {
+			for i, v := range []value{tlsAt, authAt, dataAt, clusterAt} {
 				if given[i] && !etcdMeant { // a bad etcd URL is reported already
 					d.invalid(v, "is only for etcd state (state: etcd://...); with a state directory, everything is in it")
 				}
@@ -192,6 +242,7 @@ func (d *decoder) stateKeys(c *Config) (fields []field, check func()) {
 			return
 		}
 		c.Etcd.CA, c.Etcd.Cert, c.Etcd.Key, c.Etcd.AuthFile = ca, cert, key, auth
+		c.Cluster = &cl
 		if dataDir != "" {
 			c.StateDir = dataDir
 		}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestEtcdState(t *testing.T) {
@@ -54,5 +55,39 @@ func TestParseEtcdURL(t *testing.T) {
 	e, err := ParseEtcdURL("etcd://h:1/")
 	if err != nil || e.Prefix != DefaultEtcdPrefix || e.String() != "etcd://h:1/bluegreen" {
 		t.Errorf("ParseEtcdURL = %+v, %v", e, err)
+	}
+}
+
+func TestClusterSection(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "bluegreen.yaml")
+	c, err := Parse(file, []byte(minimal+"state: etcd://127.0.0.1:2379\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Cluster == nil || *c.Cluster != DefaultCluster() {
+		t.Errorf("Cluster = %+v, want the defaults with etcd state", c.Cluster)
+	}
+	c, err = Parse(file, []byte(minimal+"state: etcd://127.0.0.1:2379\ncluster: {id: edge-1, advertise: 10.0.0.1:9001, ttl: 4s, ack_timeout: 2s}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (Cluster{ID: "edge-1", Advertise: "10.0.0.1:9001", TTL: 4 * time.Second, AckTimeout: 2 * time.Second}); *c.Cluster != want {
+		t.Errorf("Cluster = %+v, want %+v", *c.Cluster, want)
+	}
+	if c, err := Parse(file, []byte(minimal)); err != nil || c.Cluster != nil {
+		t.Errorf("SQLite state: Cluster = %+v, %v; want nil", c.Cluster, err)
+	}
+	for _, tc := range []struct{ yaml, want string }{
+		{"state: etcd://h:1\ncluster: {id: a/b}\n", `cluster.id: "a/b": an instance ID is 1 to 64 characters`},
+		{"state: etcd://h:1\ncluster: {ttl: 1s}\n", "cluster.ttl: must be at least 2s"},
+		{"state: etcd://h:1\ncluster: {ack_timeout: 0s}\n", "cluster.ack_timeout: must be > 0"},
+		{"state: etcd://h:1\ncluster: {advertise: nohost}\n", "cluster.advertise:"},
+		{"state: etcd://h:1\ncluster: {leader: me}\n", "leader"},
+		{"cluster: {id: a}\n", "cluster: is only for etcd state"},
+	} {
+		_, err := Parse(file, []byte(minimal+tc.yaml))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: err = %v, want it to say %q", tc.yaml, err, tc.want)
+		}
 	}
 }
