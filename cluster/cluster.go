@@ -10,6 +10,7 @@
 //	<prefix>cluster/members/<id>   an instance's Member record (JSON), under its lease
 //	<prefix>cluster/figures/<id>   its per-color Figures (JSON), under its lease
 //	<prefix>cluster/election/...   the election's candidates (concurrency.Election)
+//	<prefix>cluster/admins/<id>    the hash of its admin token (not under the lease)
 //
 // An instance's keys live as long as its lease: Close revokes it at once;
 // an instance that dies (kill -9, a partition) disappears when the lease
@@ -19,10 +20,13 @@ package cluster
 
 import (
 	"context"
+	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"path"
 	"strings"
 	"sync"
 	"time"
@@ -56,6 +60,8 @@ type Member struct {
 	// Ack), Revision the state revision it has acknowledged.
 	Color    bluegreen.Color `json:"color,omitempty"`
 	Revision int64           `json:"revision"`
+	// Since is when the instance began serving Color (by its clock).
+	Since time.Time `json:"since,omitzero"`
 	// Heartbeat is when the instance last rewrote its record.
 	Heartbeat time.Time `json:"heartbeat"`
 }
@@ -78,21 +84,28 @@ type Options struct {
 	TTL time.Duration
 	// Now gives the time for heartbeats; time.Now when nil.
 	Now func() time.Time
+	// Replace registers the instance even when a live one has its ID: a
+	// new serve process taking over from the old one on the same sockets
+	// (a hand-over) takes over its record. The old process's lease then
+	// no longer holds the record, so closing it leaves the record alone.
+	Replace bool
 }
 
 // Instance is one serve instance's membership. Its methods are safe for
 // concurrent use.
 type Instance struct {
-	id       string // never changes
-	cli      *clientv3.Client
-	prefix   string
-	now      func() time.Time
+	id      string // never changes
+	cli     *clientv3.Client
+	prefix  string
+	now     func() time.Time
+	ttl     int // seconds
+	address string
+
+	mu       sync.Mutex // guards session, election, self and closed
 	session  *concurrency.Session
 	election *concurrency.Election
-
-	mu     sync.Mutex // guards self and closed
-	self   Member
-	closed bool
+	self     Member
+	closed   bool
 }
 
 // Join registers the instance under a new lease of o.TTL and returns it as
@@ -116,39 +129,81 @@ func Join(ctx context.Context, o Options) (*Instance, error) {
 	if now == nil {
 		now = time.Now
 	}
-	secs := int(math.Ceil(ttl.Seconds()))
-	// The session's context bounds its keep-alive, not the call: Join's
-	// ctx only bounds the lease grant (through the client's call).
-	grant, err := o.Client.Grant(ctx, int64(secs))
-	if err != nil {
-		return nil, fmt.Errorf("cluster: granting the lease: %w", err)
+	in := &Instance{id: o.ID, cli: o.Client, prefix: prefix + "cluster/", now: now,
+		ttl: int(math.Ceil(ttl.Seconds())), address: o.Address}
+	if err := in.register(ctx, o.Replace); err != nil {
+		return nil, err
 	}
-	s, err := concurrency.NewSession(o.Client, concurrency.WithLease(grant.ID), concurrency.WithTTL(secs),
+	return in, nil
+}
+
+// register starts a session on a new lease and writes the instance's
+// record under it as a follower: only if no live instance has the ID,
+// unless replace.
+func (in *Instance) register(ctx context.Context, replace bool) error {
+	// The session's context bounds its keep-alive, not the call: ctx only
+	// bounds the lease grant (through the client's call).
+	grant, err := in.cli.Grant(ctx, int64(in.ttl))
+	if err != nil {
+		return fmt.Errorf("cluster: granting the lease: %w", err)
+	}
+	s, err := concurrency.NewSession(in.cli, concurrency.WithLease(grant.ID), concurrency.WithTTL(in.ttl),
 		concurrency.WithContext(context.WithoutCancel(ctx)))
 	if err != nil {
-		o.Client.Revoke(context.WithoutCancel(ctx), grant.ID)
-		return nil, fmt.Errorf("cluster: starting the session: %w", err)
+		in.cli.Revoke(context.WithoutCancel(ctx), grant.ID)
+		return fmt.Errorf("cluster: starting the session: %w", err)
 	}
-	in := &Instance{
-		id: o.ID, cli: o.Client, prefix: prefix + "cluster/", now: now, session: s,
-		self: Member{ID: o.ID, Address: o.Address, Role: Follower},
+	self := Member{ID: in.id, Address: in.address, Role: Follower, Heartbeat: in.now().UTC()}
+	in.mu.Lock()
+	if old := in.self; old.ID != "" {
+		// A renewal keeps what the instance serves.
+		self.Color, self.Revision, self.Since = old.Color, old.Revision, old.Since
 	}
-	in.election = concurrency.NewElection(s, in.prefix+"election/")
-	in.self.Heartbeat = now().UTC()
-	data, _ := json.Marshal(in.self)
-	key := in.memberKey(o.ID)
-	resp, err := o.Client.Txn(ctx).
-		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
-		Then(clientv3.OpPut(key, string(data), clientv3.WithLease(s.Lease()))).
-		Commit()
+	in.mu.Unlock()
+	data, _ := json.Marshal(self)
+	key := in.memberKey(in.id)
+	txn := in.cli.Txn(ctx)
+	if !replace {
+		txn = txn.If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0))
+	}
+	resp, err := txn.Then(clientv3.OpPut(key, string(data), clientv3.WithLease(s.Lease()))).Commit()
 	if err != nil || !resp.Succeeded {
 		s.Close()
 		if err != nil {
-			return nil, fmt.Errorf("cluster: registering %s: %w", o.ID, err)
+			return fmt.Errorf("cluster: registering %s: %w", in.id, err)
 		}
-		return nil, bluegreen.Errorf(bluegreen.ECONFLICT, "cluster: a live instance is already registered as %q", o.ID)
+		return bluegreen.Errorf(bluegreen.ECONFLICT, "cluster: a live instance is already registered as %q", in.id)
 	}
-	return in, nil
+	in.mu.Lock()
+	in.session, in.election, in.self = s, concurrency.NewElection(s, in.prefix+"election/"), self
+	in.mu.Unlock()
+	return nil
+}
+
+// Renew registers the instance again on a new lease after its lease was
+// lost (Done is closed): as a follower, with the color and revision it
+// last acknowledged. Its figures must be published again. It fails as
+// Join does (ECONFLICT when another live instance took the ID meanwhile),
+// and with ErrClosed after Close.
+func (in *Instance) Renew(ctx context.Context) error {
+	if err := in.check(); err != nil {
+		return err
+	}
+	return in.register(ctx, false)
+}
+
+// lease returns the current session's lease.
+func (in *Instance) lease() clientv3.LeaseID {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.session.Lease()
+}
+
+// elect returns the current session's election.
+func (in *Instance) elect() *concurrency.Election {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.election
 }
 
 // ID returns the instance's ID.
@@ -164,7 +219,12 @@ func (in *Instance) Self() Member {
 // Done is closed when the instance's lease is lost (expired because etcd
 // could not be reached for longer than the TTL, or revoked): the instance
 // is then no longer a member nor the leader, and must Join again.
-func (in *Instance) Done() <-chan struct{} { return in.session.Done() }
+// After Renew, Done returns the new lease's channel.
+func (in *Instance) Done() <-chan struct{} {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.session.Done()
+}
 
 // Heartbeat rewrites the instance's record with the current time, so
 // Members shows it is alive and since when it last reached etcd. The
@@ -203,10 +263,11 @@ func (in *Instance) Close(ctx context.Context) error {
 		return nil
 	}
 	in.closed = true
+	election, session := in.election, in.session
 	in.mu.Unlock()
-	rerr := in.election.Resign(ctx)
-	in.session.Orphan()
-	_, err := in.cli.Revoke(ctx, in.session.Lease())
+	rerr := election.Resign(ctx)
+	session.Orphan()
+	_, err := in.cli.Revoke(ctx, session.Lease())
 	if err != nil {
 		return fmt.Errorf("cluster: revoking the lease of %s: %w", in.id, err)
 	}
@@ -241,4 +302,38 @@ func (in *Instance) members(ctx context.Context) ([]Member, int64, error) {
 		ms = append(ms, m)
 	}
 	return ms, resp.Header.Revision, nil
+}
+
+// ShareAdminToken records the SHA-256 hash of the instance's admin token
+// (its token file's) where every instance can find it (AdminToken), so that
+// a client holding one instance's admin token may call any of them, and a
+// call a follower forwards to the leader is accepted there. The record
+// outlives the lease: a stopped instance's token keeps working on the
+// others; the instance's next start replaces it.
+func (in *Instance) ShareAdminToken(ctx context.Context, hash [32]byte) error {
+	if err := in.check(); err != nil {
+		return err
+	}
+	if _, err := in.cli.Put(ctx, in.prefix+"admins/"+in.id, hex.EncodeToString(hash[:])); err != nil {
+		return fmt.Errorf("cluster: sharing %s's admin token hash: %w", in.id, err)
+	}
+	return nil
+}
+
+// AdminToken returns the ID of the instance whose shared admin token has
+// the SHA-256 hash, or "" when none has. The comparison takes the same time
+// whatever the hash.
+func (in *Instance) AdminToken(ctx context.Context, hash [32]byte) (string, error) {
+	resp, err := in.cli.Get(ctx, in.prefix+"admins/", clientv3.WithPrefix())
+	if err != nil {
+		return "", fmt.Errorf("cluster: reading the shared admin token hashes: %w", err)
+	}
+	want := hex.EncodeToString(hash[:])
+	found := ""
+	for _, kv := range resp.Kvs {
+		if subtle.ConstantTimeCompare(kv.Value, []byte(want)) == 1 {
+			found = path.Base(string(kv.Key))
+		}
+	}
+	return found, nil
 }

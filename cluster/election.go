@@ -21,7 +21,7 @@ func (in *Instance) Campaign(ctx context.Context) error {
 	if err := in.check(); err != nil {
 		return err
 	}
-	if err := in.election.Campaign(ctx, in.id); err != nil {
+	if err := in.elect().Campaign(ctx, in.id); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -36,7 +36,7 @@ func (in *Instance) Resign(ctx context.Context) error {
 	if err := in.check(); err != nil {
 		return err
 	}
-	if err := in.election.Resign(ctx); err != nil {
+	if err := in.elect().Resign(ctx); err != nil {
 		return fmt.Errorf("cluster: resigning: %w", err)
 	}
 	return in.update(ctx, func(m *Member) { m.Role = Follower })
@@ -44,7 +44,7 @@ func (in *Instance) Resign(ctx context.Context) error {
 
 // Leader returns the ID of the instance that leads now, or ErrNoLeader.
 func (in *Instance) Leader(ctx context.Context) (string, error) {
-	resp, err := in.election.Leader(ctx)
+	resp, err := in.elect().Leader(ctx)
 	if errors.Is(err, concurrency.ErrElectionNoLeader) {
 		return "", ErrNoLeader
 	}
@@ -64,7 +64,7 @@ func (in *Instance) Observe(ctx context.Context) <-chan string {
 	go func() {
 		defer close(out)
 		last := ""
-		for resp := range in.election.Observe(ctx) {
+		for resp := range in.elect().Observe(ctx) {
 			if len(resp.Kvs) == 0 {
 				continue
 			}

@@ -92,8 +92,16 @@ func sleep(ctx context.Context, d time.Duration) {
 
 // Ack records in the instance's record that it now serves color as of the
 // state revision rev (and stamps its heartbeat), for WaitAcks.
+// Since is set to now when the color differs from the one acknowledged
+// before.
 func (in *Instance) Ack(ctx context.Context, color bluegreen.Color, rev int64) error {
-	return in.update(ctx, func(m *Member) { m.Color, m.Revision = color, rev })
+	now := in.now().UTC()
+	return in.update(ctx, func(m *Member) {
+		if m.Color != color {
+			m.Since = now
+		}
+		m.Color, m.Revision = color, rev
+	})
 }
 
 // Acks says which live instances acknowledged a revision and which did
@@ -101,6 +109,10 @@ func (in *Instance) Ack(ctx context.Context, color bluegreen.Color, rev int64) e
 type Acks struct {
 	Acked   []string
 	Missing []string
+	// Spread is the time between the first and the last of the acked
+	// instances beginning to serve the color they serve (Member.Since, by
+	// their clocks), among those that serve the one most of them do.
+	Spread time.Duration
 }
 
 // WaitAcks waits until every live instance has acknowledged the state
@@ -125,13 +137,16 @@ func (in *Instance) WaitAcks(ctx context.Context, rev int64, deadline time.Time)
 			return acks, err
 		}
 		acks = Acks{Acked: []string{}, Missing: []string{}}
+		var acked []Member
 		for _, m := range ms {
 			if m.Revision >= rev {
 				acks.Acked = append(acks.Acked, m.ID)
+				acked = append(acked, m)
 			} else {
 				acks.Missing = append(acks.Missing, m.ID)
 			}
 		}
+		acks.Spread = spread(acked)
 		if len(acks.Missing) == 0 {
 			return acks, nil
 		}
@@ -148,4 +163,30 @@ func (in *Instance) WaitAcks(ctx context.Context, rev int64, deadline time.Time)
 			sleep(dctx, retryEvery) // then read again: an unreachable etcd fails the read
 		}
 	}
+}
+
+// spread is the time between the first and the last of ms beginning to
+// serve their color, among those serving the color most of them serve.
+func spread(ms []Member) time.Duration {
+	count := map[bluegreen.Color]int{}
+	var most bluegreen.Color
+	for _, m := range ms {
+		count[m.Color]++
+		if count[m.Color] > count[most] {
+			most = m.Color
+		}
+	}
+	var first, last time.Time
+	for _, m := range ms {
+		if m.Color != most || m.Since.IsZero() {
+			continue
+		}
+		if first.IsZero() || m.Since.Before(first) {
+			first = m.Since
+		}
+		if m.Since.After(last) {
+			last = m.Since
+		}
+	}
+	return last.Sub(first)
 }
