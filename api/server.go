@@ -85,6 +85,16 @@ type Options struct {
 	// AuthLimit bounds failed authentications per client address; the
 	// zero value means DefaultAuthLimit.
 	AuthLimit AuthLimit
+	// Leader, when not nil, says whether this instance leads the ones
+	// sharing the state (etcd) and where the leader is. A follower passes
+	// the calls only the leader serves (switch, rollback, deploy and its
+	// deployments, app logs, lock release, verify, approve, DNS prepare)
+	// to the leader and answers with the leader's answer; the others
+	// (status, history, tokens, the color) it answers itself.
+	Leader LeaderFunc
+	// LeaderTransport carries the calls passed to the leader; nil means
+	// http.DefaultTransport.
+	LeaderTransport http.RoundTripper
 }
 
 // APIHeader is set on every answer of the API, errors included, so that a
@@ -106,6 +116,9 @@ type server struct {
 	handOverFn func() (int, error)
 	limiter    *authLimiter
 	refusedLog *logLimiter
+
+	leader          LeaderFunc
+	leaderTransport http.RoundTripper
 }
 
 // NewHandler returns the API's http.Handler. It panics if o.Token is empty: an
@@ -128,7 +141,7 @@ func NewHandler(svc Service, o Options) http.Handler {
 	}
 	s := &server{svc: svc, tokenHash: sha256.Sum256([]byte(o.Token)), logger: o.Logger.With("component", "api"),
 		tokens: o.Tokens, record: o.Record, now: o.Now, handOverFn: o.HandOver, limiter: newAuthLimiter(o.AuthLimit, o.Now),
-		refusedLog: &logLimiter{every: time.Minute, now: o.Now}}
+		refusedLog: &logLimiter{every: time.Minute, now: o.Now}, leader: o.Leader, leaderTransport: o.LeaderTransport}
 	viewer, deployer, admin := s.auth(bluegreen.RoleViewer), s.auth(bluegreen.RoleDeployer), s.auth(bluegreen.RoleAdmin)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, r *http.Request) {
@@ -143,18 +156,18 @@ func NewHandler(svc Service, o Options) http.Handler {
 	mux.HandleFunc("GET /v1/color", color)
 	mux.Handle("GET /v1/status", viewer(s.status))
 	mux.Handle("GET /v1/health", viewer(s.health))
-	mux.Handle("POST /v1/switch", deployer(s.switchColor))
-	mux.Handle("POST /v1/rollback", deployer(s.rollback))
+	mux.Handle("POST /v1/switch", deployer(s.leaderOnly(s.switchColor)))
+	mux.Handle("POST /v1/rollback", deployer(s.leaderOnly(s.rollback)))
 	mux.Handle("GET /v1/history", viewer(s.history))
-	mux.Handle("POST /v1/deploy", deployer(s.deploy))
-	mux.Handle("GET /v1/deployments/{id}", viewer(s.deployment))
-	mux.Handle("GET /v1/logs/{color}", viewer(s.appLog))
+	mux.Handle("POST /v1/deploy", deployer(s.leaderOnly(s.deploy)))
+	mux.Handle("GET /v1/deployments/{id}", viewer(s.leaderOnly(s.deployment)))
+	mux.Handle("GET /v1/logs/{color}", viewer(s.leaderOnly(s.appLog)))
 	mux.Handle("GET /v1/lock", viewer(s.lock))
-	mux.Handle("DELETE /v1/lock", deployer(s.releaseLock))
-	mux.Handle("POST /v1/verify", deployer(s.verify))
-	mux.Handle("POST /v1/approve", deployer(s.approve))
+	mux.Handle("DELETE /v1/lock", deployer(s.leaderOnly(s.releaseLock)))
+	mux.Handle("POST /v1/verify", deployer(s.leaderOnly(s.verify)))
+	mux.Handle("POST /v1/approve", deployer(s.leaderOnly(s.approve)))
 	mux.Handle("GET /v1/whoami", viewer(s.whoami))
-	mux.Handle("POST /v1/dns/prepare", deployer(s.dnsPrepare))
+	mux.Handle("POST /v1/dns/prepare", deployer(s.leaderOnly(s.dnsPrepare)))
 	mux.Handle("POST /v1/tokens", admin(s.createToken))
 	mux.Handle("GET /v1/tokens", admin(s.listTokens))
 	mux.Handle("DELETE /v1/tokens/{name}", admin(s.revokeToken))

@@ -145,6 +145,14 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 // Prefix returns the key prefix the store uses, ending in "/".
 func (s *Store) Prefix() string { return s.prefix }
 
+// StateKey returns the key that holds the committed state (JSON of
+// bluegreen.State), for watching it.
+func (s *Store) StateKey() string { return s.key(stateKey) }
+
+// Client returns the store's etcd client, for what shares the cluster
+// beside the store (membership, election). It is closed by Close.
+func (s *Store) Client() *clientv3.Client { return s.cli }
+
 // Close closes the connection to etcd; calls after Close fail with
 // ErrClosed. Closing twice is a no-op. Close does not wait for calls in
 // progress: they finish or fail.

@@ -1,0 +1,81 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/bluegreen/bluegreen"
+)
+
+// TestFollowerForwardsToLeader: a follower passes a switch (its progress
+// stream included) and a deploy to the leader, which serves them with
+// the actor and token given to the follower; status is answered by the
+// follower itself; a call forwarded to an instance that no longer leads
+// is refused, not passed on again; no leader refuses with the reason.
+func TestFollowerForwardsToLeader(t *testing.T) {
+	leaderSvc, followerSvc := &service{}, &service{}
+	var forwardedBy string
+	leader := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		forwardedBy = r.Header.Get(ForwardedHeader)
+		NewHandler(leaderSvc, Options{Token: "s3cret"}).ServeHTTP(w, r)
+	}))
+	t.Cleanup(leader.Close)
+	leaderErr := error(nil)
+	follower := httptest.NewServer(NewHandler(followerSvc, Options{Token: "s3cret",
+		Leader: func(context.Context) (string, string, bool, error) { return leader.URL, "edge-2", false, leaderErr }}))
+	t.Cleanup(follower.Close)
+	c := NewClient(follower.URL, "s3cret", "alice@laptop")
+
+	var stages []string
+	res, err := c.Switch(t.Context(), bluegreen.SwitchRequest{To: bluegreen.Green, Progress: func(p bluegreen.SwitchProgress) {
+		stages = append(stages, string(p.Stage))
+	}})
+	if err != nil || !res.Changed || res.To != bluegreen.Green {
+		t.Fatalf("switch through the follower: %+v, %v", res, err)
+	}
+	if leaderSvc.lastSwitch.To != bluegreen.Green || leaderSvc.lastSwitch.Actor != "alice@laptop" || followerSvc.lastSwitch.To != "" {
+		t.Errorf("leader saw %+v, follower %+v; want the leader to switch, as alice", leaderSvc.lastSwitch, followerSvc.lastSwitch)
+	}
+	if forwardedBy != "edge-2" || len(stages) != 2 {
+		t.Errorf("forwarded by %q, progress %q; want edge-2 and both stages streamed", forwardedBy, stages)
+	}
+	if d, err := c.Deploy(t.Context(), bluegreen.DeployRequest{Color: bluegreen.Green, Ref: "v1"}, nil); err != nil || d.Status != bluegreen.DeploymentSucceeded {
+		t.Errorf("deploy through the follower: %+v, %v", d, err)
+	}
+	forwardedBy = "untouched"
+	if _, err := c.Status(t.Context()); err != nil || forwardedBy != "untouched" {
+		t.Errorf("status: %v, forwarded by %q; want it answered by the follower", err, forwardedBy)
+	}
+	if _, err := NewClient(follower.URL, "wrong", "mallory").Switch(t.Context(), bluegreen.SwitchRequest{To: bluegreen.Blue}); bluegreen.ErrorCode(err) != bluegreen.EUNAUTHORIZED || forwardedBy != "untouched" {
+		t.Errorf("a wrong token: %v, forwarded by %q; want refused by the follower, never forwarded", err, forwardedBy)
+	}
+
+	// Forwarded once already, to an instance that does not lead.
+	req, _ := http.NewRequest(http.MethodPost, follower.URL+"/v1/switch", strings.NewReader(`{"to":"blue"}`))
+	req.Header.Set("Authorization", "Bearer s3cret")
+	req.Header.Set(ForwardedHeader, "edge-1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || forwardedBy != "untouched" {
+		t.Errorf("a call forwarded to a non-leader: %d, forwarded by %q; want 503, not passed on", resp.StatusCode, forwardedBy)
+	}
+
+	leaderErr = bluegreen.Errorf(bluegreen.EUNAVAILABLE, "state store unreachable: etcd at 127.0.0.1:2379: no leader")
+	_, err = c.Switch(t.Context(), bluegreen.SwitchRequest{To: bluegreen.Blue})
+	if bluegreen.ErrorCode(err) != bluegreen.EUNAVAILABLE || !strings.Contains(err.Error(), "state store unreachable: etcd at 127.0.0.1:2379") {
+		t.Errorf("no leader: %v; want the store named", err)
+	}
+
+	leaderErr = nil
+	leader.Close()
+	_, err = c.Switch(t.Context(), bluegreen.SwitchRequest{To: bluegreen.Blue})
+	if bluegreen.ErrorCode(err) != bluegreen.EUNAVAILABLE || !strings.Contains(err.Error(), "passing the call to the leader at") {
+		t.Errorf("leader gone: %v; want EUNAVAILABLE naming the leader", err)
+	}
+}
