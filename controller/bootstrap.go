@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -19,7 +20,20 @@ type ColorSpec struct {
 // initialLive as the live color. When the configuration's branch or upstreams
 // of a color differ from the stored ones, the stored ones are updated and the
 // change recorded. The live color is never changed here: it is the store's.
+// Several instances starting together on one store (etcd) may race: a
+// commit that lost the race is tried again on the state that won.
 func Bootstrap(ctx context.Context, store bluegreen.Store, initialLive bluegreen.Color, colors map[bluegreen.Color]ColorSpec, now time.Time) (bluegreen.State, error) {
+	const tries = 5
+	for i := 1; ; i++ {
+		st, err := bootstrap(ctx, store, initialLive, colors, now)
+		if !errors.Is(err, bluegreen.ErrConflict) || i == tries {
+			return st, err
+		}
+	}
+}
+
+// bootstrap is one try of Bootstrap.
+func bootstrap(ctx context.Context, store bluegreen.Store, initialLive bluegreen.Color, colors map[bluegreen.Color]ColorSpec, now time.Time) (bluegreen.State, error) {
 	st, err := store.Load(ctx)
 	if err != nil {
 		return st, fmt.Errorf("loading state: %w", err)

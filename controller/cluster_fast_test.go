@@ -89,3 +89,37 @@ func TestFastStatusListsInstances(t *testing.T) {
 		t.Errorf("store %+v", st.Store)
 	}
 }
+
+// racingStore commits someone else's state just before the first commit
+// it is asked for, as another instance starting at the same time would.
+type racingStore struct {
+	*memStore
+	raced bool
+}
+
+func (s *racingStore) Commit(ctx context.Context, next bluegreen.State, events ...bluegreen.Event) (bluegreen.State, error) {
+	if !s.raced {
+		s.raced = true
+		other := bluegreen.State{Live: bluegreen.Green, Colors: map[bluegreen.Color]bluegreen.ColorState{}}
+		if _, err := s.memStore.Commit(ctx, other, bluegreen.Event{Action: bluegreen.ActionInit, Message: "the other instance"}); err != nil {
+			return bluegreen.State{}, err
+		}
+	}
+	return s.memStore.Commit(ctx, next, events...)
+}
+
+// TestFastBootstrapRace: an instance whose first commit of a fresh state
+// loses to another's takes the winner's state (and its live color) and
+// records its configuration on top.
+func TestFastBootstrapRace(t *testing.T) {
+	store := &racingStore{memStore: &memStore{}}
+	specs := map[bluegreen.Color]controller.ColorSpec{bluegreen.Blue: {Branch: "blue", Upstreams: []string{"127.0.0.1:1"}},
+		bluegreen.Green: {Branch: "green", Upstreams: []string{"127.0.0.1:2"}}}
+	st, err := controller.Bootstrap(t.Context(), store, bluegreen.Blue, specs, time.Now())
+	if err != nil {
+		t.Fatalf("Bootstrap after losing the race: %v", err)
+	}
+	if st.Live != bluegreen.Green || st.Revision != 2 || st.Colors[bluegreen.Blue].Branch != "blue" {
+		t.Errorf("state %+v; want the winner's live green with this configuration at revision 2", st)
+	}
+}

@@ -72,6 +72,11 @@ func (c *Controller) cancelWatch() {
 	}
 }
 
+// StopWatch stops the watch in progress, if any, without recording its
+// end: the state keeps it, for the controller that leads next to carry on
+// (ResumeWatch). An instance that stops leading calls it.
+func (c *Controller) StopWatch() { c.cancelWatch() }
+
 // startWatch starts watching w, measuring from now on. Called with op held,
 // right after the swap.
 func (c *Controller) startWatch(w bluegreen.Watch) {

@@ -78,6 +78,7 @@ type Daemon struct {
 	ctl       *controller.Controller
 	monitor   *check.Monitor
 	apps      *process.Apps // nil unless the process driver runs the apps
+	member    *member       // nil unless the state is on etcd
 	notifyEnd func()        // delivers queued notices (a few seconds at most)
 	rl        *reloader
 
@@ -138,6 +139,9 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 		if d.lns, err = bindListeners(opts.Own, cfg, logger); err != nil {
 			return d, err
 		}
+	}
+	if err := d.joinCluster(ctx); err != nil {
+		return d, err
 	}
 	return d, d.wire(ctx)
 }
@@ -223,7 +227,13 @@ func (d *Daemon) wire(ctx context.Context) error {
 	for _, c := range bluegreen.Colors {
 		targets[c] = healthTarget(cfg.Colors[c])
 	}
-	d.monitor = check.NewMonitor(targets, func(c bluegreen.Color, h bluegreen.Health) { d.ctl.RecordHealth(c, h) }, logger)
+	d.monitor = check.NewMonitor(targets, func(c bluegreen.Color, h bluegreen.Health) {
+		// With several instances only the leader records verdicts: the
+		// others' controllers do not commit.
+		if d.member == nil || d.member.leading.Load() {
+			d.ctl.RecordHealth(c, h)
+		}
+	}, logger)
 	opts := controller.Options{
 		Store: d.store, Router: d.rt, Health: d.monitor,
 		DrainTimeout: cfg.Router.DrainTimeout, Logger: logger, Deploy: deployer,
@@ -231,6 +241,14 @@ func (d *Daemon) wire(ctx context.Context) error {
 		Watch:    watchConfig(cfg, logger), Meter: d.rt.Meter(),
 		PreviewURL: cfg.PreviewURL,
 		Raise:      sched.Raise,
+		StoreStatus: func() bluegreen.StoreStatus {
+			return bluegreen.StoreStatus{Kind: "sqlite", Where: filepath.Join(cfg.StateDir, StateFileName)}
+		},
+	}
+	if m := d.member; m != nil {
+		// The lock's holder: the instance, and the process (a restarted
+		// instance must see its predecessor's lock as stale).
+		opts.Cluster, opts.StoreStatus, opts.Instance = m, m.storeStatus, fmt.Sprintf("%s (pid %d)", m.in.ID(), os.Getpid())
 	}
 	if opts.PreviewURL == "" {
 		opts.PreviewURL = baseURL(d.lns[1].Addr())
@@ -256,6 +274,9 @@ func (d *Daemon) wire(ctx context.Context) error {
 		}
 	}
 	d.ctl = controller.New(opts, d.state)
+	if d.member != nil {
+		d.member.ctl, d.member.monitor = d.ctl, d.monitor
+	}
 	for c, what := range adopted {
 		logger.Info("app", "color", c, "found", what)
 		_ = d.store.Append(ctx, bluegreen.Event{Time: time.Now(), Actor: "bluegreen", Action: bluegreen.ActionProcess,
@@ -302,6 +323,9 @@ func (d *Daemon) Reload(ctx context.Context) {
 // did not already close. It may be called once, after Run returned (or
 // instead of Run).
 func (d *Daemon) Close() {
+	if d.member != nil {
+		d.member.close()
+	}
 	if d.ctl != nil {
 		d.ctl.Close()
 	}
@@ -334,12 +358,17 @@ func (d *Daemon) newAPIServer() *http.Server {
 		handOver = d.HandOver
 	}
 	ctl := d.ctl
+	o := api.Options{Token: d.token, ColorPath: d.cfg.Router.ColorPath, Logger: d.logger,
+		Metrics: metricsHandler(d.rt, ctl), Tokens: d.store, HandOver: handOver,
+		// Through the controller: the API's refusals are collapsed with
+		// its own.
+		Record: func(ev bluegreen.Event) { ctl.Record(context.Background(), ev) }}
+	if m := d.member; m != nil {
+		o.Tokens, o.Leader = sharedAdmins{d.store, m.in}, m.leader
+		o.LeaderTransport = leaderTransport(d.cfg)
+	}
 	return &http.Server{
-		Handler: api.NewHandler(ctl, api.Options{Token: d.token, ColorPath: d.cfg.Router.ColorPath, Logger: d.logger,
-			Metrics: metricsHandler(d.rt, ctl), Tokens: d.store, HandOver: handOver,
-			// Through the controller: the API's refusals are collapsed
-			// with its own.
-			Record: func(ev bluegreen.Event) { ctl.Record(context.Background(), ev) }}),
+		Handler:           api.NewHandler(ctl, o),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(d.logger.Handler(), slog.LevelWarn),

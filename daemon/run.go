@@ -27,13 +27,21 @@ import (
 // ctx ended, once the calls in progress have finished or the drain timeout
 // passed. Call Close after it.
 func (d *Daemon) Run(ctx context.Context) error {
-	if err := d.ctl.Reclaim(ctx); err != nil {
-		return fmt.Errorf("reclaiming a stale lock: %w", err)
+	if d.member == nil {
+		// With several instances the one elected does this as it takes
+		// the lead.
+		if err := d.ctl.Reclaim(ctx); err != nil {
+			return fmt.Errorf("reclaiming a stale lock: %w", err)
+		}
+		d.ctl.ResumeWatch(ctx)
 	}
-	d.ctl.ResumeWatch(ctx)
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	r := &running{d: d, ctx: runCtx, serveErr: make(chan error, 1)}
+	if d.member != nil {
+		r.wg.Add(1)
+		go func() { defer r.wg.Done(); d.member.run(runCtx) }()
+	}
 	public, preview := d.rt.NewServer(d.rt.Public()), d.rt.NewServer(d.rt.Preview())
 	public.SetMaxConnections(d.publicCap)
 	preview.SetMaxConnections(d.previewCap)
@@ -236,6 +244,14 @@ func (d *Daemon) announce(ctx context.Context) {
 // the service manager and the history, then retires the data-plane
 // servers (see retire).
 func (d *Daemon) retired(ctx context.Context, pid int, servers []*router.Server) {
+	if d.member != nil {
+		// The new process took over the instance's record: it leads next.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
+		if err := d.member.in.Resign(rctx); err != nil {
+			d.logger.Warn("giving up the lead to the new serve", "err", err)
+		}
+		cancel()
+	}
 	if err := sdNotify(fmt.Sprintf("MAINPID=%d", pid)); err != nil {
 		d.logger.Warn("telling the service manager the new serve's pid", "pid", pid, "err", err)
 	}

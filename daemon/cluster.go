@@ -1,0 +1,398 @@
+package daemon
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bluegreen/bluegreen"
+	"github.com/bluegreen/bluegreen/api"
+	"github.com/bluegreen/bluegreen/check"
+	"github.com/bluegreen/bluegreen/cluster"
+	"github.com/bluegreen/bluegreen/config"
+	"github.com/bluegreen/bluegreen/controller"
+	"github.com/bluegreen/bluegreen/router"
+	"github.com/bluegreen/bluegreen/store/etcd"
+)
+
+// This file is a serve's part among the serve instances that share one
+// etcd state: every instance's router takes the committed live color as
+// it is committed, one instance (elected) runs the controller, and the
+// others pass it the calls that change the state.
+
+// heartbeatEvery is how often an instance rewrites its record, and so how
+// precisely status says since when the store is unreachable.
+const heartbeatEvery = time.Second
+
+// retryEvery is how long an instance waits before campaigning or renewing
+// its lease again after etcd failed it.
+const retryEvery = time.Second
+
+// member is this serve's membership. Its methods are safe for concurrent
+// use.
+type member struct {
+	in       *cluster.Instance
+	cfg      config.Cluster
+	where    string // the etcd URL, for messages
+	stateKey string
+	scheme   string // of the instances' APIs
+	rt       *router.Router
+	drain    time.Duration
+	logger   *slog.Logger
+	ctl      *controller.Controller // set by wire, before Run
+	monitor  *check.Monitor         // set by wire, before Run
+	store    bluegreen.Store
+
+	leading atomic.Bool
+
+	mu               sync.Mutex // guards unreachableSince and lastErr
+	unreachableSince time.Time
+	lastErr          string
+}
+
+// joinCluster registers the Daemon among the instances sharing its etcd
+// state, as a follower, and shares the hash of its admin token with them.
+// It is called once the listeners are bound (the API's address is the
+// instance's default address).
+func (d *Daemon) joinCluster(ctx context.Context) error {
+	cfg := d.cfg
+	es, ok := d.store.(*etcd.Store)
+	if !ok || cfg.Cluster == nil {
+		return nil
+	}
+	apiAddr := d.lns[2].Addr().(*net.TCPAddr)
+	addr := cfg.Cluster.Advertise
+	if addr == "" {
+		if apiAddr.IP.IsUnspecified() {
+			return invalidf("%s: the API listens on every address (%s): set cluster.advertise to the address the other serve instances reach it at", cfg.File, apiAddr)
+		}
+		addr = apiAddr.String()
+	}
+	id := cfg.Cluster.ID
+	if id == "" {
+		host, err := os.Hostname()
+		if err != nil || host == "" {
+			host = "serve"
+		}
+		id = fmt.Sprintf("%s-%d", strings.ReplaceAll(host, "/", "-"), apiAddr.Port)
+	}
+	in, err := cluster.Join(ctx, cluster.Options{Client: es.Client(), Prefix: es.Prefix(), ID: id, Address: addr,
+		TTL: cfg.Cluster.TTL, Replace: d.inh != nil})
+	if err != nil {
+		if bluegreen.ErrorCode(err) == bluegreen.ECONFLICT {
+			return invalidf("%v: give each serve its own cluster.id (state: %s)", err, cfg.Etcd)
+		}
+		return fmt.Errorf("joining the serve instances on %s: %w", cfg.Etcd, err)
+	}
+	d.member = &member{in: in, cfg: *cfg.Cluster, where: cfg.Etcd.String(), stateKey: es.StateKey(), scheme: APIScheme(cfg),
+		rt: d.rt, drain: cfg.Router.DrainTimeout, logger: d.logger.With("component", "cluster", "instance", id), store: d.store}
+	if err := in.ShareAdminToken(ctx, sha256.Sum256([]byte(d.token))); err != nil {
+		return fmt.Errorf("sharing the admin token's hash with the other serve instances: %w", err)
+	}
+	return nil
+}
+
+// run keeps the membership until ctx ends: it takes every committed live
+// color, rewrites the instance's record (renewing a lost lease), publishes
+// the router's figures, and campaigns to lead. It returns once all that
+// has stopped.
+func (m *member) run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, f := range []func(context.Context){m.follow, m.keep, m.lead} {
+		wg.Add(1)
+		go func() { defer wg.Done(); f(ctx) }()
+	}
+	wg.Wait()
+}
+
+// follow takes each committed live color: the router swaps to it (the old
+// color drains as after a local switch), the controller's view is
+// refreshed on a follower, and the instance acknowledges the revision.
+// etcd unreachable, the router keeps serving what it last took.
+func (m *member) follow(ctx context.Context) {
+	for live := range m.in.WatchLive(ctx, m.stateKey) {
+		m.take(ctx, live)
+	}
+}
+
+// take applies one committed live color (see follow).
+func (m *member) take(ctx context.Context, live cluster.Live) {
+	if m.leading.Load() {
+		// The leader's controller commits and swaps under one lock: this
+		// waits for a switch in progress to have swapped.
+		st := m.ctl.State()
+		if st.Revision > live.Revision {
+			return // a newer commit is on its way
+		}
+		if st.Revision < live.Revision {
+			// Committed by another instance (a configuration reload there):
+			// the controller must commit on top of it.
+			m.refresh(ctx)
+		}
+	}
+	if live.Color.Valid() && m.rt.Live() != live.Color {
+		from := m.rt.Live()
+		drain := m.rt.Switch(live.Color)
+		m.logger.Info("took the live color from the state store", "from", from, "to", live.Color, "revision", live.Revision)
+		go func() {
+			rep := drain.Wait(ctx, m.drain).Report()
+			m.logger.Info("drained", "color", from, "in_flight", rep.InFlight, "finished", rep.Finished, "cut", rep.Cancelled)
+		}()
+	}
+	if !m.leading.Load() {
+		m.refresh(ctx)
+	}
+	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := m.in.Ack(actx, m.rt.Live(), live.Revision); err != nil && ctx.Err() == nil {
+		m.reach(err)
+	}
+}
+
+// refresh reloads the controller's view of the committed state, for the
+// reads a follower answers.
+func (m *member) refresh(ctx context.Context) {
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := m.ctl.Refresh(rctx); err != nil && ctx.Err() == nil {
+		m.logger.Warn("reading the committed state", "err", err)
+	}
+}
+
+// keep rewrites the instance's record every heartbeatEvery, noting when
+// etcd cannot be reached, and renews the lease once it was lost.
+func (m *member) keep(ctx context.Context) {
+	t := time.NewTicker(heartbeatEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		select {
+		case <-m.in.Done():
+			rctx, cancel := context.WithTimeout(ctx, heartbeatEvery)
+			err := m.in.Renew(rctx)
+			cancel()
+			if err == nil {
+				m.logger.Info("registered again with the state store after losing the lease")
+				continue
+			}
+			m.reach(err)
+			continue
+		default:
+		}
+		hctx, cancel := context.WithTimeout(ctx, heartbeatEvery)
+		m.reach(m.in.Heartbeat(hctx))
+		cancel()
+	}
+}
+
+// reach notes whether the last call to etcd reached it (err nil).
+func (m *member) reach(err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch {
+	case err == nil && !m.unreachableSince.IsZero():
+		m.logger.Info("the state store is reachable again", "state", m.where, "unreachable_for", time.Since(m.unreachableSince).Round(time.Millisecond))
+		m.unreachableSince, m.lastErr = time.Time{}, ""
+	case err != nil && m.unreachableSince.IsZero():
+		m.logger.Warn("the state store is unreachable: the router keeps serving the last committed color", "state", m.where, "err", err)
+		m.unreachableSince, m.lastErr = time.Now(), err.Error()
+	case err != nil:
+		m.lastErr = err.Error()
+	}
+}
+
+// storeStatus is the controller's Options.StoreStatus.
+func (m *member) storeStatus() bluegreen.StoreStatus {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := bluegreen.StoreStatus{Kind: "etcd", Where: m.where, Error: m.lastErr}
+	if !m.unreachableSince.IsZero() {
+		t := m.unreachableSince.UTC()
+		s.UnreachableSince = &t
+	}
+	return s
+}
+
+// lead campaigns until the instance leads, takes over the controller's
+// duties, and stands down when the lease is lost; then campaigns again.
+func (m *member) lead(ctx context.Context) {
+	for ctx.Err() == nil {
+		if err := m.in.Campaign(ctx); err != nil {
+			if ctx.Err() == nil {
+				m.reach(err)
+				sleep(ctx, retryEvery)
+			}
+			continue
+		}
+		m.takeOver(ctx)
+		select {
+		case <-ctx.Done():
+		case <-m.in.Done():
+			m.standDown()
+		}
+	}
+	if m.leading.Load() {
+		m.standDown()
+	}
+}
+
+// takeOver makes this instance's controller the one that acts: it reads
+// the committed state, takes its color, cleans up after the previous
+// leader (an interrupted deployment, its lock), carries on the watch in
+// progress, and records the leader's health verdicts.
+func (m *member) takeOver(ctx context.Context) {
+	m.leading.Store(true)
+	st, err := m.ctl.Refresh(ctx)
+	if err != nil {
+		m.logger.Error("reading the state on taking the lead", "err", err)
+	} else if st.Live.Valid() && m.rt.Live() != st.Live {
+		m.rt.Switch(st.Live)
+	}
+	if err := m.ctl.Reclaim(ctx); err != nil {
+		m.logger.Error("cleaning up after the previous leader", "err", err)
+	}
+	m.ctl.ResumeWatch(ctx)
+	st = m.ctl.State()
+	for _, c := range bluegreen.Colors {
+		if h := m.monitor.Health(c); h.Status != st.Colors[c].Health.Status && h.Status != bluegreen.HealthUnknown {
+			m.ctl.RecordHealth(c, h)
+		}
+	}
+	m.logger.Info("leading: this instance runs the controller", "live", st.Live, "revision", st.Revision)
+	_ = m.store.Append(ctx, bluegreen.Event{Time: time.Now(), Actor: "bluegreen", Action: bluegreen.ActionServe,
+		Color: st.Live, Outcome: bluegreen.OutcomeOK, Revision: st.Revision,
+		Message: fmt.Sprintf("serve instance %s leads now (it runs the controller; the others forward to it)", m.in.ID())})
+}
+
+// standDown stops the controller's background work when the instance no
+// longer leads: the watch in progress is left in the state for the next
+// leader.
+func (m *member) standDown() {
+	m.leading.Store(false)
+	m.ctl.StopWatch()
+	m.logger.Warn("no longer leading: the lease was lost (the state store unreachable for longer than cluster.ttl)", "ttl", m.cfg.TTL)
+}
+
+// leader is the API's Options.Leader.
+func (m *member) leader(ctx context.Context) (string, string, bool, error) {
+	if m.leading.Load() {
+		return "", m.in.ID(), true, nil
+	}
+	lctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	id, err := m.in.Leader(lctx)
+	switch {
+	case errors.Is(err, cluster.ErrNoLeader):
+		return "", m.in.ID(), false, bluegreen.Errorf(bluegreen.EUNAVAILABLE,
+			"no serve instance leads right now (an election is under way, or none reaches the state store at %s); try again in a few seconds", m.where)
+	case err != nil:
+		return "", m.in.ID(), false, bluegreen.Errorf(bluegreen.EUNAVAILABLE, "state store unreachable: etcd at %s: finding the leader: %v", m.where, err)
+	case id == m.in.ID():
+		return "", m.in.ID(), false, bluegreen.Errorf(bluegreen.EUNAVAILABLE, "this instance (%s) is taking over as the leader; try again", id)
+	}
+	ms, err := m.in.Members(lctx)
+	if err != nil {
+		return "", m.in.ID(), false, bluegreen.Errorf(bluegreen.EUNAVAILABLE, "state store unreachable: etcd at %s: finding the leader's address: %v", m.where, err)
+	}
+	for _, mem := range ms {
+		if mem.ID == id {
+			return m.scheme + "://" + mem.Address, m.in.ID(), false, nil
+		}
+	}
+	return "", m.in.ID(), false, bluegreen.Errorf(bluegreen.EUNAVAILABLE, "the leader %s is not registered (its lease just ended?); try again", id)
+}
+
+// WaitAcks is controller.Cluster's: it waits up to cluster.ack_timeout.
+func (m *member) WaitAcks(ctx context.Context, rev int64) (bluegreen.RouterAcks, error) {
+	acks, err := m.in.WaitAcks(ctx, rev, time.Now().Add(m.cfg.AckTimeout))
+	return bluegreen.RouterAcks{Acked: acks.Acked, Missing: acks.Missing, SpreadMS: bluegreen.Milliseconds(acks.Spread)}, err
+}
+
+// Instances is controller.Cluster's.
+func (m *member) Instances(ctx context.Context) ([]bluegreen.Instance, error) {
+	ms, err := m.in.Members(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]bluegreen.Instance, 0, len(ms))
+	for _, mem := range ms {
+		out = append(out, bluegreen.Instance{ID: mem.ID, Address: mem.Address, Role: string(mem.Role), Color: mem.Color,
+			Revision: mem.Revision, Heartbeat: mem.Heartbeat, Self: mem.ID == m.in.ID()})
+	}
+	return out, nil
+}
+
+// close resigns and ends the membership (its keys go at once).
+func (m *member) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if err := m.in.Close(ctx); err != nil {
+		m.logger.Warn("leaving the serve instances", "err", err)
+	}
+}
+
+// sharedAdmins is the API's token store with a cluster: a token no
+// named token matches may be another instance's admin token (see
+// cluster.ShareAdminToken).
+type sharedAdmins struct {
+	bluegreen.TokenStore
+	in *cluster.Instance
+}
+
+// LookupToken implements bluegreen.TokenStore.
+func (s sharedAdmins) LookupToken(ctx context.Context, hash [32]byte) (bluegreen.Token, error) {
+	t, err := s.TokenStore.LookupToken(ctx, hash)
+	if bluegreen.ErrorCode(err) != bluegreen.ENOTFOUND {
+		return t, err
+	}
+	id, aerr := s.in.AdminToken(ctx, hash)
+	if aerr != nil || id == "" {
+		return t, err
+	}
+	return bluegreen.Token{Name: api.AdminTokenName + "@" + id, Role: bluegreen.RoleAdmin}, nil
+}
+
+// sleep waits for d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// leaderTransport carries the calls a follower passes to the leader: with
+// api_tls, over TLS trusting the system's CAs and the instance's own
+// certificate (instances commonly share one); nil (the default transport)
+// for a plain HTTP API.
+func leaderTransport(cfg *config.Config) http.RoundTripper {
+	if cfg.APITLS == nil {
+		return nil
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if pem, err := os.ReadFile(cfg.APITLS.Cert); err == nil {
+		pool.AppendCertsFromPEM(pem)
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return t
+}
