@@ -260,3 +260,54 @@ func TestPublishFigures(t *testing.T) {
 	local.add(bluegreen.Blue, 5, 0, 5)
 	testenv.WaitFor(t, 5*time.Second, "r1's figures after its stats changed", publishedRequests(t, ins[1], "r1", 15))
 }
+
+// TestPublishFiguresLogsARunOfFailuresOnce: with etcd down, the failed
+// publishes are logged once, and once more when publishing works again.
+func TestPublishFiguresLogsARunOfFailuresOnce(t *testing.T) {
+	members, ins := meterCluster(t, "r1", "r2")
+	var local fakeStats
+	var logs syncBuffer
+	local.add(bluegreen.Blue, 10, 1, 10)
+	startPublishing(t, ins[0], local.get, 50*time.Millisecond, slog.New(slog.NewTextHandler(&logs, nil)))
+	testenv.WaitFor(t, 5*time.Second, "r1's first figures", publishedRequests(t, ins[1], "r1", 10))
+
+	members[0].Kill()
+	calls := local.callCount()
+	testenv.WaitFor(t, 5*time.Second, "three publishes to fail", func() bool { return local.callCount() >= calls+3 })
+	if n := logs.count("publishing this router's figures failed"); n != 1 {
+		t.Errorf("the failures were logged %d times, want once:\n%s", n, logs.buf.String())
+	}
+	members[0].Restart(t)
+	local.add(bluegreen.Blue, 5, 0, 5)
+	testenv.WaitFor(t, 10*time.Second, "r1's figures after etcd came back", publishedRequests(t, ins[1], "r1", 15))
+	testenv.WaitFor(t, 5*time.Second, "the recovery to be logged", func() bool {
+		return logs.count("publishing this router's figures works again") == 1
+	})
+	if n := logs.count("publishing this router's figures failed"); n != 1 {
+		t.Errorf("the failures were logged %d times, want once:\n%s", n, logs.buf.String())
+	}
+}
+
+// TestClusterMeterConcurrentCalls: the watch and Status may call the
+// function at once; every call sees the same figures.
+func TestClusterMeterConcurrentCalls(t *testing.T) {
+	_, ins := meterCluster(t, "r1", "r2")
+	var local, remote fakeStats
+	measure := newClusterMeter(ins[0], local.get, slog.New(slog.DiscardHandler)).Start(bluegreen.Blue)
+	local.add(bluegreen.Blue, 100, 5, 100)
+	remote.add(bluegreen.Blue, 300, 60, 240)
+	publish(t, ins[1], &remote)
+	var wg sync.WaitGroup
+	got := make([]bluegreen.WatchFigures, 8)
+	for i := range got {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got[i] = measure()
+		}()
+	}
+	wg.Wait()
+	for _, f := range got {
+		wantFigures(t, f, 400, 65, 940)
+	}
+}
