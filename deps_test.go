@@ -69,7 +69,7 @@ var allowed = map[string][]string{
 	mod + "/daemon": {mod, mod + "/api", mod + "/check", mod + "/config", mod + "/controller", mod + "/dns",
 		mod + "/dns/cloud", mod + "/driver/command", mod + "/driver/process", mod + "/internal/sched", mod + "/notify",
 		mod + "/release", mod + "/router", mod + "/runner", mod + "/store/sqlite", mod + "/store/etcd",
-		mod + "/internal/statestore"},
+		mod + "/internal/statestore", mod + "/cluster"},
 
 	// Benchmarks and the load harness: separate programs, measured alone.
 	mod + "/bench/backend":     {},

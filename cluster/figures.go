@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"path"
 	"slices"
 
@@ -78,11 +79,13 @@ func (in *Instance) PublishFigures(ctx context.Context, figs map[bluegreen.Color
 	return nil
 }
 
-// SumFigures returns, per color, the sum of the figures the live instances
-// published last, read at one etcd revision. It fails when etcd cannot be
-// read, when a record does not decode, or when two instances' histograms
-// have different buckets.
-func (in *Instance) SumFigures(ctx context.Context) (map[bluegreen.Color]Figures, error) {
+// InstanceFigures returns the figures each live instance published last
+// (per color), by instance ID, read at one etcd revision. An instance is
+// live while its member key exists: a crashed one is listed until its
+// lease expires, a closed one no longer; a live instance that has not
+// published yet is absent. The instance itself is included. It fails when
+// etcd cannot be read within ctx or when a record does not decode.
+func (in *Instance) InstanceFigures(ctx context.Context) (map[string]map[bluegreen.Color]Figures, error) {
 	resp, err := in.cli.Txn(ctx).Then(
 		clientv3.OpGet(in.prefix+"members/", clientv3.WithPrefix(), clientv3.WithKeysOnly()),
 		clientv3.OpGet(in.prefix+"figures/", clientv3.WithPrefix()),
@@ -94,19 +97,36 @@ func (in *Instance) SumFigures(ctx context.Context) (map[bluegreen.Color]Figures
 	for _, kv := range resp.Responses[0].GetResponseRange().Kvs {
 		live[path.Base(string(kv.Key))] = true
 	}
-	sum := map[bluegreen.Color]Figures{}
+	out := map[string]map[bluegreen.Color]Figures{}
 	for _, kv := range resp.Responses[1].GetResponseRange().Kvs {
-		if !live[path.Base(string(kv.Key))] {
+		id := path.Base(string(kv.Key))
+		if !live[id] {
 			continue
 		}
 		var figs map[bluegreen.Color]Figures
 		if err := json.Unmarshal(kv.Value, &figs); err != nil {
 			return nil, fmt.Errorf("cluster: figures %s: %w", kv.Key, err)
 		}
-		for c, f := range figs {
+		out[id] = figs
+	}
+	return out, nil
+}
+
+// SumFigures returns, per color, the sum of the figures the live instances
+// published last (InstanceFigures), read at one etcd revision. It fails
+// when etcd cannot be read, when a record does not decode, or with an
+// EINVALID error when two instances' histograms have different buckets.
+func (in *Instance) SumFigures(ctx context.Context) (map[bluegreen.Color]Figures, error) {
+	byID, err := in.InstanceFigures(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sum := map[bluegreen.Color]Figures{}
+	for _, id := range slices.Sorted(maps.Keys(byID)) {
+		for c, f := range byID[id] {
 			s := sum[c]
 			if err := s.Add(f); err != nil {
-				return nil, fmt.Errorf("cluster: figures %s: %w", kv.Key, err)
+				return nil, fmt.Errorf("cluster: figures of %s: %w", id, err)
 			}
 			sum[c] = s
 		}

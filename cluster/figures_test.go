@@ -54,6 +54,45 @@ func TestSumFigures(t *testing.T) {
 	}
 }
 
+// TestInstanceFigures lists each live instance's last figures by ID: one
+// that has not published is absent, a record without a live member (left
+// by a writer outside the cluster) is ignored, and a closed instance
+// drops out at once.
+func TestInstanceFigures(t *testing.T) {
+	eps := oneMember(t)
+	nodes := joinN(t, eps, 3)
+	a := map[bluegreen.Color]Figures{bluegreen.Blue: figs(10, 1, 8, 10, 10)}
+	b := map[bluegreen.Color]Figures{bluegreen.Green: figs(2, 0, 2, 2, 2)}
+	if err := nodes[0].PublishFigures(t.Context(), map[bluegreen.Color]Figures{bluegreen.Blue: figs(1, 0, 1, 1, 1)}); err != nil {
+		t.Fatal(err)
+	}
+	for i, f := range []map[bluegreen.Color]Figures{a, b} {
+		if err := nodes[i].PublishFigures(t.Context(), f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := newClient(t, eps).Put(t.Context(), "/t/cluster/figures/ghost", `{"blue":{"requests":99}}`); err != nil {
+		t.Fatal(err)
+	}
+	got, err := nodes[2].InstanceFigures(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]map[bluegreen.Color]Figures{"a": a, "b": b}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("InstanceFigures = %+v, want %+v", got, want)
+	}
+
+	closeSoon(nodes[1].Instance)
+	got, err = nodes[2].InstanceFigures(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]map[bluegreen.Color]Figures{"a": a}; !reflect.DeepEqual(got, want) {
+		t.Errorf("InstanceFigures after b closed = %+v, want %+v", got, want)
+	}
+}
+
 // TestFiguresAdd: the empty Figures takes the first histogram's buckets,
 // and a failed Add changes nothing.
 func TestFiguresAdd(t *testing.T) {
