@@ -283,25 +283,19 @@ func (in *Instance) memberKey(id string) string { return in.prefix + "members/" 
 // Members returns the live instances' records, sorted by ID (etcd's key
 // order). A dead instance is listed until its lease expires.
 func (in *Instance) Members(ctx context.Context) ([]Member, error) {
-	ms, _, err := in.members(ctx)
-	return ms, err
-}
-
-// members is Members, with the etcd revision the list was read at.
-func (in *Instance) members(ctx context.Context) ([]Member, int64, error) {
 	resp, err := in.cli.Get(ctx, in.prefix+"members/", clientv3.WithPrefix())
 	if err != nil {
-		return nil, 0, fmt.Errorf("cluster: listing members: %w", err)
+		return nil, fmt.Errorf("cluster: listing members: %w", err)
 	}
 	ms := make([]Member, 0, len(resp.Kvs))
 	for _, kv := range resp.Kvs {
 		var m Member
 		if err := json.Unmarshal(kv.Value, &m); err != nil {
-			return nil, 0, fmt.Errorf("cluster: member record %s: %w", kv.Key, err)
+			return nil, fmt.Errorf("cluster: member record %s: %w", kv.Key, err)
 		}
 		ms = append(ms, m)
 	}
-	return ms, resp.Header.Revision, nil
+	return ms, nil
 }
 
 // ShareAdminToken records the SHA-256 hash of the instance's admin token

@@ -73,7 +73,7 @@ func (in *Instance) PublishFigures(ctx context.Context, figs map[bluegreen.Color
 	if err != nil {
 		return fmt.Errorf("cluster: encoding figures: %w", err)
 	}
-	if _, err := in.cli.Put(ctx, in.prefix+"figures/"+in.id, string(data), clientv3.WithLease(in.session.Lease())); err != nil {
+	if _, err := in.cli.Put(ctx, in.prefix+"figures/"+in.id, string(data), clientv3.WithLease(in.lease())); err != nil {
 		return fmt.Errorf("cluster: publishing %s's figures: %w", in.id, err)
 	}
 	return nil

@@ -124,9 +124,21 @@ type Acks struct {
 func (in *Instance) WaitAcks(ctx context.Context, rev int64, deadline time.Time) (Acks, error) {
 	dctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	var acks Acks
+	var (
+		acks    Acks
+		changes clientv3.WatchChan
+		stop    = func() {}
+	)
+	defer func() { stop() }()
 	for {
-		ms, at, err := in.members(dctx)
+		if changes == nil {
+			// The watch starts before the read, so that no change after the
+			// read is missed; and at etcd's current revision, where it is
+			// told of changes at once (a watch from an older revision waits
+			// for etcd's catch-up loop, up to 100 ms).
+			changes, stop = in.watchMembers(dctx)
+		}
+		ms, err := in.Members(dctx)
 		if err != nil {
 			switch {
 			case ctx.Err() != nil:
@@ -150,9 +162,7 @@ func (in *Instance) WaitAcks(ctx context.Context, rev int64, deadline time.Time)
 		if len(acks.Missing) == 0 {
 			return acks, nil
 		}
-		wctx, wcancel := context.WithCancel(clientv3.WithRequireLeader(dctx))
-		wr, ok := <-in.cli.Watch(wctx, in.prefix+"members/", clientv3.WithPrefix(), clientv3.WithRev(at+1))
-		wcancel()
+		wr, ok := <-changes
 		if !ok || wr.Err() != nil {
 			switch {
 			case ctx.Err() != nil:
@@ -160,9 +170,32 @@ func (in *Instance) WaitAcks(ctx context.Context, rev int64, deadline time.Time)
 			case dctx.Err() != nil:
 				return acks, nil // the deadline
 			}
-			sleep(dctx, retryEvery) // then read again: an unreachable etcd fails the read
+			stop()
+			changes = nil
+			sleep(dctx, retryEvery) // then watch and read again: an unreachable etcd fails the read
 		}
 	}
+}
+
+// watchMembers watches the member records from etcd's current revision
+// on, and returns once etcd has created the watch (or it failed: the
+// channel then delivers the failure or is closed). stop ends the watch.
+func (in *Instance) watchMembers(ctx context.Context) (clientv3.WatchChan, func()) {
+	wctx, stop := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	ch := in.cli.Watch(wctx, in.prefix+"members/", clientv3.WithPrefix(), clientv3.WithCreatedNotify())
+	for wr := range ch {
+		if wr.Created || wr.Err() != nil {
+			if wr.Err() != nil {
+				// Deliver the failure to the caller's next receive.
+				failed := make(chan clientv3.WatchResponse, 1)
+				failed <- wr
+				close(failed)
+				return failed, stop
+			}
+			break
+		}
+	}
+	return ch, stop
 }
 
 // spread is the time between the first and the last of ms beginning to

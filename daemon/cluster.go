@@ -49,6 +49,7 @@ type member struct {
 	scheme   string // of the instances' APIs
 	rt       *router.Router
 	drain    time.Duration
+	publish  time.Duration // how often the router's figures are published
 	logger   *slog.Logger
 	ctl      *controller.Controller // set by wire, before Run
 	monitor  *check.Monitor         // set by wire, before Run
@@ -96,7 +97,7 @@ func (d *Daemon) joinCluster(ctx context.Context) error {
 		return fmt.Errorf("joining the serve instances on %s: %w", cfg.Etcd, err)
 	}
 	d.member = &member{in: in, cfg: *cfg.Cluster, where: cfg.Etcd.String(), stateKey: es.StateKey(), scheme: APIScheme(cfg),
-		rt: d.rt, drain: cfg.Router.DrainTimeout, logger: d.logger.With("component", "cluster", "instance", id), store: d.store}
+		rt: d.rt, drain: cfg.Router.DrainTimeout, publish: min(cfg.Watch.Interval, time.Second), logger: d.logger.With("component", "cluster", "instance", id), store: d.store}
 	if err := in.ShareAdminToken(ctx, sha256.Sum256([]byte(d.token))); err != nil {
 		return fmt.Errorf("sharing the admin token's hash with the other serve instances: %w", err)
 	}
@@ -105,11 +106,13 @@ func (d *Daemon) joinCluster(ctx context.Context) error {
 
 // run keeps the membership until ctx ends: it takes every committed live
 // color, rewrites the instance's record (renewing a lost lease), publishes
-// the router's figures, and campaigns to lead. It returns once all that
+// the router's figures (every watch interval, at least every second, for
+// the leader's watch), and campaigns to lead. It returns once all that
 // has stopped.
 func (m *member) run(ctx context.Context) {
 	var wg sync.WaitGroup
-	for _, f := range []func(context.Context){m.follow, m.keep, m.lead} {
+	publish := func(ctx context.Context) { publishFigures(ctx, m.in, m.rt.Stats, m.publish, m.logger) }
+	for _, f := range []func(context.Context){m.follow, m.keep, m.lead, publish} {
 		wg.Add(1)
 		go func() { defer wg.Done(); f(ctx) }()
 	}

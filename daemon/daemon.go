@@ -249,6 +249,8 @@ func (d *Daemon) wire(ctx context.Context) error {
 		// The lock's holder: the instance, and the process (a restarted
 		// instance must see its predecessor's lock as stale).
 		opts.Cluster, opts.StoreStatus, opts.Instance = m, m.storeStatus, fmt.Sprintf("%s (pid %d)", m.in.ID(), os.Getpid())
+		// The watch judges every instance's traffic, not this router's.
+		opts.Meter = newClusterMeter(m.in, d.rt.Stats, logger)
 	}
 	if opts.PreviewURL == "" {
 		opts.PreviewURL = baseURL(d.lns[1].Addr())
