@@ -52,6 +52,7 @@ var allowed = map[string][]string{
 	mod + "/internal/testenv":   {},
 	mod + "/internal/bindtest":  {mod + "/internal/testenv"},
 	mod + "/internal/ghactions": {mod},
+	mod + "/internal/textout":   {mod},
 	mod + "/internal/clidoc":    {},
 	mod + "/internal/storetest": {mod},
 	mod + "/internal/etcdtest":  {mod + "/internal/testenv"},

@@ -153,13 +153,15 @@ func (m *member) take(ctx context.Context, live cluster.Live) {
 			m.logger.Info("drained", "color", from, "in_flight", rep.InFlight, "finished", rep.Finished, "cut", rep.Cancelled)
 		}()
 	}
-	if !m.leading.Load() {
-		m.refresh(ctx)
-	}
+	// Acknowledged first: the switch waits for it; the follower's view of
+	// the state (for reads) comes a read later.
 	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := m.in.Ack(actx, m.rt.Live(), live.Revision); err != nil && ctx.Err() == nil {
 		m.reach(err)
+	}
+	if !m.leading.Load() {
+		m.refresh(ctx)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/bluegreen/bluegreen"
 	"github.com/bluegreen/bluegreen/internal/ghactions"
+	"github.com/bluegreen/bluegreen/internal/textout"
 )
 
 func newDeployCmd(g *globals) *cobra.Command {
@@ -98,7 +99,7 @@ func runDeploy(cmd *cobra.Command, g *globals, req bluegreen.DeployRequest, time
 		printVerification(g, *d.Verification)
 	}
 	if err == nil && !g.json() {
-		fmt.Fprintf(g.stdout, "deployed %s (%s) into %s in %s\n", d.Ref, short(d.SHA), d.Color,
+		fmt.Fprintf(g.stdout, "deployed %s (%s) into %s in %s\n", d.Ref, textout.Short(d.SHA), d.Color,
 			d.Ended.Sub(d.Started).Round(time.Millisecond))
 		if d.Promoted {
 			fmt.Fprintf(g.stdout, "promotion: auto: %s is live\n", d.Color)
@@ -148,7 +149,7 @@ func newDeploymentsCmd(g *globals) *cobra.Command {
 					if g.json() {
 						return writeJSON(g.stdout, v)
 					}
-					fmt.Fprintf(g.stdout, "deployment %s: %s ref %s (%s) by %s: %s", d.ID, d.Color, d.Ref, short(d.SHA), d.Actor, d.Status)
+					fmt.Fprintf(g.stdout, "deployment %s: %s ref %s (%s) by %s: %s", d.ID, d.Color, d.Ref, textout.Short(d.SHA), d.Actor, d.Status)
 					if d.Error != "" {
 						fmt.Fprintf(g.stdout, ": %s", d.Error)
 					}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/bluegreen/bluegreen/internal/textout"
 	"github.com/spf13/cobra"
 )
 
@@ -32,11 +33,11 @@ func newDNSCmd(g *globals) *cobra.Command {
 			if g.json() {
 				return writeJSON(g.stdout, rep)
 			}
-			fmt.Fprintf(g.stdout, "%s: TTL %gs → %gs (points at %s)\n", rep.Name, rep.OldTTLSeconds, rep.TTLSeconds, orDash(string(rep.Color)))
+			fmt.Fprintf(g.stdout, "%s: TTL %gs → %gs (points at %s)\n", rep.Name, rep.OldTTLSeconds, rep.TTLSeconds, textout.OrDash(string(rep.Color)))
 			for _, s := range rep.Servers {
 				fmt.Fprintf(g.stdout, "  %-22s TTL %gs %s\n", s.Server, s.TTLSeconds, s.Error)
 			}
-			fmt.Fprintf(g.stdout, "switch after %s: no resolver holds the old TTL any more\n", stamp(rep.ReadyAt))
+			fmt.Fprintf(g.stdout, "switch after %s: no resolver holds the old TTL any more\n", textout.Stamp(rep.ReadyAt))
 			return nil
 		},
 	}

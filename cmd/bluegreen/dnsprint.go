@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/bluegreen/bluegreen"
+	"github.com/bluegreen/bluegreen/internal/textout"
 )
 
 // printDNS prints how a switch moved the DNS record.
@@ -21,7 +22,7 @@ func printDNS(g *globals, r *bluegreen.DNSReport) {
 		case s.AfterMS > 0:
 			fmt.Fprintf(g.stdout, "  %-22s answers %s after %.0f ms\n", s.Server, s.Color, s.AfterMS)
 		default:
-			fmt.Fprintf(g.stdout, "  %-22s answers %s\n", s.Server, orDash(string(s.Color)))
+			fmt.Fprintf(g.stdout, "  %-22s answers %s\n", s.Server, textout.OrDash(string(s.Color)))
 		}
 	}
 	if r.Propagated {
@@ -31,13 +32,6 @@ func printDNS(g *globals, r *bluegreen.DNSReport) {
 	}
 	if !r.DrainUntil.IsZero() {
 		fmt.Fprintf(g.stdout, "the old color must keep serving until %s: resolvers may hand out its address for the old TTL (%gs) plus a margin\n",
-			stamp(r.DrainUntil), r.OldTTLSeconds)
+			textout.Stamp(r.DrainUntil), r.OldTTLSeconds)
 	}
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }

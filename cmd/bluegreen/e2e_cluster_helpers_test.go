@@ -20,17 +20,21 @@ import (
 const clusterTTL = 2 * time.Second
 
 // startCluster runs n serves, edge-1 to edge-n, each in its own directory,
-// on the etcd at eps (endpoints host:port) under prefix, with blue and
+// on the etcd at eps (client URLs or host:port) under prefix, with blue and
 // green as the colors' upstreams and extra added to each config (below
 // the cluster section). It returns once every one serves and all of them
 // are listed as members, with edge-1 leading: it starts first.
 func startCluster(t *testing.T, n int, eps []string, prefix, blue, green, extra string) []*server {
 	t.Helper()
+	hosts := make([]string, len(eps))
+	for i, ep := range eps {
+		hosts[i] = strings.TrimPrefix(ep, "http://")
+	}
 	var serves []*server
 	for i := 1; i <= n; i++ {
 		dir := t.TempDir()
 		body := fmt.Sprintf("state: etcd://%s/%s\ndata_dir: local\ncluster: {id: edge-%d, ttl: %s}\n%s",
-			strings.Join(eps, ","), prefix, i, clusterTTL, extra)
+			strings.Join(hosts, ","), prefix, i, clusterTTL, extra)
 		path := writeConfig(t, dir, blue, green, "")
 		b, err := os.ReadFile(path)
 		if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/bluegreen/bluegreen"
 	"github.com/bluegreen/bluegreen/internal/demo"
 	"github.com/bluegreen/bluegreen/internal/testenv"
+	"github.com/bluegreen/bluegreen/internal/textout"
 	"github.com/bluegreen/bluegreen/loadgen"
 )
 
@@ -71,7 +72,7 @@ func TestDeployCycleUnderLoad(t *testing.T) {
 	if b == nil || g == nil || b.SHA != g.SHA {
 		t.Fatalf("after sync: blue %+v green %+v, want the same sha", b, g)
 	}
-	if text := s.mustCLI(t, "status"); !strings.Contains(text, short(b.SHA)) || !strings.Contains(text, "production") {
+	if text := s.mustCLI(t, "status"); !strings.Contains(text, textout.Short(b.SHA)) || !strings.Contains(text, "production") {
 		t.Fatalf("status does not show sha and ref:\n%s", text)
 	}
 	s.mustCLI(t, "rollback") // back to green, now on blue's commit

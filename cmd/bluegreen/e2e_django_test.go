@@ -19,6 +19,7 @@ import (
 
 	"github.com/bluegreen/bluegreen"
 	"github.com/bluegreen/bluegreen/internal/testenv"
+	"github.com/bluegreen/bluegreen/internal/textout"
 	"github.com/bluegreen/bluegreen/loadgen"
 )
 
@@ -71,7 +72,7 @@ func TestDjango(t *testing.T) {
 	e.wantHome(t, e.s.preview, "green", "1.1.0", 1)
 
 	out = e.op(t, "blue", "blue", "verify", "green")
-	wantAll(t, "verify green", out, "green ("+short(greenSHA))
+	wantAll(t, "verify green", out, "green ("+textout.Short(greenSHA))
 	for _, check := range []string{"health", "healthz", "home", "tests"} {
 		if !tableRow(out, check, "passed") {
 			t.Fatalf("verify green: no row %q that passed in the table:\n%s", check, out)
@@ -108,7 +109,7 @@ func TestDjango(t *testing.T) {
 		mustWrite(t, filepath.Join(dir, "VERSION"), "1.2.0\n")
 	})
 	out = e.op(t, "green", "green", "deploy", "blue")
-	wantAll(t, "deploy of the bad release", out, "green still passes its 4 checks", "blue passed its 4 checks", short(badSHA))
+	wantAll(t, "deploy of the bad release", out, "green still passes its 4 checks", "blue passed its 4 checks", textout.Short(badSHA))
 
 	switched = time.Now()
 	e.poll.expect("green", "blue") // the watch may switch back at any time
@@ -191,7 +192,7 @@ func TestDjango(t *testing.T) {
 	if b := st.State.Colors[bluegreen.Blue].Release; b == nil || b.Ref != "blue" || b.SHA != fixSHA {
 		t.Fatalf("blue's release after the rename %+v, want ref blue at %s", b, fixSHA)
 	}
-	wantAll(t, "status", e.s.mustCLI(t, "status"), short(fixSHA)+" blue (")
+	wantAll(t, "status", e.s.mustCLI(t, "status"), textout.Short(fixSHA)+" blue (")
 	e.wantHome(t, e.s.preview, "blue", "1.2.1", 1)
 	e.wantNoFailures(t, "step 3")
 	second := e.stop(t)

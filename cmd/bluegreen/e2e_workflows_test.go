@@ -19,6 +19,7 @@ import (
 	"github.com/bluegreen/bluegreen"
 	"github.com/bluegreen/bluegreen/api"
 	"github.com/bluegreen/bluegreen/internal/ghactions"
+	"github.com/bluegreen/bluegreen/internal/textout"
 )
 
 // The shipped GitHub Actions workflows (examples/github-actions) are run here
@@ -456,7 +457,7 @@ func TestWorkflowDeploySwitchRollback(t *testing.T) {
 	w = wfRun("status.yml", "7005", nil)
 	st := wantOutputs(t, w, "status", map[string]string{"outcome": "ok", "color": "green", "previous": "blue",
 		"inactive": "blue", "sha": greenSHA, "deployment_id": greenDeployment})
-	wantText(t, "the status summary", st.summary, "### bluegreen status: ok", "| live color | green |", short(blueSHA)+" production")
+	wantText(t, "the status summary", st.summary, "### bluegreen status: ok", "| live color | green |", textout.Short(blueSHA)+" production")
 	wantText(t, "status's last step", w.steps[1].log, "live: green running "+greenSHA+"; the next deploy goes into blue")
 
 	w = wfRun("rollback.yml", "7006", map[string]string{"reason": "orders page broken"})
@@ -574,7 +575,7 @@ func TestWorkflowTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := s.mustCLI(t, "deployments", "show", id, "--follow")
-	wantText(t, "deployments show --follow", out, "deployment "+id+": green ref green ("+short(greenSHA)+")", "succeeded")
+	wantText(t, "deployments show --follow", out, "deployment "+id+": green ref green ("+textout.Short(greenSHA)+")", "succeeded")
 
 	// Deployment to Green again (the gate file is there: the build goes
 	// straight through): the deploy verifies, the verify step says so.

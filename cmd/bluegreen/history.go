@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bluegreen/bluegreen"
+	"github.com/bluegreen/bluegreen/internal/textout"
 )
 
 func newHistoryCmd(g *globals) *cobra.Command {
@@ -73,7 +74,7 @@ func newHistoryCmd(g *globals) *cobra.Command {
 				if run, _ := e.Details["run_url"].(string); run != "" {
 					msg += " [" + run + "]"
 				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", e.ID, stamp(e.Time), actor, e.Action, col, e.Outcome, msg)
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", e.ID, textout.Stamp(e.Time), actor, e.Action, col, e.Outcome, msg)
 			}
 			return tw.Flush()
 		},

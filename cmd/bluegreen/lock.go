@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 
+	"github.com/bluegreen/bluegreen/internal/textout"
 	"github.com/spf13/cobra"
 )
 
@@ -31,7 +32,7 @@ func newLockCmd(g *globals) *cobra.Command {
 				fmt.Fprintln(g.stdout, "the lock is free")
 				return nil
 			}
-			fmt.Fprintf(g.stdout, "locked by %s since %s (%s), held by %s\n", l.Owner, stamp(l.Since), l.What, l.Holder)
+			fmt.Fprintf(g.stdout, "locked by %s since %s (%s), held by %s\n", l.Owner, textout.Stamp(l.Since), l.What, l.Holder)
 			return nil
 		},
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -10,6 +11,7 @@ import (
 	"github.com/bluegreen/bluegreen"
 	"github.com/bluegreen/bluegreen/api"
 	"github.com/bluegreen/bluegreen/internal/ghactions"
+	"github.com/bluegreen/bluegreen/internal/textout"
 )
 
 func newSwitchCmd(g *globals) *cobra.Command {
@@ -149,12 +151,20 @@ func printSwitch(g *globals, res bluegreen.SwitchResult, unknown bool) error {
 	for _, gate := range res.ForcedGates {
 		fmt.Fprintf(g.stdout, "forced past: %s\n", gate)
 	}
+	if r := res.Routers; r != nil {
+		fmt.Fprintf(g.stdout, "%d router(s) serve %s (%s) within %.1f ms of each other, confirmed after %.1f ms\n",
+			len(r.Acked), res.To, strings.Join(r.Acked, ", "), r.SpreadMS, r.WaitMS)
+		if len(r.Missing) > 0 {
+			fmt.Fprintf(g.stdout, "NOT confirmed by %s: they serve %s once they reach the state store (see bluegreen status)\n",
+				strings.Join(r.Missing, ", "), res.To)
+		}
+	}
 	d := res.Drain
 	fmt.Fprintf(g.stdout, "%s drained in %.1f ms: %d in flight at the swap, %d finished, %d cut at the %.0fs deadline\n",
 		res.From, d.DurationMS, d.InFlight, d.Finished, d.Cancelled, d.TimeoutMS/1000)
 	if w := res.Watch; w != nil {
 		fmt.Fprintf(g.stdout, "watching %s until %s; %s keeps running for an instant rollback (bluegreen status shows the figures)\n",
-			w.Color, stamp(w.Until), w.Previous)
+			w.Color, textout.Stamp(w.Until), w.Previous)
 	}
 	return nil
 }

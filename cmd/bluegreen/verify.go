@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -10,6 +9,7 @@ import (
 
 	"github.com/bluegreen/bluegreen"
 	"github.com/bluegreen/bluegreen/internal/ghactions"
+	"github.com/bluegreen/bluegreen/internal/textout"
 )
 
 func newVerifyCmd(g *globals) *cobra.Command {
@@ -105,7 +105,7 @@ func printVerification(g *globals, v bluegreen.Verification) {
 	}
 	what := "the release it runs"
 	if v.SHA != "" {
-		what = short(v.SHA)
+		what = textout.Short(v.SHA)
 	}
 	if v.Passed {
 		fmt.Fprintf(g.stdout, "\n%s (%s) passed verification (%d checks, via %s)\n", v.Color, what, len(v.Checks), v.URL)
@@ -146,31 +146,10 @@ func newApproveCmd(g *globals) *cobra.Command {
 			if g.json() {
 				return writeJSON(g.stdout, a)
 			}
-			fmt.Fprintf(g.stdout, "%s approved %s (%s)\n", a.By, a.Color, short(a.SHA))
+			fmt.Fprintf(g.stdout, "%s approved %s (%s)\n", a.By, a.Color, textout.Short(a.SHA))
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&req.Reason, "reason", "", "what was checked, for the history")
 	return cmd
-}
-
-// gateText says where a color stands with its gates, for status.
-func gateText(cs bluegreen.ColorState) string {
-	if cs.Release == nil {
-		return "-"
-	}
-	var parts []string
-	v := cs.Verification
-	switch {
-	case v == nil || v.Deployment != cs.Release.Deployment:
-		parts = append(parts, "not verified")
-	case v.Passed:
-		parts = append(parts, "verified")
-	default:
-		parts = append(parts, "FAILED verification")
-	}
-	if cs.Approved() {
-		parts = append(parts, "approved by "+cs.Approval.By)
-	}
-	return strings.Join(parts, ", ")
 }

@@ -1,0 +1,44 @@
+package textout
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bluegreen/bluegreen"
+)
+
+// TestStatusInstancesAndStore: the report lists the instances sharing the
+// state, marks the one that answered, and says since when the store is
+// unreachable.
+func TestStatusInstancesAndStore(t *testing.T) {
+	now := time.Date(2026, 12, 7, 22, 10, 0, 0, time.UTC)
+	since := now.Add(-42 * time.Second)
+	st := bluegreen.Status{Now: now,
+		State: bluegreen.State{Live: bluegreen.Green, Revision: 9, Since: now.Add(-time.Hour), Colors: map[bluegreen.Color]bluegreen.ColorState{}},
+		Store: &bluegreen.StoreStatus{Kind: "etcd", Where: "etcd://127.0.0.1:2379/bg", UnreachableSince: &since, Error: "context deadline exceeded"},
+		Instances: []bluegreen.Instance{
+			{ID: "edge-1", Role: bluegreen.RoleLeader, Color: bluegreen.Green, Revision: 9, Heartbeat: now.Add(-44 * time.Second), Address: "127.0.0.1:9001"},
+			{ID: "edge-2", Role: bluegreen.RoleFollower, Color: bluegreen.Green, Revision: 9, Heartbeat: now.Add(-43 * time.Second), Address: "127.0.0.1:9002", Self: true},
+		}}
+	var b strings.Builder
+	Status(&b, st)
+	out := b.String()
+	for _, want := range []string{
+		"state store: etcd://127.0.0.1:2379/bg is UNREACHABLE since ", " (42s ago): this router serves the last color it saw",
+		"(context deadline exceeded)",
+		"2 serve instances on etcd://127.0.0.1:2379/bg:",
+		"edge-1             leader    green   9         44s ago    127.0.0.1:9001",
+		"edge-2 (this one)  follower  green   9         43s ago    127.0.0.1:9002",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status report lacks %q:\n%s", want, out)
+		}
+	}
+	st.Store, st.Instances = &bluegreen.StoreStatus{Kind: "sqlite", Where: "/srv/bg/state.db"}, nil
+	b.Reset()
+	Status(&b, st)
+	if out := b.String(); strings.Contains(out, "state store") || strings.Contains(out, "instances") {
+		t.Errorf("a reachable store alone is not worth a line:\n%s", out)
+	}
+}
