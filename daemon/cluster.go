@@ -248,11 +248,11 @@ func (m *member) lead(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 		case <-m.in.Done():
-			m.standDown()
+			m.standDown("the lease was lost (the state store unreachable for longer than cluster.ttl)")
 		}
 	}
 	if m.leading.Load() {
-		m.standDown()
+		m.standDown("this serve stops or hands over")
 	}
 }
 
@@ -285,12 +285,12 @@ func (m *member) takeOver(ctx context.Context) {
 }
 
 // standDown stops the controller's background work when the instance no
-// longer leads: the watch in progress is left in the state for the next
-// leader.
-func (m *member) standDown() {
+// longer leads (why says why): the watch in progress is left in the state
+// for the next leader.
+func (m *member) standDown(why string) {
 	m.leading.Store(false)
 	m.ctl.StopWatch()
-	m.logger.Warn("no longer leading: the lease was lost (the state store unreachable for longer than cluster.ttl)", "ttl", m.cfg.TTL)
+	m.logger.Warn("no longer leading: "+why, "ttl", m.cfg.TTL)
 }
 
 // leader is the API's Options.Leader.

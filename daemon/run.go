@@ -39,8 +39,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer cancel()
 	r := &running{d: d, ctx: runCtx, serveErr: make(chan error, 1)}
 	if d.member != nil {
-		r.wg.Add(1)
-		go func() { defer r.wg.Done(); d.member.run(runCtx) }()
+		memberCtx, stopMember := context.WithCancel(runCtx)
+		var member sync.WaitGroup
+		member.Add(1)
+		go func() { defer member.Done(); d.member.run(memberCtx) }()
+		r.stopMember = func() { stopMember(); member.Wait() }
+		defer r.stopMember()
 	}
 	public, preview := d.rt.NewServer(d.rt.Public()), d.rt.NewServer(d.rt.Preview())
 	public.SetMaxConnections(d.publicCap)
@@ -59,6 +63,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	handedTo, err := r.wait(ctx, hup)
 	if handedTo != 0 {
+		if r.stopMember != nil {
+			// The new process took over the instance's record: this one
+			// must no longer write it, nor lead.
+			r.stopMember()
+		}
 		d.retired(ctx, handedTo, []*router.Server{public, preview})
 		cancel()
 		r.wg.Wait()
@@ -87,6 +96,7 @@ type running struct {
 	wg         sync.WaitGroup  // the servers' goroutines
 	serveErr   chan error      // the first server that failed
 	stopChecks func()          // stops the health checks and the app event recorder
+	stopMember func()          // with etcd state: ends the membership's work and waits (idempotent)
 }
 
 // startChecks starts the health checks and the app event recorder; they
