@@ -178,14 +178,7 @@ func (m *member) refresh(ctx context.Context) {
 // keep rewrites the instance's record every heartbeatEvery, noting when
 // etcd cannot be reached, and renews the lease once it was lost.
 func (m *member) keep(ctx context.Context) {
-	t := time.NewTicker(heartbeatEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, heartbeatEvery, func() {
 		select {
 		case <-m.in.Done():
 			rctx, cancel := context.WithTimeout(ctx, heartbeatEvery)
@@ -193,16 +186,15 @@ func (m *member) keep(ctx context.Context) {
 			cancel()
 			if err == nil {
 				m.logger.Info("registered again with the state store after losing the lease")
-				continue
 			}
 			m.reach(err)
-			continue
+			return
 		default:
 		}
 		hctx, cancel := context.WithTimeout(ctx, heartbeatEvery)
 		m.reach(m.in.Heartbeat(hctx))
 		cancel()
-	}
+	})
 }
 
 // reach notes whether the last call to etcd reached it (err nil).
