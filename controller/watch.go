@@ -208,8 +208,28 @@ func (c *Controller) breach(ctx context.Context, run *watchRun, f bluegreen.Watc
 	// roll back anyway (the switch clears the watch from the state).
 	c.logger.Warn(msg)
 	details := map[string]any{"automatic": true, "breach": why, "figures": f, "thresholds": c.thresholds()}
-	res, err := c.Rollback(context.WithoutCancel(ctx), bluegreen.SwitchRequest{ExpectFrom: w.Color,
-		Actor: "bluegreen (watch)", Reason: "automatic rollback: " + why, Automatic: true, Details: details})
+	rollback := func() (bluegreen.SwitchResult, error) {
+		return c.Rollback(context.WithoutCancel(ctx), bluegreen.SwitchRequest{ExpectFrom: w.Color,
+			Actor: "bluegreen (watch)", Reason: "automatic rollback: " + why, Automatic: true, Details: details})
+	}
+	res, err := rollback()
+	// A refusal (the previous color failed its fresh health check, a gate,
+	// a hook) must not leave the bad release live: try again every
+	// interval until the watch's window ends, unless another switch (which
+	// ends this watch's context) or a person moves traffic first. Each
+	// refusal is recorded by the rollback itself.
+	for bluegreen.ErrorCode(err) == bluegreen.EREFUSED && c.now().Before(w.Until) {
+		c.logger.Warn("automatic rollback refused; trying again", "to", w.Previous, "in", c.watchCfg.Interval, "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(c.watchCfg.Interval):
+		}
+		if c.Live() != w.Color {
+			return // traffic moved meanwhile
+		}
+		res, err = rollback()
+	}
 	if err != nil {
 		c.logger.Error("automatic rollback failed", "to", w.Previous, "err", err)
 		if bluegreen.ErrorCode(err) != bluegreen.EREFUSED {

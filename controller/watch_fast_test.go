@@ -137,3 +137,40 @@ func TestFastRollbackAfterTheWatchPasses(t *testing.T) {
 		t.Errorf("counters %+v", k)
 	}
 }
+
+// TestFastWatchRetriesARefusedRollback: when the automatic rollback is
+// refused (the previous color failed its fresh health check: one probe
+// timing out on a loaded machine is enough), the watch tries again every
+// interval instead of leaving the bad release live; it rolls back once
+// the previous color passes.
+func TestFastWatchRetriesARefusedRollback(t *testing.T) {
+	f := newFast(t, func(o *controller.Options) {
+		o.Deploy = nil
+		o.Watch = fastWatch(time.Minute)
+		o.Watch.Interval = 5 * time.Millisecond
+		o.Meter = fakeMeter{bluegreen.WatchFigures{Requests: 100, Errors: 40, ErrorRatio: 0.4, P99MS: 12}}
+	})
+	if _, err := f.ctl.Switch(t.Context(), bluegreen.SwitchRequest{To: bluegreen.Green, Actor: "bob"}); err != nil {
+		t.Fatal(err)
+	}
+	f.health.set(bluegreen.Blue, "no answer within 150ms")
+	testenv.WaitFor(t, 2*time.Second, "a refused automatic rollback", func() bool {
+		for _, e := range f.events(bluegreen.ActionRollback) {
+			if strings.HasPrefix(e, "refused: ") {
+				return true
+			}
+		}
+		return false
+	})
+	if f.ctl.State().Live != bluegreen.Green {
+		t.Fatal("rolled back to an unhealthy color")
+	}
+	f.health.set(bluegreen.Blue, "")
+	testenv.WaitFor(t, 2*time.Second, "the automatic rollback once blue passes", func() bool {
+		return f.ctl.State().Live == bluegreen.Blue
+	})
+	rb := f.events(bluegreen.ActionRollback)
+	if last := rb[len(rb)-1]; !strings.HasPrefix(last, "ok: automatically rolled back traffic from green to blue") {
+		t.Errorf("rollback events %q; want the automatic rollback last", rb)
+	}
+}
