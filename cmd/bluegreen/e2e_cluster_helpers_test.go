@@ -26,6 +26,9 @@ const clusterTTL = 2 * time.Second
 // are listed as members, with edge-1 leading: it starts first.
 func startCluster(t *testing.T, n int, eps []string, prefix, blue, green, extra string) []*server {
 	t.Helper()
+	if extra != "" && !strings.HasSuffix(extra, "\n") {
+		extra += "\n"
+	}
 	hosts := make([]string, len(eps))
 	for i, ep := range eps {
 		hosts[i] = strings.TrimPrefix(ep, "http://")
