@@ -86,10 +86,11 @@ func (r *report) print(w io.Writer) {
 			counts(l.ByColor), round(l.Latency.P50), round(l.Latency.P99), round(l.Latency.Max), sent)
 	}
 
-	var switchMS, spreadMS, waitMS, rttMS, sqlSwitchMS, sqlRttMS []float64
+	var switchMS, commitMS, spreadMS, waitMS, rttMS, sqlSwitchMS, sqlCommitMS, sqlRttMS []float64
 	for _, s := range r.etcd {
 		if s.err == nil {
 			switchMS = append(switchMS, s.res.SwitchMS)
+			commitMS = append(commitMS, s.res.CommitMS)
 			rttMS = append(rttMS, bluegreen.Milliseconds(s.rtt))
 			if s.res.Routers != nil {
 				spreadMS = append(spreadMS, s.res.Routers.SpreadMS)
@@ -100,12 +101,14 @@ func (r *report) print(w io.Writer) {
 	for _, s := range r.sqlite {
 		if s.err == nil {
 			sqlSwitchMS = append(sqlSwitchMS, s.res.SwitchMS)
+			sqlCommitMS = append(sqlCommitMS, s.res.CommitMS)
 			sqlRttMS = append(sqlRttMS, bluegreen.Milliseconds(s.rtt))
 		}
 	}
 	fmt.Fprintf(w, "\n| figure | etcd, %d serves | SQLite, 1 serve |\n|---|---|---|\n", o.serves)
 	fmt.Fprintf(w, "| switches done / failed | %d / %d | %d / %d |\n", len(r.etcd)-failedSwitches(r.etcd), failedSwitches(r.etcd), len(r.sqlite)-failedSwitches(r.sqlite), failedSwitches(r.sqlite))
-	fmt.Fprintf(w, "| switch_ms (API received -> router swap), p50 / p99 / max | %s | %s |\n", pcts(switchMS), pcts(sqlSwitchMS))
+	fmt.Fprintf(w, "| switch_ms (the leader's controller received the switch -> its router swapped), p50 / p99 / max | %s | %s |\n", pcts(switchMS), pcts(sqlSwitchMS))
+	fmt.Fprintf(w, "| of which the commit to the store, p50 / p99 / max | %s | %s |\n", pcts(commitMS), pcts(sqlCommitMS))
 	fmt.Fprintf(w, "| spread_ms (first to last router serving the new color), p50 / p99 / max | %s | - |\n", pcts(spreadMS))
 	fmt.Fprintf(w, "| wait_ms (leader waiting for every router's ack), p50 / p99 / max | %s | - |\n", pcts(waitMS))
 	fmt.Fprintf(w, "| acknowledgements missing (of %d per switch) | %d | - |\n", o.serves, r.missing())
