@@ -78,6 +78,9 @@ var allowed = map[string][]string{
 	mod + "/bench/memory":      {},
 	mod + "/bench/slowclients": {},
 	mod + "/bench/switchbench": {mod, mod + "/api", mod + "/loadgen"},
+
+	// Starts its own etcd, backends and serves (by PID) and drives them.
+	mod + "/bench/clusterbench": {mod, mod + "/api", mod + "/loadgen"},
 }
 
 // heavy lists third-party modules (by module path prefix) that only some
