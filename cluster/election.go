@@ -21,7 +21,21 @@ func (in *Instance) Campaign(ctx context.Context) error {
 	if err := in.check(); err != nil {
 		return err
 	}
-	if err := in.elect().Campaign(ctx, in.id); err != nil {
+	// The client library's Campaign, when ctx ends while it waits, takes
+	// its candidacy back with the client's own context: with etcd
+	// unreachable that blocks until etcd is back or the client is closed.
+	// Campaign returns when ctx ends regardless; the library's call ends
+	// with the client.
+	done := make(chan error, 1)
+	el := in.elect()
+	go func() { done <- el.Campaign(ctx, in.id) }()
+	var err error
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}

@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -173,6 +174,14 @@ func (m *Member) Kill() {
 	_ = m.cmd.Process.Kill()
 	<-m.done
 }
+
+// Pause stops the member's process (SIGSTOP) without closing its
+// connections: to its clients it looks like a partition, where calls hang
+// rather than fail. Resume, Kill or the test's end undo it.
+func (m *Member) Pause() { _ = m.cmd.Process.Signal(syscall.SIGSTOP) }
+
+// Resume lets a paused member run again (SIGCONT).
+func (m *Member) Resume() { _ = m.cmd.Process.Signal(syscall.SIGCONT) }
 
 // Dead reports whether the member's process has exited.
 func (m *Member) Dead() bool {
