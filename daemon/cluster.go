@@ -213,6 +213,13 @@ func (m *member) reach(err error) {
 	}
 }
 
+// unreachable reports whether the last call to etcd failed.
+func (m *member) unreachable() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return !m.unreachableSince.IsZero()
+}
+
 // storeStatus is the controller's Options.StoreStatus.
 func (m *member) storeStatus() bluegreen.StoreStatus {
 	m.mu.Lock()
@@ -336,7 +343,11 @@ func (m *member) Instances(ctx context.Context) ([]bluegreen.Instance, error) {
 
 // close resigns and ends the membership (its keys go at once).
 func (m *member) close() {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	wait := 3 * time.Second
+	if m.unreachable() {
+		wait = 500 * time.Millisecond // the lease expires by itself
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	if err := m.in.Close(ctx); err != nil {
 		m.logger.Warn("leaving the serve instances", "err", err)

@@ -83,8 +83,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	cancel()
 	r.wg.Wait()
-	_ = d.store.Append(context.WithoutCancel(ctx), bluegreen.Event{Time: time.Now(), Actor: "bluegreen",
-		Action: bluegreen.ActionServe, Outcome: bluegreen.OutcomeOK, Message: "serve stopped"})
+	if d.member != nil && d.member.unreachable() {
+		// A serve asked to stop stops now, not after the store's timeout.
+		d.logger.Warn("not recording that serve stopped: the state store is unreachable")
+	} else {
+		_ = d.store.Append(context.WithoutCancel(ctx), bluegreen.Event{Time: time.Now(), Actor: "bluegreen",
+			Action: bluegreen.ActionServe, Outcome: bluegreen.OutcomeOK, Message: "serve stopped"})
+	}
 	return err
 }
 
