@@ -2,11 +2,17 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/bluegreen/bluegreen"
+	"github.com/bluegreen/bluegreen/api"
+	"github.com/bluegreen/bluegreen/internal/demo"
 	"github.com/bluegreen/bluegreen/internal/etcdtest"
 	"github.com/bluegreen/bluegreen/internal/testenv"
 	"github.com/bluegreen/bluegreen/loadgen"
@@ -134,5 +140,138 @@ func TestClusterQuorumLost(t *testing.T) {
 		if r := l.Stop(); r.Failed != 0 {
 			t.Errorf("edge-%d's load: %d of %d requests failed (%v %v)", i+1, r.Failed, r.Requests, r.Failures, r.FirstErrors)
 		}
+	}
+}
+
+// startAppCluster runs n serves, edge-1 to edge-n, on the etcd at ep
+// (under prefix), each with its own data directory and the config
+// demo.AppConfig makes of top (top-level settings besides the state and
+// the cluster) and app (the app section's settings after app.repo), with
+// the colors on bluePort and greenPort. It returns once all of them are
+// listed as members, with edge-1 leading.
+func startAppCluster(t *testing.T, n int, ep, prefix string, cfg demo.AppConfig) []*server {
+	t.Helper()
+	top := cfg.Top
+	var serves []*server
+	for i := 1; i <= n; i++ {
+		dir := t.TempDir()
+		cfg.Top = fmt.Sprintf("state: etcd://%s/%s\ndata_dir: local\ncluster: {id: edge-%d, ttl: %s}\n%s", ep, prefix, i, clusterTTL, top)
+		path := filepath.Join(dir, "bluegreen.yaml")
+		if err := os.WriteFile(path, []byte(cfg.YAML()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		serves = append(serves, startServe(t, path))
+		if i == 1 {
+			waitLeader(t, serves, "edge-1")
+		}
+	}
+	testenv.WaitFor(t, 10*time.Second, fmt.Sprintf("%d instances listed", n), func() bool {
+		return len(instances(t, serves[0])) == n
+	})
+	return serves
+}
+
+// TestClusterLeaseLock: kill -9 of the leader while its deployment holds
+// the operation lock. Another instance refuses a deploy while the dead
+// leader's lease lives (the leader cannot be reached: EUNAVAILABLE, naming
+// the lock and its holder), and deploys once a new leader took over; the
+// history says the lock expired with its holder and the first deployment
+// was interrupted.
+func TestClusterLeaseLock(t *testing.T) {
+	t.Parallel()
+	ep := strings.TrimPrefix(etcdtest.Start(t, 1)[0].ClientURL, "http://")
+	r := newAppRepo(t)
+	pids, mark := t.TempDir(), filepath.Join(t.TempDir(), "block")
+	if err := os.WriteFile(mark, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// While $MARK exists the deploy command waits for it to go, then fails
+	// (an orphan of the killed leader must not start an app); without it
+	// the command starts the app.
+	app := `  driver: command
+  command:
+    deploy: 'if [ -f "$MARK" ]; then while [ -f "$MARK" ]; do sleep 0.05; done; exit 1; fi; setsid "$APP_BIN" sample-app --version "$(cat VERSION)" > app.log 2>&1 < /dev/null & echo $! > "$PIDS/$BLUEGREEN_COLOR.pid"'
+    stop: 'f="$PIDS/$BLUEGREEN_COLOR.pid"; if [ -f "$f" ]; then p=$(cat "$f"); kill $p 2>/dev/null; while kill -0 $p 2>/dev/null; do sleep 0.05; done; rm -f "$f"; fi'
+    status: 'test -f "$PIDS/$BLUEGREEN_COLOR.pid"'
+  env:
+    APP_BIN: ` + binPath + `
+    PIDS: ` + pids + `
+    MARK: ` + mark + `
+  start_timeout: 5s`
+	t.Cleanup(func() {
+		_ = os.Remove(mark)
+		files, _ := filepath.Glob(filepath.Join(pids, "*.pid"))
+		for _, f := range files {
+			b, _ := os.ReadFile(f)
+			var pid int
+			fmt.Sscanf(string(b), "%d", &pid)
+			if pid > 0 {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	})
+	serves := startAppCluster(t, 3, ep, "lock", demo.AppConfig{Top: "watch: {enabled: false}\nrouter:\n  drain_timeout: 3s",
+		Repo: r.dir, App: app, BluePort: freePort(t), GreenPort: freePort(t)})
+
+	first := decodeJSON[bluegreen.Deployment](t, serves[1].mustCLI(t, "deploy", "green", "--detach", "-o", "json"))
+	var lock *bluegreen.Lock
+	testenv.WaitFor(t, 10*time.Second, "the lock held by the deployment", func() bool {
+		out, _, code := serves[2].cli(t, "lock", "status", "-o", "json")
+		if code != 0 {
+			return false
+		}
+		lock = decodeJSON[struct{ Lock *bluegreen.Lock }](t, out).Lock
+		return lock != nil
+	})
+	if !strings.HasPrefix(lock.Holder, "edge-1 ") {
+		t.Fatalf("the lock is held by %q, want the leader edge-1", lock.Holder)
+	}
+
+	serves[0].kill9(t)
+	killed := time.Now()
+	client := api.NewClient(serves[2].apiAd, serves[2].token, "e2e-tester")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	_, err := client.DeployDetached(ctx, bluegreen.DeployRequest{Color: bluegreen.Green})
+	cancel()
+	refusedAfter := time.Since(killed)
+	t.Logf("a deploy %s after the kill: %v", refusedAfter, err)
+	if refusedAfter >= clusterTTL {
+		t.Fatalf("the refusal came %s after the kill, beyond the lease's %s: the test is too slow to see the lease live", refusedAfter, clusterTTL)
+	}
+	if bluegreen.ErrorCode(err) != bluegreen.EUNAVAILABLE || !strings.Contains(err.Error(), "the operation lock is held by e2e-tester") ||
+		!strings.Contains(err.Error(), "on "+lock.Holder) {
+		t.Fatalf("a deploy while the dead leader's lease lives: %v; want it refused naming the lock and its holder", err)
+	}
+
+	if err := os.Remove(mark); err != nil {
+		t.Fatal(err)
+	}
+	// The new leader releases the lock as it takes over.
+	testenv.WaitFor(t, 3*clusterTTL+10*time.Second, "the lock released by a new leader", func() bool {
+		out, _, code := serves[2].cli(t, "lock", "status", "-o", "json")
+		return code == 0 && decodeJSON[struct{ Lock *bluegreen.Lock }](t, out).Lock == nil
+	})
+	t.Logf("the lock was released %s after the kill", time.Since(killed))
+	var leader string
+	for _, in := range instances(t, serves[2]) {
+		if in.Role == bluegreen.RoleLeader {
+			leader = in.ID
+		}
+	}
+	if leader != "edge-2" && leader != "edge-3" {
+		t.Fatalf("the lock was released, and %q leads; want edge-2 or edge-3", leader)
+	}
+	out := serves[2].mustCLI(t, "deploy", "green")
+	if !strings.Contains(out, "deployed") {
+		t.Fatalf("the deploy on the new leader %s printed %q", leader, out)
+	}
+	history := serves[2].mustCLI(t, "history", "-o", "json")
+	var expired, interrupted bool
+	for _, e := range decodeJSON[[]bluegreen.Event](t, history) {
+		expired = expired || strings.Contains(e.Message, "expired with its holder edge-1")
+		interrupted = interrupted || strings.Contains(e.Message, "deployment "+first.ID) && strings.Contains(e.Message, "interrupted")
+	}
+	if !expired || !interrupted {
+		t.Fatalf("history after the leader died holding the lock (lock expired: %t, deployment %s interrupted: %t):\n%s", expired, first.ID, interrupted, history)
 	}
 }
