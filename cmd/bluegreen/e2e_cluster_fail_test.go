@@ -85,6 +85,7 @@ func TestClusterQuorumLost(t *testing.T) {
 		start := time.Now()
 		out, errOut, code := s.s.cli(t, "switch", "green", "--timeout", "15s")
 		took := time.Since(start)
+		t.Logf("switch through %s without quorum: exit %d after %s: %s", s.role, code, took.Round(time.Millisecond), strings.TrimSpace(errOut))
 		if code == 0 || !strings.Contains(errOut, "state store unreachable") || !strings.Contains(errOut, eps[0]) {
 			t.Errorf("switch through %s without quorum: exit %d after %s\nstdout %q\nstderr %q\nwant a failure naming the store", s.role, code, took, out, errOut)
 		}
