@@ -76,7 +76,26 @@ func TestClusterQuorumLost(t *testing.T) {
 
 	ms[1].Kill()
 	ms[2].Kill()
+	// A switch on the leader before its lease ends: its commit cannot
+	// reach a quorum.
+	type answer struct {
+		err  error
+		took time.Duration
+	}
+	onLeader := make(chan answer, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		defer cancel()
+		start := time.Now()
+		_, err := api.NewClient(serves[0].apiAd, serves[0].token, "e2e-tester").Switch(ctx, bluegreen.SwitchRequest{To: bluegreen.Green})
+		onLeader <- answer{err, time.Since(start)}
+	}()
 	served(t, loads, 600, "traffic after losing the quorum")
+	a := <-onLeader
+	t.Logf("a switch on the leader as the quorum was lost: after %s: %v", a.took.Round(time.Millisecond), a.err)
+	if bluegreen.ErrorCode(a.err) != bluegreen.EUNAVAILABLE || !strings.Contains(a.err.Error(), "state store unreachable") || a.took >= 15*time.Second {
+		t.Errorf("a switch on the leader as the quorum was lost: %v after %s; want EUNAVAILABLE naming the store within 15s", a.err, a.took)
+	}
 
 	for _, s := range []struct {
 		role string
@@ -91,6 +110,17 @@ func TestClusterQuorumLost(t *testing.T) {
 		}
 		if took > 15*time.Second+3*time.Second {
 			t.Errorf("switch through %s without quorum took %s, beyond its 15s timeout", s.role, took)
+		}
+		// The switch call itself (the CLI first reads the history, which
+		// fails the same way).
+		ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		start = time.Now()
+		_, err := api.NewClient(s.s.apiAd, s.s.token, "e2e-tester").Switch(ctx, bluegreen.SwitchRequest{To: bluegreen.Green})
+		took = time.Since(start)
+		cancel()
+		t.Logf("the switch call through %s without quorum: after %s: %v", s.role, took.Round(time.Millisecond), err)
+		if bluegreen.ErrorCode(err) != bluegreen.EUNAVAILABLE || !strings.Contains(err.Error(), "state store unreachable") || !strings.Contains(err.Error(), eps[0]) || took >= 15*time.Second {
+			t.Errorf("the switch call through %s without quorum: %v after %s; want EUNAVAILABLE naming the store within 15s", s.role, err, took)
 		}
 	}
 	for _, s := range serves {
@@ -111,6 +141,20 @@ func TestClusterQuorumLost(t *testing.T) {
 
 	ms[1].Restart(t)
 	ms[2].Restart(t)
+	for i, s := range serves {
+		testenv.WaitFor(t, 20*time.Second, "status with the store reachable again", func() bool {
+			out, _, code := s.cli(t, "status", "-o", "json")
+			st := bluegreen.Status{}
+			if code == 0 {
+				st = decodeJSON[bluegreen.Status](t, out)
+			}
+			return code == 0 && st.Store != nil && st.Store.UnreachableSince == nil
+		})
+		st := decodeJSON[bluegreen.Status](t, s.mustCLI(t, "status", "-o", "json"))
+		if st.State.Live != bluegreen.Blue {
+			t.Errorf("edge-%d: the state says live %s once the quorum is back; want blue (every switch was refused)", i+1, st.State.Live)
+		}
+	}
 	var res bluegreen.SwitchResult
 	var last string
 	defer func() {
