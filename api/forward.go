@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -56,7 +57,7 @@ func (s *server) leaderOnly(h handlerFunc) handlerFunc {
 			Transport:     s.leaderTransport,
 			FlushInterval: -1, // progress streams as they come
 			ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-				failed = bluegreen.Errorf(bluegreen.EUNAVAILABLE, "passing the call to the leader at %s: %v", target.Host, err)
+				failed = bluegreen.Errorf(bluegreen.EUNAVAILABLE, "passing the call to the leader at %s: %v%s", target.Host, err, lockNote(s.svc.Lock()))
 			},
 		}
 		// The leader's answer carries its own API header.
@@ -67,4 +68,16 @@ func (s *server) leaderOnly(h handlerFunc) handlerFunc {
 		}
 		return failed
 	}
+}
+
+// lockNote names the operation lock, if one is held, for the refusal of a
+// call the leader could not be reached for: a leader killed while it
+// held the lock keeps it until its lease expires and another instance
+// takes over (which releases it), so the caller learns why to wait.
+func lockNote(l *bluegreen.Lock) string {
+	if l == nil {
+		return ""
+	}
+	return fmt.Sprintf("; the operation lock is held by %s since %s (%s) on %s: if that instance is gone, the lock is released once its lease expires and another instance leads; try again then",
+		l.Owner, l.Since.UTC().Format("2006-01-02 15:04:05Z"), l.What, l.Holder)
 }

@@ -75,7 +75,8 @@ func TestFollowerForwardsToLeader(t *testing.T) {
 	leaderErr = nil
 	leader.Close()
 	_, err = c.Switch(t.Context(), bluegreen.SwitchRequest{To: bluegreen.Blue})
-	if bluegreen.ErrorCode(err) != bluegreen.EUNAVAILABLE || !strings.Contains(err.Error(), "passing the call to the leader at") {
-		t.Errorf("leader gone: %v; want EUNAVAILABLE naming the leader", err)
+	if bluegreen.ErrorCode(err) != bluegreen.EUNAVAILABLE || !strings.Contains(err.Error(), "passing the call to the leader at") ||
+		!strings.Contains(err.Error(), "the operation lock is held by alice since") || !strings.Contains(err.Error(), "(deploy green)") {
+		t.Errorf("leader gone: %v; want EUNAVAILABLE naming the leader and the lock it holds", err)
 	}
 }

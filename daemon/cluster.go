@@ -307,7 +307,14 @@ func (m *member) leader(ctx context.Context) (string, string, bool, error) {
 	case err != nil:
 		return "", m.in.ID(), false, bluegreen.Errorf(bluegreen.EUNAVAILABLE, "state store unreachable: etcd at %s: finding the leader: %v", m.where, err)
 	case id == m.in.ID():
-		return "", m.in.ID(), false, bluegreen.Errorf(bluegreen.EUNAVAILABLE, "this instance (%s) is taking over as the leader; try again", id)
+		// Elected: lead marks it leading as soon as its campaign returns.
+		for !m.leading.Load() {
+			if lctx.Err() != nil {
+				return "", m.in.ID(), false, bluegreen.Errorf(bluegreen.EUNAVAILABLE, "this instance (%s) is taking over as the leader; try again", id)
+			}
+			sleep(lctx, 10*time.Millisecond)
+		}
+		return "", m.in.ID(), true, nil
 	}
 	ms, err := m.in.Members(lctx)
 	if err != nil {
