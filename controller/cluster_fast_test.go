@@ -123,3 +123,31 @@ func TestFastBootstrapRace(t *testing.T) {
 		t.Errorf("state %+v; want the winner's live green with this configuration at revision 2", st)
 	}
 }
+
+// staleStore answers Load with a state read before the controller's last
+// commit, as a follower's read can be overtaken on a new leader.
+type staleStore struct {
+	*memStore
+	stale bluegreen.State
+}
+
+func (s *staleStore) Load(context.Context) (bluegreen.State, error) { return s.stale.Clone(), nil }
+
+// TestFastRefreshNeverGoesBack: Refresh keeps the state held when the
+// store answers with an older revision.
+func TestFastRefreshNeverGoesBack(t *testing.T) {
+	ss := &staleStore{}
+	f := newFast(t, func(o *controller.Options) {
+		o.Deploy = nil
+		ss.memStore = o.Store.(*memStore)
+		o.Store = ss
+	})
+	ss.stale = f.ctl.State()
+	if _, err := f.ctl.Switch(t.Context(), bluegreen.SwitchRequest{To: bluegreen.Green, Actor: "bob"}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := f.ctl.Refresh(t.Context())
+	if err != nil || st.Live != bluegreen.Green || f.ctl.State().Live != bluegreen.Green || st.Revision <= ss.stale.Revision {
+		t.Errorf("Refresh = %+v, %v; held %s; want the newer state kept", st, err, f.ctl.State().Live)
+	}
+}

@@ -49,14 +49,20 @@ func pauseRefusal(st bluegreen.State) error {
 
 // Refresh reloads the committed state from the store, for when another
 // process committed to it: a new serve that started for a hand-over, then
-// failed. It returns the state now held.
+// failed; the leader, for a follower sharing the store. It returns the
+// state now held, which is never older than the one held before (a read
+// that a commit of this controller's overtook is dropped).
 func (c *Controller) Refresh(ctx context.Context) (bluegreen.State, error) {
 	st, err := c.store.Load(ctx)
 	if err != nil {
 		return bluegreen.State{}, err
 	}
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st.Revision < c.state.Revision {
+		// A commit of this controller's came in between: never go back.
+		return c.state.Clone(), nil
+	}
 	c.state = st
-	c.mu.Unlock()
 	return st, nil
 }

@@ -258,9 +258,9 @@ func (m *member) lead(ctx context.Context) {
 // takeOver makes this instance's controller the one that acts: it reads
 // the committed state, takes its color, cleans up after the previous
 // leader (an interrupted deployment, its lock), carries on the watch in
-// progress, and records the leader's health verdicts.
+// progress, and records the leader's health verdicts; then it marks the
+// instance leading, and the calls followers forward are served.
 func (m *member) takeOver(ctx context.Context) {
-	m.leading.Store(true)
 	st, err := m.ctl.Refresh(ctx)
 	if err != nil {
 		m.logger.Error("reading the state on taking the lead", "err", err)
@@ -277,6 +277,9 @@ func (m *member) takeOver(ctx context.Context) {
 			m.ctl.RecordHealth(c, h)
 		}
 	}
+	// Only now are calls served here: on a state read after the election
+	// and cleaned up after the previous leader (leader waits for it).
+	m.leading.Store(true)
 	m.logger.Info("leading: this instance runs the controller", "live", st.Live, "revision", st.Revision)
 	_ = m.store.Append(ctx, bluegreen.Event{Time: time.Now(), Actor: "bluegreen", Action: bluegreen.ActionServe,
 		Color: st.Live, Outcome: bluegreen.OutcomeOK, Revision: st.Revision,
