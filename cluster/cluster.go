@@ -101,11 +101,14 @@ type Instance struct {
 	ttl     int // seconds
 	address string
 
-	mu       sync.Mutex // guards session, election, self and closed
+	mu       sync.Mutex // guards session, election, abandoned, self and closed
 	session  *concurrency.Session
 	election *concurrency.Election
-	self     Member
-	closed   bool
+	// abandoned is closed when the campaign call Campaign left behind (its
+	// ctx ended first) has returned; nil when there is none.
+	abandoned chan struct{}
+	self      Member
+	closed    bool
 }
 
 // Join registers the instance under a new lease of o.TTL and returns it as

@@ -21,11 +21,15 @@ func (in *Instance) Campaign(ctx context.Context) error {
 	if err := in.check(); err != nil {
 		return err
 	}
+	if err := in.waitAbandoned(ctx); err != nil {
+		return err
+	}
 	// The client library's Campaign, when ctx ends while it waits, takes
 	// its candidacy back with the client's own context: with etcd
 	// unreachable that blocks until etcd is back or the client is closed.
-	// Campaign returns when ctx ends regardless; the library's call ends
-	// with the client.
+	// Campaign returns when ctx ends regardless, and leaves that call its
+	// election object (not safe for concurrent use): the instance goes on
+	// with a new one, and its next campaign waits for the old call to end.
 	done := make(chan error, 1)
 	el := in.elect()
 	go func() { done <- el.Campaign(ctx, in.id) }()
@@ -33,6 +37,12 @@ func (in *Instance) Campaign(ctx context.Context) error {
 	select {
 	case err = <-done:
 	case <-ctx.Done():
+		finished := make(chan struct{})
+		go func() { <-done; close(finished) }()
+		in.mu.Lock()
+		in.abandoned = finished
+		in.election = concurrency.NewElection(in.session, in.prefix+"election/")
+		in.mu.Unlock()
 		return ctx.Err()
 	}
 	if err != nil {
@@ -95,6 +105,23 @@ func (in *Instance) Observe(ctx context.Context) <-chan string {
 		}
 	}()
 	return out
+}
+
+// waitAbandoned waits until the campaign call a previous Campaign left
+// behind has ended, or ctx ends.
+func (in *Instance) waitAbandoned(ctx context.Context) error {
+	in.mu.Lock()
+	ch := in.abandoned
+	in.mu.Unlock()
+	if ch == nil {
+		return nil
+	}
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // check returns ErrClosed after Close.
