@@ -42,18 +42,19 @@ const retryEvery = time.Second
 // member is this serve's membership. Its methods are safe for concurrent
 // use.
 type member struct {
-	in       *cluster.Instance
-	cfg      config.Cluster
-	where    string // the etcd URL, for messages
-	stateKey string
-	scheme   string // of the instances' APIs
-	rt       *router.Router
-	drain    time.Duration
-	publish  time.Duration // how often the router's figures are published
-	logger   *slog.Logger
-	ctl      *controller.Controller // set by wire, before Run
-	monitor  *check.Monitor         // set by wire, before Run
-	store    bluegreen.Store
+	in        *cluster.Instance
+	cfg       config.Cluster
+	where     string // the etcd URL, for status and logs
+	endpoints string // the etcd endpoints, for errors (as the store names them)
+	stateKey  string
+	scheme    string // of the instances' APIs
+	rt        *router.Router
+	drain     time.Duration
+	publish   time.Duration // how often the router's figures are published
+	logger    *slog.Logger
+	ctl       *controller.Controller // set by wire, before Run
+	monitor   *check.Monitor         // set by wire, before Run
+	store     bluegreen.Store
 
 	leading atomic.Bool
 
@@ -96,7 +97,7 @@ func (d *Daemon) joinCluster(ctx context.Context) error {
 		}
 		return fmt.Errorf("joining the serve instances on %s: %w", cfg.Etcd, err)
 	}
-	d.member = &member{in: in, cfg: *cfg.Cluster, where: cfg.Etcd.String(), stateKey: es.StateKey(), scheme: APIScheme(cfg),
+	d.member = &member{in: in, cfg: *cfg.Cluster, where: cfg.Etcd.String(), endpoints: strings.Join(cfg.Etcd.Endpoints, ","), stateKey: es.StateKey(), scheme: APIScheme(cfg),
 		rt: d.rt, drain: cfg.Router.DrainTimeout, publish: min(cfg.Watch.Interval, time.Second), logger: d.logger.With("component", "cluster", "instance", id), store: d.store}
 	if err := in.ShareAdminToken(ctx, sha256.Sum256([]byte(d.token))); err != nil {
 		return fmt.Errorf("sharing the admin token's hash with the other serve instances: %w", err)
@@ -308,7 +309,7 @@ func (m *member) leader(ctx context.Context) (string, string, bool, error) {
 		return "", m.in.ID(), false, bluegreen.Errorf(bluegreen.EUNAVAILABLE,
 			"no serve instance leads right now (an election is under way, or none reaches the state store at %s); try again in a few seconds", m.where)
 	case err != nil:
-		return "", m.in.ID(), false, bluegreen.Errorf(bluegreen.EUNAVAILABLE, "state store unreachable: etcd at %s: finding the leader: %v", m.where, err)
+		return "", m.in.ID(), false, bluegreen.Errorf(bluegreen.EUNAVAILABLE, "state store unreachable: etcd at %s: finding the leader: %v", m.endpoints, err)
 	case id == m.in.ID():
 		// Elected: lead marks it leading as soon as its campaign returns.
 		for !m.leading.Load() {
@@ -321,7 +322,7 @@ func (m *member) leader(ctx context.Context) (string, string, bool, error) {
 	}
 	ms, err := m.in.Members(lctx)
 	if err != nil {
-		return "", m.in.ID(), false, bluegreen.Errorf(bluegreen.EUNAVAILABLE, "state store unreachable: etcd at %s: finding the leader's address: %v", m.where, err)
+		return "", m.in.ID(), false, bluegreen.Errorf(bluegreen.EUNAVAILABLE, "state store unreachable: etcd at %s: finding the leader's address: %v", m.endpoints, err)
 	}
 	for _, mem := range ms {
 		if mem.ID == id {
