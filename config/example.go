@@ -28,6 +28,9 @@ state: .bluegreen
 # state_tls: {ca: etcd-ca.pem, cert: etcd-client.pem, key: etcd-client.key}
 # state_auth: etcd-auth   # one line username:password, mode 0600
 # data_dir: .bluegreen
+# Several serves on one etcd serve the same color; one, elected, runs the
+# controller (see docs/cluster.md). Each needs its own id:
+# cluster: {id: edge-1, ttl: 10s, ack_timeout: 5s}
 # The live color on the first start of a fresh state.
 initial_live: blue
 
