@@ -57,6 +57,7 @@ type member struct {
 	store     bluegreen.Store
 
 	leading atomic.Bool
+	taken   atomic.Int64 // the state revision the router last took
 
 	mu               sync.Mutex // guards unreachableSince and lastErr
 	unreachableSince time.Time
@@ -154,6 +155,7 @@ func (m *member) take(ctx context.Context, live cluster.Live) {
 			m.logger.Info("drained", "color", from, "in_flight", rep.InFlight, "finished", rep.Finished, "cut", rep.Cancelled)
 		}()
 	}
+	m.taken.Store(live.Revision)
 	// Acknowledged first: the switch waits for it; the follower's view of
 	// the state (for reads) comes a read later.
 	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -183,10 +185,13 @@ func (m *member) keep(ctx context.Context) {
 		select {
 		case <-m.in.Done():
 			rctx, cancel := context.WithTimeout(ctx, heartbeatEvery)
+			defer cancel()
 			err := m.in.Renew(rctx)
-			cancel()
 			if err == nil {
 				m.logger.Info("registered again with the state store after losing the lease")
+				// What the router took while the lease was gone could not
+				// be acknowledged then.
+				err = m.in.Ack(rctx, m.rt.Live(), m.taken.Load())
 			}
 			m.reach(err)
 			return
