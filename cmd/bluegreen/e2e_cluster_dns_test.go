@@ -142,18 +142,7 @@ func TestClusterDNSSwitch(t *testing.T) {
 	// says leader until its lease expires), roll back through the other.
 	serves[0].kill9(t)
 	survivors := serves[1:]
-	var leader string
-	testenv.WaitFor(t, 15*time.Second, "a survivor to lead", func() bool {
-		for _, s := range survivors {
-			for _, in := range instances(t, s) {
-				if in.Role == bluegreen.RoleLeader && in.ID != "edge-1" {
-					leader = in.ID
-					return true
-				}
-			}
-		}
-		return false
-	})
+	leader := waitNewLeader(t, survivors, "edge-1")
 	via, viaID := serves[1], "edge-2"
 	if leader == "edge-2" {
 		via, viaID = serves[2], "edge-3"

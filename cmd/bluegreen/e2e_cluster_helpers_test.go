@@ -75,11 +75,29 @@ func instances(t *testing.T, s *server) []bluegreen.Instance {
 // (any leader when want is ""), and returns the leader's ID.
 func waitLeader(t *testing.T, serves []*server, want string) string {
 	t.Helper()
+	return waitLeaderExcept(t, serves, want, "")
+}
+
+// waitNewLeader waits until some serve of serves lists a leader other than
+// dead (a killed leader's record says leader until its lease expires), and
+// returns its ID.
+func waitNewLeader(t *testing.T, serves []*server, dead string) string {
+	t.Helper()
+	return waitLeaderExcept(t, serves, "", dead)
+}
+
+// waitLeaderExcept is waitLeader ignoring a leader named except.
+func waitLeaderExcept(t *testing.T, serves []*server, want, except string) string {
+	t.Helper()
 	var leader string
-	testenv.WaitFor(t, 15*time.Second, "a leader "+want, func() bool {
+	what := "a leader " + want
+	if except != "" {
+		what = "a leader other than " + except
+	}
+	testenv.WaitFor(t, 15*time.Second, what, func() bool {
 		for _, s := range serves {
 			for _, in := range instances(t, s) {
-				if in.Role == bluegreen.RoleLeader && (want == "" || in.ID == want) {
+				if in.Role == bluegreen.RoleLeader && (want == "" || in.ID == want) && in.ID != except {
 					leader = in.ID
 					return true
 				}

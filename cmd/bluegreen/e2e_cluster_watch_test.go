@@ -197,22 +197,7 @@ func TestClusterLeaderKilledDuringWatch(t *testing.T) {
 	killed := time.Now()
 	load := startClusterLoad(t, serves[2])
 
-	var leader string
-	testenv.WaitFor(t, 15*time.Second, "a survivor to lead", func() bool {
-		for _, s := range survivors {
-			st, ok := statusOf(s)
-			if !ok {
-				continue
-			}
-			for _, in := range st.Instances {
-				if in.Role == bluegreen.RoleLeader && in.ID != "edge-1" {
-					leader = in.ID
-					return true
-				}
-			}
-		}
-		return false
-	})
+	leader := waitNewLeader(t, survivors, "edge-1")
 	toLeader := time.Since(killed)
 	rolledBack := waitLive(t, serves[2], bluegreen.Blue, "the new leader to roll green back")
 	toRollback := time.Since(killed)
