@@ -51,6 +51,11 @@ func TestFastSwitchWaitsForRouters(t *testing.T) {
 	if f.ctl.State().Live != bluegreen.Green || f.router.serving() != bluegreen.Green {
 		t.Error("the switch did not stand")
 	}
+	for _, e := range f.store.all() {
+		if e.Action == bluegreen.ActionSwitch && e.Outcome == bluegreen.OutcomeOK && e.Details["instance"] != "test" {
+			t.Errorf("switch event's details %v; want the instance that switched", e.Details)
+		}
+	}
 	sw := f.events(bluegreen.ActionSwitch)
 	if len(sw) != 2 || !strings.HasPrefix(sw[1], "failed: router(s) r3 did not confirm serving green (revision ") {
 		t.Errorf("switch events %q; want the switch, then the missing router recorded", sw)

@@ -278,6 +278,10 @@ func (c *Controller) event(req bluegreen.SwitchRequest, action bluegreen.Action,
 	for k, v := range req.Details {
 		details[k] = v
 	}
+	if c.cluster != nil {
+		// Which of the instances sharing the store did it (its leader then).
+		details["instance"] = c.instance
+	}
 	actor := req.Actor
 	if actor == "" {
 		actor = "unknown"
