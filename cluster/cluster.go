@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/bluegreen/bluegreen"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 )
@@ -184,13 +185,20 @@ func (in *Instance) register(ctx context.Context, replace bool) error {
 }
 
 // Renew registers the instance again on a new lease after its lease was
-// lost (Done is closed): as a follower, with the color and revision it
+// lost (Done is closed), revoking the old one if etcd still holds it: as a
+// follower, with the color and revision it
 // last acknowledged. Its figures must be published again. It fails as
 // Join does (ECONFLICT when another live instance took the ID meanwhile),
 // and with ErrClosed after Close.
 func (in *Instance) Renew(ctx context.Context) error {
 	if err := in.check(); err != nil {
 		return err
+	}
+	// The session ended on this side, but etcd may still hold the lease
+	// (a new etcd leader extends the leases it finds): revoke it, so that
+	// its record and candidacy go now rather than a TTL later.
+	if _, err := in.cli.Revoke(ctx, in.lease()); err != nil && !errors.Is(err, rpctypes.ErrLeaseNotFound) {
+		return fmt.Errorf("cluster: revoking the lost lease of %s: %w", in.id, err)
 	}
 	return in.register(ctx, false)
 }

@@ -5,18 +5,27 @@ import (
 	"errors"
 	"fmt"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 )
 
 // ErrNoLeader is returned by Leader when no instance leads.
 var ErrNoLeader = errors.New("cluster: no leader")
 
+// ErrLeaseLost is returned by Campaign when the lease the campaign ran on
+// was lost meanwhile: the instance does not lead. Campaign again once Renew
+// has registered it anew.
+var ErrLeaseLost = errors.New("cluster: the lease was lost while campaigning; campaign again once the instance is registered anew (Renew)")
+
 // Campaign blocks until the instance is the leader, then marks its record
 // Leader and returns nil. One instance leads at a time: the others wait in
 // line behind it (in the order they campaigned). It returns ctx's error
 // when ctx ends first (the instance then leaves the line), ErrClosed after
-// Close. Leadership lasts until Resign, Close, or the loss of the lease
-// (Done); a leader killed without resigning is replaced within the TTL.
+// Close, and ErrLeaseLost when the lease it campaigned on was lost before
+// it won: it returns nil only when the instance's current lease holds the
+// leadership. Leadership lasts until Resign, Close, or the loss of the lease;
+// Lost tells when it ends. A leader killed without resigning is replaced
+// once its lease expires.
 func (in *Instance) Campaign(ctx context.Context) error {
 	if err := in.check(); err != nil {
 		return err
@@ -51,7 +60,91 @@ func (in *Instance) Campaign(ctx context.Context) error {
 		}
 		return fmt.Errorf("cluster: campaigning: %w", err)
 	}
+	// The library's campaign does not notice that its lease ended while it
+	// waited (its key went with it): check that this lease leads.
+	in.mu.Lock()
+	session, current := in.session, in.election
+	in.mu.Unlock()
+	select {
+	case <-session.Done():
+		return ErrLeaseLost
+	default:
+	}
+	if current != el {
+		return ErrLeaseLost // renewed meanwhile: el ran on the old lease
+	}
+	resp, err := in.cli.Get(ctx, el.Key())
+	if err != nil {
+		return fmt.Errorf("cluster: checking the won election: %w", err)
+	}
+	if len(resp.Kvs) == 0 || resp.Kvs[0].CreateRevision != el.Rev() || resp.Kvs[0].Lease != int64(session.Lease()) {
+		return ErrLeaseLost
+	}
 	return in.update(ctx, func(m *Member) { m.Role = Leader })
+}
+
+// Lost returns a channel that is closed when the leadership Campaign won
+// ends: the lease it was won on ends (Done), its election key is deleted
+// (Resign, Close, a lease expired on the etcd side), or ctx ends. Call it
+// right after Campaign returned nil; the caller must stop acting as the
+// leader when the channel is closed.
+func (in *Instance) Lost(ctx context.Context) <-chan struct{} {
+	in.mu.Lock()
+	session, el := in.session, in.election
+	in.mu.Unlock()
+	lost := make(chan struct{})
+	key, rev := el.Key(), el.Rev()
+	go func() {
+		defer close(lost)
+		if key == "" {
+			return // never won on this election
+		}
+		from := rev + 1
+		for {
+			if in.keyDeleted(ctx, session, key, from) {
+				return
+			}
+			// The watch failed (etcd restarted, revisions compacted): the
+			// key decides.
+			resp, err := in.cli.Get(ctx, key)
+			switch {
+			case ctx.Err() != nil:
+				return
+			case err != nil:
+				sleep(ctx, retryEvery)
+				continue
+			case len(resp.Kvs) == 0 || resp.Kvs[0].CreateRevision != rev:
+				return
+			}
+			from = resp.Header.Revision + 1
+		}
+	}()
+	return lost
+}
+
+// keyDeleted watches key from revision from on and reports true when it
+// is deleted, the session ends or ctx ends; false when the watch failed.
+func (in *Instance) keyDeleted(ctx context.Context, session *concurrency.Session, key string, from int64) bool {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	changes := in.cli.Watch(wctx, key, clientv3.WithRev(from))
+	for {
+		select {
+		case <-session.Done():
+			return true
+		case <-ctx.Done():
+			return true
+		case wr, ok := <-changes:
+			if !ok || wr.Err() != nil {
+				return false
+			}
+			for _, ev := range wr.Events {
+				if ev.Type == clientv3.EventTypeDelete {
+					return true
+				}
+			}
+		}
+	}
 }
 
 // Resign gives up the leadership (a no-op when the instance does not

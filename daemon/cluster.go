@@ -90,8 +90,20 @@ func (d *Daemon) joinCluster(ctx context.Context) error {
 		}
 		id = fmt.Sprintf("%s-%d", strings.ReplaceAll(host, "/", "-"), apiAddr.Port)
 	}
-	in, err := cluster.Join(ctx, cluster.Options{Client: es.Client(), Prefix: es.Prefix(), ID: id, Address: addr,
-		TTL: cfg.Cluster.TTL, Replace: d.inh != nil})
+	opts := cluster.Options{Client: es.Client(), Prefix: es.Prefix(), ID: id, Address: addr, TTL: cfg.Cluster.TTL, Replace: d.inh != nil}
+	in, err := cluster.Join(ctx, opts)
+	if bluegreen.ErrorCode(err) == bluegreen.ECONFLICT {
+		// Most often this instance's own previous process, killed a moment
+		// ago (a service manager restarts it at once): its record goes when
+		// its lease expires. A live instance with the same ID keeps it.
+		d.logger.Warn("a live instance is registered with this cluster.id; waiting for its lease to expire (a previous process of this instance?)",
+			"id", id, "ttl", cfg.Cluster.TTL)
+		deadline := time.Now().Add(cfg.Cluster.TTL + 2*time.Second)
+		for bluegreen.ErrorCode(err) == bluegreen.ECONFLICT && time.Now().Before(deadline) {
+			sleep(ctx, 200*time.Millisecond)
+			in, err = cluster.Join(ctx, opts)
+		}
+	}
 	if err != nil {
 		if bluegreen.ErrorCode(err) == bluegreen.ECONFLICT {
 			return invalidf("%v: give each serve its own cluster.id (state: %s)", err, cfg.Etcd)
@@ -151,7 +163,10 @@ func (m *member) take(ctx context.Context, live cluster.Live) {
 		drain := m.rt.Switch(live.Color)
 		m.logger.Info("took the live color from the state store", "from", from, "to", live.Color, "revision", live.Revision)
 		go func() {
-			rep := drain.Wait(ctx, m.drain).Report()
+			// Not ctx: a serve that stops or hands over lets the old
+			// color's requests finish (up to the drain timeout) as after a
+			// local switch; only the timeout cuts them.
+			rep := drain.Wait(context.WithoutCancel(ctx), m.drain).Report()
 			m.logger.Info("drained", "color", from, "in_flight", rep.InFlight, "finished", rep.Finished, "cut", rep.Cancelled)
 		}()
 	}
@@ -249,11 +264,14 @@ func (m *member) lead(ctx context.Context) {
 			}
 			continue
 		}
+		lost := m.in.Lost(ctx)
 		m.takeOver(ctx)
 		select {
 		case <-ctx.Done():
-		case <-m.in.Done():
-			m.standDown("the lease was lost (the state store unreachable for longer than cluster.ttl)")
+		case <-lost:
+			if ctx.Err() == nil {
+				m.standDown("the leadership ended (the lease was lost: the state store unreachable for longer than cluster.ttl, or the election key gone)")
+			}
 		}
 	}
 	if m.leading.Load() {

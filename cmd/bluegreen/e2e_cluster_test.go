@@ -83,3 +83,30 @@ func TestClusterSwitchesUnderLoad(t *testing.T) {
 		t.Errorf("switch output lacks the routers:\n%s", out)
 	}
 }
+
+// TestClusterRestartAfterKill: a serve killed with kill -9 and started again
+// at once (as a service manager would) waits for its previous process's
+// lease to expire instead of failing on its own ID, then serves and is
+// listed again.
+func TestClusterRestartAfterKill(t *testing.T) {
+	t.Parallel()
+	eps := etcdtest.Endpoints(etcdtest.Start(t, 1))
+	blue, _ := startApp(t, "blue")
+	green, _ := startApp(t, "green")
+	serves := startCluster(t, 2, eps, "e2e-restart", blue, green, "watch: {enabled: false}\n")
+	serves[1].kill9(t)
+	start := time.Now()
+	again := startServe(t, serves[1].config)
+	t.Logf("edge-2 serves again %s after it was killed (lease %s)", time.Since(start).Round(time.Millisecond), clusterTTL)
+	waitLeader(t, []*server{again}, "edge-1")
+	ids := []string{}
+	for _, in := range instances(t, again) {
+		ids = append(ids, in.ID)
+	}
+	if strings.Join(ids, ",") != "edge-1,edge-2" {
+		t.Errorf("instances after the restart: %v; want edge-1 and edge-2", ids)
+	}
+	if out := again.mustCLI(t, "switch", "green"); !strings.Contains(out, "2 router(s) serve green") {
+		t.Errorf("switch through the restarted serve:\n%s", out)
+	}
+}
