@@ -10,7 +10,7 @@
 //	<prefix>cluster/members/<id>   an instance's Member record (JSON), under its lease
 //	<prefix>cluster/figures/<id>   its per-color Figures (JSON), under its lease
 //	<prefix>cluster/election/...   the election's candidates (concurrency.Election)
-//	<prefix>cluster/admins/<id>    the hash of its admin token (not under the lease)
+//	<prefix>cluster/admins/<id>    the hash of its admin token, under its lease
 //
 // An instance's keys live as long as its lease: Close revokes it at once;
 // an instance that dies (kill -9, a partition) disappears when the lease
@@ -102,6 +102,7 @@ type Instance struct {
 	ttl     int // seconds
 	address string
 
+	writeMu  sync.Mutex // orders the writes of the instance's record (register, update)
 	mu       sync.Mutex // guards session, election, abandoned, self and closed
 	session  *concurrency.Session
 	election *concurrency.Election
@@ -145,6 +146,8 @@ func Join(ctx context.Context, o Options) (*Instance, error) {
 // record under it as a follower: only if no live instance has the ID,
 // unless replace.
 func (in *Instance) register(ctx context.Context, replace bool) error {
+	in.writeMu.Lock()
+	defer in.writeMu.Unlock()
 	// The session's context bounds its keep-alive, not the call: ctx only
 	// bounds the lease grant (through the client's call).
 	grant, err := in.cli.Grant(ctx, int64(in.ttl))
@@ -247,19 +250,26 @@ func (in *Instance) Heartbeat(ctx context.Context) error {
 // update changes the instance's record with change, stamps the heartbeat,
 // and writes it under the lease.
 func (in *Instance) update(ctx context.Context, change func(*Member)) error {
+	// writeMu orders the writes of the record; mu is not held across the
+	// call to etcd, so that Done, Leader and the others never wait for it.
+	in.writeMu.Lock()
+	defer in.writeMu.Unlock()
 	in.mu.Lock()
-	defer in.mu.Unlock()
 	if in.closed {
+		in.mu.Unlock()
 		return ErrClosed
 	}
-	next := in.self
+	next, lease := in.self, in.session.Lease()
+	in.mu.Unlock()
 	change(&next)
 	next.Heartbeat = in.now().UTC()
 	data, _ := json.Marshal(next)
-	if _, err := in.cli.Put(ctx, in.memberKey(next.ID), string(data), clientv3.WithLease(in.session.Lease())); err != nil {
+	if _, err := in.cli.Put(ctx, in.memberKey(next.ID), string(data), clientv3.WithLease(lease)); err != nil {
 		return fmt.Errorf("cluster: updating %s's record: %w", next.ID, err)
 	}
+	in.mu.Lock()
 	in.self = next
+	in.mu.Unlock()
 	return nil
 }
 
@@ -312,14 +322,14 @@ func (in *Instance) Members(ctx context.Context) ([]Member, error) {
 // ShareAdminToken records the SHA-256 hash of the instance's admin token
 // (its token file's) where every instance can find it (AdminToken), so that
 // a client holding one instance's admin token may call any of them, and a
-// call a follower forwards to the leader is accepted there. The record
-// outlives the lease: a stopped instance's token keeps working on the
-// others; the instance's next start replaces it.
+// call a follower forwards to the leader is accepted there. The record is
+// under the instance's lease: a stopped or dead instance's token stops
+// working on the others when its lease ends. Share it again after Renew.
 func (in *Instance) ShareAdminToken(ctx context.Context, hash [32]byte) error {
 	if err := in.check(); err != nil {
 		return err
 	}
-	if _, err := in.cli.Put(ctx, in.prefix+"admins/"+in.id, hex.EncodeToString(hash[:])); err != nil {
+	if _, err := in.cli.Put(ctx, in.prefix+"admins/"+in.id, hex.EncodeToString(hash[:]), clientv3.WithLease(in.lease())); err != nil {
 		return fmt.Errorf("cluster: sharing %s's admin token hash: %w", in.id, err)
 	}
 	return nil

@@ -90,15 +90,17 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-// Ack records in the instance's record that it now serves color as of the
-// state revision rev (and stamps its heartbeat), for WaitAcks.
-// Since is set to now when the color differs from the one acknowledged
-// before.
-func (in *Instance) Ack(ctx context.Context, color bluegreen.Color, rev int64) error {
-	now := in.now().UTC()
+// Ack records in the instance's record that it serves color as of the
+// state revision rev (and stamps its heartbeat), for WaitAcks. since is
+// when it began serving color (by its clock; the zero time means now); it
+// is recorded when the color differs from the one acknowledged before.
+func (in *Instance) Ack(ctx context.Context, color bluegreen.Color, rev int64, since time.Time) error {
+	if since.IsZero() {
+		since = in.now()
+	}
 	return in.update(ctx, func(m *Member) {
 		if m.Color != color {
-			m.Since = now
+			m.Since = since.UTC()
 		}
 		m.Color, m.Revision = color, rev
 	})

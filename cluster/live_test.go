@@ -85,7 +85,7 @@ func TestWaitAcks(t *testing.T) {
 	nodes := joinN(t, oneMember(t), 3)
 	a, b, c := nodes[0], nodes[1], nodes[2]
 	for _, n := range []node{a, b} {
-		if err := n.Ack(t.Context(), bluegreen.Green, 5); err != nil {
+		if err := n.Ack(t.Context(), bluegreen.Green, 5, time.Time{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -103,7 +103,7 @@ func TestWaitAcks(t *testing.T) {
 
 	go func() {
 		time.Sleep(100 * time.Millisecond)
-		c.Ack(context.Background(), bluegreen.Green, 6)
+		c.Ack(context.Background(), bluegreen.Green, 6, time.Time{})
 	}()
 	start = time.Now()
 	acks, err = a.WaitAcks(t.Context(), 5, time.Now().Add(10*time.Second))

@@ -99,7 +99,7 @@ func TestLoseOneEtcdMember(t *testing.T) {
 	}
 
 	for _, n := range nodes {
-		if err := n.Ack(t.Context(), bluegreen.Green, rev); err != nil {
+		if err := n.Ack(t.Context(), bluegreen.Green, rev, time.Time{}); err != nil {
 			t.Fatalf("%s's Ack after the member died: %v", n.ID(), err)
 		}
 	}

@@ -18,7 +18,7 @@ func TestRenew(t *testing.T) {
 	eps := oneMember(t)
 	nodes := joinN(t, eps, 2)
 	a, b := nodes[0], nodes[1]
-	if err := a.Ack(t.Context(), bluegreen.Green, 7); err != nil {
+	if err := a.Ack(t.Context(), bluegreen.Green, 7, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	done := a.Done()
@@ -80,7 +80,7 @@ func TestReplace(t *testing.T) {
 }
 
 // TestSharedAdminToken: an instance's shared admin token hash is found by
-// the others; another hash is not.
+// the others while it runs; another hash is not.
 func TestSharedAdminToken(t *testing.T) {
 	nodes := joinN(t, oneMember(t), 2)
 	h := sha256.Sum256([]byte("a's secret"))
@@ -92,6 +92,14 @@ func TestSharedAdminToken(t *testing.T) {
 	}
 	if id, err := nodes[1].AdminToken(t.Context(), sha256.Sum256([]byte("guess"))); err != nil || id != "" {
 		t.Errorf("AdminToken(another hash) = %q, %v; want none", id, err)
+	}
+	// The hash lives as long as a's lease: a stopped instance's token is
+	// not admin on the others any more.
+	if err := nodes[0].Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if id, err := nodes[1].AdminToken(t.Context(), h); err != nil || id != "" {
+		t.Errorf("AdminToken(a's hash) after a closed = %q, %v; want none", id, err)
 	}
 }
 
@@ -113,13 +121,13 @@ func TestAckSpread(t *testing.T) {
 	}
 	for i, in := range ins {
 		clock.Store(int64(i) * int64(3*time.Millisecond))
-		if err := in.Ack(t.Context(), bluegreen.Green, 4); err != nil {
+		if err := in.Ack(t.Context(), bluegreen.Green, 4, time.Time{}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// A later revision of the same color does not move Since.
 	clock.Store(int64(time.Second))
-	if err := ins[0].Ack(t.Context(), bluegreen.Green, 5); err != nil {
+	if err := ins[0].Ack(t.Context(), bluegreen.Green, 5, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	acks, err := ins[0].WaitAcks(t.Context(), 4, time.Now().Add(time.Second))

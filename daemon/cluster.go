@@ -55,6 +55,7 @@ type member struct {
 	ctl       *controller.Controller // set by wire, before Run
 	monitor   *check.Monitor         // set by wire, before Run
 	store     bluegreen.Store
+	adminHash [32]byte // of this instance\'s admin token, shared with the others
 
 	leading atomic.Bool
 	taken   atomic.Int64 // the state revision the router last took
@@ -112,7 +113,8 @@ func (d *Daemon) joinCluster(ctx context.Context) error {
 	}
 	d.member = &member{in: in, cfg: *cfg.Cluster, where: cfg.Etcd.String(), endpoints: strings.Join(cfg.Etcd.Endpoints, ","), stateKey: es.StateKey(), scheme: APIScheme(cfg),
 		rt: d.rt, drain: cfg.Router.DrainTimeout, publish: min(cfg.Watch.Interval, time.Second), logger: d.logger.With("component", "cluster", "instance", id), store: d.store}
-	if err := in.ShareAdminToken(ctx, sha256.Sum256([]byte(d.token))); err != nil {
+	d.member.adminHash = sha256.Sum256([]byte(d.token))
+	if err := in.ShareAdminToken(ctx, d.member.adminHash); err != nil {
 		return fmt.Errorf("sharing the admin token's hash with the other serve instances: %w", err)
 	}
 	return nil
@@ -175,7 +177,10 @@ func (m *member) take(ctx context.Context, live cluster.Live) {
 	// the state (for reads) comes a read later.
 	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if err := m.in.Ack(actx, m.rt.Live(), live.Revision); err != nil && ctx.Err() == nil {
+	// Since is the router's own swap: the leader's controller swapped it
+	// before this event arrived.
+	color, since := m.rt.LiveSince()
+	if err := m.in.Ack(actx, color, live.Revision, since); err != nil && ctx.Err() == nil {
 		m.reach(err)
 	}
 	if !m.leading.Load() {
@@ -205,8 +210,13 @@ func (m *member) keep(ctx context.Context) {
 			if err == nil {
 				m.logger.Info("registered again with the state store after losing the lease")
 				// What the router took while the lease was gone could not
-				// be acknowledged then.
-				err = m.in.Ack(rctx, m.rt.Live(), m.taken.Load())
+				// be acknowledged then; the admin token's hash went with
+				// the lease.
+				color, since := m.rt.LiveSince()
+				err = m.in.Ack(rctx, color, m.taken.Load(), since)
+				if err == nil {
+					err = m.in.ShareAdminToken(rctx, m.adminHash)
+				}
 			}
 			m.reach(err)
 			return

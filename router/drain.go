@@ -29,8 +29,8 @@ func (rt *Router) Switch(to bluegreen.Color) *Drain {
 		rt.switchMu.Unlock()
 		return &Drain{res: DrainResult{From: to, To: to}}
 	}
-	rt.table.Store(&table{live: ti, public: newGeneration(ti)})
 	swapped := time.Now()
+	rt.table.Store(&table{live: ti, public: newGeneration(ti), since: swapped})
 	n := old.public.retire()
 	rt.switchMu.Unlock()
 	rt.log.Info("switched", "from", old.live.color(), "to", to, "in_flight", n)

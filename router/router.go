@@ -149,6 +149,7 @@ type Router struct {
 type table struct {
 	live   colorIdx
 	public *generation // the live color's current generation
+	since  time.Time   // when live began to get new requests
 }
 
 // New returns a Router with live serving public traffic and the given
@@ -212,7 +213,7 @@ func New(opts Options, live bluegreen.Color, upstreams map[bluegreen.Color][]str
 		rt.drainCut[i] = newErrorBody("bluegreen: " + c.String() + " request cut at the drain deadline\n")
 	}
 	li := indexOf(live)
-	rt.table.Store(&table{live: li, public: newGeneration(li)})
+	rt.table.Store(&table{live: li, public: newGeneration(li), since: time.Now()})
 	if opts.ReverseProxyOnly {
 		rt.eng = newProxyEngine(opts.ConnectTimeout, rt.fw, log)
 	} else {
@@ -233,6 +234,14 @@ func (rt *Router) Preview() http.Handler { return rt.preview }
 
 // Live returns the color that new public requests go to.
 func (rt *Router) Live() bluegreen.Color { return rt.table.Load().live.color() }
+
+// LiveSince returns the live color and when it began to get new requests
+// (the last Switch that changed it, else when the Router was made), read
+// together. Safe for concurrent use.
+func (rt *Router) LiveSince() (bluegreen.Color, time.Time) {
+	t := rt.table.Load()
+	return t.live.color(), t.since
+}
 
 // SetUpstreams replaces the upstreams of color c. Requests that start after
 // it returns use the new set; requests in flight finish where they are.
