@@ -49,12 +49,16 @@ func (op *switchOp) commitAndSwap(ctx context.Context) error {
 	op.swapped = c.now()
 	op.lower()
 	c.cancelWatch() // the watched color is no longer the one going live
+	c.mu.Unlock()
+	// Outside mu: starting the meter may read other instances' figures
+	// from the store, and mu must not wait for that (Live, the color path,
+	// the routers' acknowledgements take it). op still serialises it with
+	// the next switch.
 	if committed.Watch != nil {
 		c.startWatch(*committed.Watch)
 		w := *committed.Watch
 		op.res.Watch = &w
 	}
-	c.mu.Unlock()
 
 	op.msg, op.committed, op.recorded, op.sync = msg, committed, switchEv, sync
 	op.res.Changed = true
