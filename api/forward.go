@@ -52,6 +52,10 @@ func (s *server) leaderOnly(h handlerFunc) handlerFunc {
 				pr.SetURL(target)
 				pr.Out.Host = target.Host
 				pr.Out.Header.Set(ForwardedHeader, selfID)
+				if CleanActor(pr.In.Header.Get(ActorHeader)) == "" {
+					// The leader would record the follower as the caller.
+					pr.Out.Header.Set(ActorHeader, actorOf(pr.In))
+				}
 				pr.SetXForwarded()
 			},
 			Transport:     s.leaderTransport,

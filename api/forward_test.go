@@ -17,9 +17,9 @@ import (
 // is refused, not passed on again; no leader refuses with the reason.
 func TestFollowerForwardsToLeader(t *testing.T) {
 	leaderSvc, followerSvc := &service{}, &service{}
-	var forwardedBy string
+	var forwardedBy, actorHeader string
 	leader := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		forwardedBy = r.Header.Get(ForwardedHeader)
+		forwardedBy, actorHeader = r.Header.Get(ForwardedHeader), r.Header.Get(ActorHeader)
 		NewHandler(leaderSvc, Options{Token: "s3cret"}).ServeHTTP(w, r)
 	}))
 	t.Cleanup(leader.Close)
@@ -41,6 +41,14 @@ func TestFollowerForwardsToLeader(t *testing.T) {
 	}
 	if forwardedBy != "edge-2" || len(stages) != 2 {
 		t.Errorf("forwarded by %q, progress %q; want edge-2 and both stages streamed", forwardedBy, stages)
+	}
+	// A caller that names no actor is recorded by its own address, not
+	// the follower's.
+	if _, err := NewClient(follower.URL, "s3cret", "").Switch(t.Context(), bluegreen.SwitchRequest{To: bluegreen.Green}); err != nil {
+		t.Fatal(err)
+	}
+	if a := leaderSvc.lastSwitch.Actor; !strings.HasPrefix(a, "api@127.0.0.1:") || actorHeader != a {
+		t.Errorf("actor without a header %q (header %q); want the client's address, given by the follower", a, actorHeader)
 	}
 	if d, err := c.Deploy(t.Context(), bluegreen.DeployRequest{Color: bluegreen.Green, Ref: "v1"}, nil); err != nil || d.Status != bluegreen.DeploymentSucceeded {
 		t.Errorf("deploy through the follower: %+v, %v", d, err)
