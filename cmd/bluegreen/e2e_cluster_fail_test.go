@@ -141,6 +141,7 @@ func TestClusterQuorumLost(t *testing.T) {
 
 	ms[1].Restart(t)
 	ms[2].Restart(t)
+	restarted := time.Now()
 	for i, s := range serves {
 		testenv.WaitFor(t, 20*time.Second, "status with the store reachable again", func() bool {
 			out, _, code := s.cli(t, "status", "-o", "json")
@@ -174,6 +175,18 @@ func TestClusterQuorumLost(t *testing.T) {
 	if res.Routers == nil || len(res.Routers.Acked) != 3 || len(res.Routers.Missing) != 0 {
 		t.Fatalf("the switch after the quorum came back: routers %+v, want edge-1..3 acked", res.Routers)
 	}
+	// One election after the quorum came back, not an instance taking over
+	// and standing down again and again on a lease etcd still held.
+	takeovers := 0
+	for _, e := range decodeJSON[[]bluegreen.Event](t, serves[0].mustCLI(t, "history", "--action", "serve", "--limit", "1000", "-o", "json")) {
+		if strings.Contains(e.Message, "leads now") && e.Time.After(restarted) {
+			takeovers++
+		}
+	}
+	if takeovers < 1 || takeovers > 3 {
+		t.Errorf("%d takeovers recorded after the quorum came back; want one (at most one per instance)", takeovers)
+	}
+	t.Logf("%d takeover(s) recorded after the quorum came back", takeovers)
 	for i, l := range loads {
 		before := l.Snapshot().ByColor["green"]
 		testenv.WaitFor(t, 10*time.Second, "green served at every instance", func() bool { return l.Snapshot().ByColor["green"] > before+50 })
