@@ -3,13 +3,9 @@ package daemon
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/tls"
-	"crypto/x509"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -17,7 +13,6 @@ import (
 	"time"
 
 	"github.com/bluegreen/bluegreen"
-	"github.com/bluegreen/bluegreen/api"
 	"github.com/bluegreen/bluegreen/check"
 	"github.com/bluegreen/bluegreen/cluster"
 	"github.com/bluegreen/bluegreen/config"
@@ -329,42 +324,6 @@ func (m *member) standDown(why string) {
 	m.logger.Warn("no longer leading: "+why, "ttl", m.cfg.TTL)
 }
 
-// leader is the API's Options.Leader.
-func (m *member) leader(ctx context.Context) (string, string, bool, error) {
-	if m.leading.Load() {
-		return "", m.in.ID(), true, nil
-	}
-	lctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	id, err := m.in.Leader(lctx)
-	switch {
-	case errors.Is(err, cluster.ErrNoLeader):
-		return "", m.in.ID(), false, bluegreen.Errorf(bluegreen.EUNAVAILABLE,
-			"no serve instance leads right now (an election is under way, or none reaches the state store at %s); try again in a few seconds", m.where)
-	case err != nil:
-		return "", m.in.ID(), false, bluegreen.Errorf(bluegreen.EUNAVAILABLE, "state store unreachable: etcd at %s: finding the leader: %v", m.endpoints, err)
-	case id == m.in.ID():
-		// Elected: lead marks it leading as soon as its campaign returns.
-		for !m.leading.Load() {
-			if lctx.Err() != nil {
-				return "", m.in.ID(), false, bluegreen.Errorf(bluegreen.EUNAVAILABLE, "this instance (%s) is taking over as the leader; try again", id)
-			}
-			sleep(lctx, 10*time.Millisecond)
-		}
-		return "", m.in.ID(), true, nil
-	}
-	ms, err := m.in.Members(lctx)
-	if err != nil {
-		return "", m.in.ID(), false, bluegreen.Errorf(bluegreen.EUNAVAILABLE, "state store unreachable: etcd at %s: finding the leader's address: %v", m.endpoints, err)
-	}
-	for _, mem := range ms {
-		if mem.ID == id {
-			return m.scheme + "://" + mem.Address, m.in.ID(), false, nil
-		}
-	}
-	return "", m.in.ID(), false, bluegreen.Errorf(bluegreen.EUNAVAILABLE, "the leader %s is not registered (its lease just ended?); try again", id)
-}
-
 // WaitAcks is controller.Cluster's: it waits up to cluster.ack_timeout.
 func (m *member) WaitAcks(ctx context.Context, rev int64) (bluegreen.RouterAcks, error) {
 	acks, err := m.in.WaitAcks(ctx, rev, time.Now().Add(m.cfg.AckTimeout))
@@ -398,27 +357,6 @@ func (m *member) close() {
 	}
 }
 
-// sharedAdmins is the API's token store with a cluster: a token no
-// named token matches may be another instance's admin token (see
-// cluster.ShareAdminToken).
-type sharedAdmins struct {
-	bluegreen.TokenStore
-	in *cluster.Instance
-}
-
-// LookupToken implements bluegreen.TokenStore.
-func (s sharedAdmins) LookupToken(ctx context.Context, hash [32]byte) (bluegreen.Token, error) {
-	t, err := s.TokenStore.LookupToken(ctx, hash)
-	if bluegreen.ErrorCode(err) != bluegreen.ENOTFOUND {
-		return t, err
-	}
-	id, aerr := s.in.AdminToken(ctx, hash)
-	if aerr != nil || id == "" {
-		return t, err
-	}
-	return bluegreen.Token{Name: api.AdminTokenName + "@" + id, Role: bluegreen.RoleAdmin}, nil
-}
-
 // sleep waits for d or until ctx ends.
 func sleep(ctx context.Context, d time.Duration) {
 	t := time.NewTimer(d)
@@ -427,24 +365,4 @@ func sleep(ctx context.Context, d time.Duration) {
 	case <-t.C:
 	case <-ctx.Done():
 	}
-}
-
-// leaderTransport carries the calls a follower passes to the leader: with
-// api_tls, over TLS trusting the system's CAs and the instance's own
-// certificate (instances commonly share one); nil (the default transport)
-// for a plain HTTP API.
-func leaderTransport(cfg *config.Config) http.RoundTripper {
-	if cfg.APITLS == nil {
-		return nil
-	}
-	pool, err := x509.SystemCertPool()
-	if err != nil {
-		pool = x509.NewCertPool()
-	}
-	if pem, err := os.ReadFile(cfg.APITLS.Cert); err == nil {
-		pool.AppendCertsFromPEM(pem)
-	}
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-	return t
 }
