@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -264,7 +265,9 @@ func (m *member) lead(ctx context.Context) {
 	for ctx.Err() == nil {
 		if err := m.in.Campaign(ctx); err != nil {
 			if ctx.Err() == nil {
-				m.reach(err)
+				if !errors.Is(err, cluster.ErrLeaseLost) {
+					m.reach(err) // a lost lease is keep's to renew, not a store failure
+				}
 				sleep(ctx, retryEvery)
 			}
 			continue
