@@ -62,6 +62,13 @@ func ErrorMessage(err error) string {
 	return "internal error"
 }
 
+// ErrOutcomeUnknown is wrapped by a Store's error when a write was sent but
+// its answer never came and the store could not be asked whether it was
+// stored (a remote store that stopped answering): it may be stored, and may
+// yet become visible when the store answers again. The error's message
+// says so; callers must not report that nothing changed.
+var ErrOutcomeUnknown = &Error{Code: EUNAVAILABLE, Message: "the write may have been stored: the state store did not answer"}
+
 // ErrConflict is returned by Store.Commit when the stored revision is not the
 // one the caller read.
 var ErrConflict = &Error{Code: ECONFLICT, Message: "state changed concurrently; read it again and retry"}

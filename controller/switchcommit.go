@@ -5,6 +5,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -41,6 +42,11 @@ func (op *switchOp) commitAndSwap(ctx context.Context) error {
 				return fmt.Errorf("committing the switch to %s failed (%w) after the DNS record %s moved to it, and moving it back failed too: %v",
 					req.To, err, c.dns.Name(), derr)
 			}
+		}
+		if errors.Is(err, bluegreen.ErrOutcomeUnknown) {
+			// The store may apply it yet: then every router takes To from
+			// the store (with several instances), and the history shows it.
+			return fmt.Errorf("committing the switch to %s: the outcome is unknown: %w", req.To, err)
 		}
 		return fmt.Errorf("committing the switch to %s (nothing changed): %w", req.To, err)
 	}

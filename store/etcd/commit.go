@@ -1,8 +1,10 @@
 package etcd
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -191,8 +193,22 @@ func (s *Store) write(ctx context.Context, op string, evs []bluegreen.Event, gua
 			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(counter), "=", counterMod))
 			ops = append(ops, clientv3.OpPut(counter, strconv.FormatInt(nextID+int64(len(pending)), 10)))
 		}
+		if beforeWrite != nil {
+			beforeWrite()
+		}
 		resp, err := s.cli.Txn(cctx).If(cmps...).Then(ops...).Commit()
 		if err != nil {
+			// The transaction may have been applied with its answer lost:
+			// the first event's key says whether it was.
+			if len(pending) > 0 && !s.closed.Load() && !errors.Is(err, context.Canceled) {
+				switch stored, verr := s.stored(ctx, pending[0]); {
+				case verr == nil && stored:
+					copy(evs, pending)
+					return nil
+				case verr != nil:
+					return newUnknownOutcome(op, s.fail(cctx, op, err))
+				}
+			}
 			return s.fail(cctx, op, err)
 		}
 		if resp.Succeeded {
@@ -202,4 +218,46 @@ func (s *Store) write(ctx context.Context, op string, evs []bluegreen.Event, gua
 		// The state or the counter moved: read again (the guard reports a
 		// conflict if it was the state).
 	}
+}
+
+// beforeWrite, when not nil, runs between a write's snapshot read and its
+// transaction: the tests' way to make etcd stop answering at that moment.
+var beforeWrite func()
+
+// stored reports whether ev, the first event of a transaction whose answer
+// was lost, is in the history as written: then the transaction was
+// applied. It asks within a request timeout of its own.
+func (s *Store) stored(ctx context.Context, ev bluegreen.Event) (bool, error) {
+	want, err := json.Marshal(ev)
+	if err != nil {
+		return false, err
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
+	defer cancel()
+	resp, err := s.cli.Get(cctx, s.eventKey(ev.ID))
+	if err != nil {
+		return false, err
+	}
+	return len(resp.Kvs) == 1 && bytes.Equal(resp.Kvs[0].Value, want), nil
+}
+
+// unknownOutcome is the error of a write whose answer was lost and whose
+// effect could not be checked: it may be stored (bluegreen.ErrOutcomeUnknown).
+// Its message, the one callers show, says so.
+type unknownOutcome struct {
+	op    string
+	shown *bluegreen.Error
+	cause error
+}
+
+// newUnknownOutcome wraps err, op's failure, as an unknown outcome.
+func newUnknownOutcome(op string, err error) error {
+	return &unknownOutcome{op: op, cause: err, shown: bluegreen.Errorf(bluegreen.ErrorCode(err),
+		"%s; the write may still take effect when etcd answers again (the history would then show it)", bluegreen.ErrorMessage(err))}
+}
+
+func (e *unknownOutcome) Error() string { return e.op + ": " + e.shown.Message }
+
+func (e *unknownOutcome) Unwrap() []error {
+	return []error{e.shown, bluegreen.ErrOutcomeUnknown, e.cause}
 }
