@@ -157,8 +157,15 @@ func TestStateCopyCLI(t *testing.T) {
 	if !strings.Contains(out, "the target's old state is in "+filepath.Join(back, "state.db.replaced-")) {
 		t.Fatalf("state copy --force printed %q", out)
 	}
-	if _, errOut, code := runCLI(t, "state", "copy", "--from", filepath.Join(back, "nothing"), "--to", url+"2"); code != 2 || !strings.Contains(errOut, "no state there") {
-		t.Fatalf("a directory without state: exit %d, stderr %q", code, errOut)
+	if out, errOut, code := runCLI(t, "state", "copy", "--from", filepath.Join(back, "nothing"), "--to", url+"2"); code != 2 || !strings.Contains(errOut, "no state there") || out != "" {
+		t.Fatalf("a directory without state: exit %d, stdout %q, stderr %q; want 2, the reason, and nothing on stdout (an empty result was printed)", code, out, errOut)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(bad, []byte("listen: [\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, code := runCLI(t, "--config", bad, "state", "copy", "--from", src, "--to", url+"3"); code != 2 || !strings.Contains(errOut, "bad.yaml:1:") {
+		t.Fatalf("a config that does not load: exit %d, stderr %q; want 2 naming it (it was ignored)", code, errOut)
 	}
 	if _, errOut, code := runCLI(t, "state", "copy", "--from", url+"2", "--to", back); code != 2 || !strings.Contains(errOut, "nothing to copy") {
 		t.Fatalf("an empty etcd prefix: exit %d, stderr %q", code, errOut)

@@ -1,8 +1,9 @@
 package main
 
 import (
-	"cmp"
+	"errors"
 	"fmt"
+	"io/fs"
 
 	"github.com/spf13/cobra"
 
@@ -34,8 +35,11 @@ func newStateCmd(g *globals) *cobra.Command {
 				return &exitError{code: exitUsage, err: err}
 			}
 			r, err := statestore.Backup(cmd.Context(), cfg, args[0], force)
-			if err != nil || g.json() {
-				return cmp.Or(err, writeJSON(g.stdout, r))
+			if err != nil {
+				return err
+			}
+			if g.json() {
+				return writeJSON(g.stdout, r)
 			}
 			_, err = fmt.Fprintln(g.stdout, r)
 			return err
@@ -56,13 +60,22 @@ func newStateCopyCmd(g *globals) *cobra.Command {
 			"target is refused unless --force. The config's state_tls: and state_auth: apply to its own etcd URL.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if cfg, err := config.Load(g.configPath); err == nil {
+			// The config only lends its etcd credentials: a missing default
+			// one is fine, one that does not load is not silently skipped.
+			cfg, err := config.Load(g.configPath)
+			switch {
+			case err == nil:
 				req.Like = cfg.Etcd
+			case cmd.Flags().Changed("config") || !errors.Is(err, fs.ErrNotExist):
+				return &exitError{code: exitUsage, err: err}
 			}
 			req.Progress = func(what string, done, total int) { fmt.Fprintf(g.stderr, "copied %d of %d %s\n", done, total, what) }
 			r, err := statestore.Run(cmd.Context(), req)
-			if err != nil || g.json() {
-				return cmp.Or(err, writeJSON(g.stdout, r))
+			if err != nil {
+				return err
+			}
+			if g.json() {
+				return writeJSON(g.stdout, r)
 			}
 			_, err = fmt.Fprintln(g.stdout, r)
 			return err
