@@ -83,6 +83,14 @@ func (in *Instance) Campaign(ctx context.Context) error {
 	return in.update(ctx, func(m *Member) { m.Role = Leader })
 }
 
+// Leadership returns the election key the instance's leadership rests on
+// and its create revision, for fencing its writes (the key lives as long as
+// the leadership); "" when the instance has not won on its current lease.
+func (in *Instance) Leadership() (key string, rev int64) {
+	el := in.elect()
+	return el.Key(), el.Rev()
+}
+
 // Lost returns a channel that is closed when the leadership Campaign won
 // ends: the lease it was won on ends (Done), its election key is deleted
 // (Resign, Close, a lease expired on the etcd side), or ctx ends. Call it

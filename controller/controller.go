@@ -96,6 +96,12 @@ type Options struct {
 	// store (etcd): a switch waits for their routers to take the new color
 	// and Status lists them. nil for a store this instance has alone.
 	Cluster Cluster
+	// Fence, when not nil, is applied to the context of the controller's
+	// own work that no call started (the post-switch watch and its
+	// rollback, health verdicts): with several instances it makes those
+	// commits fail once this instance no longer leads. Calls pass their
+	// own context, which the caller fences.
+	Fence func(context.Context) context.Context
 	// StoreStatus, when not nil, says which store the state is in and
 	// whether it can be reached, for Status.
 	StoreStatus func() bluegreen.StoreStatus
@@ -153,6 +159,7 @@ type Controller struct {
 	refusals  *refusalLog
 	cluster   Cluster
 	storeFn   func() bluegreen.StoreStatus
+	fence     func(context.Context) context.Context
 
 	countMu  sync.Mutex
 	counters Counters
@@ -185,6 +192,9 @@ func New(o Options, state bluegreen.State) *Controller {
 	if o.Instance == "" {
 		o.Instance = newInstanceID()
 	}
+	if o.Fence == nil {
+		o.Fence = func(ctx context.Context) context.Context { return ctx }
+	}
 	if o.Raise == nil {
 		o.Raise = func(ctx context.Context) (context.Context, func()) { return ctx, func() {} }
 	}
@@ -210,6 +220,7 @@ func New(o Options, state bluegreen.State) *Controller {
 		raise:     o.Raise,
 		cluster:   o.Cluster,
 		storeFn:   o.StoreStatus,
+		fence:     o.Fence,
 	}
 }
 
@@ -315,7 +326,7 @@ func (c *Controller) History(ctx context.Context, f bluegreen.HistoryFilter) ([]
 // the history, with outcome failed for an unhealthy verdict and ok otherwise. It is meant as the health checker's change callback; failures
 // are logged, not returned, because the verdict is re-derived on every check.
 func (c *Controller) RecordHealth(col bluegreen.Color, h bluegreen.Health) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(c.fence(context.Background()), 10*time.Second)
 	defer cancel()
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -80,7 +80,7 @@ func (c *Controller) StopWatch() { c.cancelWatch() }
 // startWatch starts watching w, measuring from now on. Called with op held,
 // right after the swap.
 func (c *Controller) startWatch(w bluegreen.Watch) {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(c.fence(context.Background()))
 	run := &watchRun{w: w, measure: c.meter.Start(w.Color), cancel: cancel}
 	c.watchMu.Lock()
 	if c.watch != nil {

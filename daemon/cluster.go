@@ -54,11 +54,30 @@ type member struct {
 	adminHash [32]byte // of this instance\'s admin token, shared with the others
 
 	leading atomic.Bool
-	taken   atomic.Int64 // the state revision the router last took
+	held    atomic.Pointer[heldLead] // the leadership last won, for fencing commits
+	taken   atomic.Int64             // the state revision the router last took
 
 	mu               sync.Mutex // guards unreachableSince and lastErr
 	unreachableSince time.Time
 	lastErr          string
+}
+
+// heldLead is a leadership won: its election key and that key's create
+// revision (see store/etcd.WithFence).
+type heldLead struct {
+	key string
+	rev int64
+}
+
+// fence returns ctx fenced by the leadership this instance last won, if
+// any (see store/etcd.WithFence): a commit made under it fails once that
+// leadership has ended. It is the controller's Options.Fence, and the API
+// applies it to the calls the leader serves.
+func (m *member) fence(ctx context.Context) context.Context {
+	if h := m.held.Load(); h != nil {
+		return etcd.WithFence(ctx, h.key, h.rev)
+	}
+	return ctx
 }
 
 // joinCluster registers the Daemon among the instances sharing its etcd
@@ -293,6 +312,9 @@ func (m *member) lead(ctx context.Context) {
 // progress, and records the leader's health verdicts; then it marks the
 // instance leading, and the calls followers forward are served.
 func (m *member) takeOver(ctx context.Context) {
+	key, rev := m.in.Leadership()
+	m.held.Store(&heldLead{key, rev})
+	ctx = m.fence(ctx)
 	st, err := m.ctl.Refresh(ctx)
 	if err != nil {
 		m.logger.Error("reading the state on taking the lead", "err", err)

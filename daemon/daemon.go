@@ -249,6 +249,7 @@ func (d *Daemon) wire(ctx context.Context) error {
 		// The lock's holder: the instance, and the process (a restarted
 		// instance must see its predecessor's lock as stale).
 		opts.Cluster, opts.StoreStatus, opts.Instance = m, m.storeStatus, fmt.Sprintf("%s (pid %d)", m.in.ID(), os.Getpid())
+		opts.Fence = m.fence
 		// The watch judges every instance's traffic, not this router's.
 		opts.Meter = newClusterMeter(m.in, d.rt.Stats, logger)
 	}
@@ -369,8 +370,20 @@ func (d *Daemon) newAPIServer() *http.Server {
 		o.Tokens, o.Leader = sharedAdmins{d.store, m.in}, m.leader
 		o.LeaderTransport = leaderTransport(d.cfg)
 	}
+	handler := api.NewHandler(ctl, o)
+	if m := d.member; m != nil {
+		// The calls the leader serves commit under its leadership: one
+		// still running when it ends cannot commit.
+		inner := handler
+		handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if m.leading.Load() {
+				r = r.WithContext(m.fence(r.Context()))
+			}
+			inner.ServeHTTP(w, r)
+		})
+	}
 	return &http.Server{
-		Handler:           api.NewHandler(ctl, o),
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(d.logger.Handler(), slog.LevelWarn),

@@ -70,6 +70,7 @@ func (s *Store) Commit(ctx context.Context, next bluegreen.State, events ...blue
 	for i := range evs {
 		evs[i].Revision = committed.Revision
 	}
+	tries := 0
 	err = s.write(ctx, op, evs, func(cur *clientv3.GetResponse) ([]clientv3.Cmp, []clientv3.Op, error) {
 		var (
 			rev int64
@@ -87,14 +88,63 @@ func (s *Store) Commit(ctx context.Context, next bluegreen.State, events ...blue
 				op, next.Revision, rev, bluegreen.ErrConflict)
 		}
 		k := s.key(stateKey)
-		return []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(k), "=", mod)},
-			[]clientv3.Op{clientv3.OpPut(k, string(data))}, nil
+		cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(k), "=", mod)}
+		if f, ok := ctx.Value(fenceKey{}).(fence); ok {
+			// Checked only when a try failed: the comparison alone guards
+			// the first (no read more on a switch's path).
+			if tries++; tries > 1 {
+				if err := s.checkFence(ctx, op, f); err != nil {
+					return nil, nil, err
+				}
+			}
+			cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(f.key), "=", f.rev))
+		}
+		return cmps, []clientv3.Op{clientv3.OpPut(k, string(data))}, nil
 	})
 	if err != nil {
 		return bluegreen.State{}, err
 	}
 	copy(events, evs)
 	return out, nil
+}
+
+// fence is a key that must still exist, with the create revision rev, for
+// a commit to be stored (WithFence).
+type fence struct {
+	key string
+	rev int64
+}
+
+type fenceKey struct{}
+
+// ErrFenced is wrapped by the error of a Commit made under a fence
+// (WithFence) that is gone: nothing was stored.
+var ErrFenced = bluegreen.Errorf(bluegreen.ECONFLICT, "the change was refused: the leadership it was made under has ended (another instance leads now); try again")
+
+// WithFence returns ctx carrying a fence: Commit (and CommitVisible) on it
+// store the state only while key exists with the create revision rev (an
+// etcd election's leader key, held under the leader's lease), in the same
+// transaction; otherwise they fail with ErrFenced and store nothing. A
+// leader that lost its leadership while an operation ran cannot commit it.
+// Append is not fenced.
+func WithFence(ctx context.Context, key string, rev int64) context.Context {
+	return context.WithValue(ctx, fenceKey{}, fence{key, rev})
+}
+
+// checkFence fails with ErrFenced when f's key is gone or was made again:
+// the transaction's comparison failing would otherwise read as a state
+// that changed, and the write would be tried again.
+func (s *Store) checkFence(ctx context.Context, op string, f fence) error {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
+	defer cancel()
+	resp, err := s.cli.Get(cctx, f.key)
+	if err != nil {
+		return s.fail(cctx, op, err)
+	}
+	if len(resp.Kvs) == 0 || resp.Kvs[0].CreateRevision != f.rev {
+		return fmt.Errorf("%s: %w", op, ErrFenced)
+	}
+	return nil
 }
 
 // CommitVisible is Commit for a caller that must act on the commit as early
