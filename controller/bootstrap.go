@@ -23,17 +23,31 @@ type ColorSpec struct {
 // Several instances starting together on one store (etcd) may race: a
 // commit that lost the race is tried again on the state that won.
 func Bootstrap(ctx context.Context, store bluegreen.Store, initialLive bluegreen.Color, colors map[bluegreen.Color]ColorSpec, now time.Time) (bluegreen.State, error) {
+	return bootstrapTries(ctx, store, initialLive, colors, now, true)
+}
+
+// Create returns the committed state, creating it on a fresh store as
+// Bootstrap does, but never changes a stored state's colors: with several
+// instances sharing the store, the one that leads records its colors as it
+// takes over (Reconfigure), and the others' configurations do not
+// overwrite them.
+func Create(ctx context.Context, store bluegreen.Store, initialLive bluegreen.Color, colors map[bluegreen.Color]ColorSpec, now time.Time) (bluegreen.State, error) {
+	return bootstrapTries(ctx, store, initialLive, colors, now, false)
+}
+
+// bootstrapTries runs bootstrap until it does not lose a race.
+func bootstrapTries(ctx context.Context, store bluegreen.Store, initialLive bluegreen.Color, colors map[bluegreen.Color]ColorSpec, now time.Time, apply bool) (bluegreen.State, error) {
 	const tries = 5
 	for i := 1; ; i++ {
-		st, err := bootstrap(ctx, store, initialLive, colors, now)
+		st, err := bootstrap(ctx, store, initialLive, colors, now, apply)
 		if !errors.Is(err, bluegreen.ErrConflict) || i == tries {
 			return st, err
 		}
 	}
 }
 
-// bootstrap is one try of Bootstrap.
-func bootstrap(ctx context.Context, store bluegreen.Store, initialLive bluegreen.Color, colors map[bluegreen.Color]ColorSpec, now time.Time) (bluegreen.State, error) {
+// bootstrap is one try of Bootstrap (apply) or Create.
+func bootstrap(ctx context.Context, store bluegreen.Store, initialLive bluegreen.Color, colors map[bluegreen.Color]ColorSpec, now time.Time, apply bool) (bluegreen.State, error) {
 	st, err := store.Load(ctx)
 	if err != nil {
 		return st, fmt.Errorf("loading state: %w", err)
@@ -52,6 +66,9 @@ func bootstrap(ctx context.Context, store bluegreen.Store, initialLive bluegreen
 		return store.Commit(ctx, st, ev)
 	}
 
+	if !apply {
+		return st, nil
+	}
 	next := st.Clone()
 	events, _ := applySpecs(&next, colors, "bluegreen", "configuration changed", now)
 	if len(events) == 0 {

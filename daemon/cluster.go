@@ -51,7 +51,10 @@ type member struct {
 	ctl       *controller.Controller // set by wire, before Run
 	monitor   *check.Monitor         // set by wire, before Run
 	store     bluegreen.Store
-	adminHash [32]byte // of this instance\'s admin token, shared with the others
+	adminHash [32]byte // of this instance's admin token, shared with the others
+	// recordColors records this instance's configured colors in the state
+	// (set by wire; the leader does it as it takes over).
+	recordColors func(ctx context.Context) error
 
 	leading atomic.Bool
 	held    atomic.Pointer[heldLead] // the leadership last won, for fencing commits
@@ -323,6 +326,9 @@ func (m *member) takeOver(ctx context.Context) {
 	}
 	if err := m.ctl.Reclaim(ctx); err != nil {
 		m.logger.Error("cleaning up after the previous leader", "err", err)
+	}
+	if err := m.recordColors(ctx); err != nil {
+		m.logger.Error("recording this instance's colors in the state", "err", err)
 	}
 	m.ctl.ResumeWatch(ctx)
 	st = m.ctl.State()

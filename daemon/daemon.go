@@ -127,7 +127,13 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 	if d.store, err = openStore(ctx, cfg); err != nil {
 		return d, err
 	}
-	if d.state, err = controller.Bootstrap(ctx, d.store, cfg.InitialLive, colorSpecs(cfg), time.Now()); err != nil {
+	bootstrap := controller.Bootstrap
+	if cfg.Cluster != nil {
+		// Several instances may share the state: the leader records its
+		// colors as it takes over (member.takeOver), not each at start.
+		bootstrap = controller.Create
+	}
+	if d.state, err = bootstrap(ctx, d.store, cfg.InitialLive, colorSpecs(cfg), time.Now()); err != nil {
 		return d, err
 	}
 	if d.rt, err = newRouter(cfg, filepath.Join(cfg.StateDir, "tmp"), d.state.Live, d.loops, logger); err != nil {
@@ -286,6 +292,15 @@ func (d *Daemon) wire(ctx context.Context) error {
 			Color: c, Outcome: bluegreen.OutcomeOK, Message: string(c) + " app " + what})
 	}
 	d.rl = &reloader{path: cfg.File, running: cfg, ctl: d.ctl, rt: d.rt, monitor: d.monitor, store: d.store, logger: logger}
+	if m := d.member; m != nil {
+		d.rl.records = m.leading.Load
+		m.recordColors = func(ctx context.Context) error {
+			d.reloadMu.Lock()
+			defer d.reloadMu.Unlock()
+			_, err := d.ctl.Reconfigure(ctx, colorSpecs(d.rl.running))
+			return err
+		}
+	}
 	return nil
 }
 

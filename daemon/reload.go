@@ -27,6 +27,11 @@ type reloader struct {
 	monitor *check.Monitor
 	store   bluegreen.Store
 	logger  *slog.Logger
+	// records says whether this instance records the colors in the state;
+	// nil means it always does. With several instances only the leader
+	// does: the others apply the upstreams and health checks to their own
+	// router and leave the shared state alone.
+	records func() bool
 }
 
 // reload re-reads the file and applies what it can. A file that does not
@@ -49,9 +54,12 @@ func (r *reloader) reload(ctx context.Context) {
 		record(bluegreen.OutcomeRefused, "reload refused, nothing changed: "+strings.ReplaceAll(err.Error(), "\n", "; "))
 		return
 	}
-	if _, err := r.ctl.Reconfigure(ctx, colorSpecs(next)); err != nil {
-		record(bluegreen.OutcomeFailed, "reload failed: "+err.Error())
-		return
+	recorded := r.records == nil || r.records()
+	if recorded {
+		if _, err := r.ctl.Reconfigure(ctx, colorSpecs(next)); err != nil {
+			record(bluegreen.OutcomeFailed, "reload failed: "+err.Error())
+			return
+		}
 	}
 	failed := false
 	for _, c := range bluegreen.Colors {
@@ -72,6 +80,9 @@ func (r *reloader) reload(ctx context.Context) {
 		return
 	}
 	msg := "configuration reloaded"
+	if !recorded {
+		msg += " (by an instance that does not lead: its router and health checks use it; the colors in the shared state are the leader's)"
+	}
 	if rest := needsRestart(r.running, next); len(rest) > 0 {
 		msg += "; these settings changed but take effect only when serve restarts: " + strings.Join(rest, ", ")
 	}

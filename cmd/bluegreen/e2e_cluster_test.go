@@ -2,14 +2,17 @@ package main
 
 import (
 	"context"
+	"os"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/bluegreen/bluegreen"
 	"github.com/bluegreen/bluegreen/api"
 	"github.com/bluegreen/bluegreen/internal/etcdtest"
+	"github.com/bluegreen/bluegreen/internal/testenv"
 	"github.com/bluegreen/bluegreen/loadgen"
 )
 
@@ -109,4 +112,58 @@ func TestClusterRestartAfterKill(t *testing.T) {
 	if out := again.mustCLI(t, "switch", "green"); !strings.Contains(out, "2 router(s) serve green") {
 		t.Errorf("switch through the restarted serve:\n%s", out)
 	}
+}
+
+// TestClusterColorsAreTheLeaders: the colors in the shared state are the
+// leader's configuration; a follower's differing upstreams and its reload
+// leave them alone (its own router uses its own), and once the follower
+// leads it records its colors.
+func TestClusterColorsAreTheLeaders(t *testing.T) {
+	t.Parallel()
+	eps := etcdtest.Endpoints(etcdtest.Start(t, 1))
+	blue, _ := startApp(t, "blue")
+	green, _ := startApp(t, "green")
+	other, _ := startApp(t, "green")
+	serves := startCluster(t, 2, eps, "e2e-colors", blue, green, "watch: {enabled: false}\n")
+	leader, follower := serves[0], serves[1]
+	stateGreen := func(s *server) string {
+		st := decodeJSON[bluegreen.Status](t, s.mustCLI(t, "status", "-o", "json"))
+		return strings.Join(st.State.Colors[bluegreen.Green].Upstreams, ",")
+	}
+	// The follower's green moves to another app, and it reloads.
+	b, err := os.ReadFile(follower.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(follower.config, []byte(strings.Replace(string(b), "upstreams: ["+green+"]", "upstreams: ["+other+"]", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before := newestEventID(t, follower)
+	if err := follower.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, 10*time.Second, "the follower's reload recorded", func() bool {
+		for _, e := range decodeJSON[[]bluegreen.Event](t, follower.mustCLI(t, "history", "--action", "config", "-o", "json")) {
+			if e.ID > before && strings.Contains(e.Message, "does not lead") {
+				return true
+			}
+		}
+		return false
+	})
+	if got := stateGreen(leader); got != green {
+		t.Errorf("the state's green after a follower's reload: %s; want the leader's %s", got, green)
+	}
+	leader.kill9(t)
+	waitNewLeader(t, []*server{follower}, "edge-1")
+	testenv.WaitFor(t, 10*time.Second, "the new leader's colors in the state", func() bool { return stateGreen(follower) == other })
+}
+
+// newestEventID returns the ID of the newest event s's history holds.
+func newestEventID(t *testing.T, s *server) int64 {
+	t.Helper()
+	evs := decodeJSON[[]bluegreen.Event](t, s.mustCLI(t, "history", "--limit", "1", "-o", "json"))
+	if len(evs) == 0 {
+		return 0
+	}
+	return evs[0].ID
 }
