@@ -75,3 +75,16 @@ func (d *decoder) checkHostNames(uses map[bluegreen.Color]colorUse) {
 		}
 	}
 }
+
+// HostNames returns the names of c's hosts in the order of its Upstreams,
+// or nil when c lists no hosts.
+func (c *Color) HostNames() []string {
+	if len(c.Hosts) == 0 {
+		return nil
+	}
+	names := make([]string, len(c.Hosts))
+	for i, h := range c.Hosts {
+		names[i] = h.Name
+	}
+	return names
+}
