@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -25,25 +24,14 @@ func TestColorOfHosts(t *testing.T) {
 	app4, p4 := startApp(t, "green")
 	p4.kill9(t) // the host app-4 is down
 
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "bluegreen.yaml")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`listen: 127.0.0.1:0
-preview: 127.0.0.1:0
-api: 127.0.0.1:0
-state: state
-router:
-  drain_timeout: 3s
-blue:
-  branch: production
-  upstreams: [%s]
-  health: {path: /healthz, interval: 200ms, timeout: 150ms}
-green:
-  branch: green
-  hosts:
-    - {name: app-3, address: %s}
-    - {name: app-4, address: %s}
-  health: {path: /healthz, interval: 200ms, timeout: 150ms}
-`, blue, app3, app4)), 0o644); err != nil {
+	// writeConfig's green upstreams become two hosts.
+	cfg := writeConfig(t, t.TempDir(), blue, "GREEN", "")
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list := fmt.Sprintf("hosts: [{name: app-3, address: %q}, {name: app-4, address: %q}]", app3, app4)
+	if err := os.WriteFile(cfg, []byte(strings.Replace(string(b), "upstreams: [GREEN]", list, 1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	s := startServe(t, cfg)
