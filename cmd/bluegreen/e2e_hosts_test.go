@@ -99,4 +99,19 @@ func TestColorOfHosts(t *testing.T) {
 		t.Fatalf("load: %d requests (%v by color), %d failed (%v %v)", res.Requests, res.ByColor, res.Failed, res.Failures, res.FirstErrors)
 	}
 	t.Logf("switch onto 2 hosts: %d requests (%v), 0 failed", res.Requests, res.ByColor)
+
+	// A renamed host is a reload away, without a restart.
+	b, err = os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg, []byte(strings.Replace(string(b), "name: app-4", "name: app-5", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if msg := reloadAndWait(t, s); msg != "configuration reloaded" {
+		t.Fatalf("reload after renaming a host: %q, want \"configuration reloaded\" (nothing to restart for)", msg)
+	}
+	if hosts := hostsSay("status to show the renamed host", true, true); hosts[1].Name != "app-5" || hosts[1].Address != app4 {
+		t.Fatalf("after the reload: %+v, want app-5 at %s", hosts[1], app4)
+	}
 }
