@@ -192,4 +192,23 @@ type Health struct {
 	Reason string `json:"reason,omitempty"`
 	// Since is when Status last changed; zero when it never did.
 	Since time.Time `json:"since,omitzero"`
+	// Hosts is the last probe of each host of a color that lists hosts,
+	// in the order of its upstreams; nil for a color of plain upstreams
+	// and before the first round. The slice is not changed once set: a
+	// new round makes a new one.
+	Hosts []HostHealth `json:"hosts,omitempty"`
+}
+
+// HostHealth is the last health probe of one upstream of a color.
+type HostHealth struct {
+	// Name is the host's name (config `hosts:`); "" for a plain upstream.
+	Name string `json:"name,omitempty"`
+	// Address is the host:port probed.
+	Address string `json:"address"`
+	// Healthy says the probe passed; Reason is its error otherwise ("" when
+	// healthy).
+	Healthy bool   `json:"healthy"`
+	Reason  string `json:"reason,omitempty"`
+	// Checked is when the probe finished.
+	Checked time.Time `json:"checked"`
 }

@@ -14,14 +14,22 @@ import (
 
 // Target is what the Monitor checks for one color.
 type Target struct {
+	// Upstreams are the host:port addresses probed each round.
 	Upstreams []string
-	Spec      HTTPSpec
+	// Hosts, when not nil, names each upstream (same length and order): the
+	// color lists hosts, and its verdict then carries each host's last probe
+	// (bluegreen.Health.Hosts). Nil for plain upstreams.
+	Hosts []string
+	// Spec is how each upstream is probed and the verdict's thresholds.
+	Spec HTTPSpec
 }
 
 // Monitor health-checks both colors in the background and keeps a verdict per
 // color with hysteresis: a color becomes healthy after HealthyThreshold
 // consecutive passing rounds and unhealthy after UnhealthyThreshold failing
-// ones. A round passes when every upstream of the color passes.
+// ones. A round passes when every upstream of the color passes. For a
+// color whose Target names its hosts, the verdict also holds each host's
+// result of the last round (bluegreen.Health.Hosts), whatever the status.
 //
 // A Monitor is safe for concurrent use. Run owns its goroutines and returns
 // when its context ends.
@@ -133,10 +141,11 @@ func (m *Monitor) Verify(ctx context.Context, c bluegreen.Color) (bluegreen.Heal
 	m.mu.Lock()
 	target := st.target
 	m.mu.Unlock()
-	err := m.round(ctx, target)
+	results := m.round(ctx, target)
 	if ctx.Err() != nil {
 		return m.Health(c), ctx.Err()
 	}
+	err := joined(results)
 
 	m.mu.Lock()
 	old := st.health
@@ -161,6 +170,7 @@ func (m *Monitor) Verify(ctx context.Context, c bluegreen.Color) (bluegreen.Heal
 			st.health = bluegreen.Health{Status: bluegreen.HealthUnhealthy, Reason: err.Error(), Since: m.now()}
 		}
 	}
+	st.health.Hosts = hostHealth(target, results)
 	h := st.health
 	m.mu.Unlock()
 
@@ -173,38 +183,69 @@ func (m *Monitor) Verify(ctx context.Context, c bluegreen.Color) (bluegreen.Heal
 	return h, err
 }
 
-// round probes every upstream concurrently and returns the failures joined,
-// or nil when all pass.
-func (m *Monitor) round(ctx context.Context, t Target) error {
-	errs := make([]error, len(t.Upstreams))
+// result is one upstream's probe in a round.
+type result struct {
+	err     error
+	checked time.Time
+}
+
+// round probes every upstream concurrently and returns each one's result, in
+// the order of t.Upstreams.
+func (m *Monitor) round(ctx context.Context, t Target) []result {
+	results := make([]result, len(t.Upstreams))
+	probe := func(ctx context.Context, i int) {
+		err := m.probes.probe(ctx, t.Upstreams[i], t.Spec)
+		results[i] = result{err, m.now()}
+	}
 	var wg sync.WaitGroup
-	for i, u := range t.Upstreams {
+	for i := range t.Upstreams {
 		if i == 0 {
 			continue // below, on the caller's goroutine
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = m.probes.probe(sched.Without(ctx), u, t.Spec)
+			probe(sched.Without(ctx), i)
 		}()
 	}
 	if len(t.Upstreams) > 0 {
 		// A switch waits for this round, and on a busy machine every
 		// goroutine hand-off costs a run-queue wait: the first probe (the
 		// only one, usually) runs here.
-		errs[0] = m.probes.probe(ctx, t.Upstreams[0], t.Spec)
+		probe(ctx, 0)
 	}
 	wg.Wait()
+	return results
+}
+
+// joined returns the failures of a round joined, or nil when all passed.
+func joined(results []result) error {
 	var msgs []string
-	for _, err := range errs {
-		if err != nil {
-			msgs = append(msgs, err.Error())
+	for _, r := range results {
+		if r.err != nil {
+			msgs = append(msgs, r.err.Error())
 		}
 	}
 	if len(msgs) == 0 {
 		return nil
 	}
 	return errString(strings.Join(msgs, "; "))
+}
+
+// hostHealth returns the per-host part of a verdict: nil unless t names its
+// hosts.
+func hostHealth(t Target, results []result) []bluegreen.HostHealth {
+	if len(t.Hosts) == 0 || len(t.Hosts) != len(t.Upstreams) {
+		return nil
+	}
+	out := make([]bluegreen.HostHealth, len(results))
+	for i, r := range results {
+		out[i] = bluegreen.HostHealth{Name: t.Hosts[i], Address: t.Upstreams[i], Healthy: r.err == nil, Checked: r.checked}
+		if r.err != nil {
+			out[i].Reason = r.err.Error()
+		}
+	}
+	return out
 }
 
 type errString string

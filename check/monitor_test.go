@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -130,5 +131,61 @@ func TestVerifyReportsTheFreshRound(t *testing.T) {
 	}
 	if _, err := m.Verify(ctx, bluegreen.Green); err == nil {
 		t.Fatal("Verify of a color without a check passed")
+	}
+}
+
+func TestPerHostHealth(t *testing.T) {
+	var ok, failing atomic.Int32
+	ok.Store(200)
+	failing.Store(503)
+	a, b := upstream(t, &ok), upstream(t, &failing)
+	at := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	m := NewMonitor(map[bluegreen.Color]Target{
+		bluegreen.Green: {Upstreams: []string{a, b}, Hosts: []string{"app-3", "app-4"}, Spec: spec()},
+		bluegreen.Blue:  {Upstreams: []string{a}, Spec: spec()},
+	}, nil, nil)
+	m.now = func() time.Time { return at }
+	ctx := context.Background()
+
+	if h := m.Health(bluegreen.Green); h.Hosts != nil {
+		t.Fatalf("before any round: Hosts = %v, want nil", h.Hosts)
+	}
+	h := m.Check(ctx, bluegreen.Green)
+	want := []bluegreen.HostHealth{
+		{Name: "app-3", Address: a, Healthy: true, Checked: at},
+		{Name: "app-4", Address: b, Reason: b + ": GET /healthz: status 503, want 200", Checked: at},
+	}
+	if h.Status != bluegreen.HealthUnhealthy || !reflect.DeepEqual(h.Hosts, want) {
+		t.Fatalf("one host failing: %+v, want unhealthy with hosts %+v", h, want)
+	}
+	if got := m.Health(bluegreen.Green).Hosts; !reflect.DeepEqual(got, want) {
+		t.Fatalf("Health().Hosts = %+v, want %+v", got, want)
+	}
+
+	// The failing host recovers: each host's result follows every round,
+	// while the color's verdict keeps its thresholds (2 passes).
+	failing.Store(200)
+	at = at.Add(time.Minute)
+	h = m.Check(ctx, bluegreen.Green)
+	if h.Status != bluegreen.HealthUnhealthy {
+		t.Fatalf("after 1 pass of 2: %v, want still unhealthy", h.Status)
+	}
+	for i, hh := range h.Hosts {
+		if !hh.Healthy || hh.Reason != "" || !hh.Checked.Equal(at) {
+			t.Errorf("host %d after recovery: %+v, want healthy, checked at %v", i, hh, at)
+		}
+	}
+	if h = m.Check(ctx, bluegreen.Green); h.Status != bluegreen.HealthHealthy || len(h.Hosts) != 2 {
+		t.Fatalf("after 2 passes: %+v, want healthy with 2 hosts", h)
+	}
+
+	// A color of plain upstreams carries no per-host results.
+	if h := m.Check(ctx, bluegreen.Blue); h.Hosts != nil {
+		t.Errorf("plain upstreams: Hosts = %+v, want nil", h.Hosts)
+	}
+	// New upstreams restart the verdict, hosts included.
+	m.SetTarget(bluegreen.Green, Target{Upstreams: []string{a}, Hosts: []string{"app-3"}, Spec: spec()})
+	if h := m.Health(bluegreen.Green); h.Status != bluegreen.HealthUnknown || h.Hosts != nil {
+		t.Errorf("after SetTarget: %+v, want unknown without hosts", h)
 	}
 }

@@ -159,9 +159,14 @@ type Color struct {
 	// Branch is the git branch this color deploys from.
 	Branch string
 	// Upstreams are the host:port addresses serving this color (at least
-	// one). When the file lists none they are 127.0.0.1:<port> for each of
-	// Ports.
+	// one). With Hosts they are the hosts' addresses, in order. When the
+	// file lists neither they are 127.0.0.1:<port> for each of Ports.
 	Upstreams []string
+	// Hosts are the machines serving this color (`hosts:`), nil when the
+	// file lists upstreams or ports instead. Today the router and the
+	// health checks use their addresses (through Upstreams) and the health
+	// verdict reports each host; bluegreen does not deploy onto them.
+	Hosts []Host
 	// Ports are the ports the color's app processes listen on ($PORT), each
 	// 1..65535, distinct across both colors and the listeners. Set only with
 	// an `app:` section (from `port:` or `ports:`); nil when not given.

@@ -93,6 +93,7 @@ func (d *decoder) config(root value, c *Config) {
 	checkState()
 	d.checkListeners(listeners)
 	d.checkUpstreams(c, uses, listeners)
+	d.checkHostNames(uses)
 	d.checkPorts(c, uses, listeners)
 	d.checkBranches(c)
 	if c.Watch.StopPreviousAfter > 0 && c.App == nil && !d.given["app"] {
@@ -154,6 +155,7 @@ type colorUse struct {
 	// upstreams is the path of each entry of Color.Upstreams: entries
 	// refused while decoding are not in Upstreams, so indexes can differ.
 	upstreams []string
+	hosts     []hostUse
 }
 
 // portUse is one decoded `port:` or `ports:` entry.
@@ -199,6 +201,7 @@ func (d *decoder) color(v value, c *Color, app *App) colorUse {
 				}
 			})
 		}),
+		opt("hosts", func(v value) { d.hosts(v, c, &u) }),
 		opt("port", func(v value) {
 			if app == nil {
 				d.invalid(v, "port needs an app: section (without one, list the color's upstreams)")
@@ -227,8 +230,14 @@ func (d *decoder) color(v value, c *Color, app *App) colorUse {
 	for _, p := range u.ports {
 		c.Ports = append(c.Ports, p.port)
 	}
-	hasUpstreams, hasPorts := d.given[v.child("upstreams")], d.given[v.child("port")] || d.given[v.child("ports")]
+	hasHosts := d.given[v.child("hosts")]
+	hasUpstreams, hasPorts := d.given[v.child("upstreams")] || hasHosts, d.given[v.child("port")] || d.given[v.child("ports")]
 	switch {
+	case hasHosts && app != nil && app.Driver == DriverProcess:
+		d.errorf(d.seen[v.child("hosts")], "%s: the process driver runs the app on this machine only (on its port or ports); "+
+			"running it on hosts will come with `bluegreen agent` (issue 26), not built yet. Without an app: section "+
+			"bluegreen routes to the hosts and checks their health; driver: command deploys with your own commands",
+			v.child("hosts"))
 	case app == nil && !hasUpstreams:
 		d.errorf(v.at, "missing required key %q in %s", "upstreams", v.path)
 	case app == nil || hasPorts || hasUpstreams && app.Driver == DriverCommand:
@@ -359,7 +368,7 @@ func (d *decoder) checkPorts(c *Config, uses map[bluegreen.Color]colorUse, ls []
 				local := addr{host: "127.0.0.1", port: p.port}
 				for i, raw := range c.Colors[other].Upstreams {
 					if a, err := parseAddr(raw, false); err == nil && a.clashes(local) {
-						path := fmt.Sprintf("%s.upstreams[%d]", other, i)
+						path := uses[other].upstreams[i]
 						d.errorf(p.at, "%s: port %d is %s's upstream %q (at %s); blue and green must not share one",
 							p.path, p.port, other, raw, d.seen[path])
 					}

@@ -64,7 +64,7 @@ func (r *reloader) reload(ctx context.Context) {
 	failed := false
 	for _, c := range bluegreen.Colors {
 		up, hc := next.Colors[c], r.running.Colors[c]
-		if slices.Equal(up.Upstreams, hc.Upstreams) && reflect.DeepEqual(up.Health, hc.Health) {
+		if slices.Equal(up.Upstreams, hc.Upstreams) && slices.Equal(up.HostNames(), hc.HostNames()) && reflect.DeepEqual(up.Health, hc.Health) {
 			continue // compared with what the router and the monitor run now
 		}
 		if err := r.rt.SetUpstreams(c, up.Upstreams); err != nil {
@@ -100,7 +100,7 @@ func colorSpecs(cfg *config.Config) map[bluegreen.Color]controller.ColorSpec {
 }
 
 // needsRestart names the settings that differ between a and b other than
-// the colors' branches, upstreams and health checks.
+// the colors' branches, upstreams (or hosts) and health checks.
 func needsRestart(a, b *config.Config) []string {
 	var out []string
 	ac, bc := *a, *b
@@ -117,8 +117,8 @@ func needsRestart(a, b *config.Config) []string {
 	}
 	for _, c := range bluegreen.Colors {
 		x, y := *a.Colors[c], *b.Colors[c]
-		x.Branch, x.Upstreams, x.Health = "", nil, config.HealthCheck{}
-		y.Branch, y.Upstreams, y.Health = "", nil, config.HealthCheck{}
+		x.Branch, x.Upstreams, x.Hosts, x.Health = "", nil, nil, config.HealthCheck{}
+		y.Branch, y.Upstreams, y.Hosts, y.Health = "", nil, nil, config.HealthCheck{}
 		if !reflect.DeepEqual(x, y) {
 			out = append(out, string(c)+" (ports, checks)")
 		}
@@ -129,7 +129,7 @@ func needsRestart(a, b *config.Config) []string {
 // healthTarget is the health monitor's target for a color's settings.
 func healthTarget(cc *config.Color) check.Target {
 	h := cc.Health
-	return check.Target{Upstreams: cc.Upstreams, Spec: check.HTTPSpec{
+	return check.Target{Upstreams: cc.Upstreams, Hosts: cc.HostNames(), Spec: check.HTTPSpec{
 		Path: h.Path, Status: h.Status, Interval: h.Interval, Timeout: h.Timeout,
 		HealthyThreshold: h.HealthyThreshold, UnhealthyThreshold: h.UnhealthyThreshold}}
 }

@@ -12,7 +12,8 @@ import (
 
 // Status writes the report of `bluegreen status` to w: the live color,
 // the lock, DNS, the watch, the state store and the instances sharing it,
-// then a table of both colors and what is wrong with them.
+// then a table of both colors, a line per host of a color that lists
+// hosts, and what is wrong with them.
 func Status(w io.Writer, st bluegreen.Status) {
 	s := st.State
 	prev := string(s.Previous)
@@ -76,6 +77,7 @@ func Status(w io.Writer, st bluegreen.Status) {
 			strings.Join(cs.Upstreams, ","), cs.Branch, rel, Gates(cs), tr.Requests, tr.InFlight, tr.Status5xx)
 	}
 	tw.Flush()
+	hosts(w, s)
 	for _, c := range bluegreen.Colors {
 		if h := s.Colors[c].Health; h.Status != bluegreen.HealthHealthy && h.Reason != "" {
 			fmt.Fprintf(w, "\n%s is %s: %s", c, h.Status, h.Reason)
@@ -86,6 +88,22 @@ func Status(w io.Writer, st bluegreen.Status) {
 		}
 	}
 	fmt.Fprintln(w)
+}
+
+// hosts writes one line per host of the colors that list hosts: its last
+// health probe.
+func hosts(w io.Writer, s bluegreen.State) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, c := range bluegreen.Colors {
+		for _, h := range s.Colors[c].Health.Hosts {
+			verdict := "healthy"
+			if !h.Healthy {
+				verdict = "UNHEALTHY: " + h.Reason
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c, OrDash(h.Name), h.Address, verdict)
+		}
+	}
+	tw.Flush()
 }
 
 // instances writes the table of the serve instances sharing the state,

@@ -42,3 +42,34 @@ func TestStatusInstancesAndStore(t *testing.T) {
 		t.Errorf("a reachable store alone is not worth a line:\n%s", out)
 	}
 }
+
+// TestStatusHosts: a color that lists hosts gets one line per host under
+// the table, with the reason of an unhealthy one; a color of plain
+// upstreams gets none.
+func TestStatusHosts(t *testing.T) {
+	now := time.Date(2026, 12, 7, 22, 10, 0, 0, time.UTC)
+	reason := "10.0.0.4:8000: GET /: dial tcp 10.0.0.4:8000: connect: connection refused"
+	st := bluegreen.Status{Now: now, State: bluegreen.State{Live: bluegreen.Blue, Since: now,
+		Colors: map[bluegreen.Color]bluegreen.ColorState{
+			bluegreen.Blue: {Upstreams: []string{"127.0.0.1:9001"}, Health: bluegreen.Health{Status: bluegreen.HealthHealthy}},
+			bluegreen.Green: {Upstreams: []string{"10.0.0.3:8000", "10.0.0.4:8000"}, Health: bluegreen.Health{
+				Status: bluegreen.HealthUnhealthy, Reason: reason, Hosts: []bluegreen.HostHealth{
+					{Name: "app-3", Address: "10.0.0.3:8000", Healthy: true, Checked: now},
+					{Name: "app-4", Address: "10.0.0.4:8000", Reason: reason, Checked: now}}}},
+		}}}
+	var b strings.Builder
+	Status(&b, st)
+	out := b.String()
+	table := strings.Index(out, "COLOR")
+	for _, want := range []string{
+		"\ngreen  app-3  10.0.0.3:8000  healthy\n",
+		"\ngreen  app-4  10.0.0.4:8000  UNHEALTHY: " + reason + "\n",
+	} {
+		if i := strings.Index(out, want); i < 0 || i < table {
+			t.Errorf("status report lacks %q under the table:\n%s", want, out)
+		}
+	}
+	if n := strings.Count(out, "\nblue "); n != 1 {
+		t.Errorf("%d lines start with blue, want 1 (its row; a color of plain upstreams gets no host lines):\n%s", n, out)
+	}
+}
