@@ -304,6 +304,9 @@ func (s *server) refuse(r *http.Request, c bluegreen.Caller, msg string, extra m
 	}
 	details := map[string]any{"token": c.Token, "role": c.Role, "method": r.Method,
 		"path": recordedPath(r), "remote": r.RemoteAddr}
+	if c.Host != "" {
+		details["host"] = c.Host
+	}
 	for k, v := range extra {
 		details[k] = v
 	}
