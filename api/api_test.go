@@ -97,6 +97,14 @@ func (s *service) DNSPrepare(_ context.Context, ttl time.Duration, actor string)
 	return bluegreen.DNSPrepareReport{Name: "app.example.test.", TTLSeconds: ttl.Seconds()}, nil
 }
 
+func (s *service) HostInfo(_ context.Context, host string) (bluegreen.HostInfo, error) {
+	if host != "app-3" && host != "app-2" {
+		return bluegreen.HostInfo{}, bluegreen.Errorf(bluegreen.ENOTFOUND, "no color lists host %q", host)
+	}
+	return bluegreen.HostInfo{Name: host, Color: bluegreen.Green, Address: "10.0.0.3:8000",
+		Health: bluegreen.HostHealth{Name: host, Address: "10.0.0.3:8000", Healthy: true}}, nil
+}
+
 func newServer(t *testing.T, svc Service) (*httptest.Server, *Client) {
 	t.Helper()
 	srv := httptest.NewServer(NewHandler(svc, Options{Token: "s3cret", ColorPath: "/deployment/color/"}))

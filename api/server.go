@@ -54,6 +54,10 @@ type Service interface {
 	Approve(ctx context.Context, req bluegreen.ApproveRequest) (bluegreen.Approval, error)
 	// DNSPrepare lowers the switched DNS record's TTL.
 	DNSPrepare(ctx context.Context, ttl time.Duration, actor string) (bluegreen.DNSPrepareReport, error)
+	// HostInfo returns what is known of the host named host: the color
+	// whose hosts list it, its address, its last health probe and the
+	// color's release; ENOTFOUND when no color lists it. It only reads.
+	HostInfo(ctx context.Context, host string) (bluegreen.HostInfo, error)
 }
 
 // ActorHeader carries the caller's claimed identity (e.g. "alice@laptop" or a
@@ -172,6 +176,7 @@ func NewHandler(svc Service, o Options) http.Handler {
 	mux.Handle("GET /v1/tokens", admin(s.listTokens))
 	mux.Handle("DELETE /v1/tokens/{name}", admin(s.revokeToken))
 	mux.Handle("POST /v1/handover", admin(s.handOver))
+	mux.Handle("GET /v1/agent/{host}", s.agent(s.hostInfo))
 	if o.Metrics != nil {
 		mux.Handle("GET /metrics", viewer(func(w http.ResponseWriter, r *http.Request) error {
 			o.Metrics.ServeHTTP(w, r)
@@ -269,25 +274,44 @@ func (s *server) authenticate(r *http.Request) (bluegreen.Caller, error) {
 	if err != nil {
 		return bluegreen.Caller{}, err
 	}
-	return bluegreen.Caller{Token: t.Name, Role: t.Role}, nil
+	return bluegreen.Caller{Token: t.Name, Role: t.Role, Host: t.Host}, nil
 }
 
 // forbidden records and returns the refusal of a call beyond the caller's role.
 func (s *server) forbidden(r *http.Request, c bluegreen.Caller, need bluegreen.Role) error {
-	// The route's pattern, not the path: refusals of one route are one
-	// kind however the path varies (see controller.Options.RefusalWindow).
-	route := r.Pattern
-	if route == "" {
-		route = r.Method + " " + r.URL.Path
+	msg := fmt.Sprintf("token %q (%s) may not %s: that needs the %s role", c.Token, c.Role, routeOf(r), need)
+	return s.refuse(r, c, msg, map[string]any{"needs": need})
+}
+
+// routeOf is the route r matched: its pattern, not its path, so that
+// refusals of one route are one kind however the path varies (see
+// controller.Options.RefusalWindow).
+func routeOf(r *http.Request) string {
+	if r.Pattern != "" {
+		return r.Pattern
 	}
-	msg := fmt.Sprintf("token %q (%s) may not %s: that needs the %s role", c.Token, c.Role, route, need)
+	return r.Method + " " + r.URL.Path
+}
+
+// refuse logs (at most once a minute per token and route) and records the
+// refusal of c's call r, and returns it as an EFORBIDDEN error with msg;
+// extra adds to the event's details.
+func (s *server) refuse(r *http.Request, c bluegreen.Caller, msg string, extra map[string]any) error {
+	route := routeOf(r)
 	if s.refusedLog.due(c.Token + "\x00" + route) {
 		s.logger.Warn("API call refused for its role (logged once a minute per token and route; the history counts each)",
 			"token", c.Token, "role", c.Role, "method", r.Method, "path", r.URL.Path)
 	}
+	details := map[string]any{"token": c.Token, "role": c.Role, "method": r.Method,
+		"path": recordedPath(r), "remote": r.RemoteAddr}
+	if c.Host != "" {
+		details["host"] = c.Host
+	}
+	for k, v := range extra {
+		details[k] = v
+	}
 	s.record(bluegreen.Event{Time: s.now(), Actor: actorOf(r), Action: bluegreen.ActionAccess, Outcome: bluegreen.OutcomeRefused,
-		Message: msg, Details: map[string]any{"token": c.Token, "role": c.Role, "needs": need, "method": r.Method,
-			"path": recordedPath(r), "remote": r.RemoteAddr}})
+		Message: msg, Details: details})
 	return bluegreen.Errorf(bluegreen.EFORBIDDEN, "%s", msg)
 }
 

@@ -35,6 +35,9 @@ func runURLOf(r *http.Request) string {
 type TokenRequest struct {
 	Name string         `json:"name"`
 	Role bluegreen.Role `json:"role"`
+	// Host is the host an agent token acts for: required for role agent,
+	// refused for the others (bluegreen.CheckTokenHost).
+	Host string `json:"host,omitempty"`
 }
 
 // NewToken is the answer of POST /v1/tokens: the token and its secret,
@@ -61,18 +64,26 @@ func (s *server) createToken(w http.ResponseWriter, r *http.Request) error {
 	if _, err := bluegreen.ParseRole(string(req.Role)); err != nil {
 		return err
 	}
+	if err := bluegreen.CheckTokenHost(req.Role, req.Host); err != nil {
+		return err
+	}
 	secret, err := newSecret()
 	if err != nil {
 		return err
 	}
 	c, _ := bluegreen.CallerFrom(r.Context())
-	t := bluegreen.Token{Name: req.Name, Role: req.Role, By: actorOf(r) + " (token " + c.Token + ")", At: s.now().UTC()}
+	t := bluegreen.Token{Name: req.Name, Role: req.Role, Host: req.Host, By: actorOf(r) + " (token " + c.Token + ")", At: s.now().UTC()}
 	if err := s.tokens.CreateToken(r.Context(), t, sha256.Sum256([]byte(secret))); err != nil {
 		return err
 	}
+	msg := fmt.Sprintf("token %q created with role %s", t.Name, t.Role)
+	details := map[string]any{"token": t.Name, "role": t.Role, "by_token": c.Token}
+	if t.Host != "" {
+		msg += " for host " + t.Host
+		details["host"] = t.Host
+	}
 	s.record(bluegreen.Event{Time: s.now(), Actor: actorOf(r), Action: bluegreen.ActionToken, Outcome: bluegreen.OutcomeOK,
-		Message: fmt.Sprintf("token %q created with role %s", t.Name, t.Role),
-		Details: map[string]any{"token": t.Name, "role": t.Role, "by_token": c.Token}})
+		Message: msg, Details: details})
 	writeJSON(w, http.StatusCreated, NewToken{Token: t, Secret: secret})
 	return nil
 }
@@ -122,11 +133,12 @@ func newSecret() (string, error) {
 	return "bg_" + base64.RawURLEncoding.EncodeToString(b), nil
 }
 
-// CreateToken asks for a new named token with role; the secret in the
-// answer is shown once.
-func (c *Client) CreateToken(ctx context.Context, name string, role bluegreen.Role) (NewToken, error) {
+// CreateToken asks for a new named token; the secret in the answer is
+// shown once. req.Host names the host of an agent token (EINVALID when
+// missing for role agent, or given for another role).
+func (c *Client) CreateToken(ctx context.Context, req TokenRequest) (NewToken, error) {
 	var nt NewToken
-	err := c.do(ctx, http.MethodPost, "/v1/tokens", TokenRequest{Name: name, Role: role}, &nt)
+	err := c.do(ctx, http.MethodPost, "/v1/tokens", req, &nt)
 	return nt, err
 }
 

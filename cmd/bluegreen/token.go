@@ -1,12 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/bluegreen/bluegreen"
+	"github.com/bluegreen/bluegreen/api"
 	"github.com/bluegreen/bluegreen/internal/textout"
 )
 
@@ -15,18 +17,22 @@ func newTokenCmd(g *globals) *cobra.Command {
 		Use:   "token",
 		Short: "Manage API tokens with roles (admin)",
 		Long: "Named API tokens have a role: viewer (status, history, logs, metrics), deployer (also deploy,\n" +
-			"verify, approve, switch, rollback, sync) or admin (also tokens and lock release --force). The\n" +
+			"verify, approve, switch, rollback, sync) or admin (also tokens and lock release --force); or\n" +
+			"agent, for the agent of one host (--host): it may call that host's agent routes and nothing else. The\n" +
 			"server stores only a hash of each secret; the history records the token's name with every call.\n" +
 			"The token in the state directory's api-token file is the admin token.",
 	}
-	var role string
+	var role, host string
 	create := &cobra.Command{
-		Use:   "create --name NAME --role viewer|deployer|admin",
+		Use:   "create --name NAME --role viewer|deployer|admin|agent [--host HOST]",
 		Short: "Create a token and print its secret (shown once)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name, _ := cmd.Flags().GetString("name")
 			r, err := bluegreen.ParseRole(role)
+			if err == nil {
+				err = bluegreen.CheckTokenHost(r, host)
+			}
 			if err != nil {
 				return err // EINVALID: exit 2
 			}
@@ -34,7 +40,7 @@ func newTokenCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			nt, err := c.CreateToken(cmd.Context(), name, r)
+			nt, err := c.CreateToken(cmd.Context(), api.TokenRequest{Name: name, Role: r, Host: host})
 			if err != nil {
 				return err
 			}
@@ -47,7 +53,8 @@ func newTokenCmd(g *globals) *cobra.Command {
 		},
 	}
 	create.Flags().String("name", "", "the token's name, recorded with every call it makes (e.g. github-actions)")
-	create.Flags().StringVar(&role, "role", "", "viewer, deployer or admin")
+	create.Flags().StringVar(&role, "role", "", "viewer, deployer, admin or agent")
+	create.Flags().StringVar(&host, "host", "", "the host an agent token acts for (required with --role agent, refused otherwise)")
 	_ = create.MarkFlagRequired("name")
 	_ = create.MarkFlagRequired("role")
 
@@ -68,9 +75,9 @@ func newTokenCmd(g *globals) *cobra.Command {
 				return writeJSON(g.stdout, ts)
 			}
 			tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tROLE\tCREATED\tBY\tREVOKED")
+			fmt.Fprintln(tw, "NAME\tROLE\tHOST\tCREATED\tBY\tREVOKED")
 			for _, t := range ts {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.Name, t.Role, textout.Stamp(t.At), t.By, textout.Stamp(t.Revoked))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.Name, t.Role, cmp.Or(t.Host, "-"), textout.Stamp(t.At), t.By, textout.Stamp(t.Revoked))
 			}
 			return tw.Flush()
 		},

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -69,6 +70,9 @@ func TestCopyRoundTrip(t *testing.T) {
 	at := time.Date(2026, 12, 1, 10, 0, 0, 123456789, time.UTC)
 	for i, name := range []string{"ci", "ops", "old"} {
 		tok := bluegreen.Token{Name: name, Role: bluegreen.Role("deployer"), By: "ada", At: at.Add(time.Duration(i) * time.Second)}
+		if name == "ops" { // an agent token: its host is copied too
+			tok.Role, tok.Host = bluegreen.RoleAgent, "app-3"
+		}
 		if err := src.CreateToken(ctx, tok, sha256.Sum256([]byte("secret-"+name))); err != nil {
 			t.Fatal(err)
 		}
@@ -77,6 +81,9 @@ func TestCopyRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := read(t, src)
+	if !slices.ContainsFunc(want.Tokens, func(t bluegreen.Token) bool { return t.Host == "app-3" }) {
+		t.Fatalf("the source lost the agent token's host: %+v", want.Tokens)
+	}
 
 	e, err := config.ParseEtcdURL("etcd://" + ep + "/copytest")
 	if err != nil {

@@ -43,6 +43,8 @@ var migrations = []string{
 		revoked_at TEXT
 	);
 	CREATE INDEX events_outcome ON events (outcome, id);`,
+	// 3: the host an agent token acts for ('' for the other roles).
+	`ALTER TABLE tokens ADD COLUMN host TEXT NOT NULL DEFAULT '';`,
 }
 
 // migrate brings the schema up to date in one write transaction, so that two

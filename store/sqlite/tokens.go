@@ -23,8 +23,8 @@ func (s *Store) CreateToken(ctx context.Context, t bluegreen.Token, hash [32]byt
 		if n > 0 {
 			return bluegreen.Errorf(bluegreen.ECONFLICT, "a token named %q exists already (names stay unique, revoked ones included)", t.Name)
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO tokens (name, role, hash, created_by, created_at) VALUES (?, ?, ?, ?, ?)`,
-			t.Name, string(t.Role), hash[:], t.By, t.At.UTC().Format(timeFormat))
+		_, err := tx.ExecContext(ctx, `INSERT INTO tokens (name, role, host, hash, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+			t.Name, string(t.Role), t.Host, hash[:], t.By, t.At.UTC().Format(timeFormat))
 		return err
 	})
 }
@@ -35,7 +35,7 @@ func (s *Store) LookupToken(ctx context.Context, hash [32]byte) (bluegreen.Token
 	if s.closed.Load() {
 		return bluegreen.Token{}, fmt.Errorf("%s: %w", op, ErrClosed)
 	}
-	row := s.db.QueryRowContext(ctx, `SELECT name, role, created_by, created_at, revoked_at FROM tokens
+	row := s.db.QueryRowContext(ctx, `SELECT name, role, host, created_by, created_at, revoked_at FROM tokens
 		WHERE hash = ? AND revoked_at IS NULL`, hash[:])
 	t, err := scanToken(row.Scan)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -53,7 +53,7 @@ func (s *Store) Tokens(ctx context.Context) ([]bluegreen.Token, error) {
 	if s.closed.Load() {
 		return nil, fmt.Errorf("%s: %w", op, ErrClosed)
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT name, role, created_by, created_at, revoked_at FROM tokens ORDER BY created_at, name`)
+	rows, err := s.db.QueryContext(ctx, `SELECT name, role, host, created_by, created_at, revoked_at FROM tokens ORDER BY created_at, name`)
 	if err != nil {
 		return nil, s.fail(op, err)
 	}
@@ -76,7 +76,7 @@ func (s *Store) Tokens(ctx context.Context) ([]bluegreen.Token, error) {
 func (s *Store) RevokeToken(ctx context.Context, name string, at time.Time) (bluegreen.Token, error) {
 	var t bluegreen.Token
 	err := s.write(ctx, "revoking a token", func(tx *sql.Tx) error {
-		row := tx.QueryRowContext(ctx, `SELECT name, role, created_by, created_at, revoked_at FROM tokens WHERE name = ?`, name)
+		row := tx.QueryRowContext(ctx, `SELECT name, role, host, created_by, created_at, revoked_at FROM tokens WHERE name = ?`, name)
 		var err error
 		t, err = scanToken(row.Scan)
 		switch {
@@ -128,7 +128,7 @@ func scanToken(scan func(...any) error) (bluegreen.Token, error) {
 		role, at string
 		revoked  sql.NullString
 	)
-	if err := scan(&t.Name, &role, &t.By, &at, &revoked); err != nil {
+	if err := scan(&t.Name, &role, &t.Host, &t.By, &at, &revoked); err != nil {
 		return t, err
 	}
 	t.Role = bluegreen.Role(role)

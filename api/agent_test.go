@@ -1,0 +1,152 @@
+package api
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/bluegreen/bluegreen"
+	"github.com/bluegreen/bluegreen/store/sqlite"
+)
+
+// agentServer serves the fake service with named tokens in a real SQLite
+// store, recording the API's own events.
+type agentServer struct {
+	url   string
+	admin *Client
+	mu    sync.Mutex
+	evs   []bluegreen.Event
+}
+
+func (a *agentServer) events() []bluegreen.Event {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]bluegreen.Event(nil), a.evs...)
+}
+
+func newAgentServer(t *testing.T) *agentServer {
+	t.Helper()
+	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	a := &agentServer{}
+	srv := httptest.NewServer(NewHandler(&service{}, Options{Token: "s3cret", Tokens: st, Record: func(e bluegreen.Event) {
+		a.mu.Lock()
+		a.evs = append(a.evs, e)
+		a.mu.Unlock()
+	}}))
+	t.Cleanup(srv.Close)
+	a.url, a.admin = srv.URL, NewClient(srv.URL, "s3cret", "tester@host")
+	return a
+}
+
+// call makes a raw call with secret and returns its status.
+func call(t *testing.T, base, secret, method, path string) int {
+	t.Helper()
+	body := strings.NewReader("{}")
+	req, err := http.NewRequestWithContext(t.Context(), method, base+path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+secret)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func TestAgentTokenCreation(t *testing.T) {
+	a := newAgentServer(t)
+	ctx := t.Context()
+	for _, req := range []TokenRequest{
+		{Name: "a1", Role: bluegreen.RoleAgent},
+		{Name: "a2", Role: bluegreen.RoleAgent, Host: "App_3"},
+		{Name: "a3", Role: bluegreen.RoleViewer, Host: "app-3"},
+		{Name: "a4", Role: bluegreen.RoleAdmin, Host: "app-3"},
+	} {
+		if _, err := a.admin.CreateToken(ctx, req); bluegreen.ErrorCode(err) != bluegreen.EINVALID {
+			t.Errorf("create %+v: %v, want invalid", req, err)
+		}
+	}
+	nt, err := a.admin.CreateToken(ctx, TokenRequest{Name: "agent-app-3", Role: bluegreen.RoleAgent, Host: "app-3"})
+	if err != nil || nt.Token.Host != "app-3" || nt.Token.Role != bluegreen.RoleAgent {
+		t.Fatalf("create agent token: %+v, %v", nt, err)
+	}
+	ts, err := a.admin.Tokens(ctx)
+	if err != nil || len(ts) != 1 || ts[0].Host != "app-3" {
+		t.Fatalf("tokens: %+v, %v; want the agent token with its host", ts, err)
+	}
+	evs := a.events()
+	if len(evs) != 1 || evs[0].Details["host"] != "app-3" || !strings.Contains(evs[0].Message, "for host app-3") {
+		t.Errorf("history of the creation: %+v; want one event naming host app-3", evs)
+	}
+}
+
+func TestAgentTokenScope(t *testing.T) {
+	a := newAgentServer(t)
+	ctx := t.Context()
+	agent, err := a.admin.CreateToken(ctx, TokenRequest{Name: "agent-app-3", Role: bluegreen.RoleAgent, Host: "app-3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	viewer, err := a.admin.CreateToken(ctx, TokenRequest{Name: "viewer", Role: bluegreen.RoleViewer})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Nothing of the other roles' routes.
+	for _, route := range []string{"GET /v1/status", "GET /v1/history", "POST /v1/switch", "POST /v1/deploy",
+		"POST /v1/tokens", "GET /v1/tokens", "DELETE /v1/tokens/viewer", "GET /v1/whoami"} {
+		method, path, _ := strings.Cut(route, " ")
+		if got := call(t, a.url, agent.Secret, method, path); got != http.StatusForbidden {
+			t.Errorf("agent token, %s: status %d, want 403", route, got)
+		}
+	}
+	// Its own host only.
+	if got := call(t, a.url, agent.Secret, "GET", "/v1/agent/app-2"); got != http.StatusForbidden {
+		t.Errorf("agent of app-3 reading app-2: status %d, want 403", got)
+	}
+	hi, err := NewClient(a.url, agent.Secret, "agent@app-3").HostInfo(ctx, "app-3")
+	if err != nil || hi.Name != "app-3" || hi.Color != bluegreen.Green {
+		t.Fatalf("agent of app-3 reading app-3: %+v, %v; want green's app-3", hi, err)
+	}
+	// No other role may call agent routes, admin included.
+	for who, secret := range map[string]string{"admin": "s3cret", "viewer": viewer.Secret} {
+		if got := call(t, a.url, secret, "GET", "/v1/agent/app-3"); got != http.StatusForbidden {
+			t.Errorf("%s on the agent route: status %d, want 403", who, got)
+		}
+	}
+
+	// The refusals are recorded, naming the token, its host and the route.
+	var refusedHost bool
+	for _, e := range a.events() {
+		if e.Action != bluegreen.ActionAccess {
+			continue
+		}
+		if e.Outcome != bluegreen.OutcomeRefused {
+			t.Errorf("access event %+v is not a refusal", e)
+		}
+		if e.Details["token"] == "agent-app-3" && e.Details["wanted_host"] == "app-2" {
+			refusedHost = e.Details["host"] == "app-3" && strings.Contains(e.Message, "GET /v1/agent/{host}")
+		}
+	}
+	if !refusedHost {
+		t.Errorf("no recorded refusal of app-3's agent reading app-2 naming token, host and route: %+v", a.events())
+	}
+
+	// Revoked: 401.
+	if _, err := a.admin.RevokeToken(ctx, "agent-app-3"); err != nil {
+		t.Fatal(err)
+	}
+	if got := call(t, a.url, agent.Secret, "GET", "/v1/agent/app-3"); got != http.StatusUnauthorized {
+		t.Errorf("revoked agent token: status %d, want 401", got)
+	}
+}
