@@ -8,13 +8,10 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path"
 	"path/filepath"
 	"strings"
 	"time"
-
-	"github.com/bluegreen/bluegreen"
 )
 
 // Checkout writes the tree of the commit sha (a full SHA as Fetch returns it)
@@ -26,15 +23,12 @@ import (
 // cache does not have is bluegreen.ENOTFOUND. Checkout is safe for concurrent
 // use with other checkouts; it waits for a running Fetch.
 func (r *Repo) Checkout(ctx context.Context, sha, dest string) (err error) {
-	if !isFullSHA(sha) {
-		return bluegreen.Errorf(bluegreen.EINVALID, "invalid commit %s: want a full lowercase SHA-1", quoteRef(sha))
+	if err := checkSHA(sha); err != nil {
+		return err
 	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	if _, err := r.run(ctx, "rev-parse", "--verify", "--quiet", "--end-of-options", sha+"^{commit}"); err != nil {
-		if exitCode(err) == 1 {
-			return bluegreen.Errorf(bluegreen.ENOTFOUND, "commit %s is not in the repository cache; fetch it first", sha)
-		}
+	if err := r.haveCommit(ctx, sha); err != nil {
 		return fmt.Errorf("checking out %s: %w", sha, err)
 	}
 	dest, err = filepath.Abs(dest)
@@ -73,40 +67,11 @@ func (r *Repo) Checkout(ctx context.Context, sha, dest string) (err error) {
 	return nil
 }
 
-// archive streams `git archive` of sha into the directory dir.
-func (r *Repo) archive(parent context.Context, sha, dir string) error {
-	ctx, cancel := context.WithCancel(parent)
-	defer cancel()
-	args := []string{"archive", "--format=tar", "--end-of-options", sha}
-	cmd, stderr, release, err := r.command(ctx, args...)
-	if err != nil {
-		return err
-	}
-	defer release()
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	if xerr := extractTar(tar.NewReader(out), dir); xerr != nil {
-		cancel() // git may be blocked writing; it has nothing more we want
-		werr := cmd.Wait()
-		if parent.Err() != nil {
-			return fmt.Errorf("%w: %w", parent.Err(), xerr)
-		}
-		var exit *exec.ExitError
-		if errors.As(werr, &exit) && exit.Exited() { // git failed by itself first
-			return errors.Join(xerr, r.gitError(parent, args, werr, stderr))
-		}
-		return xerr
-	}
-	_, _ = io.Copy(io.Discard, out) // the archive's trailing padding
-	if err := cmd.Wait(); err != nil {
-		return r.gitError(ctx, args, err, stderr)
-	}
-	return nil
+// archive writes the tree of sha into the directory dir.
+func (r *Repo) archive(ctx context.Context, sha, dir string) error {
+	return r.gitArchive(ctx, sha, func(out io.Reader) error {
+		return extractTar(tar.NewReader(out), dir)
+	})
 }
 
 // extractTar writes the regular files, directories and symlinks of tr into
