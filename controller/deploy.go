@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/bluegreen/bluegreen"
@@ -20,6 +21,10 @@ type Source interface {
 	Fetch(ctx context.Context, ref string) (Commit, error)
 	// Checkout writes the tree of sha into dest, which must not exist.
 	Checkout(ctx context.Context, sha, dest string) error
+	// Archive writes a tar archive of the tree of sha to w, what Checkout
+	// would write, streamed; ENOTFOUND (before anything is written) when
+	// the commit is unknown, EINVALID when sha is not a full SHA.
+	Archive(ctx context.Context, sha string, w io.Writer) error
 }
 
 // AppDriver runs a color's app processes.

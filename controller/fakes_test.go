@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"sync"
@@ -209,6 +210,12 @@ func (fakeSource) Fetch(_ context.Context, ref string) (controller.Commit, error
 }
 
 func (fakeSource) Checkout(context.Context, string, string) error { return nil }
+
+// Archive writes "archive of <sha>" in place of a tar.
+func (fakeSource) Archive(_ context.Context, sha string, w io.Writer) error {
+	_, err := io.WriteString(w, "archive of "+sha)
+	return err
+}
 
 // fakeDriver records what it was asked to start and stop.
 type fakeDriver struct {

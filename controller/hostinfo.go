@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"io"
 
 	"github.com/bluegreen/bluegreen"
 )
@@ -28,4 +29,26 @@ func (c *Controller) HostInfo(_ context.Context, host string) (bluegreen.HostInf
 		}
 	}
 	return bluegreen.HostInfo{}, bluegreen.Errorf(bluegreen.ENOTFOUND, "no color lists host %q", host)
+}
+
+// ReleaseArchive implements api.Service: it writes to w a tar archive of
+// the tree of the commit sha, for the agent of host to run. Only a release
+// the host may run is served: the current release of the color whose hosts
+// list host (a later step adds the desired release of a deploy). It fails
+// before writing anything with ENOTFOUND when serve has no repository (no
+// `app:` section), when no color lists host, or when sha is not that
+// color's release; an error after the first write comes from the Source
+// or from w. It only reads the state.
+func (c *Controller) ReleaseArchive(ctx context.Context, host, sha string, w io.Writer) error {
+	if c.deployCfg == nil || c.deployCfg.Source == nil {
+		return bluegreen.Errorf(bluegreen.ENOTFOUND, "serve has no repository configured (no app: section), so it has no release to give host %q", host)
+	}
+	hi, err := c.HostInfo(ctx, host)
+	if err != nil {
+		return err
+	}
+	if hi.Release == nil || hi.Release.SHA != sha {
+		return bluegreen.Errorf(bluegreen.ENOTFOUND, "host %s's color has no release %s", host, sha)
+	}
+	return c.deployCfg.Source.Archive(ctx, sha, w)
 }

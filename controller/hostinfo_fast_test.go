@@ -2,6 +2,8 @@ package controller_test
 
 import (
 	"context"
+	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -9,7 +11,7 @@ import (
 	"github.com/bluegreen/bluegreen/controller"
 )
 
-// hostsHealth is fakeHealth whose green lists two hosts.
+// hostsHealth is fakeHealth whose green lists two hosts and blue one.
 type hostsHealth struct {
 	fakeHealth
 	checked time.Time
@@ -22,6 +24,9 @@ func (h *hostsHealth) Health(c bluegreen.Color) bluegreen.Health {
 			{Name: "app-2", Address: "127.0.0.1:9002", Healthy: true, Checked: h.checked},
 			{Name: "app-3", Address: "127.0.0.1:9003", Reason: "GET /healthz: status 500, want 200", Checked: h.checked},
 		}
+	}
+	if c == bluegreen.Blue {
+		v.Hosts = []bluegreen.HostHealth{{Name: "app-1", Address: "127.0.0.1:9001", Healthy: true, Checked: h.checked}}
 	}
 	return v
 }
@@ -53,5 +58,40 @@ func TestFastHostInfo(t *testing.T) {
 
 	if _, err := f.ctl.HostInfo(t.Context(), "app-9"); bluegreen.ErrorCode(err) != bluegreen.ENOTFOUND {
 		t.Errorf("an unlisted host: %v, want not found", err)
+	}
+}
+
+func TestFastReleaseArchive(t *testing.T) {
+	f := newFast(t, func(o *controller.Options) { o.Health = &hostsHealth{} })
+	fetch := func(host, sha string) (string, error) {
+		var b strings.Builder
+		err := f.ctl.ReleaseArchive(t.Context(), host, sha, &b)
+		return b.String(), err
+	}
+	if got, err := fetch("app-2", "sha-v2"); bluegreen.ErrorCode(err) != bluegreen.ENOTFOUND || got != "" {
+		t.Fatalf("before a deploy: %q, %v; want not found and nothing written", got, err)
+	}
+	if _, err := f.ctl.Deploy(t.Context(), bluegreen.DeployRequest{Color: bluegreen.Green, Ref: "v2", Actor: "ada"},
+		func(bluegreen.Progress) {}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := fetch("app-2", "sha-v2"); err != nil || got != "archive of sha-v2" {
+		t.Fatalf("green's host, green's release: %q, %v; want the archive of sha-v2", got, err)
+	}
+	for _, tc := range []struct{ host, sha, msg string }{
+		{"app-3", "sha-v1", "host app-3's color has no release sha-v1"},
+		{"app-1", "sha-v2", "host app-1's color has no release sha-v2"},
+		{"app-9", "sha-v2", `no color lists host "app-9"`},
+	} {
+		got, err := fetch(tc.host, tc.sha)
+		if bluegreen.ErrorCode(err) != bluegreen.ENOTFOUND || bluegreen.ErrorMessage(err) != tc.msg || got != "" {
+			t.Errorf("%s asking for %s: %q, %v; want not found %q, nothing written", tc.host, tc.sha, got, err, tc.msg)
+		}
+	}
+
+	noApp := newFast(t, func(o *controller.Options) { o.Health = &hostsHealth{}; o.Deploy = nil })
+	err := noApp.ctl.ReleaseArchive(t.Context(), "app-2", "sha-v2", io.Discard)
+	if bluegreen.ErrorCode(err) != bluegreen.ENOTFOUND || !strings.Contains(err.Error(), "no repository configured") {
+		t.Errorf("without an app: section: %v; want not found, no repository configured", err)
 	}
 }

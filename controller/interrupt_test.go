@@ -3,6 +3,7 @@ package controller_test
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -22,6 +23,8 @@ func (stubSource) Fetch(ctx context.Context, ref string) (controller.Commit, err
 func (stubSource) Checkout(ctx context.Context, sha, dest string) error {
 	return os.MkdirAll(dest, 0o755)
 }
+
+func (stubSource) Archive(context.Context, string, io.Writer) error { return nil }
 
 // nopDriver runs no app.
 type nopDriver struct{}
