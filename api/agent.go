@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 
@@ -44,4 +45,100 @@ func (c *Client) HostInfo(ctx context.Context, host string) (bluegreen.HostInfo,
 	var hi bluegreen.HostInfo
 	err := c.do(ctx, http.MethodGet, "/v1/agent/"+url.PathEscape(host), nil, &hi)
 	return hi, err
+}
+
+// TarType is the Content-Type of a release archive.
+const TarType = "application/x-tar"
+
+// releaseArchive answers GET /v1/agent/{host}/release/{sha}: a tar archive
+// of the tree of commit {sha}, streamed from serve's git cache as git makes
+// it. Errors found before the first byte (no repository, no such host, a
+// sha that is not a release of the host's color) are answered as usual;
+// one after it ends the connection without the final chunk, so the client
+// sees a truncated answer rather than a short archive it could take for
+// whole.
+func (s *server) releaseArchive(w http.ResponseWriter, r *http.Request) error {
+	host, sha := r.PathValue("host"), r.PathValue("sha")
+	aw := &archiveWriter{w: w, sha: sha}
+	err := s.svc.ReleaseArchive(r.Context(), host, sha, aw)
+	switch {
+	case err != nil && aw.started:
+		s.logger.Warn("release archive cut short", "host", host, "sha", sha, "err", err)
+		panic(http.ErrAbortHandler)
+	case err != nil:
+		return err
+	}
+	aw.start()
+	return nil
+}
+
+// archiveWriter writes the answer's head at the first byte of the archive,
+// so that an error before it can still be answered with its status.
+type archiveWriter struct {
+	w       http.ResponseWriter
+	sha     string
+	started bool
+}
+
+func (a *archiveWriter) start() {
+	if a.started {
+		return
+	}
+	a.started = true
+	h := a.w.Header()
+	h.Set("Content-Type", TarType)
+	h.Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", "release-"+a.sha+".tar"))
+	h.Set("X-Content-Type-Options", "nosniff")
+	a.w.WriteHeader(http.StatusOK)
+}
+
+func (a *archiveWriter) Write(p []byte) (int, error) {
+	a.start()
+	return a.w.Write(p)
+}
+
+// ReleaseArchive writes to w the tar archive of the release sha (a full
+// lowercase commit SHA) for host (GET /v1/agent/{host}/release/{sha}), as
+// it streams in. It needs an agent token acting for host (EFORBIDDEN
+// otherwise); ENOTFOUND when serve has no repository configured, no color
+// lists host, or sha is not the release of host's color. Only ctx bounds
+// the download (no default read timeout: an archive may be large). An
+// answer cut short is an EUNAVAILABLE error after part of the archive was
+// written to w: the caller must discard what it wrote.
+func (c *Client) ReleaseArchive(ctx context.Context, host, sha string, w io.Writer) error {
+	path := "/v1/agent/" + url.PathEscape(host) + "/release/" + url.PathEscape(sha)
+	resp, err := c.send(ctx, http.MethodGet, path, nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); ct != TarType {
+		return fmt.Errorf("GET %s: answered %q, want %s", path, ct, TarType)
+	}
+	body := &readErr{r: resp.Body}
+	if _, err := io.Copy(w, body); err != nil {
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case body.err != nil:
+			return bluegreen.Errorf(bluegreen.EUNAVAILABLE, "reading the archive of %s for host %s: %v", sha, host, err)
+		}
+		return fmt.Errorf("writing the archive of %s: %w", sha, err)
+	}
+	return nil
+}
+
+// readErr remembers the error of its reader other than io.EOF, to tell it
+// from the writer's in an io.Copy.
+type readErr struct {
+	r   io.Reader
+	err error
+}
+
+func (r *readErr) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if err != nil && err != io.EOF {
+		r.err = err
+	}
+	return n, err
 }

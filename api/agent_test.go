@@ -29,13 +29,19 @@ func (a *agentServer) events() []bluegreen.Event {
 
 func newAgentServer(t *testing.T) *agentServer {
 	t.Helper()
+	return newAgentServerOf(t, &service{})
+}
+
+// newAgentServerOf is newAgentServer serving svc.
+func newAgentServerOf(t *testing.T, svc Service) *agentServer {
+	t.Helper()
 	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "state.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
 	a := &agentServer{}
-	srv := httptest.NewServer(NewHandler(&service{}, Options{Token: "s3cret", Tokens: st, Record: func(e bluegreen.Event) {
+	srv := httptest.NewServer(NewHandler(svc, Options{Token: "s3cret", Tokens: st, Record: func(e bluegreen.Event) {
 		a.mu.Lock()
 		a.evs = append(a.evs, e)
 		a.mu.Unlock()

@@ -58,6 +58,11 @@ type Service interface {
 	// whose hosts list it, its address, its last health probe and the
 	// color's release; ENOTFOUND when no color lists it. It only reads.
 	HostInfo(ctx context.Context, host string) (bluegreen.HostInfo, error)
+	// ReleaseArchive writes to w a tar archive of the tree of the commit
+	// sha, a release host may run; it fails before writing anything with
+	// ENOTFOUND when there is no repository, no such host, or sha is not a
+	// release of the host's color.
+	ReleaseArchive(ctx context.Context, host, sha string, w io.Writer) error
 }
 
 // ActorHeader carries the caller's claimed identity (e.g. "alice@laptop" or a
@@ -177,6 +182,7 @@ func NewHandler(svc Service, o Options) http.Handler {
 	mux.Handle("DELETE /v1/tokens/{name}", admin(s.revokeToken))
 	mux.Handle("POST /v1/handover", admin(s.handOver))
 	mux.Handle("GET /v1/agent/{host}", s.agent(s.hostInfo))
+	mux.Handle("GET /v1/agent/{host}/release/{sha}", s.agent(s.leaderOnly(s.releaseArchive)))
 	if o.Metrics != nil {
 		mux.Handle("GET /metrics", viewer(func(w http.ResponseWriter, r *http.Request) error {
 			o.Metrics.ServeHTTP(w, r)
