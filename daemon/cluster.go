@@ -72,15 +72,20 @@ type heldLead struct {
 	rev int64
 }
 
-// fence returns ctx fenced by the leadership this instance last won, if
-// any (see store/etcd.WithFence): a commit made under it fails once that
-// leadership has ended. It is the controller's Options.Fence, and the API
-// applies it to the calls the leader serves.
+// fence returns ctx fenced by the leadership this instance holds, or last
+// won, at the moment of each commit (see store/etcd.WithFence): a commit
+// made under it fails once that leadership has ended; before this instance
+// first leads, commits are not fenced (a follower's own commits are not
+// the controller's). It is the controller's Options.Fence, and the API
+// and reloads apply it.
 func (m *member) fence(ctx context.Context) context.Context {
-	if h := m.held.Load(); h != nil {
-		return etcd.WithFence(ctx, h.key, h.rev)
-	}
-	return ctx
+	return etcd.WithFence(ctx, func() (string, int64, bool) {
+		h := m.held.Load()
+		if h == nil {
+			return "", 0, false
+		}
+		return h.key, h.rev, true
+	})
 }
 
 // joinCluster registers the Daemon among the instances sharing its etcd
@@ -294,8 +299,12 @@ func (m *member) lead(ctx context.Context) {
 			}
 			continue
 		}
+		key, rev := m.in.Leadership()
+		if key == "" {
+			continue // renewed since the campaign: campaign again on the new lease
+		}
 		lost := m.in.Lost(ctx)
-		m.takeOver(ctx)
+		m.takeOver(ctx, key, rev)
 		select {
 		case <-ctx.Done():
 		case <-lost:
@@ -314,8 +323,7 @@ func (m *member) lead(ctx context.Context) {
 // leader (an interrupted deployment, its lock), carries on the watch in
 // progress, and records the leader's health verdicts; then it marks the
 // instance leading, and the calls followers forward are served.
-func (m *member) takeOver(ctx context.Context) {
-	key, rev := m.in.Leadership()
+func (m *member) takeOver(ctx context.Context, key string, rev int64) {
 	m.held.Store(&heldLead{key, rev})
 	ctx = m.fence(ctx)
 	st, err := m.ctl.Refresh(ctx)

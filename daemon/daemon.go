@@ -332,6 +332,9 @@ func (d *Daemon) Reload(ctx context.Context) {
 	}
 	d.reloadMu.Lock()
 	defer d.reloadMu.Unlock()
+	if d.member != nil {
+		ctx = d.member.fence(ctx) // the leader records its colors under its leadership
+	}
 	d.rl.reload(ctx)
 }
 
@@ -387,14 +390,12 @@ func (d *Daemon) newAPIServer() *http.Server {
 	}
 	handler := api.NewHandler(ctl, o)
 	if m := d.member; m != nil {
-		// The calls the leader serves commit under its leadership: one
-		// still running when it ends cannot commit.
+		// The calls this instance serves commit under the leadership it
+		// holds when they commit (a call that arrives while it takes over
+		// included): one still running when it ends cannot commit.
 		inner := handler
 		handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if m.leading.Load() {
-				r = r.WithContext(m.fence(r.Context()))
-			}
-			inner.ServeHTTP(w, r)
+			inner.ServeHTTP(w, r.WithContext(m.fence(r.Context())))
 		})
 	}
 	return &http.Server{

@@ -83,20 +83,24 @@ func (s *Store) Commit(ctx context.Context, next bluegreen.State, events ...blue
 			}
 			rev, mod = st.Revision, cur.Kvs[0].ModRevision
 		}
+		f, fenced := fenceOf(ctx)
+		tries++
+		// A fenced write reads its fence when a try failed or the state
+		// moved (a new leader's commit usually has): a fenced-out leader
+		// is told so, not that the state changed. The first try's
+		// comparison alone guards it (no read more on a switch's path).
+		if fenced && (tries > 1 || rev != next.Revision || f.key == "") {
+			if err := s.checkFence(ctx, op, f); err != nil {
+				return nil, nil, err
+			}
+		}
 		if rev != next.Revision {
 			return nil, nil, fmt.Errorf("%s: read at revision %d, stored revision is %d: %w",
 				op, next.Revision, rev, bluegreen.ErrConflict)
 		}
 		k := s.key(stateKey)
 		cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(k), "=", mod)}
-		if f, ok := ctx.Value(fenceKey{}).(fence); ok {
-			// Checked only when a try failed: the comparison alone guards
-			// the first (no read more on a switch's path).
-			if tries++; tries > 1 {
-				if err := s.checkFence(ctx, op, f); err != nil {
-					return nil, nil, err
-				}
-			}
+		if fenced {
 			cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(f.key), "=", f.rev))
 		}
 		return cmps, []clientv3.Op{clientv3.OpPut(k, string(data))}, nil
@@ -121,20 +125,35 @@ type fenceKey struct{}
 // (WithFence) that is gone: nothing was stored.
 var ErrFenced = bluegreen.Errorf(bluegreen.ECONFLICT, "the change was refused: the leadership it was made under has ended (another instance leads now); try again")
 
-// WithFence returns ctx carrying a fence: Commit (and CommitVisible) on it
-// store the state only while key exists with the create revision rev (an
+// WithFence returns ctx carrying a fence, which current gives at each
+// commit (ok false: none now): Commit (and CommitVisible) on it store the
+// state only while the fence's key exists with its create revision (an
 // etcd election's leader key, held under the leader's lease), in the same
 // transaction; otherwise they fail with ErrFenced and store nothing. A
 // leader that lost its leadership while an operation ran cannot commit it.
-// Append is not fenced.
-func WithFence(ctx context.Context, key string, rev int64) context.Context {
-	return context.WithValue(ctx, fenceKey{}, fence{key, rev})
+// A fence with an empty key fails every commit with ErrFenced. Append is
+// not fenced.
+func WithFence(ctx context.Context, current func() (key string, rev int64, ok bool)) context.Context {
+	return context.WithValue(ctx, fenceKey{}, current)
+}
+
+// fenceOf returns the fence ctx carries now, if any.
+func fenceOf(ctx context.Context) (fence, bool) {
+	current, ok := ctx.Value(fenceKey{}).(func() (string, int64, bool))
+	if !ok {
+		return fence{}, false
+	}
+	key, rev, ok := current()
+	return fence{key, rev}, ok
 }
 
 // checkFence fails with ErrFenced when f's key is gone or was made again:
 // the transaction's comparison failing would otherwise read as a state
 // that changed, and the write would be tried again.
 func (s *Store) checkFence(ctx context.Context, op string, f fence) error {
+	if f.key == "" {
+		return fmt.Errorf("%s: %w", op, ErrFenced)
+	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
 	defer cancel()
 	resp, err := s.cli.Get(cctx, f.key)
@@ -251,7 +270,7 @@ func (s *Store) write(ctx context.Context, op string, evs []bluegreen.Event, gua
 			// The transaction may have been applied with its answer lost:
 			// the first event's key says whether it was.
 			if len(pending) > 0 && !s.closed.Load() && !errors.Is(err, context.Canceled) {
-				switch stored, verr := s.stored(ctx, pending[0]); {
+				switch stored, verr := s.settle(ctx, counter, counterMod, nextID, pending[0]); {
 				case verr == nil && stored:
 					copy(evs, pending)
 					return nil
@@ -273,6 +292,28 @@ func (s *Store) write(ctx context.Context, op string, evs []bluegreen.Event, gua
 // beforeWrite, when not nil, runs between a write's snapshot read and its
 // transaction: the tests' way to make etcd stop answering at that moment.
 var beforeWrite func()
+
+// settle makes the outcome of a transaction whose answer was lost certain,
+// and reports it: the transaction compared the event counter's mod
+// revision with counterMod, so rewriting the counter (with the value it
+// had, nextID) while it still has that mod revision means the lost
+// transaction can never apply: not stored. When the counter moved, the
+// lost transaction applied or another writer appended: ev, its first
+// event, says which (stored). It asks within a request timeout of its own;
+// an error means the outcome stays unknown.
+func (s *Store) settle(ctx context.Context, counter string, counterMod, nextID int64, ev bluegreen.Event) (bool, error) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
+	defer cancel()
+	resp, err := s.cli.Txn(cctx).If(clientv3.Compare(clientv3.ModRevision(counter), "=", counterMod)).
+		Then(clientv3.OpPut(counter, strconv.FormatInt(nextID, 10))).Commit()
+	if err != nil {
+		return false, err
+	}
+	if resp.Succeeded {
+		return false, nil // fenced off: the lost transaction cannot apply any more
+	}
+	return s.stored(ctx, ev)
+}
 
 // stored reports whether ev, the first event of a transaction whose answer
 // was lost, is in the history as written: then the transaction was

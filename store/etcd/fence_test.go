@@ -18,7 +18,8 @@ func TestFencedCommit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fenced := WithFence(t.Context(), key, put.Header.Revision)
+	rev := put.Header.Revision
+	fenced := WithFence(t.Context(), func() (string, int64, bool) { return key, rev, true })
 	if _, err := commitOne(fenced, s, "while leading"); err != nil {
 		t.Fatalf("a commit under a living fence: %v", err)
 	}
@@ -45,5 +46,14 @@ func TestFencedCommit(t *testing.T) {
 	}
 	if _, err := commitOne(t.Context(), s, "without a fence"); err != nil {
 		t.Errorf("a commit without a fence: %v", err)
+	}
+	// A fence that is there but names no key fails; no fence now does not.
+	empty := WithFence(t.Context(), func() (string, int64, bool) { return "", 0, true })
+	if _, err := commitOne(empty, s, "under an empty fence"); !errors.Is(err, ErrFenced) {
+		t.Errorf("a commit under an empty fence: %v, want ErrFenced", err)
+	}
+	none := WithFence(t.Context(), func() (string, int64, bool) { return "", 0, false })
+	if _, err := commitOne(none, s, "with no fence now"); err != nil {
+		t.Errorf("a commit whose fence says none now: %v", err)
 	}
 }
