@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -57,17 +56,7 @@ green:
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		files, _ := filepath.Glob(filepath.Join(pids, "*.pid"))
-		for _, f := range files {
-			b, _ := os.ReadFile(f)
-			var pid int
-			fmt.Sscanf(string(b), "%d", &pid)
-			if pid > 0 {
-				_ = syscall.Kill(pid, syscall.SIGKILL)
-			}
-		}
-	})
+	killPidFilesAtEnd(t, pids)
 	s := startServe(t, path)
 	s.mustCLI(t, "deploy", "green")
 

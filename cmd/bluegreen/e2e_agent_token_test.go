@@ -2,10 +2,8 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -24,15 +22,7 @@ func TestAgentToken(t *testing.T) {
 	blue, _ := startApp(t, "blue")
 	app3, _ := startApp(t, "green")
 	app4, _ := startApp(t, "green")
-	cfg := writeConfig(t, t.TempDir(), blue, "GREEN", "")
-	b, err := os.ReadFile(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	list := fmt.Sprintf("hosts: [{name: app-3, address: %q}, {name: app-4, address: %q}]", app3, app4)
-	if err := os.WriteFile(cfg, []byte(strings.Replace(string(b), "upstreams: [GREEN]", list, 1)), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	cfg := writeHostsConfig(t, blue, app3, app4)
 	s := startServe(t, cfg)
 
 	if _, errOut, code := s.cli(t, "token", "create", "--name", "nohost", "--role", "agent"); code != 2 || !strings.Contains(errOut, "--host") {

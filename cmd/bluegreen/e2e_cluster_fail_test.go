@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -256,18 +255,8 @@ func TestClusterLeaseLock(t *testing.T) {
     PIDS: ` + pids + `
     MARK: ` + mark + `
   start_timeout: 5s`
-	t.Cleanup(func() {
-		_ = os.Remove(mark)
-		files, _ := filepath.Glob(filepath.Join(pids, "*.pid"))
-		for _, f := range files {
-			b, _ := os.ReadFile(f)
-			var pid int
-			fmt.Sscanf(string(b), "%d", &pid)
-			if pid > 0 {
-				_ = syscall.Kill(pid, syscall.SIGKILL)
-			}
-		}
-	})
+	killPidFilesAtEnd(t, pids)
+	t.Cleanup(func() { _ = os.Remove(mark) }) // runs first: the blocked deploy script ends
 	serves := startAppCluster(t, 3, ep, "lock", demo.AppConfig{Top: "watch: {enabled: false}\nrouter:\n  drain_timeout: 3s",
 		Repo: r.dir, App: app, BluePort: freePort(t), GreenPort: freePort(t)})
 

@@ -321,17 +321,7 @@ func TestCommandDriver(t *testing.T) {
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		files, _ := filepath.Glob(filepath.Join(pids, "*.pid"))
-		for _, f := range files {
-			b, _ := os.ReadFile(f)
-			var pid int
-			fmt.Sscanf(string(b), "%d", &pid)
-			if pid > 0 {
-				_ = syscall.Kill(pid, syscall.SIGKILL)
-			}
-		}
-	})
+	killPidFilesAtEnd(t, pids)
 	s := startServe(t, path)
 	s.mustCLI(t, "deploy", "green")
 	if _, body, _ := get(t, "http://"+s.preview+"/"); !strings.Contains(body, `"version":"v2"`) || !strings.Contains(body, `"color":"green"`) {

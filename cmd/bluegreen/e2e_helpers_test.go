@@ -330,3 +330,36 @@ func testEnv() []string {
 	}
 	return env
 }
+
+// killPidFilesAtEnd kills, when the test ends, the processes whose pids the
+// command driver's scripts wrote to *.pid files in dir (apps started with
+// setsid outlive serve).
+func killPidFilesAtEnd(t *testing.T, dir string) {
+	t.Cleanup(func() {
+		files, _ := filepath.Glob(filepath.Join(dir, "*.pid"))
+		for _, f := range files {
+			b, _ := os.ReadFile(f)
+			var pid int
+			fmt.Sscanf(string(b), "%d", &pid)
+			if pid > 0 {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	})
+}
+
+// writeHostsConfig writes writeConfig's config with blue on one upstream
+// and green on two hosts, app-3 and app-4, and returns its path.
+func writeHostsConfig(t *testing.T, blue, app3, app4 string) string {
+	t.Helper()
+	cfg := writeConfig(t, t.TempDir(), blue, "GREEN", "")
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list := fmt.Sprintf("hosts: [{name: app-3, address: %q}, {name: app-4, address: %q}]", app3, app4)
+	if err := os.WriteFile(cfg, []byte(strings.Replace(string(b), "upstreams: [GREEN]", list, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}

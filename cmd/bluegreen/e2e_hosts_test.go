@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -24,16 +23,7 @@ func TestColorOfHosts(t *testing.T) {
 	app4, p4 := startApp(t, "green")
 	p4.kill9(t) // the host app-4 is down
 
-	// writeConfig's green upstreams become two hosts.
-	cfg := writeConfig(t, t.TempDir(), blue, "GREEN", "")
-	b, err := os.ReadFile(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	list := fmt.Sprintf("hosts: [{name: app-3, address: %q}, {name: app-4, address: %q}]", app3, app4)
-	if err := os.WriteFile(cfg, []byte(strings.Replace(string(b), "upstreams: [GREEN]", list, 1)), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	cfg := writeHostsConfig(t, blue, app3, app4)
 	s := startServe(t, cfg)
 
 	// hostsSay waits until status reports green's hosts as want (healthy or
@@ -101,7 +91,7 @@ func TestColorOfHosts(t *testing.T) {
 	t.Logf("switch onto 2 hosts: %d requests (%v), 0 failed", res.Requests, res.ByColor)
 
 	// A renamed host is a reload away, without a restart.
-	b, err = os.ReadFile(cfg)
+	b, err := os.ReadFile(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
