@@ -73,14 +73,15 @@ var allowed = map[string][]string{
 		mod + "/internal/statestore", mod + "/cluster"},
 
 	// Benchmarks and the load harness: separate programs, measured alone.
-	mod + "/bench/backend":     {},
-	mod + "/bench/latency":     {mod, mod + "/loadgen"},
-	mod + "/bench/memory":      {},
-	mod + "/bench/slowclients": {},
-	mod + "/bench/switchbench": {mod, mod + "/api", mod + "/loadgen"},
+	mod + "/bench/backend":           {},
+	mod + "/bench/latency":           {mod, mod + "/loadgen"},
+	mod + "/bench/memory":            {},
+	mod + "/bench/slowclients":       {},
+	mod + "/bench/switchbench":       {mod, mod + "/api", mod + "/loadgen", mod + "/bench/internal/benchkit"},
+	mod + "/bench/internal/benchkit": {},
 
 	// Starts its own etcd, backends and serves (by PID) and drives them.
-	mod + "/bench/clusterbench": {mod, mod + "/api", mod + "/loadgen"},
+	mod + "/bench/clusterbench": {mod, mod + "/api", mod + "/loadgen", mod + "/bench/internal/benchkit"},
 }
 
 // heavy lists third-party modules (by module path prefix) that only some

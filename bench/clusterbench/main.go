@@ -40,6 +40,8 @@ import (
 	"github.com/bluegreen/bluegreen"
 	"github.com/bluegreen/bluegreen/api"
 	"github.com/bluegreen/bluegreen/loadgen"
+
+	"github.com/bluegreen/bluegreen/bench/internal/benchkit"
 )
 
 func main() {
@@ -142,7 +144,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		}
 		defer t.load.Stop()
 	}
-	if err := pause(ctx, o.warmup); err != nil {
+	if err := benchkit.Pause(ctx, o.warmup); err != nil {
 		return err
 	}
 	etcdRecs, err := switches(ctx, o, etcds)
@@ -269,7 +271,7 @@ func switches(ctx context.Context, o options, targets []*target) ([]switchRecord
 			live = c
 		}
 		recs = append(recs, rec)
-		if err := pause(ctx, o.gap); err != nil {
+		if err := benchkit.Pause(ctx, o.gap); err != nil {
 			return nil, err
 		}
 	}

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/bluegreen/bluegreen/bench/internal/benchkit"
 )
 
 // procs are the processes a run started, in start order. stop ends them
@@ -240,21 +242,9 @@ func poll(ctx context.Context, limit time.Duration, cond func() bool) error {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	for !cond() {
-		if err := pause(ctx, 50*time.Millisecond); err != nil {
+		if err := benchkit.Pause(ctx, 50*time.Millisecond); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// pause waits for d or until ctx is done.
-func pause(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

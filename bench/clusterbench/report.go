@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"maps"
 	"math"
 	"os"
 	"os/exec"
@@ -14,6 +13,8 @@ import (
 	"time"
 
 	"github.com/bluegreen/bluegreen"
+
+	"github.com/bluegreen/bluegreen/bench/internal/benchkit"
 )
 
 // report turns the records of a run into the printed Markdown summary.
@@ -83,7 +84,7 @@ func (r *report) print(w io.Writer) {
 			}
 		}
 		fmt.Fprintf(w, "| %s | %s | %d | %d%s | %s | %v / %v / %v | %d |\n", t.name, t.store, l.Requests, l.Failed, failures(l.Failures),
-			counts(l.ByColor), round(l.Latency.P50), round(l.Latency.P99), round(l.Latency.Max), sent)
+			benchkit.Counts(l.ByColor), round(l.Latency.P50), round(l.Latency.P99), round(l.Latency.Max), sent)
 	}
 
 	var switchMS, commitMS, spreadMS, waitMS, rttMS, sqlSwitchMS, sqlCommitMS, sqlRttMS []float64
@@ -156,28 +157,12 @@ func pcts(xs []float64) string {
 	return fmt.Sprintf("%.2f / %.2f / %.2f ms", p[0], p[1], p[2])
 }
 
-// counts prints m sorted by key ("" shown as "none"), or "-" when empty.
-func counts(m map[string]int64) string {
-	var parts []string
-	for _, k := range slices.Sorted(maps.Keys(m)) {
-		name := k
-		if name == "" {
-			name = "none"
-		}
-		parts = append(parts, fmt.Sprintf("%s %d", name, m[k]))
-	}
-	if len(parts) == 0 {
-		return "-"
-	}
-	return strings.Join(parts, ", ")
-}
-
 // failures prints the failures by kind, in parentheses, or nothing.
 func failures(m map[string]int64) string {
 	if len(m) == 0 {
 		return ""
 	}
-	return " (" + counts(m) + ")"
+	return " (" + benchkit.Counts(m) + ")"
 }
 
 // round keeps three significant digits or so of a latency.

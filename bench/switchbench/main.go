@@ -43,6 +43,8 @@ import (
 	"github.com/bluegreen/bluegreen"
 	"github.com/bluegreen/bluegreen/api"
 	"github.com/bluegreen/bluegreen/loadgen"
+
+	"github.com/bluegreen/bluegreen/bench/internal/benchkit"
 )
 
 func main() {
@@ -126,7 +128,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	// Switches without load: what a switch costs when the machine is idle.
 	var idle []switchRecord
 	for i := range o.idle {
-		if err := pause(ctx, o.idleGap); err != nil {
+		if err := benchkit.Pause(ctx, o.idleGap); err != nil {
 			return err
 		}
 		rec := doSwitch(ctx, client, &live, fmt.Sprintf("switchbench idle %d/%d", i+1, o.idle))
@@ -135,7 +137,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		idle = append(idle, rec)
 	}
-	if err := pause(ctx, o.gap); err != nil {
+	if err := benchkit.Pause(ctx, o.gap); err != nil {
 		return err
 	}
 
@@ -144,7 +146,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("starting the load: %w", err)
 	}
 	defer load.Stop()
-	if err := pause(ctx, o.warmup); err != nil {
+	if err := benchkit.Pause(ctx, o.warmup); err != nil {
 		return err
 	}
 
@@ -170,7 +172,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			return ctx.Err()
 		}
 		recs = append(recs, rec)
-		if err := pause(ctx, o.gap); err != nil {
+		if err := benchkit.Pause(ctx, o.gap); err != nil {
 			return err
 		}
 	}
@@ -225,20 +227,8 @@ func waitHealthy(ctx context.Context, c *api.Client, limit time.Duration) error 
 		if herr == nil && h[bluegreen.Blue].Status == bluegreen.HealthHealthy && h[bluegreen.Green].Status == bluegreen.HealthHealthy {
 			return nil
 		}
-		if err := pause(ctx, 100*time.Millisecond); err != nil {
+		if err := benchkit.Pause(ctx, 100*time.Millisecond); err != nil {
 			return fmt.Errorf("waiting for both colors to be healthy (last answer: %v, error: %v): %w", h, herr, err)
 		}
-	}
-}
-
-// pause waits for d or until ctx is done.
-func pause(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }

@@ -3,14 +3,14 @@ package main
 import (
 	"fmt"
 	"io"
-	"maps"
 	"math"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/bluegreen/bluegreen"
 	"github.com/bluegreen/bluegreen/loadgen"
+
+	"github.com/bluegreen/bluegreen/bench/internal/benchkit"
 )
 
 // report turns the records of a run into the printed summary.
@@ -98,7 +98,7 @@ func (r *report) print(w io.Writer) {
 	fmt.Fprintf(w, "| figure | value |\n|---|---|\n")
 	fmt.Fprintf(w, "| switches done / failed (under load and idle) | %d / %d |\n", len(r.switches)+len(r.idle)-r.switchFailed(), r.switchFailed())
 	fmt.Fprintf(w, "| load requests (total / failed) | %d / %d%s |\n", l.Requests, l.Failed, failures(l))
-	fmt.Fprintf(w, "| load requests per color | %s |\n", perColor(l.ByColor))
+	fmt.Fprintf(w, "| load requests per color | %s |\n", benchkit.Counts(l.ByColor))
 	fmt.Fprintf(w, "| load throughput, latency p50 / p99 / max | %.0f req/s, %v / %v / %v |\n", l.RPS(), round(l.Latency.P50), round(l.Latency.P99), round(l.Latency.Max))
 	fmt.Fprintf(w, "| slow requests (total / failed / in flight at a swap) | %d / %d / %d |\n", slows, r.slowFailed(), spanned)
 	fmt.Fprintf(w, "| switch_ms (API received -> router swap) p50 / p99 / max | %s |\n", pcts(switchMS, "%.2f ms"))
@@ -134,20 +134,7 @@ func failures(l *loadgen.Result) string {
 	if len(l.Failures) == 0 {
 		return ""
 	}
-	return " (" + perColor(l.Failures) + ")"
-}
-
-// perColor prints counts sorted by key, "" shown as "none".
-func perColor(m map[string]int64) string {
-	var parts []string
-	for _, k := range slices.Sorted(maps.Keys(m)) {
-		name := k
-		if name == "" {
-			name = "none"
-		}
-		parts = append(parts, fmt.Sprintf("%s %d", name, m[k]))
-	}
-	return strings.Join(parts, ", ")
+	return " (" + benchkit.Counts(l.Failures) + ")"
 }
 
 // pcts prints p50 / p99 / max of xs with format f, or "-" when empty.
