@@ -143,4 +143,7 @@ type HostInfo struct {
 	Health HostHealth `json:"health"`
 	// Release is the color's current release, nil when unknown.
 	Release *Release `json:"release,omitempty"`
+	// Order is what a deployment in progress asks the host to run, nil
+	// when none does (the agent keeps running what it runs).
+	Order *HostOrder `json:"order,omitempty"`
 }

@@ -69,6 +69,9 @@ type Deployment struct {
 	// promotion: auto. A follower waits while it is pending.
 	Promotion      Promotion `json:"promotion,omitempty"`
 	PromotionError string    `json:"promotion_error,omitempty"`
+	// Hosts is each host's part, in the color's order, when the color has
+	// hosts run by agents; nil otherwise.
+	Hosts []HostRollout `json:"hosts,omitempty"`
 }
 
 // Promotion is how the automatic switch after a deployment (promotion:
@@ -187,6 +190,7 @@ const (
 	StepStop       DeployStep = "stop"             // stop the color's previous release
 	StepStart      DeployStep = "start"            // start the new release
 	StepHealth     DeployStep = "health"           // wait until the color is healthy
+	StepRollout    DeployStep = "rollout"          // a color of hosts: each host's agent builds and starts the release
 	StepPostDeploy DeployStep = "post_deploy hook" // the post_deploy hook (its failure is reported, not fatal)
 	StepVerify     DeployStep = "verify"           // the color's checks against the new release
 	StepSwitch     DeployStep = "switch"           // promotion: auto's switch, after the deployment

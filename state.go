@@ -211,4 +211,7 @@ type HostHealth struct {
 	Reason  string `json:"reason,omitempty"`
 	// Checked is when the probe finished.
 	Checked time.Time `json:"checked"`
+	// Agent is what serve knows of the host's agent, nil when the host has
+	// none or it has not reported since this serve leads.
+	Agent *AgentSeen `json:"agent,omitempty"`
 }

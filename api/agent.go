@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -44,6 +45,39 @@ func (s *server) hostInfo(w http.ResponseWriter, r *http.Request) error {
 func (c *Client) HostInfo(ctx context.Context, host string) (bluegreen.HostInfo, error) {
 	var hi bluegreen.HostInfo
 	err := c.do(ctx, http.MethodGet, "/v1/agent/"+url.PathEscape(host), nil, &hi)
+	return hi, err
+}
+
+// maxReport bounds the body of an agent's report (its log lines make most
+// of it).
+const maxReport = 1 << 20
+
+// agentReport answers POST /v1/agent/{host}: the agent's report is kept
+// and the answer is what hostInfo answers, with the order the host is to
+// carry out, if any.
+func (s *server) agentReport(w http.ResponseWriter, r *http.Request) error {
+	var rep bluegreen.AgentReport
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, maxReport))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&rep); err != nil {
+		return bluegreen.Errorf(bluegreen.EINVALID, "bad agent report: %v", err)
+	}
+	hi, err := s.svc.AgentReport(r.Context(), r.PathValue("host"), rep)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, hi)
+	return nil
+}
+
+// Report tells the server what the agent of host runs and does (POST
+// /v1/agent/{host}) and returns what the server knows of host, with the
+// order the agent is to carry out when a deployment asks for one. It needs
+// an agent token acting for host (EFORBIDDEN otherwise); ENOTFOUND when no
+// color lists host.
+func (c *Client) Report(ctx context.Context, host string, rep bluegreen.AgentReport) (bluegreen.HostInfo, error) {
+	var hi bluegreen.HostInfo
+	err := c.do(ctx, http.MethodPost, "/v1/agent/"+url.PathEscape(host), rep, &hi)
 	return hi, err
 }
 
@@ -141,4 +175,17 @@ func (r *readErr) Read(p []byte) (int, error) {
 		r.err = err
 	}
 	return n, err
+}
+
+// hostLog is GET /v1/logs/{color}?host=: the last n lines of host's app
+// output, when host is one of c's hosts.
+func (s *server) hostLog(ctx context.Context, c bluegreen.Color, host string, n int) ([]string, error) {
+	hi, err := s.svc.HostInfo(ctx, host)
+	if err != nil {
+		return nil, err
+	}
+	if hi.Color != c {
+		return nil, bluegreen.Errorf(bluegreen.ENOTFOUND, "%s has no host %q (it is one of %s's hosts)", c, host, hi.Color)
+	}
+	return s.svc.HostLog(ctx, host, n)
 }

@@ -156,3 +156,37 @@ func TestAgentTokenScope(t *testing.T) {
 		t.Errorf("revoked agent token: status %d, want 401", got)
 	}
 }
+
+// TestAgentReport: an agent reports for its own host only and gets its
+// order back; the host's log is read through the color it belongs to.
+func TestAgentReport(t *testing.T) {
+	a := newAgentServer(t)
+	ctx := t.Context()
+	agent, err := a.admin.CreateToken(ctx, TokenRequest{Name: "agent-app-3", Role: bluegreen.RoleAgent, Host: "app-3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewClient(a.url, agent.Secret, "agent@app-3")
+	rep := bluegreen.AgentReport{Version: "v1", PID: 42, Log: []string{"one", "two", "three"}}
+	hi, err := c.Report(ctx, "app-3", rep)
+	if err != nil || hi.Name != "app-3" || hi.Order == nil || hi.Order.Deployment != "d1" {
+		t.Fatalf("report of app-3: %+v, %v; want app-3's info with its order", hi, err)
+	}
+	if _, err := c.Report(ctx, "app-2", rep); bluegreen.ErrorCode(err) != bluegreen.EFORBIDDEN {
+		t.Errorf("agent of app-3 reporting for app-2: %v, want forbidden", err)
+	}
+	if got := call(t, a.url, "s3cret", "POST", "/v1/agent/app-3"); got != http.StatusForbidden {
+		t.Errorf("admin reporting as an agent: status %d, want 403", got)
+	}
+	lines, err := a.admin.HostLog(ctx, bluegreen.Green, "app-3", 2)
+	if err != nil || strings.Join(lines, ",") != "two,three" {
+		t.Errorf("green's app-3 log: %q, %v; want its last 2 reported lines", lines, err)
+	}
+	if _, err := a.admin.HostLog(ctx, bluegreen.Blue, "app-3", 2); bluegreen.ErrorCode(err) != bluegreen.ENOTFOUND ||
+		!strings.Contains(err.Error(), "green") {
+		t.Errorf("blue's app-3 log: %v; want not found, naming green", err)
+	}
+	if _, err := a.admin.HostLog(ctx, bluegreen.Green, "app-2", 2); bluegreen.ErrorCode(err) != bluegreen.ENOTFOUND {
+		t.Errorf("log of app-2, which never reported: %v; want not found", err)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,6 +22,9 @@ type service struct {
 	lastSwitch bluegreen.SwitchRequest
 	lastFilter bluegreen.HistoryFilter
 	switchErr  error
+
+	reportMu sync.Mutex
+	reports  map[string]bluegreen.AgentReport
 }
 
 func (s *service) Status(context.Context) (bluegreen.Status, error) {
@@ -103,6 +107,31 @@ func (s *service) HostInfo(_ context.Context, host string) (bluegreen.HostInfo, 
 	}
 	return bluegreen.HostInfo{Name: host, Color: bluegreen.Green, Address: "10.0.0.3:8000",
 		Health: bluegreen.HostHealth{Name: host, Address: "10.0.0.3:8000", Healthy: true}}, nil
+}
+
+func (s *service) AgentReport(ctx context.Context, host string, rep bluegreen.AgentReport) (bluegreen.HostInfo, error) {
+	hi, err := s.HostInfo(ctx, host)
+	if err != nil {
+		return hi, err
+	}
+	s.reportMu.Lock()
+	defer s.reportMu.Unlock()
+	if s.reports == nil {
+		s.reports = map[string]bluegreen.AgentReport{}
+	}
+	s.reports[host] = rep
+	hi.Order = &bluegreen.HostOrder{Deployment: "d1", Color: hi.Color, SHA: strings.Repeat("a", 40), Run: "app"}
+	return hi, nil
+}
+
+func (s *service) HostLog(_ context.Context, host string, n int) ([]string, error) {
+	s.reportMu.Lock()
+	defer s.reportMu.Unlock()
+	rep, ok := s.reports[host]
+	if !ok {
+		return nil, bluegreen.Errorf(bluegreen.ENOTFOUND, "the agent of host %s has not reported", host)
+	}
+	return rep.Log[max(0, len(rep.Log)-n):], nil
 }
 
 func newServer(t *testing.T, svc Service) (*httptest.Server, *Client) {

@@ -242,6 +242,18 @@ func (c *Client) AppLog(ctx context.Context, color bluegreen.Color, n int) ([]st
 	return v.Lines, err
 }
 
+// HostLog returns the last n lines of the app output of host, one of
+// color's hosts, as its agent last reported them: ENOTFOUND when color
+// lists no such host or its agent has not reported to this server.
+func (c *Client) HostLog(ctx context.Context, color bluegreen.Color, host string, n int) ([]string, error) {
+	var v struct {
+		Lines []string `json:"lines"`
+	}
+	q := url.Values{"lines": {strconv.Itoa(n)}, "host": {host}}
+	err := c.do(ctx, http.MethodGet, "/v1/logs/"+string(color)+"?"+q.Encode(), nil, &v)
+	return v.Lines, err
+}
+
 // Lock returns the operation lock, nil when it is free.
 func (c *Client) Lock(ctx context.Context) (*bluegreen.Lock, error) {
 	var b lockBody

@@ -63,6 +63,14 @@ type Service interface {
 	// ENOTFOUND when there is no repository, no such host, or sha is not a
 	// release of the host's color.
 	ReleaseArchive(ctx context.Context, host, sha string, w io.Writer) error
+	// AgentReport keeps what the agent of host reports and answers what
+	// HostInfo answers, with the order the host is to carry out, if any;
+	// ENOTFOUND when no color lists host.
+	AgentReport(ctx context.Context, host string, rep bluegreen.AgentReport) (bluegreen.HostInfo, error)
+	// HostLog returns the last n lines of the app output host's agent last
+	// reported; ENOTFOUND when no color lists host or its agent has not
+	// reported.
+	HostLog(ctx context.Context, host string, n int) ([]string, error)
 }
 
 // ActorHeader carries the caller's claimed identity (e.g. "alice@laptop" or a
@@ -181,7 +189,8 @@ func NewHandler(svc Service, o Options) http.Handler {
 	mux.Handle("GET /v1/tokens", admin(s.listTokens))
 	mux.Handle("DELETE /v1/tokens/{name}", admin(s.revokeToken))
 	mux.Handle("POST /v1/handover", admin(s.handOver))
-	mux.Handle("GET /v1/agent/{host}", s.agent(s.hostInfo))
+	mux.Handle("GET /v1/agent/{host}", s.agent(s.leaderOnly(s.hostInfo)))
+	mux.Handle("POST /v1/agent/{host}", s.agent(s.leaderOnly(s.agentReport)))
 	mux.Handle("GET /v1/agent/{host}/release/{sha}", s.agent(s.leaderOnly(s.releaseArchive)))
 	if o.Metrics != nil {
 		mux.Handle("GET /metrics", viewer(func(w http.ResponseWriter, r *http.Request) error {
@@ -617,7 +626,12 @@ func (s *server) appLog(w http.ResponseWriter, r *http.Request) error {
 			return bluegreen.Errorf(bluegreen.EINVALID, "lines=%q: want 1 to 100000", v)
 		}
 	}
-	lines, err := s.svc.AppLog(c, n)
+	var lines []string
+	if host := r.URL.Query().Get("host"); host != "" {
+		lines, err = s.hostLog(r.Context(), c, host, n)
+	} else {
+		lines, err = s.svc.AppLog(c, n)
+	}
 	if err != nil {
 		return err
 	}

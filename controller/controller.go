@@ -160,6 +160,7 @@ type Controller struct {
 	cluster   Cluster
 	storeFn   func() bluegreen.StoreStatus
 	fence     func(context.Context) context.Context
+	fleet     *fleet
 
 	countMu  sync.Mutex
 	counters Counters
@@ -202,6 +203,7 @@ func New(o Options, state bluegreen.State) *Controller {
 	return &Controller{
 		instance:  o.Instance,
 		deployCfg: o.Deploy,
+		fleet:     newFleet(),
 		store:     callerStore{refusals},
 		refusals:  refusals,
 		router:    o.Router,
@@ -284,7 +286,7 @@ func (c *Controller) Status(ctx context.Context) (bluegreen.Status, error) {
 	st := c.State()
 	for _, col := range bluegreen.Colors {
 		cs := st.Colors[col]
-		cs.Health = c.health.Health(col)
+		cs.Health = c.withAgents(c.health.Health(col))
 		st.Colors[col] = cs
 	}
 	if st.Watch != nil {

@@ -66,6 +66,9 @@ type DeployConfig struct {
 	PreDeploy, PostDeploy, PreSwitch, PostSwitch string
 	// HookDir is the working directory of the switch hooks.
 	HookDir string
+	// Agents deploys into the colors of hosts run by agents; nil when no
+	// color has any.
+	Agents *Agents
 }
 
 // Deploy deploys req.Ref into req.Color, which must not be live (except for
