@@ -57,6 +57,15 @@ type App struct {
 	// RequireApproval makes switch need `bluegreen approve` of the color's
 	// current release; only with PromotionManual.
 	RequireApproval bool
+	// MaxParallel bounds how many hosts of a color deploy at once (0: all),
+	// MinHealthy how many must pass for a deploy to succeed (0: every
+	// one), and AgentTimeout how long a host's agent may stay silent
+	// during a deploy before the host has failed. They apply to colors of
+	// hosts run by agents (driver process with `hosts:`), and may only be
+	// set when a color has hosts.
+	MaxParallel  int
+	MinHealthy   int
+	AgentTimeout time.Duration
 }
 
 // EnvVar is one environment variable of the `app.env:` mapping.
@@ -99,7 +108,7 @@ const (
 // absent. Repo and Run have no default.
 func DefaultApp() App {
 	return App{Driver: DriverProcess, StartTimeout: 60 * time.Second, StopGrace: 10 * time.Second, KeepReleases: 3,
-		VerifyOnDeploy: true, Promotion: PromotionManual}
+		VerifyOnDeploy: true, Promotion: PromotionManual, AgentTimeout: 15 * time.Second}
 }
 
 // ReservedEnv reports whether name is set by bluegreen itself (PORT and
@@ -175,6 +184,9 @@ func (d *decoder) app(v value, a *App) {
 			}
 		}),
 		opt("require_approval", func(v value) { d.boolean(v, &a.RequireApproval) }),
+		opt("max_parallel", func(v value) { d.integer(v, 1, math.MaxInt, &a.MaxParallel) }),
+		opt("min_healthy", func(v value) { d.integer(v, 1, math.MaxInt, &a.MinHealthy) }),
+		opt("agent_timeout", func(v value) { d.duration(v, &a.AgentTimeout) }),
 	)
 	d.checkNames("app.checks", nil, a.Checks, "")
 	if a.RequireApproval && a.Promotion == PromotionAuto {

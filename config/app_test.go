@@ -79,6 +79,7 @@ func TestAppFull(t *testing.T) {
 			PreSwitch: "./hooks/pre-switch", PostSwitch: "./hooks/post-switch"},
 		VerifyOnDeploy: true,
 		Promotion:      PromotionManual,
+		AgentTimeout:   15 * time.Second,
 	}
 	if !reflect.DeepEqual(*c.App, want) {
 		t.Errorf("App = %#v\nwant  %#v", *c.App, want)

@@ -88,3 +88,50 @@ func (c *Color) HostNames() []string {
 	}
 	return names
 }
+
+// Agents reports whether the colors with `hosts:` are run by agents
+// (`bluegreen agent` on each host): the app section's driver is process.
+// With the command driver, the commands deploy to the hosts themselves;
+// without an app section, bluegreen only routes to them.
+func (c *Config) Agents() bool {
+	if c.App == nil || c.App.Driver != DriverProcess {
+		return false
+	}
+	for _, col := range c.Colors {
+		if len(col.Hosts) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// checkAgents reports the app keys of agents set where no color has hosts
+// run by agents, a min_healthy above a color's number of hosts, and the
+// deploy hooks, which run on serve's machine in a release directory that a
+// color of hosts does not have.
+func (d *decoder) checkAgents(c *Config) {
+	if c.App == nil {
+		return
+	}
+	keys := []string{"app.max_parallel", "app.min_healthy", "app.agent_timeout"}
+	if !c.Agents() {
+		for _, k := range keys {
+			if d.given[k] {
+				d.errorf(d.seen[k], "%s: only for colors of hosts run by agents (a color with hosts: and driver: process)", k)
+			}
+		}
+		return
+	}
+	for _, col := range bluegreen.Colors {
+		if n := len(c.Colors[col].Hosts); n > 0 && c.App.MinHealthy > n {
+			d.errorf(d.seen["app.min_healthy"], "app.min_healthy: %d is more than %s's %d hosts (at %s)",
+				c.App.MinHealthy, col, n, d.seen[string(col)+".hosts"])
+		}
+	}
+	for _, k := range []string{"app.hooks.pre_deploy", "app.hooks.post_deploy"} {
+		if d.given[k] {
+			d.errorf(d.seen[k], "%s: a deploy hook runs on serve's machine in the release directory, which a color of hosts "+
+				"does not have (its agents build on each host); make it a build step, or a pre_switch hook", k)
+		}
+	}
+}

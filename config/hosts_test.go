@@ -3,6 +3,7 @@ package config
 import (
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/bluegreen/bluegreen"
 )
@@ -32,8 +33,7 @@ func TestHostsAreTheUpstreams(t *testing.T) {
 }
 
 // The command driver deploys with the team's own commands, so it may deploy
-// onto hosts as it may onto upstreams; only the process driver is refused
-// (testdata/bad/hosts_process_driver.yaml).
+// onto hosts as it may onto upstreams: its hosts are not run by agents.
 func TestHostsWithTheCommandDriver(t *testing.T) {
 	c, err := Parse("", []byte(`
 listen: 127.0.0.1:8080
@@ -55,5 +55,26 @@ green:
 	}
 	if got := c.Colors[bluegreen.Green].Upstreams; !reflect.DeepEqual(got, []string{"10.0.0.2:8000"}) {
 		t.Errorf("green.Upstreams = %v", got)
+	}
+	if c.Agents() {
+		t.Error("Agents() = true with the command driver, want false")
+	}
+}
+
+// With the process driver, a color's hosts are run by agents, with the
+// app keys that tune how a deploy goes across them.
+func TestHostsRunByAgents(t *testing.T) {
+	c := mustLoad(t, "testdata/good/hosts_agents.yaml")
+	if !c.Agents() {
+		t.Fatal("Agents() = false, want true (driver process with hosts)")
+	}
+	if a := c.App; a.MaxParallel != 2 || a.MinHealthy != 2 || a.AgentTimeout != 5*time.Second {
+		t.Errorf("max_parallel %d, min_healthy %d, agent_timeout %s; want 2, 2, 5s", a.MaxParallel, a.MinHealthy, a.AgentTimeout)
+	}
+	if got := c.Colors[bluegreen.Green].HostNames(); !reflect.DeepEqual(got, []string{"app-4", "app-5", "app-6"}) {
+		t.Errorf("green's hosts %v", got)
+	}
+	if m := mustLoad(t, "testdata/good/app_minimal.yaml"); m.Agents() || m.App.AgentTimeout != 15*time.Second {
+		t.Errorf("app_minimal.yaml: Agents() %v, agent_timeout %s; want false and the default 15s", m.Agents(), m.App.AgentTimeout)
 	}
 }

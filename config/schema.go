@@ -94,6 +94,7 @@ func (d *decoder) config(root value, c *Config) {
 	d.checkListeners(listeners)
 	d.checkUpstreams(c, uses, listeners)
 	d.checkHostNames(uses)
+	d.checkAgents(c)
 	d.checkPorts(c, uses, listeners)
 	d.checkBranches(c)
 	if c.Watch.StopPreviousAfter > 0 && c.App == nil && !d.given["app"] {
@@ -233,11 +234,14 @@ func (d *decoder) color(v value, c *Color, app *App) colorUse {
 	hasHosts := d.given[v.child("hosts")]
 	hasUpstreams, hasPorts := d.given[v.child("upstreams")] || hasHosts, d.given[v.child("port")] || d.given[v.child("ports")]
 	switch {
-	case hasHosts && app != nil && app.Driver == DriverProcess:
-		d.errorf(d.seen[v.child("hosts")], "%s: the process driver runs the app on this machine only (on its port or ports); "+
-			"running it on hosts will come with `bluegreen agent` (issue 26), not built yet. Without an app: section "+
-			"bluegreen routes to the hosts and checks their health; driver: command deploys with your own commands",
-			v.child("hosts"))
+	case hasHosts && hasPorts:
+		key := v.child("port")
+		if !d.given[key] {
+			key = v.child("ports")
+		}
+		d.errorf(d.seen[key], "%s: set hosts or a port, not both (hosts are at %s): each host's app listens on the port of its address",
+			key, d.seen[v.child("hosts")])
+	case hasHosts:
 	case app == nil && !hasUpstreams:
 		d.errorf(v.at, "missing required key %q in %s", "upstreams", v.path)
 	case app == nil || hasPorts || hasUpstreams && app.Driver == DriverCommand:

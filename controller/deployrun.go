@@ -214,12 +214,51 @@ func (r *deployRun) run(ctx context.Context) error {
 	d.SHA = commit.SHA
 	r.say(bluegreen.StepFetch, fmt.Sprintf("%s is %s: %s (%s)", d.Ref, short12(commit.SHA), commit.Subject, commit.Author))
 
+	var dir string
+	var err error
+	if hosts := dc.hostsOf(d.Color); len(hosts) > 0 {
+		err = r.rollout(ctx, commit, hosts)
+	} else {
+		dir, err = r.local(ctx, commit)
+	}
+	if err != nil {
+		return err
+	}
+
+	rel := &bluegreen.Release{SHA: commit.SHA, Ref: d.Ref, Subject: commit.Subject, Author: commit.Author,
+		DeployedBy: d.Actor, DeployedAt: c.now().UTC(), Deployment: d.ID, Dir: dir}
+	if g := c.gateCfg; g.VerifyOnDeploy || g.AutoPromote || r.liveBroken != nil {
+		if err := r.verify(ctx, rel); err != nil {
+			return err
+		}
+	}
+	// With promotion: auto, promote (after the lock) says how it ended.
+	c.transition(d.Succeed(c.now(), c.gateCfg.AutoPromote && !r.bootstrap))
+	rel.DeployedAt = d.Ended
+	msg := fmt.Sprintf("deployed %s (%s) into %s in %s", d.Ref, short12(commit.SHA), d.Color, d.Ended.Sub(d.Started).Round(time.Millisecond))
+	if err := r.save(ctx, bluegreen.Event{Outcome: bluegreen.OutcomeOK, Message: msg,
+		Details: map[string]any{"subject": commit.Subject, "author": commit.Author, "steps": d.Steps}}, rel); err != nil {
+		return err
+	}
+	if dc.Prune != nil && dir != "" {
+		dc.Prune(d.Color, dc.KeepReleases, dir)
+	}
+	r.say(bluegreen.StepDone, msg)
+	return nil
+}
+
+// local deploys commit on this machine: checkout into a new release
+// directory, the pre_deploy hook and build steps (with the migration gate
+// around them), stop, start, health, post_deploy. It returns the release
+// directory, or the error of fail.
+func (r *deployRun) local(ctx context.Context, commit Commit) (string, error) {
+	d, dc, c := r.d, r.dc, r.c
 	dir, err := dc.ReleaseDir(d.Color, c.now(), commit.SHA)
 	if err != nil {
-		return r.fail(ctx, bluegreen.StepCheckout, err, nil)
+		return "", r.fail(ctx, bluegreen.StepCheckout, err, nil)
 	}
 	if _, err := r.step(ctx, bluegreen.StepCheckout, "", func() (int, error) { return 0, dc.Source.Checkout(ctx, commit.SHA, dir) }); err != nil {
-		return r.fail(ctx, bluegreen.StepCheckout, err, nil)
+		return "", r.fail(ctx, bluegreen.StepCheckout, err, nil)
 	}
 	r.say(bluegreen.StepCheckout, dir)
 	env := r.env(commit.SHA)
@@ -246,7 +285,7 @@ func (r *deployRun) run(ctx context.Context) error {
 			tail = t
 			return code, err
 		}); err != nil {
-			return r.fail(ctx, h.name, err, tail)
+			return "", r.fail(ctx, h.name, err, tail)
 		}
 	}
 
@@ -255,17 +294,17 @@ func (r *deployRun) run(ctx context.Context) error {
 	}
 
 	if _, err := r.step(ctx, bluegreen.StepStop, "", func() (int, error) { return 0, dc.Driver.Stop(ctx, d.Color) }); err != nil {
-		return r.fail(ctx, bluegreen.StepStop, err, nil)
+		return "", r.fail(ctx, bluegreen.StepStop, err, nil)
 	}
 	r.say(bluegreen.StepStop, "the previous release of "+string(d.Color)+" is stopped")
 	r.started = true
 	if _, err := r.step(ctx, bluegreen.StepStart, "", func() (int, error) { return 0, dc.Driver.Start(ctx, d.Color, d.ID, dir, env) }); err != nil {
-		return r.fail(ctx, bluegreen.StepStart, err, nil)
+		return "", r.fail(ctx, bluegreen.StepStart, err, nil)
 	}
 	r.say(bluegreen.StepStart, "started; waiting for the health check (up to "+dc.StartTimeout.String()+")")
 
 	if _, err := r.step(ctx, bluegreen.StepHealth, "", func() (int, error) { return 0, r.waitHealthy(ctx) }); err != nil {
-		return r.fail(ctx, bluegreen.StepHealth, err, nil)
+		return "", r.fail(ctx, bluegreen.StepHealth, err, nil)
 	}
 	r.say(bluegreen.StepHealth, string(d.Color)+" is healthy")
 
@@ -278,26 +317,7 @@ func (r *deployRun) run(ctx context.Context) error {
 		}
 	}
 
-	rel := &bluegreen.Release{SHA: commit.SHA, Ref: d.Ref, Subject: commit.Subject, Author: commit.Author,
-		DeployedBy: d.Actor, DeployedAt: c.now().UTC(), Deployment: d.ID, Dir: dir}
-	if g := c.gateCfg; g.VerifyOnDeploy || g.AutoPromote || r.liveBroken != nil {
-		if err := r.verify(ctx, rel); err != nil {
-			return err
-		}
-	}
-	// With promotion: auto, promote (after the lock) says how it ended.
-	c.transition(d.Succeed(c.now(), c.gateCfg.AutoPromote && !r.bootstrap))
-	rel.DeployedAt = d.Ended
-	msg := fmt.Sprintf("deployed %s (%s) into %s in %s", d.Ref, short12(commit.SHA), d.Color, d.Ended.Sub(d.Started).Round(time.Millisecond))
-	if err := r.save(ctx, bluegreen.Event{Outcome: bluegreen.OutcomeOK, Message: msg,
-		Details: map[string]any{"subject": commit.Subject, "author": commit.Author, "steps": d.Steps}}, rel); err != nil {
-		return err
-	}
-	if dc.Prune != nil {
-		dc.Prune(d.Color, dc.KeepReleases, dir)
-	}
-	r.say(bluegreen.StepDone, msg)
-	return nil
+	return dir, nil
 }
 
 // waitHealthy checks the color until a round passes or StartTimeout ends.

@@ -125,10 +125,12 @@ func (drained) Wait(context.Context, time.Duration) bluegreen.DrainReport {
 	return bluegreen.DrainReport{}
 }
 
-// fakeHealth says a color is healthy unless sick names it.
+// fakeHealth says a color is healthy unless sick names it; a color with
+// hosts lists each of them, healthy.
 type fakeHealth struct {
-	mu   sync.Mutex
-	sick map[bluegreen.Color]string
+	mu    sync.Mutex
+	sick  map[bluegreen.Color]string
+	hosts map[bluegreen.Color][]string
 }
 
 func (h *fakeHealth) set(c bluegreen.Color, reason string) {
@@ -147,10 +149,14 @@ func (h *fakeHealth) set(c bluegreen.Color, reason string) {
 func (h *fakeHealth) Health(c bluegreen.Color) bluegreen.Health {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if r, ok := h.sick[c]; ok {
-		return bluegreen.Health{Status: bluegreen.HealthUnhealthy, Reason: r}
+	var hosts []bluegreen.HostHealth
+	for _, name := range h.hosts[c] {
+		hosts = append(hosts, bluegreen.HostHealth{Name: name, Address: name + ":8000", Healthy: true})
 	}
-	return bluegreen.Health{Status: bluegreen.HealthHealthy}
+	if r, ok := h.sick[c]; ok {
+		return bluegreen.Health{Status: bluegreen.HealthUnhealthy, Reason: r, Hosts: hosts}
+	}
+	return bluegreen.Health{Status: bluegreen.HealthHealthy, Hosts: hosts}
 }
 
 func (h *fakeHealth) Verify(_ context.Context, c bluegreen.Color) (bluegreen.Health, error) {

@@ -106,7 +106,6 @@ func (c *Controller) AgentReport(ctx context.Context, host string, rep bluegreen
 		rep.Log = rep.Log[n-bluegreen.AgentLogLines:]
 	}
 	c.fleet.report(host, rep, c.now())
-	hi.Order = c.fleet.order(host)
 	return hi, nil
 }
 

@@ -10,7 +10,8 @@ import (
 // HostInfo implements api.Service: the color whose hosts list host (by its
 // health checker's last round, which lists each host of a color with
 // `hosts:`, or the configured agent hosts), the host's address and last
-// probe, and the color's current release from the committed state. It only
+// probe, the color's current release from the committed state, and the
+// order of a deployment in progress for host, if any. It only
 // reads. It fails with ENOTFOUND when no color lists host (a color of hosts
 // without agents is known once its first health round has run).
 func (c *Controller) HostInfo(_ context.Context, host string) (bluegreen.HostInfo, error) {
@@ -25,6 +26,7 @@ func (c *Controller) HostInfo(_ context.Context, host string) (bluegreen.HostInf
 			r := *rel
 			hi.Release = &r
 		}
+		hi.Order = c.fleet.order(host)
 		return hi, nil
 	}
 	return bluegreen.HostInfo{}, bluegreen.Errorf(bluegreen.ENOTFOUND, "no color lists host %q", host)
@@ -50,7 +52,7 @@ func (c *Controller) hostOf(col bluegreen.Color, host string) (bluegreen.HostHea
 // ReleaseArchive implements api.Service: it writes to w a tar archive of
 // the tree of the commit sha, for the agent of host to run. Only a release
 // the host may run is served: the current release of the color whose hosts
-// list host (a later step adds the desired release of a deploy). It fails
+// list host, or the release a deployment in progress orders host to run. It fails
 // before writing anything with ENOTFOUND when serve has no repository (no
 // `app:` section), when no color lists host, or when sha is not that
 // color's release; an error after the first write comes from the Source
@@ -63,8 +65,9 @@ func (c *Controller) ReleaseArchive(ctx context.Context, host, sha string, w io.
 	if err != nil {
 		return err
 	}
-	if hi.Release == nil || hi.Release.SHA != sha {
-		return bluegreen.Errorf(bluegreen.ENOTFOUND, "host %s's color has no release %s", host, sha)
+	ordered := c.fleet.order(host)
+	if (hi.Release == nil || hi.Release.SHA != sha) && (ordered == nil || ordered.SHA != sha) {
+		return bluegreen.Errorf(bluegreen.ENOTFOUND, "host %s's color has no release %s (nor does a deployment order the host to run it)", host, sha)
 	}
 	return c.deployCfg.Source.Archive(ctx, sha, w)
 }

@@ -79,8 +79,8 @@ func TestFastReleaseArchive(t *testing.T) {
 		t.Fatalf("green's host, green's release: %q, %v; want the archive of sha-v2", got, err)
 	}
 	for _, tc := range []struct{ host, sha, msg string }{
-		{"app-3", "sha-v1", "host app-3's color has no release sha-v1"},
-		{"app-1", "sha-v2", "host app-1's color has no release sha-v2"},
+		{"app-3", "sha-v1", "host app-3's color has no release sha-v1 (nor does a deployment order the host to run it)"},
+		{"app-1", "sha-v2", "host app-1's color has no release sha-v2 (nor does a deployment order the host to run it)"},
 		{"app-9", "sha-v2", `no color lists host "app-9"`},
 	} {
 		got, err := fetch(tc.host, tc.sha)

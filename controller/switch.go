@@ -164,7 +164,7 @@ func (op *switchOp) gates(ctx, raisedCtx context.Context) error {
 	c.mu.Lock()
 	target, prevDeployment := c.state.Colors[req.To], c.state.PreviousDeployment
 	c.mu.Unlock()
-	unmet := c.releaseGates(target, req.To, action, prevDeployment)
+	unmet := append(c.halfDeployed(target, req.To), c.releaseGates(target, req.To, action, prevDeployment)...)
 	if len(unmet) > 0 && !req.Force {
 		return op.refuse(ctx, fmt.Sprintf("%s refused: %s (use --force to %s anyway; it is recorded)", action, strings.Join(unmet, "; "), verbOf(action)),
 			map[string]any{"from": op.from, "to": req.To, "gates": unmet})

@@ -61,7 +61,28 @@ func deployConfig(ctx context.Context, cfg *config.Config, apps controller.AppDr
 		Build: app.Build, Env: baseEnv(app), Ports: colorPorts(cfg), StartTimeout: app.StartTimeout, KeepReleases: app.KeepReleases,
 		PreDeploy: app.Hooks.PreDeploy, PostDeploy: app.Hooks.PostDeploy,
 		PreSwitch: app.Hooks.PreSwitch, PostSwitch: app.Hooks.PostSwitch, HookDir: configDir(cfg),
+		Agents: agents(cfg),
 	}, nil
+}
+
+// agents wires the colors of hosts run by agents; nil when there are none.
+// An order carries the app's own env: never serve's environment.
+func agents(cfg *config.Config) *controller.Agents {
+	if !cfg.Agents() {
+		return nil
+	}
+	app := cfg.App
+	a := &controller.Agents{Hosts: map[bluegreen.Color][]controller.AgentHost{}, Run: app.Run, StopGrace: app.StopGrace,
+		MaxParallel: app.MaxParallel, MinHealthy: app.MinHealthy, Timeout: app.AgentTimeout}
+	for _, e := range app.Env {
+		a.Env = append(a.Env, e.Name+"="+e.Value)
+	}
+	for col, c := range cfg.Colors {
+		for _, h := range c.Hosts {
+			a.Hosts[col] = append(a.Hosts[col], controller.AgentHost{Name: h.Name, Address: h.Address})
+		}
+	}
+	return a
 }
 
 // configDir is the directory of the configuration file, where switch hooks

@@ -185,9 +185,10 @@ func newDeploymentsCmd(g *globals) *cobra.Command {
 
 func newLogsCmd(g *globals) *cobra.Command {
 	var lines int
+	var host string
 	cmd := &cobra.Command{
 		Use:   "logs <blue|green>",
-		Short: "Print the last lines of a color's app output (process driver)",
+		Short: "Print the last lines of a color's app output (process driver; --host for one host's agent)",
 		Args:  oneColor("logs"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			col, err := bluegreen.ParseColor(args[0])
@@ -198,7 +199,12 @@ func newLogsCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			out, err := c.AppLog(cmd.Context(), col, lines)
+			var out []string
+			if host != "" {
+				out, err = c.HostLog(cmd.Context(), col, host, lines)
+			} else {
+				out, err = c.AppLog(cmd.Context(), col, lines)
+			}
 			if err != nil {
 				return err
 			}
@@ -212,5 +218,6 @@ func newLogsCmd(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().IntVarP(&lines, "lines", "n", 100, "how many lines")
+	cmd.Flags().StringVar(&host, "host", "", "one of the color's hosts: its app's output as its agent last reported it")
 	return cmd
 }

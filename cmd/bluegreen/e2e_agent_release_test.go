@@ -99,7 +99,7 @@ green:
 	})
 	buf.Reset()
 	err := blue.ReleaseArchive(t.Context(), "app-1", greenSHA, &buf)
-	if bluegreen.ErrorCode(err) != bluegreen.ENOTFOUND || bluegreen.ErrorMessage(err) != "host app-1's color has no release "+greenSHA || buf.Len() != 0 {
+	if bluegreen.ErrorCode(err) != bluegreen.ENOTFOUND || bluegreen.ErrorMessage(err) != "host app-1's color has no release "+greenSHA+" (nor does a deployment order the host to run it)" || buf.Len() != 0 {
 		t.Errorf("blue's host fetching green's release: %v (%d bytes); want 404 naming the sha, nothing written", err, buf.Len())
 	}
 	// Nor green's host another host's route.

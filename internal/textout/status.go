@@ -77,7 +77,7 @@ func Status(w io.Writer, st bluegreen.Status) {
 			strings.Join(cs.Upstreams, ","), cs.Branch, rel, Gates(cs), tr.Requests, tr.InFlight, tr.Status5xx)
 	}
 	tw.Flush()
-	hosts(w, s)
+	hosts(w, st)
 	for _, c := range bluegreen.Colors {
 		if h := s.Colors[c].Health; h.Status != bluegreen.HealthHealthy && h.Reason != "" {
 			fmt.Fprintf(w, "\n%s is %s: %s", c, h.Status, h.Reason)
@@ -90,9 +90,17 @@ func Status(w io.Writer, st bluegreen.Status) {
 	fmt.Fprintln(w)
 }
 
-// hosts writes one line per host of the colors that list hosts: its last
-// health probe.
-func hosts(w io.Writer, s bluegreen.State) {
+// hosts writes one line per host of the colors that list hosts: its
+// agent, when any host has one (version, when it last reported, the
+// release and app pid it runs), and its last health probe.
+func hosts(w io.Writer, st bluegreen.Status) {
+	s := st.State
+	agents := false
+	for _, c := range bluegreen.Colors {
+		for _, h := range s.Colors[c].Health.Hosts {
+			agents = agents || h.Agent != nil
+		}
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, c := range bluegreen.Colors {
 		for _, h := range s.Colors[c].Health.Hosts {
@@ -100,10 +108,30 @@ func hosts(w io.Writer, s bluegreen.State) {
 			if !h.Healthy {
 				verdict = "UNHEALTHY: " + h.Reason
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c, OrDash(h.Name), h.Address, verdict)
+			if agents {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c, OrDash(h.Name), h.Address, agentLine(st.Now, h.Agent), verdict)
+			} else {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c, OrDash(h.Name), h.Address, verdict)
+			}
 		}
 	}
 	tw.Flush()
+}
+
+// agentLine says what a host's agent last reported.
+func agentLine(now time.Time, a *bluegreen.AgentSeen) string {
+	if a == nil {
+		return "no agent report"
+	}
+	r := a.Report
+	runs := "runs nothing"
+	switch {
+	case r.Release != "" && r.AppPID > 0:
+		runs = fmt.Sprintf("runs %s (pid %d)", Short(r.Release), r.AppPID)
+	case r.Release != "":
+		runs = fmt.Sprintf("runs %s (app down)", Short(r.Release))
+	}
+	return fmt.Sprintf("agent %s, seen %s, %s", OrDash(r.Version), Ago(now, a.LastSeen), runs)
 }
 
 // instances writes the table of the serve instances sharing the state,

@@ -73,3 +73,28 @@ func TestStatusHosts(t *testing.T) {
 		t.Errorf("%d lines start with blue, want 1 (its row; a color of plain upstreams gets no host lines):\n%s", n, out)
 	}
 }
+
+// TestStatusHostAgents: with agents, each host line says what its agent
+// last reported, and a host without a report says so.
+func TestStatusHostAgents(t *testing.T) {
+	now := time.Date(2026, 12, 8, 1, 0, 0, 0, time.UTC)
+	sha := "0123456789abcdef0123456789abcdef01234567"
+	st := bluegreen.Status{Now: now, State: bluegreen.State{Live: bluegreen.Blue, Since: now,
+		Colors: map[bluegreen.Color]bluegreen.ColorState{
+			bluegreen.Green: {Health: bluegreen.Health{Status: bluegreen.HealthHealthy, Hosts: []bluegreen.HostHealth{
+				{Name: "app-3", Address: "10.0.0.3:8000", Healthy: true, Agent: &bluegreen.AgentSeen{
+					LastSeen: now.Add(-2 * time.Second), Report: bluegreen.AgentReport{Version: "v9", Release: sha, AppPID: 4242}}},
+				{Name: "app-4", Address: "10.0.0.4:8000", Healthy: true}}}},
+		}}}
+	var b strings.Builder
+	Status(&b, st)
+	out := b.String()
+	for _, want := range []string{
+		"green  app-3  10.0.0.3:8000  agent v9, seen 2s ago, runs 0123456789ab (pid 4242)  healthy\n",
+		"green  app-4  10.0.0.4:8000  no agent report                                      healthy\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status report lacks %q:\n%s", want, out)
+		}
+	}
+}
