@@ -61,3 +61,38 @@ func TestAppsStartAdoptStop(t *testing.T) {
 		t.Errorf("Stop of a color with nothing running: %v", err)
 	}
 }
+
+// TestAppsStartCommand: a start with its own command and stop grace runs
+// that command, not the configured one, and Pid follows the app.
+func TestAppsStartCommand(t *testing.T) {
+	root, dir := t.TempDir(), t.TempDir()
+	apps := NewApps(AppsConfig{Binary: testBinary(t), Root: root, Command: "echo configured; exec sleep 1000", Logger: testLogger(t)})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if got := apps.Pid(bluegreen.Green); got != 0 {
+		t.Errorf("Pid before any start: %d, want 0", got)
+	}
+	env := []string{"PATH=" + os.Getenv("PATH"), "WORD=ordered"}
+	if err := apps.StartCommand(ctx, bluegreen.Green, "d1", dir, `echo "$WORD"; exec sleep 1000`, 2*time.Second, env); err != nil {
+		t.Fatalf("StartCommand: %v", err)
+	}
+	t.Cleanup(func() { apps.Stop(context.Background(), bluegreen.Green) })
+	testenv.WaitFor(t, 5*time.Second, "the ordered command's output", func() bool {
+		lines, _ := apps.LogTail(bluegreen.Green, 1)
+		return len(lines) == 1 && lines[0] == "ordered"
+	})
+	spec, err := LoadSpec(filepath.Join(root, "green", "d1", specFile))
+	if err != nil || spec.StopGrace != 2*time.Second {
+		t.Errorf("spec: stop grace %v (%v), want 2s", spec.StopGrace, err)
+	}
+	pid := apps.Pid(bluegreen.Green)
+	if id, err := identify(pid); pid <= 0 || err != nil || !id.alive() {
+		t.Fatalf("Pid after StartCommand: %d, want the running app", pid)
+	}
+	if err := apps.Stop(ctx, bluegreen.Green); err != nil {
+		t.Fatal(err)
+	}
+	if got := apps.Pid(bluegreen.Green); got != 0 {
+		t.Errorf("Pid after Stop: %d, want 0", got)
+	}
+}
