@@ -157,16 +157,17 @@ func (p *Apps) LogTail(c bluegreen.Color, n int) ([]string, error) {
 	return h.LogTail(n)
 }
 
-// Pid returns the pid of color c's app as its supervisor last recorded it
-// (see Handle.Pid): 0 when no app of c is known or it is down.
-func (p *Apps) Pid(c bluegreen.Color) int {
+// App returns what is known of color c's app: the release it runs and its
+// pid as its supervisor last recorded it (see Handle.Pid: 0 while the app
+// is down); ok is false when no supervisor of c was started or re-adopted.
+func (p *Apps) App(c bluegreen.Color) (release string, pid int, ok bool) {
 	p.mu.Lock()
 	h := p.handles[c]
 	p.mu.Unlock()
 	if h == nil {
-		return 0
+		return "", 0, false
 	}
-	return h.Pid()
+	return h.Release(), h.Pid(), true
 }
 
 // Events returns the app lifecycle events written since the previous call,

@@ -63,14 +63,14 @@ func TestAppsStartAdoptStop(t *testing.T) {
 }
 
 // TestAppsStartCommand: a start with its own command and stop grace runs
-// that command, not the configured one, and Pid follows the app.
+// that command, not the configured one, and App follows the app.
 func TestAppsStartCommand(t *testing.T) {
 	root, dir := t.TempDir(), t.TempDir()
 	apps := NewApps(AppsConfig{Binary: testBinary(t), Root: root, Command: "echo configured; exec sleep 1000", Logger: testLogger(t)})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if got := apps.Pid(bluegreen.Green); got != 0 {
-		t.Errorf("Pid before any start: %d, want 0", got)
+	if rel, pid, ok := apps.App(bluegreen.Green); ok || pid != 0 || rel != "" {
+		t.Errorf("App before any start: %q %d %v, want nothing", rel, pid, ok)
 	}
 	env := []string{"PATH=" + os.Getenv("PATH"), "WORD=ordered"}
 	if err := apps.StartCommand(ctx, bluegreen.Green, "d1", dir, `echo "$WORD"; exec sleep 1000`, 2*time.Second, env); err != nil {
@@ -85,14 +85,14 @@ func TestAppsStartCommand(t *testing.T) {
 	if err != nil || spec.StopGrace != 2*time.Second {
 		t.Errorf("spec: stop grace %v (%v), want 2s", spec.StopGrace, err)
 	}
-	pid := apps.Pid(bluegreen.Green)
-	if id, err := identify(pid); pid <= 0 || err != nil || !id.alive() {
-		t.Fatalf("Pid after StartCommand: %d, want the running app", pid)
+	rel, pid, ok := apps.App(bluegreen.Green)
+	if id, err := identify(pid); !ok || rel != "d1" || pid <= 0 || err != nil || !id.alive() {
+		t.Fatalf("App after StartCommand: %q %d %v, want d1 and the running app's pid", rel, pid, ok)
 	}
 	if err := apps.Stop(ctx, bluegreen.Green); err != nil {
 		t.Fatal(err)
 	}
-	if got := apps.Pid(bluegreen.Green); got != 0 {
-		t.Errorf("Pid after Stop: %d, want 0", got)
+	if _, _, ok := apps.App(bluegreen.Green); ok {
+		t.Errorf("App after Stop: known, want forgotten")
 	}
 }
