@@ -189,6 +189,7 @@ func (a *agent) loop(ctx context.Context) error {
 	}()
 	var (
 		lostSince time.Time // zero while serve answers
+		lostCode  string    // the error code of the last failed report
 		delay     = a.o.Interval
 		timer     = time.NewTimer(0)
 	)
@@ -206,13 +207,17 @@ func (a *agent) loop(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		switch {
+		switch code := bluegreen.ErrorCode(err); {
 		case err != nil && lostSince.IsZero():
-			lostSince = a.o.Now()
+			lostSince, lostCode = a.o.Now(), code
 			a.log.Error("lost contact with serve; the app keeps running, retrying with backoff", "err", err, "fix", fixFor(err, a.o.Host))
 			fallthrough
 		case err != nil:
-			delay = min(2*delay, MaxBackoff)
+			if code != lostCode {
+				lostCode = code
+				a.log.Error("serve is still out of reach, for another reason now", "err", err, "fix", fixFor(err, a.o.Host))
+			}
+			delay = max(min(2*delay, MaxBackoff), a.o.Interval)
 		default:
 			if !lostSince.IsZero() {
 				a.log.Info("contact with serve is back", "lost_for", a.o.Now().Sub(lostSince).Round(time.Millisecond).String())
