@@ -278,3 +278,37 @@ func TestRefusedAgentKeepsRunning(t *testing.T) {
 		t.Errorf("Run after its context ended: %v", err)
 	}
 }
+
+// TestRestartAfterAStopWhileStarting: an agent stopped after starting the
+// new app but before it recorded so (its state still says starting, and
+// names the old app) is completed by the next agent from what it finds
+// running: the new app, its order carried out and not redone.
+func TestRestartAfterAStopWhileStarting(t *testing.T) {
+	h := newHarness(t)
+	stop := h.runAgent(20 * time.Millisecond)
+	first := deployFirst(t, h)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := loadState(h.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Deployment, st.SHA, st.Done = "d0", sha2, "d0"
+	st.Work = &bluegreen.AgentWork{Deployment: "d1", SHA: sha1, Phase: bluegreen.AgentStarting}
+	if err := st.save(h.dir); err != nil {
+		t.Fatal(err)
+	}
+
+	n := h.svc.reportCount()
+	h.runAgent(20 * time.Millisecond)
+	rep := h.waitReport(n, "a report of the new agent", func(bluegreen.AgentReport) bool { return true })
+	if rep.Deployment != "d1" || rep.Release != sha1 || rep.AppPID != first.AppPID || rep.Work == nil ||
+		rep.Work.Phase != bluegreen.AgentStarted || rep.Work.Deployment != "d1" {
+		t.Errorf("the new agent reports %+v; want d1's app (pid %d) and its work started", rep, first.AppPID)
+	}
+	h.waitReport(n+3, "more reports of the new agent", func(bluegreen.AgentReport) bool { return true })
+	if c := h.logs.count("carrying out an order"); c != 1 {
+		t.Errorf("orders carried out: %d, want 1 (d1 is not redone)", c)
+	}
+}
