@@ -279,36 +279,48 @@ func TestRefusedAgentKeepsRunning(t *testing.T) {
 	}
 }
 
-// TestRestartAfterAStopWhileStarting: an agent stopped after starting the
-// new app but before it recorded so (its state still says starting, and
-// names the old app) is completed by the next agent from what it finds
-// running: the new app, its order carried out and not redone.
-func TestRestartAfterAStopWhileStarting(t *testing.T) {
-	h := newHarness(t)
-	stop := h.runAgent(20 * time.Millisecond)
-	first := deployFirst(t, h)
-	if err := stop(); err != nil {
-		t.Fatal(err)
-	}
-	st, err := loadState(h.dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st.Deployment, st.SHA, st.Done = "d0", sha2, "d0"
-	st.Work = &bluegreen.AgentWork{Deployment: "d1", SHA: sha1, Phase: bluegreen.AgentStarting}
-	if err := st.save(h.dir); err != nil {
-		t.Fatal(err)
-	}
+// TestRestartWithAStaleState: the next agent goes by the app it finds
+// running when the state file lags behind: stopped after starting the new
+// app but before it recorded so (the state still says starting), or a
+// state that does not name the app at all. Either way the app found is
+// reported and its order is not carried out again (which would replace
+// the running release's files).
+func TestRestartWithAStaleState(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		work    *bluegreen.AgentWork
+		wantSHA string
+	}{
+		{"stopped while starting", &bluegreen.AgentWork{Deployment: "d1", SHA: sha1, Phase: bluegreen.AgentStarting}, sha1},
+		{"app not in the state", nil, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			stop := h.runAgent(20 * time.Millisecond)
+			first := deployFirst(t, h)
+			if err := stop(); err != nil {
+				t.Fatal(err)
+			}
+			st, err := loadState(h.dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st.Deployment, st.SHA, st.Done, st.Work = "d0", sha2, "d0", tc.work
+			if err := st.save(h.dir); err != nil {
+				t.Fatal(err)
+			}
 
-	n := h.svc.reportCount()
-	h.runAgent(20 * time.Millisecond)
-	rep := h.waitReport(n, "a report of the new agent", func(bluegreen.AgentReport) bool { return true })
-	if rep.Deployment != "d1" || rep.Release != sha1 || rep.AppPID != first.AppPID || rep.Work == nil ||
-		rep.Work.Phase != bluegreen.AgentStarted || rep.Work.Deployment != "d1" {
-		t.Errorf("the new agent reports %+v; want d1's app (pid %d) and its work started", rep, first.AppPID)
-	}
-	h.waitReport(n+3, "more reports of the new agent", func(bluegreen.AgentReport) bool { return true })
-	if c := h.logs.count("carrying out an order"); c != 1 {
-		t.Errorf("orders carried out: %d, want 1 (d1 is not redone)", c)
+			n := h.svc.reportCount()
+			h.runAgent(20 * time.Millisecond)
+			h.waitReport(n+3, "reports of the new agent", func(bluegreen.AgentReport) bool { return true })
+			rep, _ := h.svc.lastReport(n, func(bluegreen.AgentReport) bool { return true })
+			if rep.Deployment != "d1" || rep.Release != tc.wantSHA || rep.AppPID != first.AppPID || rep.Work == nil ||
+				rep.Work.Phase != bluegreen.AgentStarted || rep.Work.Deployment != "d1" {
+				t.Errorf("the new agent reports %+v; want d1's app (pid %d) and its work started", rep, first.AppPID)
+			}
+			if c := h.logs.count("carrying out an order"); c != 1 {
+				t.Errorf("orders carried out: %d, want 1 (d1 is not redone)", c)
+			}
+		})
 	}
 }

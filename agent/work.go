@@ -72,6 +72,14 @@ func (a *agent) act(ctx context.Context, order *bluegreen.HostOrder) {
 	if order == nil || order.Deployment == a.st.Done {
 		return
 	}
+	if _, _, ok := a.apps.App(a.st.Color); ok && order.Deployment == a.st.Deployment {
+		// Its app already runs (re-adopted without a record of the order):
+		// carrying it out again would replace the running release's files.
+		a.st.Done = order.Deployment
+		a.st.Work = &bluegreen.AgentWork{Deployment: order.Deployment, SHA: a.st.SHA, Phase: bluegreen.AgentStarted}
+		a.saveLocked()
+		return
+	}
 	// Only the agent cancels the work (act, or its loop when it stops):
 	// the cancellation and the starting phase exclude each other under mu.
 	wctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
