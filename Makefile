@@ -27,7 +27,7 @@ test: fmt-check vet cross
 # golang/go#75804). A long run: go test -run '^$$' -fuzz '^FuzzX$$'
 # -fuzztime 5m ./pkg.
 FUZZ_TARGETS := ./config:FuzzParse ./api:FuzzCleanActor ./router:FuzzRawHead ./router:FuzzRawRequest \
-	./router:FuzzVetHead ./router:FuzzChunkScanner ./router:FuzzHeadFollower
+	./router:FuzzVetHead ./router:FuzzChunkScanner ./router:FuzzHeadFollower ./agent:FuzzUnpack
 FUZZ_COUNT ?= 3000x
 fuzz-smoke:
 	@set -e; for t in $(FUZZ_TARGETS); do \

@@ -47,6 +47,10 @@ var allowed = map[string][]string{
 	// Several serve instances on one etcd: membership, election, acks, figures.
 	mod + "/cluster": {mod},
 
+	// A host's agent: reports to serve, fetches, builds and runs its
+	// releases with the process driver.
+	mod + "/agent": {mod, mod + "/api", mod + "/driver/process", mod + "/runner"},
+
 	// Internal helpers.
 	mod + "/internal/sched":     {},
 	mod + "/internal/testenv":   {},

@@ -101,6 +101,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		newDeployCmd(g), newSyncCmd(g), newSuperviseCmd(g), newDeploymentsCmd(g), newLogsCmd(g),
 		newVerifyCmd(g), newApproveCmd(g), newTokenCmd(g), newDNSCmd(g), newHandOverCmd(g), newStateCmd(g),
 	)
+	root.AddCommand(newAgentCmd(g))
 	root.AddCommand(newDocsCmd()) // hidden: writes docs/cli.md and docs/man (make docs)
 
 	err := root.Execute()

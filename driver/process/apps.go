@@ -95,12 +95,20 @@ func (p *Apps) Adopt() map[bluegreen.Color]string {
 }
 
 // Start starts release rel of color c from dir with env (see Driver.Start)
-// and records it as color's current app. Whatever ran for c must have been
-// stopped with Stop.
+// and records it as color's current app, running the AppsConfig's Command
+// with its StopGrace. Whatever ran for c must have been stopped with Stop.
 func (p *Apps) Start(ctx context.Context, c bluegreen.Color, rel, dir string, env []string) error {
+	return p.StartCommand(ctx, c, rel, dir, p.command, p.stopGrace, env)
+}
+
+// StartCommand is Start with the app's shell command and stop grace given
+// for this start instead of the AppsConfig's (an agent gets both with each
+// order); stopGrace 0 means the Spec's default. The Handle's Stop later
+// uses this stopGrace.
+func (p *Apps) StartCommand(ctx context.Context, c bluegreen.Color, rel, dir, command string, stopGrace time.Duration, env []string) error {
 	stateDir := filepath.Join(p.root, string(c), rel)
-	h, err := p.drv.Start(ctx, Spec{Color: c, Release: rel, Dir: dir, Command: p.command, Env: env,
-		StateDir: stateDir, StopGrace: p.stopGrace})
+	h, err := p.drv.Start(ctx, Spec{Color: c, Release: rel, Dir: dir, Command: command, Env: env,
+		StateDir: stateDir, StopGrace: stopGrace})
 	if err != nil {
 		return err
 	}
@@ -147,6 +155,19 @@ func (p *Apps) LogTail(c bluegreen.Color, n int) ([]string, error) {
 		return nil, bluegreen.Errorf(bluegreen.ENOTFOUND, "no %s app is running", c)
 	}
 	return h.LogTail(n)
+}
+
+// App returns what is known of color c's app: the release it runs and its
+// pid as its supervisor last recorded it (see Handle.Pid: 0 while the app
+// is down); ok is false when no supervisor of c was started or re-adopted.
+func (p *Apps) App(c bluegreen.Color) (release string, pid int, ok bool) {
+	p.mu.Lock()
+	h := p.handles[c]
+	p.mu.Unlock()
+	if h == nil {
+		return "", 0, false
+	}
+	return h.Release(), h.Pid(), true
 }
 
 // Events returns the app lifecycle events written since the previous call,

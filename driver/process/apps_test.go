@@ -61,3 +61,38 @@ func TestAppsStartAdoptStop(t *testing.T) {
 		t.Errorf("Stop of a color with nothing running: %v", err)
 	}
 }
+
+// TestAppsStartCommand: a start with its own command and stop grace runs
+// that command, not the configured one, and App follows the app.
+func TestAppsStartCommand(t *testing.T) {
+	root, dir := t.TempDir(), t.TempDir()
+	apps := NewApps(AppsConfig{Binary: testBinary(t), Root: root, Command: "echo configured; exec sleep 1000", Logger: testLogger(t)})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if rel, pid, ok := apps.App(bluegreen.Green); ok || pid != 0 || rel != "" {
+		t.Errorf("App before any start: %q %d %v, want nothing", rel, pid, ok)
+	}
+	env := []string{"PATH=" + os.Getenv("PATH"), "WORD=ordered"}
+	if err := apps.StartCommand(ctx, bluegreen.Green, "d1", dir, `echo "$WORD"; exec sleep 1000`, 2*time.Second, env); err != nil {
+		t.Fatalf("StartCommand: %v", err)
+	}
+	t.Cleanup(func() { apps.Stop(context.Background(), bluegreen.Green) })
+	testenv.WaitFor(t, 5*time.Second, "the ordered command's output", func() bool {
+		lines, _ := apps.LogTail(bluegreen.Green, 1)
+		return len(lines) == 1 && lines[0] == "ordered"
+	})
+	spec, err := LoadSpec(filepath.Join(root, "green", "d1", specFile))
+	if err != nil || spec.StopGrace != 2*time.Second {
+		t.Errorf("spec: stop grace %v (%v), want 2s", spec.StopGrace, err)
+	}
+	rel, pid, ok := apps.App(bluegreen.Green)
+	if id, err := identify(pid); !ok || rel != "d1" || pid <= 0 || err != nil || !id.alive() {
+		t.Fatalf("App after StartCommand: %q %d %v, want d1 and the running app's pid", rel, pid, ok)
+	}
+	if err := apps.Stop(ctx, bluegreen.Green); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok := apps.App(bluegreen.Green); ok {
+		t.Errorf("App after Stop: known, want forgotten")
+	}
+}
