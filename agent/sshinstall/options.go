@@ -32,7 +32,8 @@ const (
 	// InitNone, for hosts without systemd (and tests), starts the agent
 	// detached (setsid, nohup) with its output appended to AgentLog in its
 	// directory and its pid in AgentPID; a re-install stops the agent that
-	// pid file names first. The unit is still written, for later use.
+	// pid file names first. The unit is still written, into the agent's
+	// directory unless Options.UnitFile says otherwise, for later use.
 	InitNone Init = "none"
 )
 
@@ -45,10 +46,11 @@ const (
 
 // Names of the files Install writes in the agent's directory.
 const (
-	TokenFileName = "agent-token" // the token (mode 0600), unless Options.TokenFile says otherwise
-	CAFileName    = "ca.pem"      // the CA certificates of Options.CAFile
-	AgentLog      = "agent.log"   // the agent's output under InitNone
-	AgentPID      = "agent.pid"   // the agent's pid under InitNone
+	TokenFileName = "agent-token"             // the token (mode 0600), unless Options.TokenFile says otherwise
+	CAFileName    = "ca.pem"                  // the CA certificates of Options.CAFile
+	AgentLog      = "agent.log"               // the agent's output under InitNone
+	AgentPID      = "agent.pid"               // the agent's pid under InitNone
+	UnitFileName  = "bluegreen-agent.service" // the unit under InitNone, unless Options.UnitFile says otherwise
 )
 
 // Options say where and what Install installs. Target, Host, Server and
@@ -88,8 +90,9 @@ type Options struct {
 	RemoteBinary string
 	// TokenFile is where the token goes on the host (TokenFileName in Dir).
 	TokenFile string
-	// UnitFile is where the systemd unit goes on the host
-	// (DefaultUnitFile); its base name is the unit's name.
+	// UnitFile is where the systemd unit goes on the host: by default
+	// DefaultUnitFile under InitSystemd, UnitFileName in Dir under InitNone.
+	// Its base name is the unit's name.
 	UnitFile string
 	// Init is how the agent is started (InitSystemd when "").
 	Init Init
@@ -186,6 +189,9 @@ func (o Options) withDefaults() (Options, error) {
 	o.Dir = cmp.Or(o.Dir, DefaultDir)
 	o.RemoteBinary = cmp.Or(o.RemoteBinary, DefaultRemoteBinary)
 	o.TokenFile = cmp.Or(o.TokenFile, path.Join(o.Dir, TokenFileName))
+	if o.UnitFile == "" && o.Init == InitNone {
+		o.UnitFile = path.Join(o.Dir, UnitFileName)
+	}
 	o.UnitFile = cmp.Or(o.UnitFile, DefaultUnitFile)
 	for _, p := range []struct{ what, path string }{
 		{"directory", o.Dir}, {"remote binary", o.RemoteBinary}, {"token file", o.TokenFile}, {"unit file", o.UnitFile},
