@@ -28,6 +28,7 @@ test: fmt-check vet cross
 # -fuzztime 5m ./pkg.
 FUZZ_TARGETS := ./config:FuzzParse ./api:FuzzCleanActor ./router:FuzzRawHead ./router:FuzzRawRequest \
 	./router:FuzzVetHead ./router:FuzzChunkScanner ./router:FuzzHeadFollower ./agent:FuzzUnpack
+FUZZ_TARGETS += ./agent/sshinstall:FuzzParseTarget ./agent/sshinstall:FuzzParsePID ./agent/sshinstall:FuzzIsAgentOf ./agent/sshinstall:FuzzParseUname
 FUZZ_COUNT ?= 3000x
 fuzz-smoke:
 	@set -e; for t in $(FUZZ_TARGETS); do \

@@ -16,7 +16,7 @@ const mod = "github.com/bluegreen/bluegreen"
 const everyPackage = "(every package of the module but the test helpers)"
 
 // testHelpers are the packages only tests may import.
-var testHelpers = []string{mod + "/internal/testenv", mod + "/internal/bindtest", mod + "/internal/storetest", mod + "/internal/etcdtest"}
+var testHelpers = []string{mod + "/internal/testenv", mod + "/internal/bindtest", mod + "/internal/storetest", mod + "/internal/etcdtest", mod + "/internal/sshdtest"}
 
 // allowed lists, for each package of the module, the project packages it
 // may import, directly or through another package (go list -deps). Every
@@ -46,6 +46,8 @@ var allowed = map[string][]string{
 	mod + "/store/etcd":     {mod},
 	// Several serve instances on one etcd: membership, election, acks, figures.
 	mod + "/cluster": {mod},
+	// Installs a host's agent over SSH (golang.org/x/crypto/ssh).
+	mod + "/agent/sshinstall": {mod},
 
 	// A host's agent: reports to serve, fetches, builds and runs its
 	// releases with the process driver.
@@ -60,6 +62,7 @@ var allowed = map[string][]string{
 	mod + "/internal/clidoc":    {},
 	mod + "/internal/storetest": {mod},
 	mod + "/internal/etcdtest":  {mod + "/internal/testenv"},
+	mod + "/internal/sshdtest":  {mod + "/internal/testenv"},
 	// Opens the store a config or command line names, and copies one
 	// store into another (state copy): wiring of both stores.
 	mod + "/internal/statestore": {mod, mod + "/config", mod + "/store/sqlite", mod + "/store/etcd"},
@@ -98,6 +101,7 @@ var heavy = map[string][]string{
 	"github.com/libdns":                {mod + "/dns/cloud", mod + "/daemon", mod + "/internal/demo", mod + "/cmd/bluegreen"},
 	"github.com/aws":                   {mod + "/dns/cloud", mod + "/daemon", mod + "/internal/demo", mod + "/cmd/bluegreen"},
 	"go.etcd.io/etcd":                  {mod + "/store/etcd", mod + "/cluster", mod + "/internal/statestore", mod + "/daemon", mod + "/internal/demo", mod + "/cmd/bluegreen"},
+	"golang.org/x/crypto/ssh":          {mod + "/agent/sshinstall", mod + "/internal/sshdtest", mod + "/cmd/bluegreen"},
 	"github.com/chromedp":              {},
 	"github.com/caddyserver/certmagic": {},
 }

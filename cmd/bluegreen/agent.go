@@ -51,6 +51,7 @@ func newAgentCmd(g *globals) *cobra.Command {
 	f.StringVar(&o.Dir, "dir", "", "the agent's directory: releases, the app's state and logs (made with mode 0700)")
 	f.DurationVar(&o.Interval, "interval", agent.DefaultInterval, "how often the agent reports to serve")
 	f.StringVar(&tokenFile, "token-file", "", "file holding the host's agent token, mode 0600 (--token wins)")
+	cmd.AddCommand(newAgentInstallCmd(g))
 	return cmd
 }
 
