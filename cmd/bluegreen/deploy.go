@@ -96,7 +96,7 @@ func runDeploy(cmd *cobra.Command, g *globals, req bluegreen.DeployRequest, time
 		_ = writeJSON(g.stdout, d)
 	}
 	if !g.json() && d.Verification != nil {
-		printVerification(g, *d.Verification)
+		textout.Verification(g.stdout, *d.Verification)
 	}
 	if err == nil && !g.json() {
 		fmt.Fprintf(g.stdout, "deployed %s (%s) into %s in %s\n", d.Ref, textout.Short(d.SHA), d.Color,

@@ -146,7 +146,7 @@ func printSwitch(g *globals, res bluegreen.SwitchResult, unknown bool) error {
 	fmt.Fprintf(g.stdout, "%s %s → %s%s: live on %s %.2f ms after the request (health check %.2f ms, commit %.2f ms, on disk %.2f ms after the swap; revision %d)\n",
 		verb, res.From, res.To, forced, res.To, res.SwitchMS, res.CheckMS, res.CommitMS, res.SyncMS, res.Revision)
 	if res.DNS != nil {
-		printDNS(g, res.DNS)
+		textout.DNSReport(g.stdout, res.DNS)
 	}
 	for _, gate := range res.ForcedGates {
 		fmt.Fprintf(g.stdout, "forced past: %s\n", gate)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -61,7 +60,7 @@ func newVerifyCmd(g *globals) *cobra.Command {
 				if g.json() {
 					err = writeJSON(g.stdout, v)
 				} else {
-					printVerification(g, v)
+					textout.Verification(g.stdout, v)
 				}
 			}
 			if err == nil && !v.Passed {
@@ -73,52 +72,6 @@ func newVerifyCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&req.Reason, "reason", "", "why, for the history")
 	addTimeoutFlag(cmd, &timeout)
 	return cmd
-}
-
-// printVerification prints the table of a verification: name, result,
-// duration, and the first lines of output of each failed check.
-func printVerification(g *globals, v bluegreen.Verification) {
-	fmt.Fprintln(g.stdout)
-	tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "CHECK\tKIND\tRESULT\tDURATION\tATTEMPTS")
-	rows := append([]bluegreen.CheckResult(nil), v.Checks...)
-	for _, r := range v.LiveChecks {
-		r.Name = "live " + string(v.Color.Other()) + ": " + r.Name
-		rows = append(rows, r)
-	}
-	for _, r := range rows {
-		res := "passed"
-		if !r.OK {
-			res = "FAILED"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%.0f ms\t%d\n", r.Name, r.Kind, res, r.DurationMS, r.Attempts)
-	}
-	tw.Flush()
-	for _, r := range rows {
-		if r.OK {
-			continue
-		}
-		fmt.Fprintf(g.stdout, "\n%s: %s\n", r.Name, r.Error)
-		for _, l := range firstN(r.Output, 10) {
-			fmt.Fprintf(g.stdout, "  | %s\n", l)
-		}
-	}
-	what := "the release it runs"
-	if v.SHA != "" {
-		what = textout.Short(v.SHA)
-	}
-	if v.Passed {
-		fmt.Fprintf(g.stdout, "\n%s (%s) passed verification (%d checks, via %s)\n", v.Color, what, len(v.Checks), v.URL)
-	} else {
-		fmt.Fprintf(g.stdout, "\n%s (%s) FAILED verification: %s\n", v.Color, what, v.Reason)
-	}
-}
-
-func firstN(lines []string, n int) []string {
-	if len(lines) > n {
-		return lines[:n]
-	}
-	return lines
 }
 
 func newApproveCmd(g *globals) *cobra.Command {
