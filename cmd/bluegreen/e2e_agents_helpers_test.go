@@ -1,0 +1,187 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bluegreen/bluegreen"
+	"github.com/bluegreen/bluegreen/internal/demo"
+	"github.com/bluegreen/bluegreen/internal/testenv"
+)
+
+// fleet is a serve whose colors run on hosts of their own, each host an
+// agent (`bluegreen agent`) in a directory of its own with its app on a
+// loopback port of its own: what separate machines would be.
+type fleet struct {
+	*server
+	repo  *appRepo
+	hosts []*fleetHost
+}
+
+// fleetHost is one host of a fleet.
+type fleetHost struct {
+	name, color string
+	port        int
+	dir         string // the agent's directory
+	tokenFile   string
+	agent       *proc
+}
+
+// fleetApp is the app section of a fleet's config: the sample app on the
+// host's $PORT, and build steps that a file in the release can slow
+// (SLOW_BUILD_<host>: waits for the repo's gate file) or fail
+// (FAIL_BUILD_<host>) on one host.
+func fleetApp(r *appRepo, extra string) string {
+	return `app:
+  repo: ` + r.dir + `
+  run: 'exec "$APP_BIN" sample-app --version "$(cat VERSION)"'
+  build:
+    - 'echo "building $BLUEGREEN_REF ($BLUEGREEN_SHA) on $BLUEGREEN_HOST for $BLUEGREEN_COLOR"'
+    - 'if [ -f "SLOW_BUILD_$BLUEGREEN_HOST" ]; then echo waiting; while [ ! -f "$GATE" ]; do sleep 0.05; done; fi'
+    - 'if [ -f "FAIL_BUILD_$BLUEGREEN_HOST" ]; then echo "compile error on $BLUEGREEN_HOST" >&2; exit 7; fi'
+  env:
+    APP_BIN: ` + binPath + `
+    GATE: ` + r.gate + `
+  start_timeout: 10s
+  stop_grace: 2s
+` + extra
+}
+
+// startFleet starts serve with n hosts per color (blue app-1..n, green
+// app-n+1..2n), top-level settings top and app keys appExtra (indented by
+// two spaces), creates each host's agent token and starts its agent.
+func startFleet(t *testing.T, n int, top, appExtra string) *fleet {
+	t.Helper()
+	r := newAppRepo(t)
+	f := &fleet{repo: r}
+	hostsOf := map[string][]string{}
+	for i := range 2 * n {
+		col := "blue"
+		if i >= n {
+			col = "green"
+		}
+		h := &fleetHost{name: fmt.Sprintf("app-%d", i+1), color: col, port: freePort(t), dir: filepath.Join(t.TempDir(), "agent")}
+		f.hosts = append(f.hosts, h)
+		hostsOf[col] = append(hostsOf[col], fmt.Sprintf("{name: %s, address: '127.0.0.1:%d'}", h.name, h.port))
+		t.Cleanup(func() {
+			if err := demo.StopApps(binPath, h.dir); err != nil {
+				t.Logf("stopping %s's app: %v", h.name, err)
+			}
+		})
+	}
+	cfg := fmt.Sprintf(`listen: 127.0.0.1:0
+preview: 127.0.0.1:0
+api: 127.0.0.1:0
+state: state
+router: {drain_timeout: 3s}
+%s
+%s
+blue:
+  branch: production
+  hosts: [%s]
+  health: {path: /healthz, interval: 200ms, timeout: 150ms}
+green:
+  branch: green
+  hosts: [%s]
+  health: {path: /healthz, interval: 200ms, timeout: 150ms}
+`, top, fleetApp(r, appExtra), strings.Join(hostsOf["blue"], ", "), strings.Join(hostsOf["green"], ", "))
+	path := filepath.Join(t.TempDir(), "bluegreen.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f.server = startServe(t, path)
+	for _, h := range f.hosts {
+		secret := strings.TrimSpace(f.mustCLI(t, "token", "create", "--name", "agent-"+h.name, "--role", "agent", "--host", h.name))
+		h.tokenFile = filepath.Join(t.TempDir(), "token")
+		if err := os.WriteFile(h.tokenFile, []byte(secret+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		f.startAgent(t, h)
+	}
+	f.waitAgents(t, f.hosts...)
+	return f
+}
+
+// startAgent starts h's agent, reporting every 100ms.
+func (f *fleet) startAgent(t *testing.T, h *fleetHost) {
+	t.Helper()
+	h.agent = start(t, "agent", "--server", f.apiAd, "--token-file", h.tokenFile, "--host", h.name,
+		"--dir", h.dir, "--interval", "100ms")
+}
+
+// host returns the host named name.
+func (f *fleet) host(name string) *fleetHost {
+	for _, h := range f.hosts {
+		if h.name == name {
+			return h
+		}
+	}
+	panic("no host " + name)
+}
+
+// colorHosts returns the hosts of color.
+func (f *fleet) colorHosts(color string) []*fleetHost {
+	var out []*fleetHost
+	for _, h := range f.hosts {
+		if h.color == color {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// agentSeen returns what status says of each host's agent, by host name.
+func (f *fleet) agentSeen(t *testing.T) map[string]*bluegreen.AgentSeen {
+	t.Helper()
+	st := decodeJSON[bluegreen.Status](t, f.mustCLI(t, "status", "-o", "json"))
+	out := map[string]*bluegreen.AgentSeen{}
+	for _, cs := range st.State.Colors {
+		for _, h := range cs.Health.Hosts {
+			out[h.Name] = h.Agent
+		}
+	}
+	return out
+}
+
+// waitAgents waits until status shows a report of each of hosts' agents
+// from their current process.
+func (f *fleet) waitAgents(t *testing.T, hosts ...*fleetHost) {
+	t.Helper()
+	testenv.WaitFor(t, 30*time.Second, "every agent's report", func() bool {
+		seen := f.agentSeen(t)
+		return !slices.ContainsFunc(hosts, func(h *fleetHost) bool {
+			a := seen[h.name]
+			return a == nil || a.Report.PID != h.agent.cmd.Process.Pid
+		})
+	})
+}
+
+// versionAt returns the version the app on h answers with ("" when it
+// does not answer).
+func versionAt(h *fleetHost) string {
+	code, body, err := getMaybe(fmt.Sprintf("http://127.0.0.1:%d/", h.port))
+	if err != nil || code != 200 {
+		return ""
+	}
+	_, v, ok := strings.Cut(body, `"version":"`)
+	if !ok {
+		return ""
+	}
+	v, _, _ = strings.Cut(v, `"`)
+	return v
+}
+
+// wantVersions fails unless every host of color answers version.
+func (f *fleet) wantVersions(t *testing.T, color, version string) {
+	t.Helper()
+	for _, h := range f.colorHosts(color) {
+		if got := versionAt(h); got != version {
+			t.Errorf("%s (%s) answers version %q, want %q", h.name, color, got, version)
+		}
+	}
+}
