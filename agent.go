@@ -30,8 +30,8 @@ type HostOrder struct {
 	// Env is what serve adds to the agent's own basic environment (PATH,
 	// HOME, ...) for the build steps and the app: the app's `env:`, then
 	// BLUEGREEN_COLOR, BLUEGREEN_REF, BLUEGREEN_SHA, BLUEGREEN_DEPLOYMENT,
-	// BLUEGREEN_HOST and PORT (the port of the host's address). It may hold
-	// secrets: an agent never logs it.
+	// BLUEGREEN_HOST, BLUEGREEN_ADDRESS (the host's address, host:port) and
+	// PORT (its port). It may hold secrets: an agent never logs it.
 	Env []string `json:"env"`
 	// StopGraceMS is the app's time between SIGTERM and SIGKILL.
 	StopGraceMS int64 `json:"stop_grace_ms"`

@@ -211,7 +211,7 @@ func (r *deployRun) order(commit Commit, host AgentHost) *bluegreen.HostOrder {
 	ag, d := r.dc.Agents, r.d
 	env := append([]string(nil), ag.Env...)
 	env = append(env, "BLUEGREEN_COLOR="+string(d.Color), "BLUEGREEN_REF="+d.Ref, "BLUEGREEN_SHA="+commit.SHA,
-		"BLUEGREEN_DEPLOYMENT="+d.ID, "BLUEGREEN_HOST="+host.Name)
+		"BLUEGREEN_DEPLOYMENT="+d.ID, "BLUEGREEN_HOST="+host.Name, "BLUEGREEN_ADDRESS="+host.Address)
 	if _, port, err := net.SplitHostPort(host.Address); err == nil {
 		env = append(env, "PORT="+port)
 	}

@@ -173,7 +173,7 @@ func TestFastRolloutParallel(t *testing.T) {
 	}
 	env := strings.Join(o.Env, " ")
 	if o.SHA != "sha-v2" || o.Run != "./server" || len(o.Build) != 1 || o.Color != bluegreen.Green ||
-		!strings.Contains(env, "DEBUG=1") || !strings.Contains(env, "PORT=8000") || !strings.Contains(env, "BLUEGREEN_HOST=app-2") {
+		!strings.Contains(env, "DEBUG=1") || !strings.Contains(env, "PORT=8000") || !strings.Contains(env, "BLUEGREEN_HOST=app-2") || !strings.Contains(env, "BLUEGREEN_ADDRESS=10.0.0.2:8000") {
 		t.Errorf("order %+v; want sha-v2, ./server, make, the app's env with PORT and BLUEGREEN_HOST", o)
 	}
 	if err := testWait(func() bool { fa.mu.Lock(); defer fa.mu.Unlock(); return fa.maxOrder == 3 }); err != nil {
