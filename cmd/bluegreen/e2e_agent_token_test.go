@@ -15,7 +15,8 @@ import (
 // TestAgentToken (issue 26, second step): an agent token made with
 // `token create --role agent --host app-3` reads its own host through GET
 // /v1/agent/app-3 (the color that lists it, its address, its health) and
-// nothing else: not another host, not status, switch or tokens; the admin
+// nothing else: not another host's info, report, release or log, not
+// status, switch, rollback, deploy, verify or tokens; the admin
 // token may not call the agent route; revoked, it is refused 401.
 func TestAgentToken(t *testing.T) {
 	t.Parallel()
@@ -79,8 +80,9 @@ func TestAgentToken(t *testing.T) {
 	}
 
 	// Nothing else.
-	for _, route := range []string{"GET /v1/agent/app-4", "GET /v1/status", "GET /v1/history", "POST /v1/switch",
-		"POST /v1/deploy", "POST /v1/tokens", "GET /v1/tokens"} {
+	for _, route := range []string{"GET /v1/agent/app-4", "POST /v1/agent/app-4", "GET /v1/agent/app-4/release/" + strings.Repeat("a", 40),
+		"GET /v1/status", "GET /v1/history", "GET /v1/logs/green?host=app-4", "POST /v1/switch", "POST /v1/rollback",
+		"POST /v1/deploy", "POST /v1/verify", "POST /v1/tokens", "GET /v1/tokens", "DELETE /v1/tokens/admin"} {
 		method, path, _ := strings.Cut(route, " ")
 		if code, body := get(secret, method, path); code != http.StatusForbidden {
 			t.Errorf("agent token, %s: %d %s; want 403", route, code, body)

@@ -74,9 +74,11 @@ func startFleet(t *testing.T, n int, top, appExtra string) *fleet {
 			}
 		})
 	}
+	// A fixed API port: a serve restarted on the same config is where the
+	// agents look for it.
 	cfg := fmt.Sprintf(`listen: 127.0.0.1:0
 preview: 127.0.0.1:0
-api: 127.0.0.1:0
+api: 127.0.0.1:%d
 state: state
 router: {drain_timeout: 3s}
 %s
@@ -89,7 +91,7 @@ green:
   branch: green
   hosts: [%s]
   health: {path: /healthz, interval: 200ms, timeout: 150ms}
-`, top, fleetApp(r, appExtra), strings.Join(hostsOf["blue"], ", "), strings.Join(hostsOf["green"], ", "))
+`, freePort(t), top, fleetApp(r, appExtra), strings.Join(hostsOf["blue"], ", "), strings.Join(hostsOf["green"], ", "))
 	path := filepath.Join(t.TempDir(), "bluegreen.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
