@@ -106,9 +106,10 @@ func (c *Config) Agents() bool {
 }
 
 // checkAgents reports the app keys of agents set where no color has hosts
-// run by agents, a min_healthy above a color's number of hosts, and the
-// deploy hooks, which run on serve's machine in a release directory that a
-// color of hosts does not have.
+// run by agents, a min_healthy above a color's number of hosts, the deploy
+// hooks, which run on serve's machine in a release directory that a color
+// of hosts does not have, and watch.stop_previous_after, which stops apps
+// on serve's machine only.
 func (d *decoder) checkAgents(c *Config) {
 	if c.App == nil {
 		return
@@ -127,6 +128,10 @@ func (d *decoder) checkAgents(c *Config) {
 			d.errorf(d.seen["app.min_healthy"], "app.min_healthy: %d is more than %s's %d hosts (at %s)",
 				c.App.MinHealthy, col, n, d.seen[string(col)+".hosts"])
 		}
+	}
+	if d.given["watch.stop_previous_after"] {
+		d.errorf(d.seen["watch.stop_previous_after"], "watch.stop_previous_after: stopping the previous color's app on its hosts is not built yet "+
+			"(bluegreen stops only apps on serve's machine); remove it, the hosts' apps keep running")
 	}
 	for _, k := range []string{"app.hooks.pre_deploy", "app.hooks.post_deploy"} {
 		if d.given[k] {

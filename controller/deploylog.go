@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"sync"
 
 	"github.com/bluegreen/bluegreen"
@@ -113,6 +114,14 @@ type AppLogs interface {
 func (c *Controller) AppLog(col bluegreen.Color, n int) ([]string, error) {
 	if c.deployCfg == nil {
 		return nil, bluegreen.Errorf(bluegreen.ENOTFOUND, "bluegreen does not run the apps here (no app: section)")
+	}
+	if hosts := c.deployCfg.hostsOf(col); len(hosts) > 0 {
+		names := make([]string, len(hosts))
+		for i, h := range hosts {
+			names[i] = h.Name
+		}
+		return nil, bluegreen.Errorf(bluegreen.ENOTFOUND, "%s runs on hosts (%s): name one (logs %s --host %s)",
+			col, strings.Join(names, ", "), col, names[0])
 	}
 	l, ok := c.deployCfg.Driver.(AppLogs)
 	if !ok {

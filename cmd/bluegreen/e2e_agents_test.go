@@ -60,6 +60,9 @@ func TestAgentsAcrossHosts(t *testing.T) {
 	if !strings.Contains(logs, "version v2") {
 		t.Errorf("logs green --host app-5: %q; want the sample app's start line of v2", logs)
 	}
+	if _, errOut, code := f.cli(t, "logs", "green"); code == 0 || !strings.Contains(errOut, "logs green --host app-4") {
+		t.Errorf("logs green without --host: exit %d, %q; want refused, naming --host", code, errOut)
+	}
 	if _, errOut, code := f.cli(t, "logs", "blue", "--host", "app-5"); code == 0 || !strings.Contains(errOut, "green") {
 		t.Errorf("logs blue --host app-5: exit %d, %q; want refused, naming green", code, errOut)
 	}
