@@ -62,6 +62,11 @@ func (c *Controller) runVerification(ctx context.Context, st bluegreen.State, co
 	if cs.Release != nil {
 		v.Deployment, v.SHA, dir = cs.Release.Deployment, cs.Release.SHA, cs.Release.Dir
 	}
+	if len(c.deployCfg.hostsOf(color)) > 0 {
+		// No release directory on serve's machine: command checks run
+		// where the switch hooks do, the configuration's directory.
+		dir = c.deployCfg.HookDir
+	}
 	start := c.now()
 	_, herr := c.health.Verify(ctx, color)
 	hr := bluegreen.CheckResult{Name: "health", Kind: "health", OK: herr == nil, Attempts: 1,
