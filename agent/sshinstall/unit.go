@@ -29,6 +29,7 @@ After=network-online.target
 Wants=network-online.target
 
 [Service]
+Type=simple
 ExecStart=%s
 # Stop (and a restart) signals the agent only: the app's supervisor
 # outlives it, and the next agent re-adopts the app.
