@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,7 +34,8 @@ const (
 // secondary and connect to the address they get. Blue is deployed, then
 // green; `switch green` moves the record (both servers answer green's
 // address, and a client following DNS reaches green's new version), and
-// rollback moves it back to blue.
+// rollback moves it back to blue; clients following DNS all the while see
+// no failed request, the old color serving whoever still resolves to it.
 func TestAgentsDNS(t *testing.T) {
 	t.Parallel()
 	digBin := testenv.LookPath(t, "dig", "bind9-dnsutils")
@@ -89,6 +91,13 @@ func TestAgentsDNS(t *testing.T) {
 	both(blueIP) // a deploy leaves DNS alone
 	reaches(blueIP, "blue", "v1")
 
+	// Clients that follow DNS (each request resolves the name again, with
+	// the primary or the secondary in turn) run through the switch and the
+	// rollback: the old color keeps serving, so none fails.
+	clients := startDNSClients(b.Addrs(), fmt.Sprintf("http://%s:%d/", strings.TrimSuffix(name, "."), port))
+	t.Cleanup(func() { clients.stop() })
+	clients.wait(t, "blue", 20)
+
 	out = f.mustCLI(t, "switch", "green")
 	for _, want := range []string{"DNS: " + name + " A now holds " + greenIP, "propagated to all 2 authoritative servers in",
 		"the old color must keep serving until"} {
@@ -98,6 +107,7 @@ func TestAgentsDNS(t *testing.T) {
 	}
 	both(greenIP)
 	reaches(greenIP, "green", "v2")
+	clients.wait(t, "green", 20)
 	if got := versionAt(blue); got != "v1" {
 		t.Errorf("blue's host answers %q after the switch; want v1 (it keeps serving resolvers' old answers)", got)
 	}
@@ -114,9 +124,16 @@ func TestAgentsDNS(t *testing.T) {
 	}
 	both(blueIP)
 	reaches(blueIP, "blue", "v1")
+	clients.wait(t, "blue", 20)
 	if col := strings.TrimSpace(f.mustCLI(t, "color")); col != "blue" {
 		t.Errorf("after the rollback the live color is %s", col)
 	}
+	byColor, failed, errs := clients.stop()
+	if failed != 0 {
+		t.Errorf("clients following DNS through the switch and the rollback: %d failed (answered by color: %v); first: %v",
+			failed, byColor, errs)
+	}
+	t.Logf("clients following DNS: answered by color %v", byColor)
 }
 
 // dnsAConfig is dnsConfig for the app A record of b, blue's value blueIP
@@ -176,4 +193,58 @@ func getByDNS(server, url string) (dnsAnswer, error) {
 		return a, fmt.Errorf("%s: %s", resp.Status, body)
 	}
 	return a, json.Unmarshal(body, &a)
+}
+
+// dnsClients request a URL in a loop as clients following DNS, asking the
+// servers in turn, until stop; it counts answers by color and failures,
+// keeping the first failures' errors.
+type dnsClients struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu      sync.Mutex
+	byColor map[string]int
+	failed  int
+	errs    []string // the first 3
+}
+
+// startDNSClients starts requesting url with the resolvers servers.
+func startDNSClients(servers []string, url string) *dnsClients {
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &dnsClients{cancel: cancel, done: make(chan struct{}), byColor: map[string]int{}}
+	go func() {
+		defer close(c.done)
+		for i := 0; ctx.Err() == nil; i++ {
+			a, err := getByDNS(servers[i%len(servers)], url)
+			c.mu.Lock()
+			if err != nil {
+				if c.failed++; len(c.errs) < 3 {
+					c.errs = append(c.errs, err.Error())
+				}
+			} else {
+				c.byColor[a.Color]++
+			}
+			c.mu.Unlock()
+		}
+	}()
+	return c
+}
+
+// wait waits until color has answered n more requests than when it was
+// called.
+func (c *dnsClients) wait(t *testing.T, color string, n int) {
+	t.Helper()
+	answered := func() int { c.mu.Lock(); defer c.mu.Unlock(); return c.byColor[color] }
+	from := answered()
+	testenv.WaitFor(t, 30*time.Second, color+" answering clients that follow DNS", func() bool { return answered() >= from+n })
+}
+
+// stop stops the clients (it may be called again) and returns their
+// answers by color, how many requests failed and the first errors.
+func (c *dnsClients) stop() (byColor map[string]int, failed int, errs []string) {
+	c.cancel()
+	<-c.done
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.byColor, c.failed, c.errs
 }
