@@ -1,10 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -26,6 +29,7 @@ type fleet struct {
 // fleetHost is one host of a fleet.
 type fleetHost struct {
 	name, color string
+	ip          string // the address its app binds to
 	port        int
 	dir         string // the agent's directory
 	tokenFile   string
@@ -33,13 +37,13 @@ type fleetHost struct {
 }
 
 // fleetApp is the app section of a fleet's config: the sample app on the
-// host's $PORT, and build steps that a file in the release can slow
+// host's address ($BLUEGREEN_ADDRESS), and build steps that a file in the release can slow
 // (SLOW_BUILD_<host>: waits for the repo's gate file) or fail
 // (FAIL_BUILD_<host>) on one host.
 func fleetApp(r *appRepo, extra string) string {
 	return `app:
   repo: ` + r.dir + `
-  run: 'exec "$APP_BIN" sample-app --version "$(cat VERSION)"'
+  run: 'exec "$APP_BIN" sample-app --listen "$BLUEGREEN_ADDRESS" --version "$(cat VERSION)"'
   build:
     - 'echo "building $BLUEGREEN_REF ($BLUEGREEN_SHA) on $BLUEGREEN_HOST for $BLUEGREEN_COLOR"'
     - 'if [ -f "SLOW_BUILD_$BLUEGREEN_HOST" ]; then echo waiting; while [ ! -f "$GATE" ]; do sleep 0.05; done; fi'
@@ -57,17 +61,33 @@ func fleetApp(r *appRepo, extra string) string {
 // two spaces), creates each host's agent token and starts its agent.
 func startFleet(t *testing.T, n int, top, appExtra string) *fleet {
 	t.Helper()
+	return startFleetOn(t, n, top, appExtra, nil)
+}
+
+// startFleetOn is startFleet with each color's hosts on the loopback
+// address ips[color] (127.0.0.1 for a color ips lacks). With ips set, the
+// i-th host of green has the port of the i-th host of blue, as the same
+// service on two machines would.
+func startFleetOn(t *testing.T, n int, top, appExtra string, ips map[string]string) *fleet {
+	t.Helper()
 	r := newAppRepo(t)
 	f := &fleet{repo: r}
 	hostsOf := map[string][]string{}
+	var ports []int
 	for i := range 2 * n {
 		col := "blue"
 		if i >= n {
 			col = "green"
 		}
-		h := &fleetHost{name: fmt.Sprintf("app-%d", i+1), color: col, port: freePort(t), dir: filepath.Join(t.TempDir(), "agent")}
+		port := freePort(t)
+		if ips != nil && i >= n {
+			port = ports[i-n]
+		}
+		ports = append(ports, port)
+		ip := cmp.Or(ips[col], "127.0.0.1")
+		h := &fleetHost{name: fmt.Sprintf("app-%d", i+1), color: col, ip: ip, port: port, dir: filepath.Join(t.TempDir(), "agent")}
 		f.hosts = append(f.hosts, h)
-		hostsOf[col] = append(hostsOf[col], fmt.Sprintf("{name: %s, address: '127.0.0.1:%d'}", h.name, h.port))
+		hostsOf[col] = append(hostsOf[col], fmt.Sprintf("{name: %s, address: '%s'}", h.name, h.addr()))
 		t.Cleanup(func() {
 			if err := demo.StopApps(binPath, h.dir); err != nil {
 				t.Logf("stopping %s's app: %v", h.name, err)
@@ -108,6 +128,9 @@ green:
 	f.waitAgents(t, f.hosts...)
 	return f
 }
+
+// addr is h's address, ip:port.
+func (h *fleetHost) addr() string { return net.JoinHostPort(h.ip, strconv.Itoa(h.port)) }
 
 // startAgent starts h's agent, reporting every 100ms.
 func (f *fleet) startAgent(t *testing.T, h *fleetHost) {
@@ -166,7 +189,7 @@ func (f *fleet) waitAgents(t *testing.T, hosts ...*fleetHost) {
 // versionAt returns the version the app on h answers with ("" when it
 // does not answer).
 func versionAt(h *fleetHost) string {
-	code, body, err := getMaybe(fmt.Sprintf("http://127.0.0.1:%d/", h.port))
+	code, body, err := getMaybe("http://" + h.addr() + "/")
 	if err != nil || code != 200 {
 		return ""
 	}
