@@ -186,6 +186,7 @@ func newDeploymentsCmd(g *globals) *cobra.Command {
 func newLogsCmd(g *globals) *cobra.Command {
 	var lines int
 	var host string
+	var follow bool
 	cmd := &cobra.Command{
 		Use:   "logs <blue|green>",
 		Short: "Print the last lines of a color's app output (process driver; --host for one host's agent)",
@@ -199,25 +200,44 @@ func newLogsCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var out []string
-			if host != "" {
-				out, err = c.HostLog(cmd.Context(), col, host, lines)
-			} else {
-				out, err = c.AppLog(cmd.Context(), col, lines)
+			if follow && g.json() {
+				return usageErrorf("logs --follow prints text: drop -o json")
 			}
+			fetch := func(n int) ([]string, error) {
+				if host != "" {
+					return c.HostLog(cmd.Context(), col, host, n)
+				}
+				return c.AppLog(cmd.Context(), col, n)
+			}
+			out, err := fetch(lines)
 			if err != nil {
 				return err
 			}
 			if g.json() {
 				return writeJSON(g.stdout, map[string]any{"color": col, "lines": out})
 			}
-			for _, l := range out {
-				fmt.Fprintln(g.stdout, l)
+			for next := out; ; {
+				for _, l := range next {
+					fmt.Fprintln(g.stdout, l)
+				}
+				if !follow {
+					return nil
+				}
+				select {
+				case <-cmd.Context().Done():
+					return nil
+				case <-time.After(time.Second):
+				}
+				window, err := fetch(bluegreen.AgentLogLines)
+				if err != nil {
+					return err
+				}
+				next, out = textout.NewLines(out, window), window
 			}
-			return nil
 		},
 	}
 	cmd.Flags().IntVarP(&lines, "lines", "n", 100, "how many lines")
 	cmd.Flags().StringVar(&host, "host", "", "one of the color's hosts: its app's output as its agent last reported it")
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new lines (every second) until interrupted")
 	return cmd
 }

@@ -86,12 +86,16 @@ func TestAgentsAcrossHosts(t *testing.T) {
 	}
 	t.Logf("load: %d requests, %d failed, by color %v", res.Requests, res.Failed, res.ByColor)
 
-	// Sync: blue's release onto green's hosts.
+	// Sync: blue's release onto green's hosts, while logs -f follows
+	// app-4: the new app's start line is printed as its agent reports it.
+	follow := start(t, "--server", f.apiAd, "--token", f.token, "logs", "green", "--host", "app-4", "--follow")
+	follow.readUntil(t, "version v2")
 	out = f.mustCLI(t, "sync")
 	if !strings.Contains(out, "3 of 3 hosts run") {
 		t.Errorf("sync's output lacks the hosts' summary:\n%s", out)
 	}
 	f.wantVersions(t, "green", "v1")
+	follow.readUntil(t, "version v1")
 }
 
 // lastDeployment returns color's last deployment, as the state keeps it.

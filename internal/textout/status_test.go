@@ -98,3 +98,21 @@ func TestStatusHostAgents(t *testing.T) {
 		}
 	}
 }
+
+func TestNewLines(t *testing.T) {
+	for _, c := range []struct {
+		prev, window, want string
+	}{
+		{"a b c", "a b c", ""},
+		{"a b c", "b c d e", "d e"},
+		{"b c", "a b c d", "d"}, // a longer window than prev: its old lines are not new
+		{"a b", "x y", "x y"},   // no overlap: all new
+		{"", "a b", "a b"},
+		{"a b c", "c c d", "c d"}, // only the first c can end prev: the second is new
+	} {
+		got := strings.Join(NewLines(strings.Fields(c.prev), strings.Fields(c.window)), " ")
+		if got != c.want {
+			t.Errorf("NewLines(%q, %q) = %q, want %q", c.prev, c.window, got, c.want)
+		}
+	}
+}

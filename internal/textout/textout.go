@@ -5,6 +5,7 @@ package textout
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -76,4 +77,21 @@ func Gates(cs bluegreen.ColorState) string {
 		parts = append(parts, "approved by "+cs.Approval.By)
 	}
 	return strings.Join(parts, ", ")
+}
+
+// NewLines returns the lines of window that follow prev, two windows of
+// the last lines of one growing output (a log tailed twice): window is
+// aligned at the latest place where what precedes it ends with prev (all
+// of prev, or as much of it as there is before that place), and the lines
+// after that place are new. Lines are matched by their text, so identical
+// lines can hide new ones; without any overlap the whole window is new
+// (the output moved on by more than a window).
+func NewLines(prev, window []string) []string {
+	for p := len(window); p > 0; p-- {
+		k := min(p, len(prev))
+		if k > 0 && slices.Equal(window[p-k:p], prev[len(prev)-k:]) {
+			return window[p:]
+		}
+	}
+	return window
 }
