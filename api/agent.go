@@ -5,8 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
+	"strings"
+	"time"
 
 	"github.com/bluegreen/bluegreen"
 )
@@ -188,4 +192,62 @@ func (s *server) hostLog(ctx context.Context, c bluegreen.Color, host string, n 
 		return nil, bluegreen.Errorf(bluegreen.ENOTFOUND, "%s has no host %q (it is one of %s's hosts)", c, host, hi.Color)
 	}
 	return s.svc.HostLog(ctx, host, n)
+}
+
+// leaderAgentsTimeout bounds a follower's wait for the leader's view of
+// the agents; past it, its status goes without them.
+const leaderAgentsTimeout = time.Second
+
+// withLeaderAgents fills in, on a follower, each host's agent as the leader
+// knows it: agents' reports live in the leading instance's memory (a
+// follower passes them on). It asks the leader for its status with the
+// caller's own token; when the leader cannot say within
+// leaderAgentsTimeout, st keeps what this instance knows (no agents).
+func (s *server) withLeaderAgents(r *http.Request, st *bluegreen.Status) {
+	if s.leader == nil || r.Header.Get(ForwardedHeader) != "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), leaderAgentsTimeout)
+	defer cancel()
+	leaderURL, selfID, self, err := s.leader(ctx)
+	if err != nil || self {
+		return
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(leaderURL, "/")+"/v1/status", nil)
+	if err != nil {
+		return
+	}
+	req.Header.Set("Authorization", r.Header.Get("Authorization"))
+	req.Header.Set(ForwardedHeader, selfID)
+	rt := s.leaderTransport
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	resp, err := rt.RoundTrip(req)
+	if err != nil {
+		return
+	}
+	defer resp.Body.Close()
+	var ls bluegreen.Status
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&ls) != nil {
+		return
+	}
+	seen := map[string]*bluegreen.AgentSeen{}
+	for _, cs := range ls.State.Colors {
+		for _, h := range cs.Health.Hosts {
+			if h.Agent != nil {
+				seen[h.Name] = h.Agent
+			}
+		}
+	}
+	st.State.Colors = maps.Clone(st.State.Colors) // the service's may be shared
+	for col, cs := range st.State.Colors {
+		cs.Health.Hosts = slices.Clone(cs.Health.Hosts)
+		for i, h := range cs.Health.Hosts {
+			if a := seen[h.Name]; a != nil && h.Name != "" {
+				cs.Health.Hosts[i].Agent = a
+			}
+		}
+		st.State.Colors[col] = cs
+	}
 }

@@ -13,7 +13,8 @@ import (
 // TestFollowerForwardsToLeader: a follower passes a switch (its progress
 // stream included) and a deploy to the leader, which serves them with
 // the actor and token given to the follower; status is answered by the
-// follower itself; a call forwarded to an instance that no longer leads
+// follower itself (which asks the leader for the agents it knows); a
+// call forwarded to an instance that no longer leads
 // is refused, not passed on again; no leader refuses with the reason.
 func TestFollowerForwardsToLeader(t *testing.T) {
 	leaderSvc, followerSvc := &service{}, &service{}
@@ -54,9 +55,10 @@ func TestFollowerForwardsToLeader(t *testing.T) {
 		t.Errorf("deploy through the follower: %+v, %v", d, err)
 	}
 	forwardedBy = "untouched"
-	if _, err := c.Status(t.Context()); err != nil || forwardedBy != "untouched" {
-		t.Errorf("status: %v, forwarded by %q; want it answered by the follower", err, forwardedBy)
+	if st, err := c.Status(t.Context()); err != nil || st.State.Revision != 7 || forwardedBy != "edge-2" {
+		t.Errorf("status: %v, forwarded by %q; want it answered by the follower, which asked the leader for its agents", err, forwardedBy)
 	}
+	forwardedBy = "untouched"
 	if _, err := NewClient(follower.URL, "wrong", "mallory").Switch(t.Context(), bluegreen.SwitchRequest{To: bluegreen.Blue}); bluegreen.ErrorCode(err) != bluegreen.EUNAUTHORIZED || forwardedBy != "untouched" {
 		t.Errorf("a wrong token: %v, forwarded by %q; want refused by the follower, never forwarded", err, forwardedBy)
 	}
@@ -86,5 +88,39 @@ func TestFollowerForwardsToLeader(t *testing.T) {
 	if bluegreen.ErrorCode(err) != bluegreen.EUNAVAILABLE || !strings.Contains(err.Error(), "passing the call to the leader at") ||
 		!strings.Contains(err.Error(), "the operation lock is held by alice since") || !strings.Contains(err.Error(), "(deploy green)") {
 		t.Errorf("leader gone: %v; want EUNAVAILABLE naming the leader and the lock it holds", err)
+	}
+}
+
+// statusService answers status with st.
+type statusService struct {
+	*service
+	st bluegreen.Status
+}
+
+func (s *statusService) Status(context.Context) (bluegreen.Status, error) { return s.st, nil }
+
+// TestFollowerStatusHasTheLeadersAgents: agents report to the leader, so a
+// follower's status shows each host's agent as the leader knows it; with
+// the leader gone it answers without them, at once.
+func TestFollowerStatusHasTheLeadersAgents(t *testing.T) {
+	hosts := func(agent *bluegreen.AgentSeen) bluegreen.Status {
+		return bluegreen.Status{State: bluegreen.State{Colors: map[bluegreen.Color]bluegreen.ColorState{
+			bluegreen.Green: {Health: bluegreen.Health{Hosts: []bluegreen.HostHealth{{Name: "app-3", Agent: agent}}}}}}}
+	}
+	seen := &bluegreen.AgentSeen{Report: bluegreen.AgentReport{Version: "v9", PID: 42}}
+	leader := httptest.NewServer(NewHandler(&statusService{&service{}, hosts(seen)}, Options{Token: "s3cret"}))
+	t.Cleanup(leader.Close)
+	follower := httptest.NewServer(NewHandler(&statusService{&service{}, hosts(nil)}, Options{Token: "s3cret",
+		Leader: func(context.Context) (string, string, bool, error) { return leader.URL, "edge-2", false, nil }}))
+	t.Cleanup(follower.Close)
+	c := NewClient(follower.URL, "s3cret", "alice@laptop")
+	st, err := c.Status(t.Context())
+	if a := st.State.Colors[bluegreen.Green].Health.Hosts[0].Agent; err != nil || a == nil || a.Report.PID != 42 {
+		t.Errorf("status through the follower: %+v, %v; want app-3's agent as the leader knows it", a, err)
+	}
+	leader.Close()
+	st, err = c.Status(t.Context())
+	if err != nil || st.State.Colors[bluegreen.Green].Health.Hosts[0].Agent != nil {
+		t.Errorf("status with the leader gone: %+v, %v; want the follower's own, without agents", st, err)
 	}
 }

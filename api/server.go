@@ -387,6 +387,7 @@ func (s *server) status(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.withLeaderAgents(r, &st)
 	writeJSON(w, http.StatusOK, st)
 	return nil
 }

@@ -70,6 +70,20 @@ func startFleet(t *testing.T, n int, top, appExtra string) *fleet {
 // service on two machines would.
 func startFleetOn(t *testing.T, n int, top, appExtra string, ips map[string]string) *fleet {
 	t.Helper()
+	f, cfg := planFleet(t, n, top, appExtra, ips)
+	path := filepath.Join(t.TempDir(), "bluegreen.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f.server = startServe(t, path)
+	f.startAgents(t)
+	return f
+}
+
+// planFleet makes startFleetOn's repository, hosts and configuration (with
+// `state: state` on a line of its own), and starts nothing.
+func planFleet(t *testing.T, n int, top, appExtra string, ips map[string]string) (*fleet, string) {
+	t.Helper()
 	r := newAppRepo(t)
 	f := &fleet{repo: r}
 	hostsOf := map[string][]string{}
@@ -112,11 +126,13 @@ green:
   hosts: [%s]
   health: {path: /healthz, interval: 200ms, timeout: 150ms}
 `, freePort(t), top, fleetApp(r, appExtra), strings.Join(hostsOf["blue"], ", "), strings.Join(hostsOf["green"], ", "))
-	path := filepath.Join(t.TempDir(), "bluegreen.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	f.server = startServe(t, path)
+	return f, cfg
+}
+
+// startAgents creates each host's agent token through f's serve and starts
+// the agents, reporting to f's serve, and waits for their reports.
+func (f *fleet) startAgents(t *testing.T) {
+	t.Helper()
 	for _, h := range f.hosts {
 		secret := strings.TrimSpace(f.mustCLI(t, "token", "create", "--name", "agent-"+h.name, "--role", "agent", "--host", h.name))
 		h.tokenFile = filepath.Join(t.TempDir(), "token")
@@ -126,7 +142,6 @@ green:
 		f.startAgent(t, h)
 	}
 	f.waitAgents(t, f.hosts...)
-	return f
 }
 
 // addr is h's address, ip:port.
