@@ -172,13 +172,35 @@ func (f *fleet) waitAgents(ctx context.Context) error {
 	return nil
 }
 
-// deploy deploys ref into color and returns how long the call took, from
-// the request to the answer that every host passed, and each host's own
-// time, from its order to its end.
-func (f *fleet) deploy(ctx context.Context, color bluegreen.Color, ref string) (time.Duration, []time.Duration, error) {
+// deployment is one deploy as the benchmark saw it.
+type deployment struct {
+	took  time.Duration   // the API call, from the request to the answer
+	hosts []time.Duration // each host's own time, from its order to its pass
+	waits []time.Duration // each host's wait from its order to its agent's first report of the work
+}
+
+// deploy deploys ref (empty: the color's branch) into color and returns
+// how long it took. A host's wait for its agent is read from the progress
+// lines ("app-4: ordered to run ..." to the next "app-4: ..." line), which
+// serve writes as it reads the agents' reports, every 100ms.
+func (f *fleet) deploy(ctx context.Context, color bluegreen.Color, ref string) (deployment, error) {
+	var dep deployment
+	ordered := map[string]float64{}
+	progress := func(p bluegreen.Progress) {
+		host, rest, ok := strings.Cut(p.Line, ": ")
+		if !ok {
+			return
+		}
+		if strings.HasPrefix(rest, "ordered to run ") {
+			ordered[host] = p.ElapsedMS
+		} else if at, ok := ordered[host]; ok {
+			dep.waits = append(dep.waits, time.Duration((p.ElapsedMS-at)*float64(time.Millisecond)))
+			delete(ordered, host)
+		}
+	}
 	start := time.Now()
-	d, err := f.client.Deploy(ctx, bluegreen.DeployRequest{Color: color, Ref: ref, Reason: "agentbench"}, nil)
-	took := time.Since(start)
+	d, err := f.client.Deploy(ctx, bluegreen.DeployRequest{Color: color, Ref: ref, Reason: "agentbench"}, progress)
+	dep.took = time.Since(start)
 	if err == nil && d.Status != bluegreen.DeploymentSucceeded {
 		err = fmt.Errorf("deployment %s ended %s", d.ID, d.Status)
 	}
@@ -191,13 +213,12 @@ func (f *fleet) deploy(ctx context.Context, color bluegreen.Color, ref string) (
 		if what == "" {
 			what = "its branch"
 		}
-		return took, nil, fmt.Errorf("%s: deploying %s into %s: %w (hosts: %s; logs in %s)", f.name, what, color, err, strings.Join(hosts, "; "), f.dir)
+		return dep, fmt.Errorf("%s: deploying %s into %s: %w (hosts: %s; logs in %s)", f.name, what, color, err, strings.Join(hosts, "; "), f.dir)
 	}
-	var each []time.Duration
 	for _, h := range d.Hosts {
-		each = append(each, time.Duration(h.DurationMS)*time.Millisecond)
+		dep.hosts = append(dep.hosts, time.Duration(h.DurationMS)*time.Millisecond)
 	}
-	return took, each, nil
+	return dep, nil
 }
 
 // stop stops the agents, then the apps they leave running by design (as

@@ -12,15 +12,19 @@
 // -interval. In each fleet it deploys blue (the live color) and green once
 // without measuring (a warm-up), then deploys green -rounds times through
 // the API client, alternating two refs so that every deploy is a new
-// release, the two fleets taking turns to go first. A deploy's time is the
+// release, the two fleets taking turns to go first, each deploy after a
+// random pause shorter than -interval (so that it does not start in step
+// with the agents' reports). A deploy's time is the
 // API call's: from the request to the answer that every host passed (its
 // agent reported the new app started and the host passed its health
 // check).
 //
 // It prints a Markdown table: per host count and mode, the median, minimum
-// and maximum deploy time, every round's, the median of the hosts' own
-// times (from a host's order to its pass), and the ratio of the median all
-// at once to the median one at a time.
+// and maximum deploy time, every round's, the medians of the hosts' own
+// times (from a host's order to its pass) and of their waits for their
+// agents (from the order to the agent's first report of the work: the
+// agents call serve every -interval), and the ratio of the median all at
+// once to the median one at a time.
 //
 // It stops what it started when it ends, also on failure, Ctrl-C or
 // SIGTERM: the agents, then the apps they leave running by design (through
@@ -35,6 +39,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -45,6 +50,7 @@ import (
 	"time"
 
 	"github.com/bluegreen/bluegreen"
+	"github.com/bluegreen/bluegreen/bench/internal/benchkit"
 )
 
 func main() {
@@ -108,6 +114,7 @@ type result struct {
 	mode           string
 	deploys        []time.Duration // each round's deploy, in order
 	hosts          []time.Duration // every host's own time, all rounds
+	waits          []time.Duration // every host's wait for its agent, all rounds
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
@@ -171,26 +178,35 @@ func measure(ctx context.Context, o options, dir, repo string, given ports, n in
 	results := make([]*result, len(fleets))
 	for i, f := range fleets {
 		results[i] = &result{n: n, maxParallel: f.maxParallel, mode: f.mode()}
-		if _, _, err := f.deploy(ctx, bluegreen.Blue, ""); err != nil {
+		if _, err := f.deploy(ctx, bluegreen.Blue, ""); err != nil {
 			return nil, err
 		}
-		took, _, err := f.deploy(ctx, bluegreen.Green, refs[1])
+		dep, err := f.deploy(ctx, bluegreen.Green, refs[1])
 		if err != nil {
 			return nil, err
 		}
-		fmt.Fprintf(progress, "agentbench: %s: warm-up deploy of green %.2fs\n", f.name, took.Seconds())
+		fmt.Fprintf(progress, "agentbench: %s: warm-up deploy of green %.2fs\n", f.name, dep.took.Seconds())
 	}
 	for r := range o.rounds {
 		ref := refs[r%2]
 		for k := range fleets {
 			i := (k + r) % len(fleets)
-			took, each, err := fleets[i].deploy(ctx, bluegreen.Green, ref)
+			// Deploys back to back would start in step with the agents'
+			// reports (each reports at once when its app started, then
+			// every interval): a random pause spreads the start over the
+			// agents' period, as a deploy at any moment would be.
+			if err := benchkit.Pause(ctx, rand.N(o.interval)); err != nil {
+				return nil, err
+			}
+			dep, err := fleets[i].deploy(ctx, bluegreen.Green, ref)
 			if err != nil {
 				return nil, err
 			}
-			results[i].deploys = append(results[i].deploys, took)
-			results[i].hosts = append(results[i].hosts, each...)
-			fmt.Fprintf(progress, "agentbench: %s: round %d/%d: deploy of green (%s) %.2fs\n", fleets[i].name, r+1, o.rounds, ref, took.Seconds())
+			res := results[i]
+			res.deploys = append(res.deploys, dep.took)
+			res.hosts = append(res.hosts, dep.hosts...)
+			res.waits = append(res.waits, dep.waits...)
+			fmt.Fprintf(progress, "agentbench: %s: round %d/%d: deploy of green (%s) %.2fs\n", fleets[i].name, r+1, o.rounds, ref, dep.took.Seconds())
 		}
 	}
 	return results, nil

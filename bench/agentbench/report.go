@@ -23,10 +23,10 @@ func (r report) print(w io.Writer) {
 	fmt.Fprintf(w, "### Deploy across hosts, %s\n\n", r.started.UTC().Format("2006-01-02 15:04 UTC"))
 	fmt.Fprintf(w, "`go run ./bench/agentbench %s` on %d cores; load average %s at the start, %s at the end.\n",
 		strings.Join(r.args, " "), runtime.NumCPU(), r.loadBefore, r.loadAfter)
-	fmt.Fprintf(w, "Build step `%s` on every host; agents report every %s; %d measured deploys of green per row (after a warm-up deploy).\n\n",
+	fmt.Fprintf(w, "Build step `%s` on every host; agents report every %s; %d measured deploys of green per row (after a warm-up deploy), each after a random pause shorter than that.\n\n",
 		r.opts.build, r.opts.interval, r.opts.rounds)
-	fmt.Fprintln(w, "| hosts per color | mode | median | min | max | each deploy (s) | a host's own time, median | all at once ÷ one at a time |")
-	fmt.Fprintln(w, "|---:|---|---:|---:|---:|---|---:|---:|")
+	fmt.Fprintln(w, "| hosts per color | mode | median | min | max | each deploy (s) | a host's own time, median | of which its wait for its agent, median | all at once ÷ one at a time |")
+	fmt.Fprintln(w, "|---:|---|---:|---:|---:|---|---:|---:|---:|")
 	for _, res := range r.results {
 		ratio := ""
 		if one := r.oneAtATime(res.n); res.maxParallel == 0 && one != nil {
@@ -36,8 +36,9 @@ func (r report) print(w io.Writer) {
 		for _, d := range res.deploys {
 			each = append(each, fmt.Sprintf("%.2f", d.Seconds()))
 		}
-		fmt.Fprintf(w, "| %d | %s | %s | %s | %s | %s | %s | %s |\n", res.n, res.mode, secs(median(res.deploys)),
-			secs(slices.Min(res.deploys)), secs(slices.Max(res.deploys)), strings.Join(each, ", "), secs(median(res.hosts)), ratio)
+		fmt.Fprintf(w, "| %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", res.n, res.mode, secs(median(res.deploys)),
+			secs(slices.Min(res.deploys)), secs(slices.Max(res.deploys)), strings.Join(each, ", "),
+			secs(median(res.hosts)), secs(median(res.waits)), ratio)
 	}
 }
 
