@@ -21,8 +21,8 @@ type report struct {
 // print writes the report as Markdown.
 func (r report) print(w io.Writer) {
 	fmt.Fprintf(w, "### Deploy across hosts, %s\n\n", r.started.UTC().Format("2006-01-02 15:04 UTC"))
-	fmt.Fprintf(w, "`go run ./bench/agentbench %s` on %d cores; load average %s at the start, %s at the end.\n",
-		strings.Join(r.args, " "), runtime.NumCPU(), r.loadBefore, r.loadAfter)
+	fmt.Fprintf(w, "`%s` on %d cores; load average %s at the start, %s at the end.\n",
+		strings.Join(append([]string{"go run ./bench/agentbench"}, r.args...), " "), runtime.NumCPU(), r.loadBefore, r.loadAfter)
 	fmt.Fprintf(w, "Build step `%s` on every host; agents report every %s; %d measured deploys of green per row (after a warm-up deploy), each after a random pause shorter than that.\n\n",
 		r.opts.build, r.opts.interval, r.opts.rounds)
 	fmt.Fprintln(w, "| hosts per color | mode | median | min | max | each deploy (s) | a host's own time, median | of which its wait for its agent, median | all at once ÷ one at a time |")
