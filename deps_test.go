@@ -89,6 +89,10 @@ var allowed = map[string][]string{
 
 	// Starts its own etcd, backends and serves (by PID) and drives them.
 	mod + "/bench/clusterbench": {mod, mod + "/api", mod + "/loadgen", mod + "/bench/internal/benchkit"},
+	// Starts its own serves and agents (by PID), deploys through the API
+	// and stops the apps the agents leave running through the process
+	// driver.
+	mod + "/bench/agentbench": {mod, mod + "/api", mod + "/driver/process", mod + "/bench/internal/benchkit"},
 }
 
 // heavy lists third-party modules (by module path prefix) that only some
