@@ -201,8 +201,15 @@ func (a *agent) loop(ctx context.Context) error {
 		case <-timer.C:
 		case <-a.wake:
 		}
-		rctx, cancel := context.WithTimeout(ctx, reportTimeout)
-		hi, err := a.o.Client.Report(rctx, a.o.Host, a.report())
+		// Idle, the report waits at serve (up to the interval) for an
+		// order: the agent learns of a deployment at once.
+		wait := time.Duration(0)
+		if a.idle() {
+			wait = a.o.Interval
+		}
+		began := a.o.Now()
+		rctx, cancel := context.WithTimeout(ctx, reportTimeout+wait)
+		hi, err := a.o.Client.Report(rctx, a.o.Host, a.report(), wait)
 		cancel()
 		if ctx.Err() != nil {
 			return nil
@@ -223,7 +230,8 @@ func (a *agent) loop(ctx context.Context) error {
 				a.log.Info("contact with serve is back", "lost_for", a.o.Now().Sub(lostSince).Round(time.Millisecond).String())
 				lostSince = time.Time{}
 			}
-			delay = a.o.Interval
+			// The wait at serve counts as the interval's.
+			delay = max(a.o.Interval-a.o.Now().Sub(began), 0)
 			a.act(ctx, hi.Order)
 		}
 		timer.Reset(jitter(delay))
@@ -316,6 +324,13 @@ func cutLine(s string) string {
 		n--
 	}
 	return s[:n] + " [cut: " + fmt.Sprint(len(s)) + " bytes]"
+}
+
+// idle reports whether the agent works on no order.
+func (a *agent) idle() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.work == nil || a.work.state.Phase.Final()
 }
 
 // poke makes the loop report at once.

@@ -118,7 +118,7 @@ func (f *fakeService) HostInfo(ctx context.Context, host string) (bluegreen.Host
 	return hi, nil
 }
 
-func (f *fakeService) AgentReport(ctx context.Context, host string, rep bluegreen.AgentReport) (bluegreen.HostInfo, error) {
+func (f *fakeService) AgentReport(ctx context.Context, host string, rep bluegreen.AgentReport, _ time.Duration) (bluegreen.HostInfo, error) {
 	f.mu.Lock()
 	f.reports = append(f.reports, rep)
 	f.mu.Unlock()

@@ -56,9 +56,13 @@ func (c *Client) HostInfo(ctx context.Context, host string) (bluegreen.HostInfo,
 // of it).
 const maxReport = 1 << 20
 
-// agentReport answers POST /v1/agent/{host}: the agent's report is kept
-// and the answer is what hostInfo answers, with the order the host is to
-// carry out, if any.
+// MaxReportWait bounds the wait of a report (POST /v1/agent/{host}?wait=).
+const MaxReportWait = time.Minute
+
+// agentReport answers POST /v1/agent/{host}[?wait=2s]: the agent's report
+// is kept and the answer is what hostInfo answers, with the order the host
+// is to carry out, if any; with a wait, an answer with nothing new for the
+// agent comes once an order is given or the wait is over.
 func (s *server) agentReport(w http.ResponseWriter, r *http.Request) error {
 	var rep bluegreen.AgentReport
 	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, maxReport))
@@ -66,7 +70,15 @@ func (s *server) agentReport(w http.ResponseWriter, r *http.Request) error {
 	if err := dec.Decode(&rep); err != nil {
 		return bluegreen.Errorf(bluegreen.EINVALID, "bad agent report: %v", err)
 	}
-	hi, err := s.svc.AgentReport(r.Context(), r.PathValue("host"), rep)
+	var wait time.Duration
+	if v := r.URL.Query().Get("wait"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 || d > MaxReportWait {
+			return bluegreen.Errorf(bluegreen.EINVALID, "wait=%q: want a duration from 0 to %s", v, MaxReportWait)
+		}
+		wait = d
+	}
+	hi, err := s.svc.AgentReport(r.Context(), r.PathValue("host"), rep, wait)
 	if err != nil {
 		return err
 	}
@@ -76,12 +88,19 @@ func (s *server) agentReport(w http.ResponseWriter, r *http.Request) error {
 
 // Report tells the server what the agent of host runs and does (POST
 // /v1/agent/{host}) and returns what the server knows of host, with the
-// order the agent is to carry out when a deployment asks for one. It needs
-// an agent token acting for host (EFORBIDDEN otherwise); ENOTFOUND when no
-// color lists host.
-func (c *Client) Report(ctx context.Context, host string, rep bluegreen.AgentReport) (bluegreen.HostInfo, error) {
+// order the agent is to carry out when a deployment asks for one. With
+// wait > 0 (at most MaxReportWait) the server holds an answer that has
+// nothing new for the agent until an order is given or wait is over, so
+// that an agent reporting every wait learns of an order at once; ctx must
+// allow for it. It needs an agent token acting for host (EFORBIDDEN
+// otherwise); ENOTFOUND when no color lists host.
+func (c *Client) Report(ctx context.Context, host string, rep bluegreen.AgentReport, wait time.Duration) (bluegreen.HostInfo, error) {
 	var hi bluegreen.HostInfo
-	err := c.do(ctx, http.MethodPost, "/v1/agent/"+url.PathEscape(host), rep, &hi)
+	path := "/v1/agent/" + url.PathEscape(host)
+	if wait > 0 {
+		path += "?wait=" + url.QueryEscape(wait.String())
+	}
+	err := c.do(ctx, http.MethodPost, path, rep, &hi)
 	return hi, err
 }
 

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/bluegreen/bluegreen"
 	"github.com/bluegreen/bluegreen/store/sqlite"
@@ -168,11 +169,11 @@ func TestAgentReport(t *testing.T) {
 	}
 	c := NewClient(a.url, agent.Secret, "agent@app-3")
 	rep := bluegreen.AgentReport{Version: "v1", PID: 42, Log: []string{"one", "two", "three"}}
-	hi, err := c.Report(ctx, "app-3", rep)
+	hi, err := c.Report(ctx, "app-3", rep, 0)
 	if err != nil || hi.Name != "app-3" || hi.Order == nil || hi.Order.Deployment != "d1" {
 		t.Fatalf("report of app-3: %+v, %v; want app-3's info with its order", hi, err)
 	}
-	if _, err := c.Report(ctx, "app-2", rep); bluegreen.ErrorCode(err) != bluegreen.EFORBIDDEN {
+	if _, err := c.Report(ctx, "app-2", rep, 0); bluegreen.ErrorCode(err) != bluegreen.EFORBIDDEN {
 		t.Errorf("agent of app-3 reporting for app-2: %v, want forbidden", err)
 	}
 	if got := call(t, a.url, "s3cret", "POST", "/v1/agent/app-3"); got != http.StatusForbidden {
@@ -188,5 +189,22 @@ func TestAgentReport(t *testing.T) {
 	}
 	if _, err := a.admin.HostLog(ctx, bluegreen.Green, "app-2", 2); bluegreen.ErrorCode(err) != bluegreen.ENOTFOUND {
 		t.Errorf("log of app-2, which never reported: %v; want not found", err)
+	}
+}
+
+// TestAgentReportWait: a report's wait must be a duration within bounds.
+func TestAgentReportWait(t *testing.T) {
+	a := newAgentServer(t)
+	agent, err := a.admin.CreateToken(t.Context(), TokenRequest{Name: "agent-app-3", Role: bluegreen.RoleAgent, Host: "app-3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"?wait=soon", "?wait=-1s", "?wait=2m"} {
+		if got := call(t, a.url, agent.Secret, "POST", "/v1/agent/app-3"+q); got != http.StatusBadRequest {
+			t.Errorf("report%s: status %d, want 400", q, got)
+		}
+	}
+	if _, err := NewClient(a.url, agent.Secret, "agent@app-3").Report(t.Context(), "app-3", bluegreen.AgentReport{}, 2*time.Second); err != nil {
+		t.Errorf("report with a 2s wait: %v", err)
 	}
 }

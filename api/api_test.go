@@ -109,7 +109,7 @@ func (s *service) HostInfo(_ context.Context, host string) (bluegreen.HostInfo, 
 		Health: bluegreen.HostHealth{Name: host, Address: "10.0.0.3:8000", Healthy: true}}, nil
 }
 
-func (s *service) AgentReport(ctx context.Context, host string, rep bluegreen.AgentReport) (bluegreen.HostInfo, error) {
+func (s *service) AgentReport(ctx context.Context, host string, rep bluegreen.AgentReport, _ time.Duration) (bluegreen.HostInfo, error) {
 	hi, err := s.HostInfo(ctx, host)
 	if err != nil {
 		return hi, err

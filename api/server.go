@@ -66,7 +66,9 @@ type Service interface {
 	// AgentReport keeps what the agent of host reports and answers what
 	// HostInfo answers, with the order the host is to carry out, if any;
 	// ENOTFOUND when no color lists host.
-	AgentReport(ctx context.Context, host string, rep bluegreen.AgentReport) (bluegreen.HostInfo, error)
+	// With wait > 0 an answer with nothing new for the agent waits up to
+	// wait for the host's order to change.
+	AgentReport(ctx context.Context, host string, rep bluegreen.AgentReport, wait time.Duration) (bluegreen.HostInfo, error)
 	// HostLog returns the last n lines of the app output host's agent last
 	// reported; ENOTFOUND when no color lists host or its agent has not
 	// reported.

@@ -56,10 +56,26 @@ type fleet struct {
 	mu     sync.Mutex
 	seen   map[string]bluegreen.AgentSeen
 	orders map[string]*bluegreen.HostOrder
+	// given is closed (and replaced) when a host's order changes, for the
+	// agents waiting for one.
+	given map[string]chan struct{}
 }
 
 func newFleet() *fleet {
-	return &fleet{seen: map[string]bluegreen.AgentSeen{}, orders: map[string]*bluegreen.HostOrder{}}
+	return &fleet{seen: map[string]bluegreen.AgentSeen{}, orders: map[string]*bluegreen.HostOrder{},
+		given: map[string]chan struct{}{}}
+}
+
+// changed returns host's order and a channel closed when it changes.
+func (f *fleet) changed(host string) (*bluegreen.HostOrder, <-chan struct{}) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ch, ok := f.given[host]
+	if !ok {
+		ch = make(chan struct{})
+		f.given[host] = ch
+	}
+	return f.orders[host], ch
 }
 
 func (f *fleet) report(host string, rep bluegreen.AgentReport, at time.Time) {
@@ -86,6 +102,10 @@ func (f *fleet) order(host string) *bluegreen.HostOrder {
 func (f *fleet) give(host string, o *bluegreen.HostOrder) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if ch, ok := f.given[host]; ok {
+		close(ch)
+		delete(f.given, host)
+	}
 	if o == nil {
 		delete(f.orders, host)
 		return
@@ -95,18 +115,31 @@ func (f *fleet) give(host string, o *bluegreen.HostOrder) {
 
 // AgentReport implements api.Service: it keeps the report of host's agent
 // (its log cut to the last AgentLogLines lines) and answers HostInfo, with
-// the order host is to carry out, if any. ENOTFOUND when no color lists
-// host.
-func (c *Controller) AgentReport(ctx context.Context, host string, rep bluegreen.AgentReport) (bluegreen.HostInfo, error) {
-	hi, err := c.HostInfo(ctx, host)
-	if err != nil {
-		return hi, err
+// the order host is to carry out, if any. When the answer holds nothing
+// new for the agent (no order, or the one its report says it works on) it
+// waits up to wait for an order to change first, so that an agent calling
+// with a wait learns of a deployment at once; ctx ending ends the wait.
+// ENOTFOUND when no color lists host.
+func (c *Controller) AgentReport(ctx context.Context, host string, rep bluegreen.AgentReport, wait time.Duration) (bluegreen.HostInfo, error) {
+	if _, err := c.HostInfo(ctx, host); err != nil {
+		return bluegreen.HostInfo{}, err
 	}
 	if n := len(rep.Log); n > bluegreen.AgentLogLines {
 		rep.Log = rep.Log[n-bluegreen.AgentLogLines:]
 	}
 	c.fleet.report(host, rep, c.now())
-	return hi, nil
+	o, changed := c.fleet.changed(host)
+	known := o == nil || rep.Work != nil && rep.Work.Deployment == o.Deployment
+	if known && wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case <-changed:
+		case <-t.C:
+		case <-ctx.Done():
+		}
+	}
+	return c.HostInfo(ctx, host)
 }
 
 // HostLog implements api.Service: the last n lines of host's app output,

@@ -30,6 +30,11 @@ func (a *fakeAgents) run(ctx context.Context, hosts []string) {
 	silent := map[string]bool{}
 	for ctx.Err() == nil {
 		ordered := 0
+		for _, h := range hosts {
+			if hi, err := a.ctl.HostInfo(ctx, h); err == nil && hi.Order != nil {
+				ordered++
+			}
+		}
 		for i, h := range hosts {
 			if silent[h] {
 				continue
@@ -37,11 +42,10 @@ func (a *fakeAgents) run(ctx context.Context, hosts []string) {
 			a.mu.Lock()
 			rep := a.reports[h]
 			a.mu.Unlock()
-			hi, err := a.ctl.AgentReport(ctx, h, rep)
+			hi, err := a.ctl.AgentReport(ctx, h, rep, 0)
 			if err != nil || hi.Order == nil {
 				continue
 			}
-			ordered++
 			o := hi.Order
 			if rep.Work != nil && rep.Work.Deployment == o.Deployment && rep.Work.Phase.Final() {
 				continue // carried out already
@@ -247,4 +251,38 @@ func testWait(cond func() bool) error {
 		time.Sleep(time.Millisecond)
 	}
 	return nil
+}
+
+// TestFastReportWaitsForAnOrder: an idle agent's report with a wait is
+// answered as soon as a deployment orders its host, not at the end of the
+// wait; a report with nothing to wait for is answered at once.
+func TestFastReportWaitsForAnOrder(t *testing.T) {
+	f, _ := newRollout(t, controller.Agents{Timeout: time.Second}, map[string]string{"app-1": "silent", "app-2": "silent", "app-3": "silent"})
+	ctx := t.Context()
+	answered := make(chan bluegreen.HostInfo, 1)
+	go func() {
+		// A minute: the test would time out long before, were it not woken.
+		hi, _ := f.ctl.AgentReport(ctx, "app-2", bluegreen.AgentReport{Version: "v1"}, time.Minute)
+		answered <- hi
+	}()
+	deployed := make(chan error, 1)
+	go func() {
+		_, err := f.ctl.Deploy(ctx, bluegreen.DeployRequest{Color: bluegreen.Green, Ref: "v2", Actor: "ada"}, nil)
+		deployed <- err
+	}()
+	defer func() { <-deployed }() // it fails once the silent agents time out
+	select {
+	case hi := <-answered:
+		if hi.Order == nil || hi.Order.SHA != "sha-v2" {
+			t.Errorf("the waiting report was answered %+v; want app-2's order of sha-v2", hi.Order)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the waiting report was not answered within 30s of the deploy")
+	}
+	// It has the order now and says it works on it: nothing new, a short
+	// wait ends with the order unchanged.
+	hi, err := f.ctl.AgentReport(ctx, "app-2", bluegreen.AgentReport{Work: &bluegreen.AgentWork{Deployment: "none"}}, 0)
+	if err != nil || hi.Order == nil {
+		t.Errorf("a report without a wait while ordered: %+v, %v; want the order at once", hi.Order, err)
+	}
 }
