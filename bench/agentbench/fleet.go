@@ -10,6 +10,7 @@ import (
 
 	"github.com/bluegreen/bluegreen"
 	"github.com/bluegreen/bluegreen/api"
+	"github.com/bluegreen/bluegreen/bench/internal/benchkit"
 	"github.com/bluegreen/bluegreen/driver/process"
 )
 
@@ -146,7 +147,7 @@ func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'
 // waitAgents waits until serve has a report from every host's agent.
 func (f *fleet) waitAgents(ctx context.Context) error {
 	var missing []string
-	err := poll(ctx, 60*time.Second, func() bool {
+	err := benchkit.Poll(ctx, 60*time.Second, func() bool {
 		st, err := f.client.Status(ctx)
 		if err != nil {
 			missing = []string{err.Error()}

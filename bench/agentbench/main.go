@@ -42,28 +42,16 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/bluegreen/bluegreen"
 	"github.com/bluegreen/bluegreen/bench/internal/benchkit"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if ctx.Err() != nil {
-			err = errors.New("interrupted; everything it started is stopped")
-		}
-		fmt.Fprintln(os.Stderr, "agentbench:", err)
-		os.Exit(1)
-	}
-}
+func main() { benchkit.Main("agentbench", run) }
 
 // options are the command-line flags.
 type options struct {
@@ -143,7 +131,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	if err := makeRepo(ctx, repo); err != nil {
 		return err
 	}
-	rep := report{opts: o, args: args, started: time.Now(), loadBefore: loadAverage()}
+	rep := report{opts: o, args: args, started: time.Now(), loadBefore: benchkit.LoadAverage()}
 	given := ports{}
 	for _, n := range o.hosts {
 		rs, err := measure(ctx, o, filepath.Join(dir, fmt.Sprintf("hosts-%d", n)), repo, given, n, stderr)
@@ -152,7 +140,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		}
 		rep.results = append(rep.results, rs...)
 	}
-	rep.loadAfter = loadAverage()
+	rep.loadAfter = benchkit.LoadAverage()
 	rep.print(stdout)
 	return nil
 }
@@ -252,13 +240,4 @@ func makeRepo(ctx context.Context, dir string) error {
 		}
 	}
 	return nil
-}
-
-// loadAverage returns the 1, 5 and 15 minute load averages, or "unknown".
-func loadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
-		return strings.Join(f[:3], " ")
-	}
-	return "unknown"
 }

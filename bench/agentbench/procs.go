@@ -87,7 +87,7 @@ func (p *proc) exited() error {
 // decodes it into v, for at most limit.
 func (p *proc) readJSON(ctx context.Context, limit time.Duration, v any) error {
 	var lastErr error
-	err := poll(ctx, limit, func() bool {
+	err := benchkit.Poll(ctx, limit, func() bool {
 		f, err := os.Open(p.out)
 		if err != nil {
 			lastErr = err
@@ -128,16 +128,4 @@ func (given ports) next() (int, error) {
 		}
 	}
 	return 0, errors.New("no fresh port on 127.0.0.1 in 100 tries")
-}
-
-// poll calls cond every 50ms until it holds, for at most limit.
-func poll(ctx context.Context, limit time.Duration, cond func() bool) error {
-	ctx, cancel := context.WithTimeout(ctx, limit)
-	defer cancel()
-	for !cond() {
-		if err := benchkit.Pause(ctx, 50*time.Millisecond); err != nil {
-			return err
-		}
-	}
-	return nil
 }

@@ -31,10 +31,8 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/bluegreen/bluegreen"
@@ -44,17 +42,7 @@ import (
 	"github.com/bluegreen/bluegreen/bench/internal/benchkit"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if ctx.Err() != nil {
-			err = errors.New("interrupted; everything it started is stopped")
-		}
-		fmt.Fprintln(os.Stderr, "clusterbench:", err)
-		os.Exit(1)
-	}
-}
+func main() { benchkit.Main("clusterbench", run) }
 
 // options are the command-line flags.
 type options struct {
@@ -131,7 +119,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 			os.RemoveAll(dir)
 		}
 	}()
-	loadAvg := loadAverage()
+	loadAvg := benchkit.LoadAverage()
 
 	targets, err := startAll(ctx, o, ps)
 	if err != nil {
@@ -282,7 +270,7 @@ func switches(ctx context.Context, o options, targets []*target) ([]switchRecord
 func waitInstances(ctx context.Context, t *target, n int) error {
 	var last bluegreen.Status
 	var lastErr error
-	err := poll(ctx, 30*time.Second, func() bool {
+	err := benchkit.Poll(ctx, 30*time.Second, func() bool {
 		last, lastErr = t.client.Status(ctx)
 		leader := false
 		for _, in := range last.Instances {
@@ -301,7 +289,7 @@ func waitInstances(ctx context.Context, t *target, n int) error {
 func waitHealthy(ctx context.Context, t *target) error {
 	var h map[bluegreen.Color]bluegreen.Health
 	var herr error
-	err := poll(ctx, 30*time.Second, func() bool {
+	err := benchkit.Poll(ctx, 30*time.Second, func() bool {
 		h, herr = t.client.Health(ctx)
 		return herr == nil && h[bluegreen.Blue].Status == bluegreen.HealthHealthy && h[bluegreen.Green].Status == bluegreen.HealthHealthy
 	})
@@ -309,13 +297,4 @@ func waitHealthy(ctx context.Context, t *target) error {
 		return fmt.Errorf("waiting for both colors to be healthy at %s (last answer: %v, error: %v): %w", t.name, h, herr, err)
 	}
 	return nil
-}
-
-// loadAverage returns the 1, 5 and 15 minute load averages, or "unknown".
-func loadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
-		return strings.Join(f[:3], " ")
-	}
-	return "unknown"
 }

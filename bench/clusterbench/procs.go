@@ -207,7 +207,7 @@ func (ps *procs) startEtcd(ctx context.Context, bin string, n int) ([]string, er
 	}
 	hc := &http.Client{Timeout: 500 * time.Millisecond}
 	for i, c := range clients {
-		err := poll(ctx, 30*time.Second, func() bool {
+		err := benchkit.Poll(ctx, 30*time.Second, func() bool {
 			resp, err := hc.Get("http://" + c + "/health")
 			if err != nil {
 				return false
@@ -235,16 +235,4 @@ func freePorts(k int) ([]int, error) {
 		ports[i] = l.Addr().(*net.TCPAddr).Port
 	}
 	return ports, nil
-}
-
-// poll calls cond every 50ms until it holds, for at most limit.
-func poll(ctx context.Context, limit time.Duration, cond func() bool) error {
-	ctx, cancel := context.WithTimeout(ctx, limit)
-	defer cancel()
-	for !cond() {
-		if err := benchkit.Pause(ctx, 50*time.Millisecond); err != nil {
-			return err
-		}
-	}
-	return nil
 }
