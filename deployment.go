@@ -2,6 +2,7 @@ package bluegreen
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -72,6 +73,22 @@ type Deployment struct {
 	// Hosts is each host's part, in the color's order, when the color has
 	// hosts run by agents; nil otherwise.
 	Hosts []HostRollout `json:"hosts,omitempty"`
+}
+
+// Clone returns a copy of d that shares no slice with it (steps, output,
+// hosts and their output), safe to keep while d goes on changing.
+func (d *Deployment) Clone() Deployment {
+	c := *d
+	c.Steps = slices.Clone(d.Steps)
+	c.Output = slices.Clone(d.Output)
+	if d.Hosts != nil {
+		c.Hosts = make([]HostRollout, len(d.Hosts))
+		for i, h := range d.Hosts {
+			h.Output = slices.Clone(h.Output)
+			c.Hosts[i] = h
+		}
+	}
+	return c
 }
 
 // Promotion is how the automatic switch after a deployment (promotion:

@@ -88,9 +88,7 @@ func (s State) Clone() State {
 			v.Approval = &a
 		}
 		if v.Deployment != nil {
-			d := *v.Deployment
-			d.Steps = append([]StepResult(nil), d.Steps...)
-			d.Output = append([]string(nil), d.Output...)
+			d := v.Deployment.Clone()
 			v.Deployment = &d
 		}
 		c.Colors[k] = v

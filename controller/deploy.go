@@ -91,7 +91,7 @@ func (c *Controller) Deploy(ctx context.Context, req bluegreen.DeployRequest, pr
 		return bluegreen.Deployment{}, c.refuse(ctx, bluegreen.ActionDeploy, req.Color, req.Actor, deployWhat(req), err)
 	}
 	err = r.finish(ctx)
-	return *r.d, err
+	return r.d.Clone(), err
 }
 
 // DeployDetached checks and starts a deployment like Deploy, but returns as
@@ -104,7 +104,7 @@ func (c *Controller) DeployDetached(ctx context.Context, req bluegreen.DeployReq
 	if err != nil {
 		return bluegreen.Deployment{}, c.refuse(ctx, bluegreen.ActionDeploy, req.Color, req.Actor, deployWhat(req), err)
 	}
-	d := *r.d
+	d := r.d.Clone()
 	go func() { _ = r.finish(ctx) }()
 	return d, nil
 }

@@ -92,7 +92,7 @@ func (r *deployRun) saveRecord(ctx context.Context, what string) {
 		return // a newer deployment replaced it
 	}
 	next := c.state.Clone()
-	d := *r.d
+	d := r.d.Clone()
 	cs.Deployment = &d
 	next.Colors[r.d.Color] = cs
 	if committed, err := c.store.Commit(ctx, next); err == nil {
@@ -126,7 +126,7 @@ func (r *deployRun) commit(ctx context.Context, ev bluegreen.Event, release *blu
 	defer c.mu.Unlock()
 	next := c.state.Clone()
 	cs := next.Colors[r.d.Color]
-	d := *r.d
+	d := r.d.Clone()
 	cs.Deployment = &d
 	if release != nil {
 		cs.Release = release

@@ -21,6 +21,7 @@ const defaultAgentTimeout = 15 * time.Second
 type hostRun struct {
 	ordered time.Time // when the order was given
 	started time.Time // when the agent reported the new app started; zero before
+	moved   bool      // its phase changed since the record was last saved
 }
 
 // rollout deploys commit into a color of hosts: each host's agent is given
@@ -88,7 +89,8 @@ func (r *deployRun) rollout(ctx context.Context, commit Commit, hosts []AgentHos
 			changed := false
 			for i, hr := range running {
 				ok, done := r.hostProgress(ctx, hosts[i], hr, timeout, &health)
-				changed = changed || done
+				changed = changed || done || hr.moved
+				hr.moved = false
 				if !done {
 					continue
 				}
@@ -140,6 +142,7 @@ func (r *deployRun) hostProgress(ctx context.Context, host AgentHost, hr *hostRu
 	}
 	if work != nil && (work.Phase != hs.Phase || work.Step != hs.Step) {
 		hs.Phase, hs.Step, hs.Output = work.Phase, work.Step, work.Output
+		hr.moved = true
 		line := fmt.Sprintf("%s: %s", host.Name, work.Phase)
 		if work.Step != "" {
 			line += " (" + work.Step + ")"

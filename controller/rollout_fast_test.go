@@ -26,7 +26,6 @@ type fakeAgents struct {
 }
 
 func (a *fakeAgents) run(ctx context.Context, hosts []string) {
-	ticks := map[string]int{}
 	silent := map[string]bool{}
 	for ctx.Err() == nil {
 		ordered := 0
@@ -58,11 +57,12 @@ func (a *fakeAgents) run(ctx context.Context, hosts []string) {
 				rep.Work = &bluegreen.AgentWork{Deployment: o.Deployment, SHA: o.SHA, Phase: bluegreen.AgentFailed,
 					Step: "build 1/1", Error: "build 1/1 exited with status 1", Output: []string{"make: *** no rule"}}
 			default:
-				if ticks[h]++; ticks[h] < 30 { // 150ms: the controller sees it
+				// Building until the controller has seen it (its record of
+				// the rollout says so), then started.
+				if a.phaseSeen(h) != bluegreen.AgentBuilding {
 					rep.Work = &bluegreen.AgentWork{Deployment: o.Deployment, SHA: o.SHA, Phase: bluegreen.AgentBuilding, Step: "build 1/1"}
 					break
 				}
-				ticks[h] = 0
 				rep.Work = &bluegreen.AgentWork{Deployment: o.Deployment, SHA: o.SHA, Phase: bluegreen.AgentStarted}
 				rep.Release, rep.Deployment, rep.AppPID = o.SHA, o.Deployment, 100+i
 			}
@@ -78,6 +78,22 @@ func (a *fakeAgents) run(ctx context.Context, hosts []string) {
 		case <-time.After(5 * time.Millisecond): // the agents' report period, not a synchronisation
 		}
 	}
+}
+
+// phaseSeen returns host's phase in the controller's record of green's
+// deployment (read from a clone of the state while the rollout runs: the
+// race detector checks that the clone shares nothing with it).
+func (a *fakeAgents) phaseSeen(host string) bluegreen.AgentPhase {
+	d := a.ctl.State().Colors[bluegreen.Green].Deployment
+	if d == nil {
+		return ""
+	}
+	for _, h := range d.Hosts {
+		if h.Host == host && d.Status == bluegreen.DeploymentRunning {
+			return h.Phase
+		}
+	}
+	return ""
 }
 
 // newRollout is a fast controller whose green runs on app-1..app-3 with
