@@ -166,9 +166,11 @@ func (a *agent) adopt() {
 		st.Color, st.Deployment, st.SHA = color, rel, ""
 	}
 	if w != nil && !w.Phase.Final() {
-		// Its order, if serve still gives it, is carried out again.
+		// Reported failed, and not carried out again: serve fails the host
+		// at this report, and a later deploy orders it anew.
 		st.Work = &bluegreen.AgentWork{Deployment: w.Deployment, SHA: w.SHA, Phase: bluegreen.AgentFailed,
 			Error: "interrupted: the agent stopped while " + string(w.Phase)}
+		st.Done = w.Deployment
 	}
 	if err := st.save(a.o.Dir); err != nil {
 		a.log.Error("cannot save the agent state", "err", err)
@@ -205,7 +207,7 @@ func (a *agent) loop(ctx context.Context) error {
 		// order: the agent learns of a deployment at once.
 		wait := time.Duration(0)
 		if a.idle() {
-			wait = a.o.Interval
+			wait = min(a.o.Interval, api.MaxReportWait)
 		}
 		began := a.o.Now()
 		rctx, cancel := context.WithTimeout(ctx, reportTimeout+wait)

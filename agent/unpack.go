@@ -15,8 +15,9 @@ import (
 // links, each mode kept but masked with 0777 (no setuid, setgid or sticky
 // bit). It refuses, with an error naming the entry, an absolute name, a
 // name with a `..` element, a duplicate entry, an entry under a symbolic
-// link of the archive, a link whose target is absolute or leads outside
-// dir, and every other entry type (hard links, devices, FIFOs). pax global
+// link of the archive, a link whose target is absolute, leads outside dir,
+// or has a `..` after a name (see linkTarget), and every other entry type
+// (hard links, devices, FIFOs). pax global
 // headers (git archive writes the commit id in one) are skipped.
 //
 // Every write goes through an os.Root on dir, so nothing is ever written
@@ -159,8 +160,12 @@ func entryName(raw string) (string, error) {
 	return path.Clean(raw), nil
 }
 
-// linkTarget checks the target of the symbolic link name: relative, and
-// inside the release once resolved from the link's directory.
+// linkTarget checks the target of the symbolic link name: relative, its
+// `..` elements all at its start and no more of them than the link's
+// directory is deep, then only names. A link so made resolves inside the
+// release whatever links its names go through (each of them is such a link
+// too), which a check of the joined path alone would not ensure: with
+// `m -> .`, `m/m/../../x` looks inside but climbs out through m.
 func linkTarget(name, target string) error {
 	switch {
 	case target == "":
@@ -170,7 +175,23 @@ func linkTarget(name, target string) error {
 	case strings.ContainsRune(target, 0):
 		return errors.New("a symbolic link target with a NUL byte")
 	}
-	if t := path.Join(path.Dir(name), target); t == ".." || strings.HasPrefix(t, "../") {
+	depth := 0
+	if d := path.Dir(name); d != "." {
+		depth = strings.Count(d, "/") + 1
+	}
+	ups, named := 0, false
+	for _, elem := range strings.Split(target, "/") {
+		switch {
+		case elem == "" || elem == ".":
+		case elem == ".." && named:
+			return fmt.Errorf("a symbolic link to %q: `..` after a name (put every `..` first)", target)
+		case elem == "..":
+			ups++
+		default:
+			named = true
+		}
+	}
+	if ups > depth {
 		return fmt.Errorf("a symbolic link to %q, outside the release", target)
 	}
 	return nil

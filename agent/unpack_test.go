@@ -62,7 +62,7 @@ func TestUnpackRelease(t *testing.T) {
 		entry{name: "app/run.sh", body: "echo hi\n", mode: 0o4755},
 		entry{name: "app/data/VERSION", body: "v2\n"},
 		entry{name: "app/current", typ: tar.TypeSymlink, link: "data/VERSION"},
-		entry{name: "up", typ: tar.TypeSymlink, link: "app/../app"},
+		entry{name: "app/data/up", typ: tar.TypeSymlink, link: "../../app/run.sh"},
 		entry{name: "ro/", typ: tar.TypeDir, mode: 0o555},
 		entry{name: "ro/file", body: "x"},
 	)
@@ -98,6 +98,11 @@ func TestUnpackRefuses(t *testing.T) {
 		{"absolute link", []entry{{name: "l", typ: tar.TypeSymlink, link: "/etc"}}, "absolute path"},
 		{"escaping link", []entry{{name: "a/l", typ: tar.TypeSymlink, link: "../../outside"}}, "outside the release"},
 		{"link to the parent", []entry{{name: "l", typ: tar.TypeSymlink, link: ".."}}, "outside the release"},
+		// Inside by its joined path, outside through the link m -> ".".
+		{"climbing through a link", []entry{{name: "m", typ: tar.TypeSymlink, link: "."},
+			{name: "l", typ: tar.TypeSymlink, link: "m/m/m/../../../etc/passwd"}}, "`..` after a name"},
+		{"climbing through a later link", []entry{{name: "l", typ: tar.TypeSymlink, link: "sub/a/../../x"},
+			{name: "sub/a", typ: tar.TypeSymlink, link: ".."}}, "`..` after a name"},
 		{"through a link", []entry{{name: "l", typ: tar.TypeSymlink, link: "."}, {name: "l/m", typ: tar.TypeSymlink, link: "../escape"}}, "under the symbolic link"},
 		{"file through a link", []entry{{name: "d/", typ: tar.TypeDir}, {name: "l", typ: tar.TypeSymlink, link: "d"}, {name: "l/f", body: "x"}}, "under the symbolic link"},
 		{"hard link", []entry{{name: "f", body: "x"}, {name: "h", typ: tar.TypeLink, link: "f"}}, "not allowed"},
@@ -132,6 +137,10 @@ func assertContained(t testing.TB, parent, dir string) {
 	if len(des) != 1 || des[0].Name() != filepath.Base(dir) {
 		t.Fatalf("the unpacking wrote outside the release: %v", des)
 	}
+	realDir, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
 	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.Type()&fs.ModeSymlink == 0 {
 			return err
@@ -143,6 +152,12 @@ func assertContained(t testing.TB, parent, dir string) {
 		rel, err := filepath.Rel(dir, filepath.Join(filepath.Dir(p), target))
 		if err != nil || filepath.IsAbs(target) || rel == ".." || strings.HasPrefix(rel, "../") {
 			t.Errorf("link %s -> %s leads outside the release", p, target)
+		}
+		// Resolved through every link on its way, too.
+		if real, err := filepath.EvalSymlinks(p); err == nil {
+			if rel, err := filepath.Rel(realDir, real); err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+				t.Errorf("link %s -> %s resolves to %s, outside the release", p, target, real)
+			}
 		}
 		return nil
 	})
@@ -156,6 +171,7 @@ func assertContained(t testing.TB, parent, dir string) {
 // (testdata/fuzz/FuzzUnpack) holds a good release and each refused kind.
 func FuzzUnpack(f *testing.F) {
 	f.Add(tarOf(f, entry{name: "a/", typ: tar.TypeDir}, entry{name: "a/f", body: "x"}, entry{name: "a/l", typ: tar.TypeSymlink, link: "f"}))
+	f.Add(tarOf(f, entry{name: "m", typ: tar.TypeSymlink, link: "."}, entry{name: "l", typ: tar.TypeSymlink, link: "m/m/../../x"}))
 	f.Fuzz(func(t *testing.T, archive []byte) {
 		parent := t.TempDir()
 		dir := filepath.Join(parent, "release")

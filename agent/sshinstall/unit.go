@@ -36,6 +36,8 @@ ExecStart=%s
 KillMode=process
 Restart=always
 RestartSec=1
+# An agent stopped while it starts the app finishes that first.
+TimeoutStopSec=180
 
 [Install]
 WantedBy=multi-user.target

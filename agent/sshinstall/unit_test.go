@@ -13,7 +13,8 @@ const shipped = "../../examples/systemd/bluegreen-agent.service"
 
 // TestUnitFollowsTheShippedOne checks that the unit Install writes has
 // the [Service] directives of the shipped unit that say how the agent runs
-// (Type, KillMode, Restart), with the same values.
+// (Type, KillMode, Restart, RestartSec, TimeoutStopSec), with the same
+// values.
 func TestUnitFollowsTheShippedOne(t *testing.T) {
 	want, err := directives(shipped)
 	if errors.Is(err, os.ErrNotExist) {
@@ -38,7 +39,7 @@ func TestUnitFollowsTheShippedOne(t *testing.T) {
 	}
 	// Not User and Group: the installed agent runs as the user who logged
 	// in over SSH, the shipped example (a setup by hand) as its own user.
-	for _, k := range []string{"Type", "KillMode", "Restart"} {
+	for _, k := range []string{"Type", "KillMode", "Restart", "RestartSec", "TimeoutStopSec"} {
 		if got[k] != want[k] {
 			t.Errorf("the installed unit has %s=%q, the shipped one %s=%q", k, got[k], k, want[k])
 		}
