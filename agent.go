@@ -37,22 +37,29 @@ type HostOrder struct {
 	StopGraceMS int64 `json:"stop_grace_ms"`
 	// KeepReleases is how many release directories the agent keeps.
 	KeepReleases int `json:"keep_releases"`
+	// Stop asks the agent to stop its app and run nothing (a host that
+	// failed a deployment that still succeeded with min_healthy: it must
+	// not serve its old release beside the new one); the release fields
+	// are then empty, and the work ends AgentStopped.
+	Stop bool `json:"stop,omitempty"`
 }
 
 // AgentPhase is where an agent stands with its latest order.
 type AgentPhase string
 
-// Values of AgentWork.Phase. AgentStarted and AgentFailed are final.
+// Values of AgentWork.Phase. AgentStarted, AgentStopped and AgentFailed
+// are final.
 const (
 	AgentFetching AgentPhase = "fetching" // downloading and unpacking the archive
 	AgentBuilding AgentPhase = "building" // running the build steps (Step says which)
 	AgentStarting AgentPhase = "starting" // stopping the old app, starting the new one
 	AgentStarted  AgentPhase = "started"  // the new app runs (serve checks its health)
+	AgentStopped  AgentPhase = "stopped"  // a Stop order: the app is stopped, nothing runs
 	AgentFailed   AgentPhase = "failed"   // Error says why, Output has the last lines
 )
 
 // Final reports whether p is a phase the work never leaves.
-func (p AgentPhase) Final() bool { return p == AgentStarted || p == AgentFailed }
+func (p AgentPhase) Final() bool { return p == AgentStarted || p == AgentStopped || p == AgentFailed }
 
 // AgentWork is how an agent's latest order goes.
 type AgentWork struct {

@@ -324,3 +324,20 @@ func TestRestartWithAStaleState(t *testing.T) {
 		})
 	}
 }
+
+// TestStopOrder: a Stop order (a host that failed a deployment that
+// succeeded elsewhere) stops the app and leaves nothing running; the
+// reports say stopped, with no release.
+func TestStopOrder(t *testing.T) {
+	h := newHarness(t)
+	h.runAgent(time.Minute)
+	deployFirst(t, h)
+	h.svc.setOrder(&bluegreen.HostOrder{Deployment: "d2.stop", Color: bluegreen.Green, Stop: true, StopGraceMS: 2000})
+	rep := h.waitReport(0, "d2.stop stopped", phase("d2.stop", bluegreen.AgentStopped))
+	if rep.Release != "" || rep.AppPID != 0 || rep.Supervised {
+		t.Errorf("report after the stop: %+v; want no release, no app", rep)
+	}
+	if got := h.get(); got != "" {
+		t.Errorf("the app still answers %q after the stop", got)
+	}
+}

@@ -91,6 +91,7 @@ type fakeService struct {
 
 	mu       sync.Mutex
 	order    *bluegreen.HostOrder
+	changed  chan struct{}     // closed when the order changes, as serve's
 	archives map[string][]byte // by sha
 	fetches  int
 	reports  []bluegreen.AgentReport
@@ -100,6 +101,10 @@ func (f *fakeService) setOrder(o *bluegreen.HostOrder) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.order = o
+	if f.changed != nil {
+		close(f.changed)
+		f.changed = nil
+	}
 }
 
 func (f *fakeService) Live() bluegreen.Color { return bluegreen.Blue }
@@ -118,10 +123,26 @@ func (f *fakeService) HostInfo(ctx context.Context, host string) (bluegreen.Host
 	return hi, nil
 }
 
-func (f *fakeService) AgentReport(ctx context.Context, host string, rep bluegreen.AgentReport, _ time.Duration) (bluegreen.HostInfo, error) {
+// AgentReport keeps rep and, as serve does, holds an answer with nothing
+// new for the agent until the order changes or wait is over.
+func (f *fakeService) AgentReport(ctx context.Context, host string, rep bluegreen.AgentReport, wait time.Duration) (bluegreen.HostInfo, error) {
 	f.mu.Lock()
 	f.reports = append(f.reports, rep)
+	known := f.order == nil || rep.Work != nil && rep.Work.Deployment == f.order.Deployment
+	if f.changed == nil {
+		f.changed = make(chan struct{})
+	}
+	changed := f.changed
 	f.mu.Unlock()
+	if known && wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case <-changed:
+		case <-t.C:
+		case <-ctx.Done():
+		}
+	}
 	return f.HostInfo(ctx, host)
 }
 

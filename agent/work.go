@@ -113,6 +113,8 @@ func (a *agent) carryOut(w *work) error {
 		return fmt.Errorf("the order's deployment ID %q cannot name a directory", o.Deployment)
 	case !o.Color.Valid():
 		return fmt.Errorf("the order's color %q is not blue or green", o.Color)
+	case o.Stop:
+		return a.stopApp(w)
 	case o.SHA == "" || o.Run == "":
 		return errors.New("the order names no release (sha) or no run command")
 	}
@@ -244,6 +246,31 @@ func (a *agent) env(o bluegreen.HostOrder) []string {
 	return append(env, o.Env...)
 }
 
+// stopApp carries out a Stop order: the running app, if any, is stopped
+// and nothing runs after it.
+func (a *agent) stopApp(w *work) error {
+	if err := a.enter(w, bluegreen.AgentStarting, ""); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	old := a.st.Color
+	a.mu.Unlock()
+	if old == "" {
+		return nil
+	}
+	grace := time.Duration(w.order.StopGraceMS) * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(w.ctx), grace+2*time.Minute)
+	defer cancel()
+	if err := a.apps.Stop(ctx, old); err != nil {
+		return fmt.Errorf("stopping the running app: %w", err)
+	}
+	a.mu.Lock()
+	a.st.Color, a.st.Deployment, a.st.SHA = "", "", ""
+	a.saveLocked()
+	a.mu.Unlock()
+	return nil
+}
+
 // replaceApp stops the running app and starts the order's.
 func (a *agent) replaceApp(ctx context.Context, o bluegreen.HostOrder, dir string, grace time.Duration, env []string) error {
 	a.mu.Lock()
@@ -276,9 +303,12 @@ func (a *agent) finish(w *work, err error) {
 	if !errors.As(err, &se) {
 		w.state.Step = "" // a failed build step keeps its name
 	}
-	if err == nil {
+	switch {
+	case err == nil && o.Stop:
+		w.state.Phase, w.state.Output = bluegreen.AgentStopped, nil
+	case err == nil:
 		w.state.Phase, w.state.Output = bluegreen.AgentStarted, nil
-	} else {
+	default:
 		w.state.Phase, w.state.Error, w.state.Output = bluegreen.AgentFailed, err.Error(), nil
 		if w.ctx.Err() != nil && !strings.HasPrefix(w.state.Error, "cancelled: ") {
 			w.state.Error = cancelled(w.ctx).Error()
@@ -295,8 +325,12 @@ func (a *agent) finish(w *work, err error) {
 	_, pid, _ := a.apps.App(o.Color)
 	a.mu.Unlock()
 	a.poke()
-	if err != nil {
+	switch {
+	case err != nil:
 		a.log.Error("the order failed", "deployment", o.Deployment, "sha", o.SHA, "err", err)
+		return
+	case o.Stop:
+		a.log.Info("stopped the app, as ordered", "deployment", o.Deployment)
 		return
 	}
 	a.log.Info("the order's app started", "deployment", o.Deployment, "sha", o.SHA, "app_pid", pid)

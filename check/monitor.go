@@ -22,12 +22,17 @@ type Target struct {
 	Hosts []string
 	// Spec is how each upstream is probed and the verdict's thresholds.
 	Spec HTTPSpec
+	// MinPass, when above 0, is how many upstreams must pass for a round to
+	// pass (a color of hosts with min_healthy: the router skips a host
+	// that refuses connections); 0 means every one.
+	MinPass int
 }
 
 // Monitor health-checks both colors in the background and keeps a verdict per
 // color with hysteresis: a color becomes healthy after HealthyThreshold
 // consecutive passing rounds and unhealthy after UnhealthyThreshold failing
-// ones. A round passes when every upstream of the color passes. For a
+// ones. A round passes when every upstream of the color passes (or
+// Target.MinPass of them). For a
 // color whose Target names its hosts, the verdict also holds each host's
 // result of the last round (bluegreen.Health.Hosts), whatever the status.
 //
@@ -146,6 +151,9 @@ func (m *Monitor) Verify(ctx context.Context, c bluegreen.Color) (bluegreen.Heal
 		return m.Health(c), ctx.Err()
 	}
 	err := joined(results)
+	if target.MinPass > 0 && passed(results) >= target.MinPass {
+		err = nil
+	}
 
 	m.mu.Lock()
 	old := st.health
@@ -230,6 +238,17 @@ func joined(results []result) error {
 		return nil
 	}
 	return errString(strings.Join(msgs, "; "))
+}
+
+// passed counts the results that passed.
+func passed(results []result) int {
+	n := 0
+	for _, r := range results {
+		if r.err == nil {
+			n++
+		}
+	}
+	return n
 }
 
 // hostHealth returns the per-host part of a verdict: nil unless t names its

@@ -189,3 +189,28 @@ func TestPerHostHealth(t *testing.T) {
 		t.Errorf("after SetTarget: %+v, want unknown without hosts", h)
 	}
 }
+
+// TestMinPass: with MinPass a round passes when that many upstreams pass,
+// and each host's own result still shows the one that failed.
+func TestMinPass(t *testing.T) {
+	var ok, failing atomic.Int32
+	ok.Store(200)
+	failing.Store(503)
+	a, b, c := upstream(t, &ok), upstream(t, &ok), upstream(t, &failing)
+	target := Target{Upstreams: []string{a, b, c}, Hosts: []string{"app-1", "app-2", "app-3"}, Spec: spec()}
+	strict, lenient := target, target
+	lenient.MinPass = 2
+	m := NewMonitor(map[bluegreen.Color]Target{bluegreen.Blue: strict, bluegreen.Green: lenient}, nil, nil)
+	ctx := context.Background()
+	if _, err := m.Verify(ctx, bluegreen.Blue); err == nil {
+		t.Error("every host required, one failing: the round passed")
+	}
+	h, err := m.Verify(ctx, bluegreen.Green)
+	if err != nil || h.Hosts[2].Healthy {
+		t.Errorf("2 of 3 required, one failing: %v, hosts %+v; want passed, app-3 unhealthy", err, h.Hosts)
+	}
+	ok.Store(503) // now only one passes
+	if _, err := m.Verify(ctx, bluegreen.Green); err == nil {
+		t.Error("2 of 3 required, one passing: the round passed")
+	}
+}

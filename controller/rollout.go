@@ -32,8 +32,10 @@ type hostRun struct {
 // many hosts failed for MinHealthy to be met, no further host is ordered
 // (those still working finish). The deployment succeeds when at least
 // MinHealthy hosts passed; it returns the error of fail otherwise. Each
-// host's part is kept in the deployment's Hosts. The migration gate's live
-// checks run around the rollout, since the build steps run in it.
+// host's part is kept in the deployment's Hosts, and a host that failed a
+// deployment that succeeded is ordered to stop its app (stopFailed). The
+// migration gate's live checks run around the rollout, since the build
+// steps run in it.
 func (r *deployRun) rollout(ctx context.Context, commit Commit, hosts []AgentHost) error {
 	d, dc, c := r.d, r.dc, r.c
 	ag := dc.Agents
@@ -124,7 +126,60 @@ func (r *deployRun) rollout(ctx context.Context, commit Commit, hosts []AgentHos
 		return r.fail(ctx, bluegreen.StepRollout, err, nil)
 	}
 	r.say(bluegreen.StepRollout, fmt.Sprintf("%d of %d hosts run %s", passed, n, short12(commit.SHA)))
+	if failed > 0 {
+		r.stopFailed(ctx, hosts, timeout)
+	}
 	return nil
+}
+
+// stopFailed orders the hosts that failed a rollout that still met
+// min_healthy to stop their apps, so that the color does not serve their
+// old release beside the new one (the router skips a host that refuses
+// connections, and the health check needs min_healthy hosts), and waits
+// until each agent says it stopped or falls silent for timeout.
+func (r *deployRun) stopFailed(ctx context.Context, hosts []AgentHost, timeout time.Duration) {
+	c, d := r.c, r.d
+	id := d.ID + ".stop"
+	waiting := map[string]time.Time{}
+	for _, h := range hosts {
+		if hostPart(d, h.Name).Status != bluegreen.HostFailed {
+			continue
+		}
+		c.fleet.give(h.Name, &bluegreen.HostOrder{Deployment: id, Color: d.Color, Stop: true,
+			StopGraceMS: r.dc.Agents.StopGrace.Milliseconds()})
+		waiting[h.Name] = c.now()
+		r.say(bluegreen.StepRollout, h.Name+": ordered to stop its app (it failed; the color is served by the hosts that passed)")
+	}
+	tick := time.NewTicker(rolloutTick)
+	defer tick.Stop()
+	for len(waiting) > 0 {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		for host, ordered := range waiting {
+			s, ok := c.fleet.agent(host)
+			last := ordered
+			if ok && s.LastSeen.After(last) {
+				last = s.LastSeen
+			}
+			var line string
+			switch w := s.Report.Work; {
+			case ok && w != nil && w.Deployment == id && w.Phase == bluegreen.AgentStopped:
+				line = host + ": stopped"
+			case ok && w != nil && w.Deployment == id && w.Phase == bluegreen.AgentFailed:
+				line = host + ": could not stop its app: " + w.Error
+			case c.now().Sub(last) > timeout:
+				line = fmt.Sprintf("%s: its agent did not say it stopped within %s", host, timeout)
+			default:
+				continue
+			}
+			r.say(bluegreen.StepRollout, line)
+			c.fleet.give(host, nil)
+			delete(waiting, host)
+		}
+	}
 }
 
 // hostProgress reads host's report and, once its new app started, its

@@ -231,7 +231,7 @@ func (d *Daemon) wire(ctx context.Context) error {
 
 	targets := make(map[bluegreen.Color]check.Target, 2)
 	for _, c := range bluegreen.Colors {
-		targets[c] = healthTarget(cfg.Colors[c])
+		targets[c] = healthTarget(cfg.Colors[c], cfg.App)
 	}
 	d.monitor = check.NewMonitor(targets, func(c bluegreen.Color, h bluegreen.Health) {
 		// With several instances only the leader records verdicts: the

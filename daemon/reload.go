@@ -72,7 +72,7 @@ func (r *reloader) reload(ctx context.Context) {
 			failed = true
 			continue
 		}
-		r.monitor.SetTarget(c, healthTarget(up))
+		r.monitor.SetTarget(c, healthTarget(up, next.App))
 	}
 	if failed {
 		// r.running stays: the next reload compares against what the router
@@ -126,10 +126,16 @@ func needsRestart(a, b *config.Config) []string {
 	return out
 }
 
-// healthTarget is the health monitor's target for a color's settings.
-func healthTarget(cc *config.Color) check.Target {
+// healthTarget is the health monitor's target for a color's settings; app
+// is the app section (nil without one): a color of hosts run by agents
+// with min_healthy passes a round with that many hosts.
+func healthTarget(cc *config.Color, app *config.App) check.Target {
 	h := cc.Health
-	return check.Target{Upstreams: cc.Upstreams, Hosts: cc.HostNames(), Spec: check.HTTPSpec{
+	t := check.Target{Upstreams: cc.Upstreams, Hosts: cc.HostNames(), Spec: check.HTTPSpec{
 		Path: h.Path, Status: h.Status, Interval: h.Interval, Timeout: h.Timeout,
 		HealthyThreshold: h.HealthyThreshold, UnhealthyThreshold: h.UnhealthyThreshold}}
+	if app != nil && app.Driver == config.DriverProcess && len(cc.Hosts) > 0 {
+		t.MinPass = app.MinHealthy
+	}
+	return t
 }

@@ -122,3 +122,51 @@ func waitColorServed(t *testing.T, load *loadgen.Runner, color string, n int64) 
 	from := load.Snapshot().ByColor[color]
 	testenv.WaitFor(t, 30*time.Second, color+" answering the load", func() bool { return load.Snapshot().ByColor[color] >= from+n })
 }
+
+// TestAgentsMinHealthy: with min_healthy 2 of 3, a deploy whose build fails
+// on one host succeeds on the two others; the failed host is ordered to
+// stop its old app (it must not serve the old release beside the new one),
+// and traffic moves to the color under load with no failed request, every
+// answer from the new release.
+func TestAgentsMinHealthy(t *testing.T) {
+	t.Parallel()
+	f := startFleet(t, 3, "watch: {enabled: false}", "  min_healthy: 2\n  agent_timeout: 3s\n")
+	f.mustCLI(t, "deploy", "blue")
+	f.mustCLI(t, "deploy", "green")
+	f.wantVersions(t, "green", "v1")
+
+	f.repo.commit(t, "green", "v2", map[string]string{"VERSION": "v2\n", "FAIL_BUILD_app-6": "x"})
+	out := f.mustCLI(t, "deploy", "green")
+	for _, want := range []string{"app-6: failed: build step 3/3", "compile error on app-6", "2 of 3 hosts run", "app-6: stopped"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("deploy green with app-6's build failing lacks %q:\n%s", want, out)
+		}
+	}
+	if v := versionAt(f.host("app-6")); v != "" {
+		t.Errorf("app-6 answers version %q after its failed deploy; want nothing (its app stopped)", v)
+	}
+	for _, h := range []string{"app-4", "app-5"} {
+		if v := versionAt(f.host(h)); v != "v2" {
+			t.Errorf("%s answers %q, want v2", h, v)
+		}
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	load, err := loadgen.Start(ctx, loadgen.Options{URL: "http://" + f.public + "/", Connections: 4, Rate: 400})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer load.Stop()
+	waitServed(t, load, 100)
+	f.mustCLI(t, "switch", "green")
+	waitColorServed(t, load, "green", 300)
+	if res := load.Stop(); res.Failed != 0 {
+		t.Errorf("load through the switch to green on 2 of its 3 hosts: %d of %d failed (%v)", res.Failed, res.Requests, res.Failures)
+	}
+	for range 6 {
+		if code, body, _ := get(t, "http://"+f.public+"/"); code != 200 || !strings.Contains(body, `"version":"v2"`) {
+			t.Errorf("through the router after the switch: %d %s; want v2 only", code, body)
+		}
+	}
+}
