@@ -44,6 +44,14 @@ type HostOrder struct {
 	Stop bool `json:"stop,omitempty"`
 }
 
+// News reports whether the order o (nil: none) is news to an agent that
+// reports rep: an order other than the one its work is on. A report with
+// nothing new may be held by serve until the host's order changes (POST
+// /v1/agent/{host}?wait=).
+func (o *HostOrder) News(rep AgentReport) bool {
+	return o != nil && (rep.Work == nil || rep.Work.Deployment != o.Deployment)
+}
+
 // AgentPhase is where an agent stands with its latest order.
 type AgentPhase string
 

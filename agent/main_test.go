@@ -128,13 +128,13 @@ func (f *fakeService) HostInfo(ctx context.Context, host string) (bluegreen.Host
 func (f *fakeService) AgentReport(ctx context.Context, host string, rep bluegreen.AgentReport, wait time.Duration) (bluegreen.HostInfo, error) {
 	f.mu.Lock()
 	f.reports = append(f.reports, rep)
-	known := f.order == nil || rep.Work != nil && rep.Work.Deployment == f.order.Deployment
+	news := f.order.News(rep)
 	if f.changed == nil {
 		f.changed = make(chan struct{})
 	}
 	changed := f.changed
 	f.mu.Unlock()
-	if known && wait > 0 {
+	if !news && wait > 0 {
 		t := time.NewTimer(wait)
 		defer t.Stop()
 		select {

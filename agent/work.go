@@ -252,15 +252,20 @@ func (a *agent) stopApp(w *work) error {
 	if err := a.enter(w, bluegreen.AgentStarting, ""); err != nil {
 		return err
 	}
+	grace := time.Duration(w.order.StopGraceMS) * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(w.ctx), grace+2*time.Minute)
+	defer cancel()
+	return a.stopRunning(ctx)
+}
+
+// stopRunning stops the running app, if any, and records that none runs.
+func (a *agent) stopRunning(ctx context.Context) error {
 	a.mu.Lock()
 	old := a.st.Color
 	a.mu.Unlock()
 	if old == "" {
 		return nil
 	}
-	grace := time.Duration(w.order.StopGraceMS) * time.Millisecond
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(w.ctx), grace+2*time.Minute)
-	defer cancel()
 	if err := a.apps.Stop(ctx, old); err != nil {
 		return fmt.Errorf("stopping the running app: %w", err)
 	}
@@ -273,17 +278,8 @@ func (a *agent) stopApp(w *work) error {
 
 // replaceApp stops the running app and starts the order's.
 func (a *agent) replaceApp(ctx context.Context, o bluegreen.HostOrder, dir string, grace time.Duration, env []string) error {
-	a.mu.Lock()
-	old := a.st.Color
-	a.mu.Unlock()
-	if old != "" {
-		if err := a.apps.Stop(ctx, old); err != nil {
-			return fmt.Errorf("stopping the running app: %w", err)
-		}
-		a.mu.Lock()
-		a.st.Color, a.st.Deployment, a.st.SHA = "", "", ""
-		a.saveLocked()
-		a.mu.Unlock()
+	if err := a.stopRunning(ctx); err != nil {
+		return err
 	}
 	if err := a.apps.StartCommand(ctx, o.Color, o.Deployment, dir, o.Run, grace, env); err != nil {
 		return fmt.Errorf("starting the app: %w", err)

@@ -129,8 +129,7 @@ func (c *Controller) AgentReport(ctx context.Context, host string, rep bluegreen
 	}
 	c.fleet.report(host, rep, c.now())
 	o, changed := c.fleet.changed(host)
-	known := o == nil || rep.Work != nil && rep.Work.Deployment == o.Deployment
-	if known && wait > 0 {
+	if !o.News(rep) && wait > 0 {
 		t := time.NewTimer(wait)
 		defer t.Stop()
 		select {
