@@ -57,20 +57,7 @@ func startProc(dir, name, bin string, args ...string) (*proc, error) {
 
 // stop ends p: SIGTERM, then SIGKILL after grace. It returns once p has
 // exited; a process already gone is left alone.
-func (p *proc) stop(grace time.Duration) {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(grace):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
+func (p *proc) stop(grace time.Duration) { benchkit.Terminate(p.cmd.Process, p.done, grace) }
 
 // exited returns an error naming p's log when p has exited, nil while it
 // runs.

@@ -72,14 +72,7 @@ func (p *proc) discardStdout() { go func() { _, _ = io.Copy(io.Discard, p.stdout
 // after grace.
 func (ps *procs) stop(grace time.Duration) {
 	for i := len(ps.list) - 1; i >= 0; i-- {
-		p := ps.list[i]
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(grace):
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
+		benchkit.Terminate(ps.list[i].cmd.Process, ps.list[i].done, grace)
 	}
 }
 

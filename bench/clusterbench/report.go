@@ -84,7 +84,7 @@ func (r *report) print(w io.Writer) {
 			}
 		}
 		fmt.Fprintf(w, "| %s | %s | %d | %d%s | %s | %v / %v / %v | %d |\n", t.name, t.store, l.Requests, l.Failed, failures(l.Failures),
-			benchkit.Counts(l.ByColor), round(l.Latency.P50), round(l.Latency.P99), round(l.Latency.Max), sent)
+			benchkit.Counts(l.ByColor), benchkit.Round(l.Latency.P50), benchkit.Round(l.Latency.P99), benchkit.Round(l.Latency.Max), sent)
 	}
 
 	var switchMS, commitMS, spreadMS, waitMS, rttMS, sqlSwitchMS, sqlCommitMS, sqlRttMS []float64
@@ -163,17 +163,6 @@ func failures(m map[string]int64) string {
 		return ""
 	}
 	return " (" + benchkit.Counts(m) + ")"
-}
-
-// round keeps three significant digits or so of a latency.
-func round(d time.Duration) time.Duration {
-	switch {
-	case d >= 100*time.Millisecond:
-		return d.Round(time.Millisecond)
-	case d >= time.Millisecond:
-		return d.Round(10 * time.Microsecond)
-	}
-	return d.Round(time.Microsecond)
 }
 
 // commandLine is how this run was invoked, quoted for a shell.

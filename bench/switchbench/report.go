@@ -5,7 +5,6 @@ import (
 	"io"
 	"math"
 	"slices"
-	"time"
 
 	"github.com/bluegreen/bluegreen"
 	"github.com/bluegreen/bluegreen/loadgen"
@@ -99,7 +98,7 @@ func (r *report) print(w io.Writer) {
 	fmt.Fprintf(w, "| switches done / failed (under load and idle) | %d / %d |\n", len(r.switches)+len(r.idle)-r.switchFailed(), r.switchFailed())
 	fmt.Fprintf(w, "| load requests (total / failed) | %d / %d%s |\n", l.Requests, l.Failed, failures(l))
 	fmt.Fprintf(w, "| load requests per color | %s |\n", benchkit.Counts(l.ByColor))
-	fmt.Fprintf(w, "| load throughput, latency p50 / p99 / max | %.0f req/s, %v / %v / %v |\n", l.RPS(), round(l.Latency.P50), round(l.Latency.P99), round(l.Latency.Max))
+	fmt.Fprintf(w, "| load throughput, latency p50 / p99 / max | %.0f req/s, %v / %v / %v |\n", l.RPS(), benchkit.Round(l.Latency.P50), benchkit.Round(l.Latency.P99), benchkit.Round(l.Latency.Max))
 	fmt.Fprintf(w, "| slow requests (total / failed / in flight at a swap) | %d / %d / %d |\n", slows, r.slowFailed(), spanned)
 	fmt.Fprintf(w, "| switch_ms (API received -> router swap) p50 / p99 / max | %s |\n", pcts(switchMS, "%.2f ms"))
 	fmt.Fprintf(w, "| of which the fresh health check of the target, p50 / p99 / max | %s |\n", pcts(checkMS, "%.2f ms"))
@@ -151,15 +150,4 @@ func pcts(xs []float64, f string) string {
 func quantile(sorted []float64, q float64) float64 {
 	i := int(math.Ceil(q*float64(len(sorted)))) - 1
 	return sorted[max(0, min(i, len(sorted)-1))]
-}
-
-// round keeps three significant digits or so of a latency.
-func round(d time.Duration) time.Duration {
-	switch {
-	case d >= 100*time.Millisecond:
-		return d.Round(time.Millisecond)
-	case d >= time.Millisecond:
-		return d.Round(10 * time.Microsecond)
-	}
-	return d.Round(time.Microsecond)
 }

@@ -81,3 +81,32 @@ func Counts(m map[string]int64) string {
 	}
 	return strings.Join(parts, ", ")
 }
+
+// Round keeps three significant digits or so of a latency.
+func Round(d time.Duration) time.Duration {
+	switch {
+	case d >= 100*time.Millisecond:
+		return d.Round(time.Millisecond)
+	case d >= time.Millisecond:
+		return d.Round(10 * time.Microsecond)
+	}
+	return d.Round(time.Microsecond)
+}
+
+// Terminate ends a process the benchmark started: SIGTERM, then SIGKILL
+// after grace. It returns once done (closed when the process was reaped)
+// is closed; a process already gone is left alone.
+func Terminate(p *os.Process, done <-chan struct{}, grace time.Duration) {
+	select {
+	case <-done:
+		return
+	default:
+	}
+	_ = p.Signal(syscall.SIGTERM)
+	select {
+	case <-done:
+	case <-time.After(grace):
+		_ = p.Kill()
+		<-done
+	}
+}
